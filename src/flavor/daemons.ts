@@ -1,0 +1,84 @@
+// What each daemon contributes to the layout: its base names, programs and ports.
+// The packager and the build read this table; no other module knows a daemon's file names.
+
+export const DAEMONS = ['pen', 'depot', 'init'] as const;
+export type DaemonName = (typeof DAEMONS)[number];
+
+/** Where a daemon-specific extra file lives, relative to one of the layout's directories. */
+export interface ExtraFile {
+  dir: 'runDir' | 'dataDir' | 'logDir' | 'configDir';
+  name: string;
+}
+
+export interface DaemonSpec {
+  /** Name used for system-wide identities: config dir, syslog ident, PAM service. */
+  systemName: string;
+  /** Base of the run-dir files: <base>.pid, <base>_start.lock. */
+  runBase: string;
+  /** File name of the control socket inside the run dir. */
+  socketName: string;
+  configName: string;
+  /** Programs shipped in bin/, each a separate bundle; the first is the daemon. */
+  programs: readonly string[];
+  ports: readonly PortName[];
+  extraFiles: Readonly<Record<string, ExtraFile>>;
+}
+
+export const PORT_NAMES = ['service', 'control'] as const;
+export type PortName = (typeof PORT_NAMES)[number];
+
+export const DAEMON_SPECS: Readonly<Record<DaemonName, DaemonSpec>> = {
+  pen: {
+    systemName: 'pen',
+    runBase: 'pen',
+    socketName: 'pen.sock',
+    configName: 'pen.conf',
+    programs: ['pen', 'penctl', 'penlog', 'penlogd', 'mergelogs'],
+    ports: ['service', 'control'],
+    extraFiles: {
+      sampleConfig: { dir: 'configDir', name: 'pen.conf.sample' },
+      webStats: { dir: 'runDir', name: 'pen.html' },
+      requestLog: { dir: 'logDir', name: 'pen.log' },
+    },
+  },
+  depot: {
+    systemName: 'depot',
+    runBase: 'depot',
+    socketName: 'depot.sock',
+    configName: 'depot.conf',
+    programs: ['depot'],
+    ports: ['service'],
+    extraFiles: {
+      searchIndex: { dir: 'dataDir', name: 'index' },
+      accessLog: { dir: 'logDir', name: 'access.log' },
+    },
+  },
+  init: {
+    systemName: 'isinit',
+    runBase: 'init',
+    socketName: 'init.s',
+    configName: 'isinittab',
+    programs: ['isinit'],
+    ports: [],
+    extraFiles: {
+      initstat: { dir: 'runDir', name: 'initstat' },
+      state: { dir: 'dataDir', name: 'state.json' },
+      entryLogDir: { dir: 'logDir', name: 'entries' },
+    },
+  },
+};
+
+/** Features a flavor may compile out; each belongs to one daemon. */
+export const FEATURES = {
+  tls: 'pen',
+  udp: 'pen',
+  search: 'depot',
+  admin: 'depot',
+  cluster: 'init',
+} as const satisfies Record<string, DaemonName>;
+export type FeatureName = keyof typeof FEATURES;
+export const FEATURE_NAMES = Object.keys(FEATURES) as FeatureName[];
+
+export function isDaemonName(value: string): value is DaemonName {
+  return (DAEMONS as readonly string[]).includes(value);
+}

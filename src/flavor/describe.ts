@@ -1,0 +1,33 @@
+import type { Layout } from './layout';
+
+/** A layout as an aligned two-column table: `flavor show` and every program's `--flavor`. */
+export function layoutTable(l: Layout, extra: Array<[string, string]> = []): string {
+  const rows: Array<[string, string]> = [
+    ['flavor', l.flavor],
+    ['daemon', l.daemon],
+    ...extra,
+    ['package', l.packageName],
+    ['prefix', l.prefix],
+    ['relocatable', l.relocatable ? 'yes' : 'no'],
+    ...Object.entries(l.programs).map(([k, v]): [string, string] => [`program ${k}`, v]),
+    ['lib dir', l.libDir],
+    ['config dir', l.configDir],
+    ['config file', l.configFile],
+    ['run dir', l.runDir],
+    ['PID file', l.pidFile],
+    ['start lock', l.startLock],
+    ['control socket', l.controlSocket],
+    ['log dir', l.logDir],
+    ['data dir', l.dataDir],
+    ...Object.entries(l.files).map(([k, v]): [string, string] => [`file ${k}`, v]),
+    ['log identity', l.logIdentity],
+    ['PAM service', l.pamService],
+    ['PAM file', l.pamFile],
+    ['init script', l.initScript],
+    ...Object.entries(l.ports).map(([k, v]): [string, string] => [`${k} port`, String(v)]),
+    ...Object.entries(l.features).map(([k, v]): [string, string] => [`feature ${k}`, v ? 'on' : 'off']),
+    ['user', l.user ?? '(invoking user)'],
+  ];
+  const width = Math.max(...rows.map(([k]) => k.length));
+  return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n');
+}

@@ -1,0 +1,134 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import type { DaemonName } from '../flavor/daemons';
+import type { Layout } from '../flavor/layout';
+import { currentLayout } from './layout';
+import { acquireStartLock, StartLockError, type StartLock } from './lock';
+import { createLogger, type Logger } from './log';
+import { removePidFile, writePidFile } from './pidfile';
+import { dropPrivileges, lookupUser } from './privileges';
+
+const DETACHED_ENV = 'FLAVORKIT_DETACHED';
+
+export interface DaemonContext {
+  layout: Layout;
+  log: Logger;
+  foreground: boolean;
+  /** Registers clean-up for a clean stop; run in reverse order of registration. */
+  onStop(cleanup: () => Promise<void> | void): void;
+  /** Stops cleanly and exits with `code`. */
+  stop(code?: number): Promise<never>;
+}
+
+export interface DaemonDefinition {
+  daemon: DaemonName;
+  /** Stay attached to the terminal and log to stderr too (`-f`). */
+  foreground: boolean;
+  layout?: Layout;
+  /** The PID file to write: the layout's by default, another path (pen -p), or null for none. */
+  pidFile?: string | null;
+  /** Run as this user after start(); the flavor's user by default. */
+  user?: string | null;
+  debug?: boolean;
+  /** Opens sockets and starts work; runs holding the start lock, before privileges drop. */
+  start(ctx: DaemonContext): Promise<void>;
+  /** SIGHUP. */
+  reload?(ctx: DaemonContext): Promise<void> | void;
+}
+
+/**
+ * Detaches: re-runs this program in a new session and waits until it is serving or has failed,
+ * so the exit status of `pen ...` or an init script's start tells the truth.
+ */
+async function detach(): Promise<never> {
+  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+    detached: true,
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    env: { ...process.env, [DETACHED_ENV]: '1' },
+  });
+  const outcome = await new Promise<{ ok: boolean; message?: string }>((resolve) => {
+    child.once('message', (m: { ok: boolean; message?: string }) => resolve(m));
+    child.once('exit', (code) => resolve({ ok: false, message: `exited with status ${code} while starting` }));
+  });
+  if (!outcome.ok && outcome.message) process.stderr.write(`${outcome.message}\n`);
+  child.disconnect?.();
+  child.unref();
+  process.exit(outcome.ok ? 0 : 1);
+}
+
+function tellParent(ok: boolean, message?: string): void {
+  if (process.env[DETACHED_ENV] && process.send) {
+    process.send({ ok, message }, () => process.disconnect?.());
+    delete process.env[DETACHED_ENV];
+  }
+}
+
+/**
+ * The life of a flavored daemon: start lock, start, privilege drop, PID file, signals
+ * (TERM/INT clean stop, HUP reload), and the matching clean-up on stop.
+ */
+export async function runDaemon(def: DaemonDefinition): Promise<DaemonContext> {
+  const layout = def.layout ?? currentLayout(def.daemon);
+  if (!def.foreground && !process.env[DETACHED_ENV]) await detach();
+  if (process.env[DETACHED_ENV]) {
+    // Stdio of a detached daemon must not keep the starting terminal open.
+    process.stdin.destroy();
+  }
+  const log = createLogger({ identity: layout.logIdentity, foreground: def.foreground, libDir: layout.libDir, debug: def.debug });
+  const pidFile = def.pidFile === undefined ? layout.pidFile : def.pidFile;
+  const cleanups: Array<() => Promise<void> | void> = [];
+  let lock: StartLock | null = null;
+  let stopping = false;
+
+  const stop = async (code = 0): Promise<never> => {
+    if (stopping) return new Promise<never>(() => undefined);
+    stopping = true;
+    for (const cleanup of cleanups.reverse()) {
+      try {
+        await cleanup();
+      } catch (err) {
+        log.error(`while stopping: ${(err as Error).message}`);
+      }
+    }
+    if (pidFile) removePidFile(pidFile);
+    lock?.release();
+    log.info(code === 0 ? 'stopped' : `stopped with status ${code}`);
+    log.close();
+    process.exit(code);
+  };
+  const ctx: DaemonContext = { layout, log, foreground: def.foreground, onStop: (c) => cleanups.push(c), stop };
+
+  try {
+    fs.mkdirSync(layout.runDir, { recursive: true, mode: 0o755 });
+    lock = acquireStartLock(layout.startLock);
+    await def.start(ctx);
+    const user = def.user === undefined ? layout.user : def.user;
+    if (user && process.getuid?.() === 0) {
+      const account = lookupUser(user);
+      fs.chownSync(layout.runDir, account.uid, account.gid);
+      fs.chownSync(layout.startLock, account.uid, account.gid);
+      dropPrivileges(user);
+    }
+    if (pidFile) writePidFile(pidFile);
+  } catch (err) {
+    const message = err instanceof StartLockError ? `${layout.logIdentity}: ${err.message}` : `${layout.logIdentity}: cannot start: ${(err as Error).message}`;
+    log.error(message);
+    if (!def.foreground || !(err instanceof StartLockError)) process.stderr.write(`${message}\n`);
+    tellParent(false, message);
+    if (err instanceof StartLockError) {
+      // Not ours: leave the holder's lock, PID file and socket alone.
+      log.close();
+      process.exit(1);
+    }
+    await stop(1);
+  }
+  process.on('SIGTERM', () => void stop(0));
+  process.on('SIGINT', () => void stop(0));
+  process.on('SIGHUP', () => {
+    log.info('reloading (SIGHUP)');
+    Promise.resolve(def.reload?.(ctx)).catch((err: Error) => log.error(`reload failed: ${err.message}`));
+  });
+  log.info(`started (flavor ${layout.flavor}, PID ${process.pid})`);
+  tellParent(true);
+  return ctx;
+}

@@ -1,0 +1,10 @@
+export { currentLayout, stampOrigin } from './layout';
+export { acquireStartLock, livePidIn, StartLockError, type StartLock } from './lock';
+export { writePidFile, removePidFile } from './pidfile';
+export { listenControlSocket, lineRequests, type ControlSocketOptions } from './control';
+export { createLogger, syslogLine, type Logger, type Severity } from './log';
+export { dropPrivileges, lookupUser } from './privileges';
+export { pamAuthenticate, type PamResult } from './pam';
+export { runDaemon, type DaemonContext, type DaemonDefinition } from './daemon';
+export { FeatureMissingError } from './features';
+export { flavorBanner, handleFlavorFlag } from './banner';
