@@ -19,6 +19,7 @@ export function referenceFile(pkg: string, file: string): string {
     execFileSync('apt-get', ['download', pkg], { cwd: work, stdio: ['ignore', 'ignore', 'pipe'] });
     const deb = fs.readdirSync(work).find((f) => f.endsWith('.deb'));
     if (!deb) throw new Error(`apt-get download ${pkg} produced no .deb; run 'apt-get update' first`);
+    fs.mkdirSync(REFERENCE_DIR, { recursive: true });
     const staging = `${root}.partial`;
     fs.rmSync(staging, { recursive: true, force: true });
     execFileSync('dpkg', ['-x', path.join(work, deb), staging]);
