@@ -1,0 +1,100 @@
+import esbuild from 'esbuild';
+import fs from 'fs-extra';
+import path from 'node:path';
+import { DAEMON_SPECS, FEATURE_NAMES, type DaemonName, type Flavor, type Layout, layout, PATH_KEYS } from '../flavor';
+import { NATIVE_EXTERNALS } from './natives';
+
+export const PROJECT_ROOT = path.resolve(__dirname, '../..');
+const STAMP_SOURCE = path.join(PROJECT_ROOT, 'src/runtime/stamp-source.ts');
+const UNBUNDLED_MARKER = 'flavorkit-unbundled-stamp-source';
+
+export class BuildError extends Error {
+  override name = 'BuildError';
+}
+
+/** A stamped value that is missing must fail here, never in the running daemon. */
+export function assertComplete(l: Layout): void {
+  const missing: string[] = [];
+  for (const key of PATH_KEYS) if (typeof l[key] !== 'string' || !l[key].startsWith('/')) missing.push(key);
+  for (const key of ['flavor', 'packageName', 'logIdentity', 'pamService'] as const) if (!l[key]) missing.push(key);
+  for (const p of DAEMON_SPECS[l.daemon].programs) if (!l.programs[p]) missing.push(`programs.${p}`);
+  for (const port of DAEMON_SPECS[l.daemon].ports) if (!Number.isInteger(l.ports[port])) missing.push(`ports.${port}`);
+  for (const name of Object.keys(DAEMON_SPECS[l.daemon].extraFiles)) if (!l.files[name]) missing.push(`files.${name}`);
+  if (missing.length) throw new BuildError(`layout of ${l.packageName} lacks ${missing.join(', ')}; fix src/flavor`);
+}
+
+function stampPlugin(l: Layout, stamped: { count: number }): esbuild.Plugin {
+  return {
+    name: 'flavorkit-stamp',
+    setup(build) {
+      build.onLoad({ filter: /[\\/]src[\\/]runtime[\\/]stamp-source\.ts$/ }, (args) => {
+        if (path.resolve(args.path) !== STAMP_SOURCE) return undefined;
+        stamped.count++;
+        const contents = [
+          `export const STAMP_ORIGIN = 'stamped';`,
+          `const LAYOUT = Object.freeze(${JSON.stringify(l)});`,
+          `export function stampedLayout(daemon) {`,
+          `  if (daemon !== LAYOUT.daemon) throw new Error('this program was built for ' + LAYOUT.daemon + ', not ' + daemon);`,
+          `  return LAYOUT;`,
+          `}`,
+        ].join('\n');
+        return { contents, loader: 'js' };
+      });
+    },
+  };
+}
+
+export interface BundleResult {
+  program: string;
+  file: string;
+  bytes: number;
+}
+
+/** The entry file of a program: src/<daemon>/bin/<program>.ts. */
+export function entryOf(daemon: DaemonName, program: string): string {
+  return path.join(PROJECT_ROOT, 'src', daemon, 'bin', `${program}.ts`);
+}
+
+/**
+ * Bundles every program of one daemon with the layout stamped in, into `outDir`. Features
+ * are literals, so code behind a disabled one is dropped.
+ */
+export async function bundleDaemon(flavor: Flavor, daemon: DaemonName, outDir: string): Promise<BundleResult[]> {
+  const l = layout(flavor, daemon);
+  assertComplete(l);
+  const define: Record<string, string> = {};
+  for (const f of FEATURE_NAMES) define[`FLAVORKIT_FEATURES.${f}`] = String(flavor.features[f]);
+  const results: BundleResult[] = [];
+  for (const program of DAEMON_SPECS[daemon].programs) {
+    const entry = entryOf(daemon, program);
+    if (!(await fs.pathExists(entry))) throw new BuildError(`${entry} does not exist: program ${program} of ${daemon} has no entry point`);
+    const stamped = { count: 0 };
+    const file = path.join(outDir, program);
+    const result = await esbuild.build({
+      entryPoints: [entry],
+      outfile: file,
+      bundle: true,
+      platform: 'node',
+      target: 'node20',
+      format: 'cjs',
+      minifySyntax: true,
+      legalComments: 'none',
+      banner: { js: '#!/usr/bin/env node' },
+      external: NATIVE_EXTERNALS,
+      define,
+      plugins: [stampPlugin(l, stamped)],
+      logLevel: 'silent',
+      write: false,
+    });
+    const text = result.outputFiles[0]!.text;
+    if (stamped.count !== 1) throw new BuildError(`${program}: the stamped layout was not bundled (stamp-source loaded ${stamped.count} times)`);
+    if (text.includes(UNBUNDLED_MARKER)) throw new BuildError(`${program}: the unbundled layout source leaked into the bundle`);
+    if (text.includes('FLAVORKIT_FEATURES')) {
+      throw new BuildError(`${program}: refers to a feature that is not in src/flavor/daemons.ts FEATURES (FLAVORKIT_FEATURES left in the bundle)`);
+    }
+    await fs.outputFile(file, text, { mode: 0o755 });
+    await fs.chmod(file, 0o755);
+    results.push({ program, file, bytes: Buffer.byteLength(text) });
+  }
+  return results;
+}

@@ -1,0 +1,84 @@
+import { DAEMONS, FlavorError, findCollisions, foreignPathsOnHost, isDaemonName, knownFlavorNames, layout, layoutsOf, layoutTable, loadFlavor, DEFAULT_FLAVOR } from '../flavor';
+import { BuildError } from './bundle';
+import { buildFlavor } from './build';
+import { packageSteps } from './steps';
+
+const USAGE = `usage:
+  flavor show NAME [DAEMON] [--json]   print the layout of a flavor's daemons
+  flavor doctor NAME...                report collisions between flavors, and foreign files on this host
+  flavor build [NAME]                  bundle, render and package a flavor into dist/NAME (default: $FLAVOR or ${DEFAULT_FLAVOR})
+  flavor list                          the flavors that have a file in flavors/`;
+
+class UsageError extends Error {}
+
+function show(args: string[]): number {
+  const json = args.includes('--json');
+  const [name, daemon, ...rest] = args.filter((a) => a !== '--json');
+  if (!name || rest.length) throw new UsageError('flavor show takes a flavor name and optionally a daemon');
+  const flavor = loadFlavor(name);
+  if (daemon !== undefined && !isDaemonName(daemon)) throw new UsageError(`unknown daemon "${daemon}"; choose one of ${DAEMONS.join(', ')}`);
+  const layouts = (daemon ? [daemon] : flavor.daemons).map((d) => layout(flavor, d));
+  if (json) process.stdout.write(`${JSON.stringify(daemon ? layouts[0] : layouts, null, 2)}\n`);
+  else process.stdout.write(`${layouts.map((l) => layoutTable(l)).join('\n\n')}\n`);
+  return 0;
+}
+
+function doctor(names: string[]): number {
+  if (names.length === 0) throw new UsageError('flavor doctor takes one or more flavor names');
+  const flavors = names.map((n) => loadFlavor(n));
+  const collisions = findCollisions(flavors);
+  for (const c of collisions) process.stdout.write(`collision: ${c.item} ${c.value} is shared by ${c.owners.join(', ')}\n`);
+  for (const w of foreignPathsOnHost(layoutsOf(flavors))) process.stdout.write(`warning: ${w}\n`);
+  if (collisions.length === 0) process.stdout.write(`no collisions between ${names.join(', ')}\n`);
+  return collisions.length ? 1 : 0;
+}
+
+async function build(args: string[]): Promise<number> {
+  if (args.length > 1) throw new UsageError('flavor build takes at most one flavor name');
+  const name = args[0] ?? (process.env.FLAVOR || DEFAULT_FLAVOR);
+  const started = Date.now();
+  const result = await buildFlavor(name, packageSteps());
+  for (const d of result.daemons) {
+    for (const b of d.bundles) process.stdout.write(`${d.layout.packageName}: ${b.file} (${b.bytes} bytes)\n`);
+  }
+  process.stdout.write(`built flavor ${name} into ${result.outDir} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+  return 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...args] = argv;
+  try {
+    switch (command) {
+      case 'show':
+        return show(args);
+      case 'doctor':
+        return doctor(args);
+      case 'build':
+        return await build(args);
+      case 'list':
+        process.stdout.write(`${knownFlavorNames().join('\n')}\n`);
+        return 0;
+      case undefined:
+      case '-h':
+      case '--help':
+        process.stdout.write(`${USAGE}\n`);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`flavor: ${err.message}\n${USAGE}\n`);
+      return 2;
+    }
+    if (err instanceof FlavorError || err instanceof BuildError) {
+      process.stderr.write(`flavor: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => process.exit(code));
+}

@@ -1,0 +1,28 @@
+import fs from 'fs-extra';
+import path from 'node:path';
+
+/**
+ * Native addons a bundle loads at run time (esbuild cannot inline them), with the files each
+ * needs to load: its loader, its compiled addon, and the small packages `bindings` pulls in.
+ */
+export const NATIVE_PACKAGES: Readonly<Record<string, readonly string[]>> = {
+  'node-linux-pam': ['package.json', 'index.js', 'pam-error.js', 'build/Release/node-linux-pam.node'],
+  'unix-dgram': ['package.json', 'lib/unix_dgram.js', 'build/Release/unix_dgram.node'],
+  bindings: ['package.json', 'bindings.js'],
+  'file-uri-to-path': ['package.json', 'index.js'],
+};
+
+export const NATIVE_EXTERNALS = ['node-linux-pam', 'unix-dgram'];
+
+/** Copies the addons into <libDir>/node_modules of a staging tree. */
+export async function copyNatives(projectRoot: string, targetLibDir: string): Promise<void> {
+  for (const [pkg, files] of Object.entries(NATIVE_PACKAGES)) {
+    for (const file of files) {
+      const from = path.join(projectRoot, 'node_modules', pkg, file);
+      if (!(await fs.pathExists(from))) {
+        throw new Error(`${from} is missing; run 'npm ci' (native addons build from source after 'apt-get install libpam0g-dev')`);
+      }
+      await fs.copy(from, path.join(targetLibDir, 'node_modules', pkg, file), { preserveTimestamps: false });
+    }
+  }
+}
