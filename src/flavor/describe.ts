@@ -18,6 +18,7 @@ export function layoutTable(l: Layout, extra: Array<[string, string]> = []): str
     ['start lock', l.startLock],
     ['control socket', l.controlSocket],
     ['log dir', l.logDir],
+    ['console log', l.consoleLog],
     ['data dir', l.dataDir],
     ...Object.entries(l.files).map(([k, v]): [string, string] => [`file ${k}`, v]),
     ['log identity', l.logIdentity],

@@ -23,6 +23,8 @@ export interface Layout {
   startLock: string;
   controlSocket: string;
   logDir: string;
+  /** Where a detached daemon's stdout and stderr go: crash traces, and its log without syslog. */
+  consoleLog: string;
   dataDir: string;
   files: Record<string, string>;
   logIdentity: string;
@@ -38,7 +40,7 @@ export interface Layout {
 /** The layout keys that hold paths, for rebasing and collision checks. */
 export const PATH_KEYS = [
   'prefix', 'binDir', 'libDir', 'configDir', 'configFile', 'runDir', 'pidFile', 'startLock',
-  'controlSocket', 'logDir', 'dataDir', 'pamFile', 'initScript',
+  'controlSocket', 'logDir', 'consoleLog', 'dataDir', 'pamFile', 'initScript',
 ] as const satisfies readonly (keyof Layout)[];
 
 /**
@@ -92,6 +94,7 @@ export function layout(flavor: Flavor, daemon: DaemonName): Layout {
     startLock: path.posix.join(runDir, `${spec.runBase}_start.lock`),
     controlSocket: path.posix.join(runDir, spec.socketName),
     logDir,
+    consoleLog: path.posix.join(logDir, `${spec.runBase}.console`),
     dataDir,
     files,
     logIdentity: identity,

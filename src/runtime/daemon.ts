@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 import type { DaemonName } from '../flavor/daemons';
 import type { Layout } from '../flavor/layout';
 import { currentLayout } from './layout';
@@ -40,10 +41,12 @@ export interface DaemonDefinition {
  * Detaches: re-runs this program in a new session and waits until it is serving or has failed,
  * so the exit status of `pen ...` or an init script's start tells the truth.
  */
-async function detach(): Promise<never> {
+async function detach(consoleLog: string): Promise<never> {
+  fs.mkdirSync(path.dirname(consoleLog), { recursive: true });
+  const consoleFd = fs.openSync(consoleLog, 'a', 0o640);
   const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
     detached: true,
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    stdio: ['ignore', consoleFd, consoleFd, 'ipc'],
     env: { ...process.env, [DETACHED_ENV]: '1' },
   });
   const outcome = await new Promise<{ ok: boolean; message?: string }>((resolve) => {
@@ -69,11 +72,7 @@ function tellParent(ok: boolean, message?: string): void {
  */
 export async function runDaemon(def: DaemonDefinition): Promise<DaemonContext> {
   const layout = def.layout ?? currentLayout(def.daemon);
-  if (!def.foreground && !process.env[DETACHED_ENV]) await detach();
-  if (process.env[DETACHED_ENV]) {
-    // Stdio of a detached daemon must not keep the starting terminal open.
-    process.stdin.destroy();
-  }
+  if (!def.foreground && !process.env[DETACHED_ENV]) await detach(layout.consoleLog);
   const log = createLogger({ identity: layout.logIdentity, foreground: def.foreground, libDir: layout.libDir, debug: def.debug });
   const pidFile = def.pidFile === undefined ? layout.pidFile : def.pidFile;
   const cleanups: Array<() => Promise<void> | void> = [];

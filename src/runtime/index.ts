@@ -1,5 +1,5 @@
 export { currentLayout, stampOrigin } from './layout';
-export { acquireStartLock, livePidIn, StartLockError, type StartLock } from './lock';
+export { acquireStartLock, livePidIn, processStartTime, StartLockError, type StartLock } from './lock';
 export { writePidFile, removePidFile } from './pidfile';
 export { listenControlSocket, lineRequests, type ControlSocketOptions } from './control';
 export { createLogger, syslogLine, type Logger, type Severity } from './log';

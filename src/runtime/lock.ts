@@ -11,12 +11,17 @@ export class StartLockError extends Error {
   }
 }
 
-/** The kernel's start time of a process, so that a recycled PID is not taken for the holder. */
-function processStartTime(pid: number): string | null {
+/**
+ * The kernel's start time of a live process, so that a recycled PID is not taken for the
+ * holder; null for a process that is gone or a zombie (killed, not yet reaped).
+ */
+export function processStartTime(pid: number): string | null {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Field 22, counted after the parenthesised command name, which may itself hold spaces.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+    // Fields counted after the parenthesised command name, which may itself hold spaces.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (fields[0] === 'Z' || fields[0] === 'X') return null;
+    return fields[19] ?? null;
   } catch {
     return null;
   }

@@ -1,0 +1,22 @@
+// A minimal daemon on src/runtime, for the runtime's own tests: it answers on its control
+// socket with its flavor, so a test can tell which instance it reached.
+import type { DaemonName } from '../../src/flavor';
+import { lineRequests, listenControlSocket, runDaemon } from '../../src/runtime';
+
+const daemon = (process.env.TEST_DAEMON ?? 'pen') as DaemonName;
+
+void runDaemon({
+  daemon,
+  foreground: process.argv.includes('-f'),
+  async start(ctx) {
+    const server = await listenControlSocket(
+      { path: ctx.layout.controlSocket, mode: 0o600 },
+      lineRequests((line) => `${ctx.layout.flavor} ${process.pid} ${line}\n`),
+    );
+    ctx.onStop(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    if (process.env.TEST_LOG_LINE) ctx.log.notice(process.env.TEST_LOG_LINE);
+  },
+  reload(ctx) {
+    ctx.log.notice('reloaded');
+  },
+});
