@@ -39,6 +39,10 @@ export const DAEMON_SPECS: Readonly<Record<DaemonName, DaemonSpec>> = {
       sampleConfig: { dir: 'configDir', name: 'pen.conf.sample' },
       webStats: { dir: 'runDir', name: 'pen.html' },
       requestLog: { dir: 'logDir', name: 'pen.log' },
+      // penlogd: the merged web-server log it writes when detached without -l, and its own run files.
+      mergedLog: { dir: 'logDir', name: 'access.log' },
+      penlogdPid: { dir: 'runDir', name: 'penlogd.pid' },
+      penlogdLock: { dir: 'runDir', name: 'penlogd_start.lock' },
     },
   },
   depot: {

@@ -52,3 +52,33 @@ export class FgetsReader {
     return piece;
   }
 }
+
+/** fgets over a stream: feed bytes as they arrive, take the complete pieces. */
+export class FgetsSplitter {
+  private buffer = '';
+
+  constructor(private readonly size = 1024) {}
+
+  push(chunk: Buffer | string): string[] {
+    this.buffer += typeof chunk === 'string' ? chunk : chunk.toString('latin1');
+    const pieces: string[] = [];
+    const max = this.size - 1;
+    for (;;) {
+      const nl = this.buffer.indexOf('\n');
+      let n: number;
+      if (nl >= 0 && nl < max) n = nl + 1;
+      else if (this.buffer.length >= max) n = max;
+      else break;
+      pieces.push(this.buffer.slice(0, n));
+      this.buffer = this.buffer.slice(n);
+    }
+    return pieces;
+  }
+
+  /** What is left at end of input: a last line without a newline. */
+  end(): string[] {
+    const rest = this.buffer;
+    this.buffer = '';
+    return rest ? [rest] : [];
+  }
+}

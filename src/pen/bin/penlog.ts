@@ -1,0 +1,7 @@
+import { handleFlavorFlag } from '../../runtime';
+import { penlogMain } from '../tools/penlog';
+
+if (handleFlavorFlag('pen', process.argv.slice(2))) process.exit(0);
+void penlogMain(process.argv.slice(2), process.argv[1] ?? 'penlog').then((code) => {
+  process.exitCode = code;
+});
