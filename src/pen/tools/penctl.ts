@@ -72,7 +72,7 @@ export function parsePenctlArgs(args: readonly string[], controlSocket: () => st
   }
   const line = `${words.join(' ')}\n`;
   if (Buffer.byteLength(line) >= REQUEST_MAX - 1) {
-    throw new PenctlError(`Overlong argument list: the command must be shorter than ${REQUEST_MAX - 2} bytes`);
+    throw new PenctlError(`Overlong argument list; shorten the command to less than ${REQUEST_MAX - 2} bytes`);
   }
   return { target, line };
 }
