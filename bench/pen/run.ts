@@ -22,7 +22,7 @@ const MODES = ['keepalive', 'close'] as const;
 type Mode = (typeof MODES)[number];
 
 interface Proxy {
-  name: 'pen' | 'haproxy' | 'ours';
+  name: 'pen' | 'haproxy' | 'ours' | 'baseline' | 'lean';
   label: string;
   port: number;
   child: ChildProcess;
@@ -204,11 +204,24 @@ async function main(): Promise<void> {
   await waitForPort(haPort, 'haproxy');
   proxies.push({ name: 'haproxy', label: 'haproxy (tcp, 1 thread)', port: haPort, child: ha });
 
+  // Two Node references: the naive pipe proxy and a leaner one (see their files).
+  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`] : [];
+  for (const [name, file, label] of [
+    ['baseline', 'node-baseline', 'node baseline (net + pipe)'],
+    ['lean', 'node-lean', 'node lean (data events, no pipe)'],
+  ] as const) {
+    const port = await freePort();
+    const out = path.join(work, `${file}.js`);
+    execFileSync(path.join(ROOT, 'node_modules/.bin/esbuild'), [path.join(__dirname, `${file}.ts`), '--bundle', '--platform=node', '--format=cjs', `--outfile=${out}`, '--log-level=warning'], { cwd: ROOT });
+    const child = start(process.execPath, [...profile, out, `127.0.0.1:${port}`, ...backends.map((b) => `127.0.0.1:${b}`)]);
+    await waitForPort(port, label);
+    proxies.push({ name, label, port, child });
+  }
+
   const bundle = bundleOurs();
   if (bundle) {
     const ourPort = await freePort();
-    // BENCH_CPU_PROF=DIR writes a V8 CPU profile of our pen there (node --cpu-prof).
-    const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`] : [];
+    // BENCH_CPU_PROF=DIR writes V8 CPU profiles of the Node proxies there (node --cpu-prof).
     const ours = start(process.execPath, [...profile, bundle, '-f', '-r', '-x', '10000', `127.0.0.1:${ourPort}`, ...backends.map((b) => `127.0.0.1:${b}`)], {
       ...process.env,
       FLAVORKIT_ROOT: path.join(work, 'root'),
@@ -230,11 +243,11 @@ async function main(): Promise<void> {
   }
   const rss = new Map(proxies.map((p) => [p.name, peakRssMiB(p.child.pid!)]));
   stopping = true;
-  const ours = proxies.find((p) => p.name === 'ours');
-  if (ours && process.env.BENCH_CPU_PROF) {
+  for (const p of proxies.filter((x) => x.name === 'ours' || x.name === 'baseline' || x.name === 'lean')) {
+    if (!process.env.BENCH_CPU_PROF) break;
     // A clean stop, so that node writes the profile.
-    const exited = new Promise((r) => ours.child.once('exit', r));
-    process.kill(ours.child.pid!, 'SIGTERM');
+    const exited = new Promise((r) => p.child.once('exit', r));
+    process.kill(p.child.pid!, 'SIGTERM');
     await Promise.race([exited, new Promise((r) => setTimeout(r, 10000))]);
   }
 
@@ -261,9 +274,13 @@ async function main(): Promise<void> {
       );
     }
   } else {
-    ratios.push('| mode | req/s pen/haproxy | p99 pen/haproxy |');
-    ratios.push('|---|---:|---:|');
-    for (const mode of MODES) ratios.push(`| ${mode} | ${ratio(get('pen', mode)?.rps, get('haproxy', mode)?.rps)} | ${ratio(get('pen', mode)?.p99, get('haproxy', mode)?.p99)} |`);
+    ratios.push('| mode | req/s pen/haproxy | p99 pen/haproxy | req/s baseline/pen | p99 baseline/pen | req/s lean/pen | p99 lean/pen |');
+    ratios.push('|---|---:|---:|---:|---:|---:|---:|');
+    for (const mode of MODES) {
+      ratios.push(
+        `| ${mode} | ${ratio(get('pen', mode)?.rps, get('haproxy', mode)?.rps)} | ${ratio(get('pen', mode)?.p99, get('haproxy', mode)?.p99)} | ${ratio(get('baseline', mode)?.rps, get('pen', mode)?.rps)} | ${ratio(get('baseline', mode)?.p99, get('pen', mode)?.p99)} | ${ratio(get('lean', mode)?.rps, get('pen', mode)?.rps)} | ${ratio(get('lean', mode)?.p99, get('pen', mode)?.p99)} |`,
+      );
+    }
   }
   const machine = [
     `nproc: ${os.cpus().length}`,
@@ -282,6 +299,10 @@ function writeDoc(table: string, machine: string[], withOurs: boolean): void {
   const file = path.join(ROOT, 'docs/benchmarks/pen.md');
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const when = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  // Hand-written analysis below this marker survives a new run.
+  const marker = '<!-- notes: kept across runs -->';
+  const previous = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+  const notes = previous.includes(marker) ? previous.slice(previous.indexOf(marker)) : `${marker}\n`;
   fs.writeFileSync(
     file,
     `# pen: Debian pen 0.34.1 vs haproxy${withOurs ? ' vs ours' : ''}
@@ -295,14 +316,20 @@ with \`Connection: close\` (a new client and backend connection per request). Pe
 proxy's VmHWM after all its runs.
 
 ${table}
-Reproduce: \`npx tsx bench/pen/run.ts\` (env: BENCH_SECONDS, BENCH_WARMUP_SECONDS, BENCH_CONNECTIONS;
+${withOurs ? '' : `**Our pen is not in this run**: src/pen/bin/pen.ts was not yet in branch \`pen\` when it was made.
+After \`git merge pen\`, the same command adds it and the ours/pen and ours/haproxy ratios.
+The node baseline shows what plain Node streams reach on this machine, i.e. the ceiling a Node
+pen can expect before its own work.
+
+`}Reproduce: \`npx tsx bench/pen/run.ts\` (env: BENCH_SECONDS, BENCH_WARMUP_SECONDS, BENCH_CONNECTIONS;
 BENCH_CPU_PROF=DIR also writes a CPU profile of our pen).
 Needs the Debian packages wrk, haproxy, nginx-light (Debian's pen and libgeoip1 are extracted
 with apt-get download, not installed).
 
 Machine:
 ${machine.map((m) => `* ${m}`).join('\n')}
-`,
+
+${notes}`,
   );
 }
 
