@@ -4,7 +4,10 @@ import { findCollisions, knownFlavorNames, layout, loadFlavor, type DaemonName, 
 import { BuildError, bundleDaemon, PROJECT_ROOT, type BundleResult } from './bundle';
 import { copyNatives } from './natives';
 
-export const DIST_DIR = path.join(PROJECT_ROOT, 'dist');
+/** Output of every build; $FLAVORKIT_DIST_DIR moves it (tests build into a temp dir). */
+export function distDir(): string {
+  return process.env.FLAVORKIT_DIST_DIR ?? path.join(PROJECT_ROOT, 'dist');
+}
 
 export interface DaemonBuild {
   daemon: DaemonName;
@@ -40,8 +43,8 @@ export function checkNoCollisions(flavor: Flavor): void {
 export async function buildFlavor(name: string, steps: BuildStep[] = []): Promise<FlavorBuild> {
   const flavor = loadFlavor(name);
   checkNoCollisions(flavor);
-  const outDir = path.join(DIST_DIR, flavor.name);
-  const staging = path.join(DIST_DIR, `.${flavor.name}.building-${process.pid}`);
+  const outDir = path.join(distDir(), flavor.name);
+  const staging = path.join(distDir(), `.${flavor.name}.building-${process.pid}`);
   await fs.remove(staging);
   try {
     const build: FlavorBuild = { flavor, outDir, daemons: [] };

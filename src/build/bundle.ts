@@ -70,7 +70,7 @@ export async function bundleDaemon(flavor: Flavor, daemon: DaemonName, outDir: s
     if (!(await fs.pathExists(entry))) throw new BuildError(`${entry} does not exist: program ${program} of ${daemon} has no entry point`);
     const stamped = { count: 0 };
     const file = path.join(outDir, program);
-    const result = await esbuild.build({
+    const options: esbuild.BuildOptions & { write: false } = {
       entryPoints: [entry],
       outfile: file,
       bundle: true,
@@ -85,6 +85,10 @@ export async function bundleDaemon(flavor: Flavor, daemon: DaemonName, outDir: s
       plugins: [stampPlugin(l, stamped)],
       logLevel: 'silent',
       write: false,
+    };
+    const result = await esbuild.build(options).catch((err: esbuild.BuildFailure) => {
+      const errors = (err.errors ?? []).map((e) => `  ${e.location?.file ?? entry}:${e.location?.line ?? 0}: ${e.text}`);
+      throw new BuildError(`${program} of ${daemon} does not bundle:\n${errors.join('\n') || err.message}`);
     });
     const text = result.outputFiles[0]!.text;
     if (stamped.count !== 1) throw new BuildError(`${program}: the stamped layout was not bundled (stamp-source loaded ${stamped.count} times)`);

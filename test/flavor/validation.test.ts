@@ -5,14 +5,17 @@ import { after, before, describe, it } from 'node:test';
 import { PROJECT_ROOT, run, tempDir } from '../support/process';
 
 const FLAVOR_CLI = path.join(PROJECT_ROOT, 'bin/flavor');
-const DIST = path.join(PROJECT_ROOT, 'dist');
+
+// Builds go to a private output directory, which must stay empty.
+const DIST = tempDir('dist');
+after(() => fs.rmSync(DIST, { recursive: true, force: true }));
 
 function flavor(args: string[], env: NodeJS.ProcessEnv = {}) {
-  return run(process.execPath, [FLAVOR_CLI, ...args], { cwd: PROJECT_ROOT, env: { ...process.env, ...env } });
+  return run(process.execPath, [FLAVOR_CLI, ...args], { cwd: PROJECT_ROOT, env: { ...process.env, FLAVORKIT_DIST_DIR: DIST, ...env } });
 }
 
 function distEntries(): string[] {
-  return fs.existsSync(DIST) ? fs.readdirSync(DIST).sort() : [];
+  return fs.readdirSync(DIST).sort();
 }
 
 describe('bad flavor names are refused before anything is written', () => {

@@ -10,7 +10,7 @@ const DAEMON = 'test/support/runtime-daemon.ts';
 describe('two flavors of a daemon built on src/runtime', () => {
   let root: string;
   const pids: number[] = [];
-  const paths = (flavor: string) => underRoot(layout(loadFlavor(flavor), 'pen'), root);
+  const paths = (flavor: string, daemon: 'pen' | 'depot' = 'pen') => underRoot(layout(loadFlavor(flavor), daemon), root);
   const start = (flavor: string) => runTs(DAEMON, [], { FLAVOR: flavor, FLAVORKIT_ROOT: root });
   const pidOf = (flavor: string) => Number(fs.readFileSync(paths(flavor).pidFile, 'utf8'));
 
@@ -56,6 +56,36 @@ describe('two flavors of a daemon built on src/runtime', () => {
     pids.push(fresh);
     assert.notEqual(fresh, old);
     assert.equal(await askSocket(paths('abc').controlSocket, 'x'), `abc ${fresh} x\n`);
+  });
+
+  it('reloads on HUP and keeps serving', async () => {
+    const pid = pidOf('abc');
+    assert.equal(await askSocket(paths('abc').controlSocket, 'reloads'), '0\n');
+    process.kill(pid, 'SIGHUP');
+    await waitFor('the reload', async () => (await askSocket(paths('abc').controlSocket, 'reloads')) === '1\n');
+    assert.ok(isAlive(pid));
+  });
+
+  it('drops privileges to the configured user after opening its socket, and still cleans up', async () => {
+    const l = paths('abc', 'depot');
+    // The unprivileged user must be able to reach its run directory, as in a real install.
+    fs.chmodSync(root, 0o755);
+    const started = await runTs(DAEMON, [], { FLAVOR: 'abc', FLAVORKIT_ROOT: root, TEST_DAEMON: 'depot', TEST_USER: 'nobody' });
+    assert.equal(started.code, 0, started.stderr);
+    const pid = Number(fs.readFileSync(l.pidFile, 'utf8'));
+    pids.push(pid);
+    const uids = fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/^Uid:\s+(\d+)\s+(\d+)\s+(\d+)/m);
+    assert.deepEqual(uids?.slice(1), ['65534', '65534', '65534']);
+    assert.match(await askSocket(l.controlSocket, 'hi'), /^abc \d+ hi\n$/);
+    process.kill(pid, 'SIGTERM');
+    await waitFor('depot to exit', () => !isAlive(pid));
+    for (const file of [l.pidFile, l.startLock, l.controlSocket]) assert.equal(fs.existsSync(file), false, `${file} left behind`);
+  });
+
+  it('refuses to start as a user that does not exist, with the fix named', async () => {
+    const started = await runTs(DAEMON, [], { FLAVOR: 'abc', FLAVORKIT_ROOT: root, TEST_DAEMON: 'depot', TEST_USER: 'nosuchuser' });
+    assert.equal(started.code, 1);
+    assert.match(started.stderr, /user "nosuchuser" does not exist; create it or set another user/);
   });
 
   it('stops cleanly on TERM: PID file, lock and socket are removed', async () => {

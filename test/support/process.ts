@@ -116,3 +116,7 @@ function isZombie(pid: number): boolean {
     return true;
   }
 }
+
+/** ../shared beside the clone: specs and read-only fixtures made by the reference tools. */
+export const SHARED_DIR = path.resolve(PROJECT_ROOT, '../shared');
+export const FIXTURES_DIR = path.join(SHARED_DIR, 'fixtures');

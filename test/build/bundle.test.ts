@@ -1,0 +1,108 @@
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { layout, loadFlavor, relocate, type Layout } from '../../src/flavor';
+import { PROJECT_ROOT, run, tempDir } from '../support/process';
+
+const FLAVOR_CLI = path.join(PROJECT_ROOT, 'bin/flavor');
+
+/** Every file below a directory with the hash of its content and its mtime. */
+function snapshot(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string) => {
+    for (const entry of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, entry.name);
+      if (entry.isDirectory()) walk(p);
+      else out[path.relative(dir, p)] = `${crypto.createHash('sha256').update(fs.readFileSync(p)).digest('hex')} ${fs.statSync(p).mtimeMs}`;
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+describe('stamped bundles', () => {
+  let dist: string;
+  const build = (name: string) =>
+    run(process.execPath, [FLAVOR_CLI, 'build', name], { cwd: PROJECT_ROOT, env: { ...process.env, FLAVORKIT_DIST_DIR: dist }, timeoutMs: 120000 });
+  const stagedBin = (l: Layout, program: string) => path.join(dist, l.flavor, l.daemon, 'root', l.programs[program]!);
+  const flavorOf = async (file: string) => {
+    const answer = await run(process.execPath, [file, '--flavor', '--json']);
+    assert.equal(answer.code, 0, answer.stderr);
+    return JSON.parse(answer.stdout) as Layout & { origin: string };
+  };
+
+  before(async () => {
+    dist = tempDir('dist');
+    for (const name of ['abc', 'tog', 'acme']) {
+      const built = await build(name);
+      assert.equal(built.code, 0, built.stderr);
+    }
+  });
+  after(() => fs.rmSync(dist, { recursive: true, force: true }));
+
+  it('the tog bundles print tog\'s layout, stamped', async () => {
+    for (const daemon of ['pen', 'depot', 'init'] as const) {
+      const l = layout(loadFlavor('tog'), daemon);
+      const { origin, ...printed } = await flavorOf(stagedBin(l, Object.keys(l.programs)[0]!));
+      assert.equal(origin, 'stamped');
+      assert.deepEqual(printed, JSON.parse(JSON.stringify(l)));
+    }
+  });
+
+  it('the abc bundles print abc\'s layout, rebased onto where the bundle lies (relocatable)', async () => {
+    for (const daemon of ['pen', 'depot', 'init'] as const) {
+      const l = layout(loadFlavor('abc'), daemon);
+      const file = stagedBin(l, Object.keys(l.programs)[0]!);
+      const { origin, ...printed } = await flavorOf(file);
+      assert.equal(origin, 'stamped');
+      assert.deepEqual(printed, JSON.parse(JSON.stringify(relocate(l, path.dirname(path.dirname(file))))));
+      assert.equal(printed.logIdentity, daemon === 'init' ? 'isinitabc' : `${daemon}abc`);
+    }
+  });
+
+  it('every program of a flavor answers --flavor with its own daemon and flavor', async () => {
+    const l = layout(loadFlavor('abc'), 'pen');
+    for (const program of Object.keys(l.programs)) {
+      const printed = await flavorOf(stagedBin(l, program));
+      assert.equal(printed.flavor, 'abc');
+      assert.equal(printed.daemon, 'pen');
+    }
+  });
+
+  it('the vendor flavor acme has no TLS or UDP code in its pen, and a smaller bundle', () => {
+    const full = fs.readFileSync(stagedBin(layout(loadFlavor('abc'), 'pen'), 'pen'), 'utf8');
+    const slim = fs.readFileSync(stagedBin(layout(loadFlavor('acme'), 'pen'), 'pen'), 'utf8');
+    for (const marker of ['require("node:tls")', 'createSecureContext', 'require("node:dgram")']) {
+      assert.ok(full.includes(marker), `the full bundle has ${marker}`);
+      assert.ok(!slim.includes(marker), `the acme bundle has no ${marker}`);
+    }
+    assert.ok(slim.length < full.length, `${slim.length} < ${full.length}`);
+    assert.deepEqual(fs.readdirSync(path.join(dist, 'acme')).filter((f) => !f.endsWith('.rpm') && f !== 'rpm').sort(), ['pen']);
+  });
+
+  it('building one flavor leaves another flavor\'s output untouched', async () => {
+    const abc = path.join(dist, 'abc');
+    const before = snapshot(abc);
+    const again = await build('tog');
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual(snapshot(abc), before);
+  });
+
+  it('a refused build leaves the previous output in place and no staging directory behind', async () => {
+    const before = snapshot(path.join(dist, 'abc'));
+    const flavors = path.join(dist, 'flavors-with-a-clash');
+    fs.mkdirSync(flavors);
+    fs.copyFileSync(path.join(PROJECT_ROOT, 'flavors/abc.json'), path.join(flavors, 'abc.json'));
+    fs.writeFileSync(path.join(flavors, 'clash.json'), JSON.stringify({ daemons: ['pen'], ports: { pen: { service: 8180, control: 9999 } } }));
+    const refused = await run(process.execPath, [FLAVOR_CLI, 'build', 'abc'], {
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, FLAVORKIT_DIST_DIR: dist, FLAVORKIT_FLAVORS_DIR: flavors },
+    });
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /flavor abc collides with other flavors:\n {2}service port 8180: abc\/pen and clash\/pen/);
+    assert.deepEqual(snapshot(path.join(dist, 'abc')), before);
+    assert.deepEqual(fs.readdirSync(dist).filter((f) => f.startsWith('.')), []);
+  });
+});
