@@ -1,0 +1,305 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import { currentLayout, FeatureMissingError, lineRequests, listenControlSocket, runDaemon, type DaemonContext } from '../runtime';
+import { AddressError, describeEndpoint, parseListen, parseServerSpec, resolveOnce, type Endpoint } from './address';
+import { ABUSE, EMERGENCY, newServer, type Server } from './balancer';
+import { runCommand, type CommandHost } from './commands';
+import { Proxy } from './proxy';
+import { openRequestLog, type OpenLog } from './requestlog';
+import { initialState, type PenState } from './state';
+import { getopt, UsageError } from './tools/getopt';
+import { statusPage } from './webstats';
+
+const OPTSTRING = 'B:C:F:O:S:T:b:c:e:i:j:l:m:o:p:q:t:u:w:x:DHNPQWXUadfhnrsE:K:G:A:ZRL:';
+
+export const USAGE = `usage:
+  pen [-C addr:port] [-X] [-b sec] [-S N] [-c N] [-e host[:port]] [-t sec] [-x N] [-w dir]
+      [-HPWadfhrs] [-o command] [-E certfile] [-K keyfile] [-G cacertfile] [-A cacertdir]
+      [-Z] [-R] [-L protocol] [-B host[:port]] [-F file] [-T sec] [-U] [-p pidfile] [-u user]
+      [-l logfile] [-m N] [-q N] [host:]port|/path/to/socket h1[:p1[:maxc1[:hard1[:weight1[:prio1]]]]] [h2...]
+
+  -B host:port  abuse server: clients a client_acl refuses go here
+  -C port       control port ([addr:]port or /path/to/socket); the flavor's control socket is always open
+  -F file       configuration file of pen commands (default: the flavor's pen.conf, when it exists)
+  -H            add X-Forwarded-For and X-Forwarded-Proto to HTTP requests
+  -O, -o cmd    run one pen command at start-up
+  -P, -Q        event-loop choices, accepted for compatibility
+  -T sec        client tracking time (0: never expire) [0]
+  -U            UDP
+  -W            weighted server selection
+  -X            enable the exit command
+  -a            debug dumps in ASCII
+  -b sec        blacklist time [30]
+  -c N          client table size [2048]
+  -d            debugging on (repeat for more)
+  -e host:port  emergency server, used when no other server can be reached
+  -f            stay in the foreground
+  -h            hash the client address for the first choice of server
+  -l file       log file, or host:port of a penlogd
+  -m N          connections accepted at once (accepted for compatibility) [100]
+  -p file       PID file [the flavor's]
+  -q N          listen queue [500]
+  -r            round robin, without client tracking
+  -s            stubborn: do not fail over to another server
+  -t sec        backend connect timeout [3]
+  -u user       run as this user after opening the sockets
+  -w file       HTML status file, written on SIGUSR1 and by status
+  -x N          maximum simultaneous connections [500]
+  -E certfile   terminate TLS with this certificate (-K key, -G CA file, -A CA dir, -R require
+                a client certificate, -Z compatibility, -L ssl23|tls1)`;
+
+export class PenError extends Error {}
+
+interface Parsed {
+  state: PenState;
+  foreground: boolean;
+  pidFile: string | null | undefined;
+  user: string | null | undefined;
+  udp: boolean;
+  backlog: number;
+  startupCommands: string[];
+  operands: string[];
+  emergency: string | null;
+  abuse: string | null;
+  tls: { cert: string; key: string | null; caFile: string | null; caDir: string | null; requireClientCert: boolean; compat: boolean; protocol: string } | null;
+  notices: string[];
+}
+
+function positive(text: string, opt: string, min = 0): number {
+  if (!/^\d+$/.test(text) || Number(text) < min) throw new UsageError(`-${opt} takes a whole number${min ? ` of at least ${min}` : ''}, not "${text}"`);
+  return Number(text);
+}
+
+export function parseCommandLine(argv: string[], defaultConfig: string | null): Parsed {
+  const { options, operands } = getopt(argv, OPTSTRING);
+  const state = initialState();
+  const p: Parsed = { state, foreground: false, pidFile: undefined, user: undefined, udp: false, backlog: 500, startupCommands: [], operands, emergency: null, abuse: null, tls: null, notices: [] };
+  let tlsCert: string | null = null;
+  const tlsRest = { key: null as string | null, caFile: null as string | null, caDir: null as string | null, requireClientCert: false, compat: false, protocol: 'ssl23' };
+  let configFile: string | null = defaultConfig && fs.existsSync(defaultConfig) ? defaultConfig : null;
+  for (const { opt, arg = '' } of options) {
+    switch (opt) {
+      case 'B': p.abuse = arg; break;
+      case 'C': state.control = arg; break;
+      case 'D': p.notices.push('-D is obsolete (delayed forward was removed); ignored'); break;
+      case 'F': configFile = arg; break;
+      case 'H': state.proxy.http = true; break;
+      case 'N': throw new UsageError('-N is not implemented in pen either; use -h -r to hash on address and port');
+      case 'O': case 'o': p.startupCommands.push(arg); break;
+      case 'P': case 'Q': break;
+      case 'S': positive(arg, 'S'); p.notices.push('-S is obsolete (the server table grows as needed); ignored'); break;
+      case 'T': state.settings.trackingSeconds = positive(arg, 'T'); break;
+      case 'U': p.udp = true; break;
+      case 'W': state.settings.weight = true; break;
+      case 'X': state.exitEnabled = true; break;
+      case 'a': state.ascii = true; break;
+      case 'b': state.settings.blacklistSeconds = positive(arg, 'b'); break;
+      case 'c': state.settings.clientsMax = positive(arg, 'c', 1); break;
+      case 'd': state.debug++; break;
+      case 'e': p.emergency = arg; break;
+      case 'f': p.foreground = true; break;
+      case 'h': state.settings.hash = true; break;
+      case 'i': throw new UsageError('-i installs a Windows service; on this system use the init script');
+      case 'j': throw new UsageError('-j (chroot) is not available in this pen; run it in a chroot or container set up by the init system');
+      case 'l': state.log = arg; break;
+      case 'm': positive(arg, 'm', 1); break;
+      case 'n': p.notices.push('-n is obsolete (sockets are always non-blocking); ignored'); break;
+      case 'p': p.pidFile = arg; break;
+      case 'q': p.backlog = Math.max(50, positive(arg, 'q')); break;
+      case 'r': state.settings.roundrobin = true; break;
+      case 's': state.settings.stubborn = true; break;
+      case 't': state.proxy.timeout = positive(arg, 't', 1); break;
+      case 'u': p.user = arg; break;
+      case 'w': state.webStats = arg; break;
+      case 'x': state.proxy.connMax = positive(arg, 'x', 1); break;
+      case 'E': tlsCert = arg; break;
+      case 'K': tlsRest.key = arg; break;
+      case 'G': tlsRest.caFile = arg; break;
+      case 'A': tlsRest.caDir = arg; break;
+      case 'Z': tlsRest.compat = true; break;
+      case 'R': tlsRest.requireClientCert = true; break;
+      case 'L':
+        if (!['ssl23', 'ssl2', 'ssl3', 'tls1'].includes(arg)) throw new UsageError(`-L takes ssl23, ssl2, ssl3 or tls1, not "${arg}"`);
+        if (arg === 'ssl2' || arg === 'ssl3') throw new UsageError(`-L ${arg}: that protocol is insecure and no longer available; use ssl23 or tls1`);
+        tlsRest.protocol = arg;
+        break;
+    }
+  }
+  if (tlsCert) p.tls = { cert: tlsCert, ...tlsRest };
+  state.configFile = configFile;
+  state.commandLine = argv.join(' ');
+  return p;
+}
+
+async function serverFrom(spec: string, index: number, listenPort: number): Promise<Server> {
+  const parsed = parseServerSpec(spec, listenPort);
+  const host = parsed.unixPath ?? (await resolveOnce(parsed.host));
+  return newServer(index, { ...parsed, host });
+}
+
+function listenOn(server: net.Server, endpoint: Endpoint, backlog: number): Promise<void> {
+  if (endpoint.kind === 'unix') fs.rmSync(endpoint.path, { force: true });
+  return new Promise((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(new PenError(`cannot listen on ${describeEndpoint(endpoint)}: ${err.code === 'EADDRINUSE' ? 'the address is in use' : err.message}`)),
+    );
+    const options = endpoint.kind === 'unix' ? { path: endpoint.path, backlog } : { host: endpoint.host, port: endpoint.port, backlog };
+    server.listen(options, () => resolve());
+  });
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const layout = currentLayout('pen');
+  let p: Parsed;
+  try {
+    p = parseCommandLine(argv, layout.configFile);
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof AddressError) {
+      process.stderr.write(`pen: ${err.message}\n${USAGE}\n`);
+      return 1;
+    }
+    throw err;
+  }
+  const { state } = p;
+  for (const n of p.notices) process.stderr.write(`pen: ${n}\n`);
+  let proxy: Proxy | null = null;
+  let requestLog: OpenLog | null = null;
+  let ctxRef: DaemonContext | null = null;
+  const host: CommandHost = {
+    state,
+    proxy: () => proxy,
+    exit: () => setImmediate(() => void ctxRef?.stop(0)),
+    writeWebStats: () => {
+      if (!state.webStats || !proxy) return false;
+      try {
+        fs.writeFileSync(state.webStats, statusPage(state, proxy));
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    setLog: (target) => {
+      requestLog?.close();
+      requestLog = target ? openRequestLog(target) : null;
+      state.log = target;
+    },
+  };
+  for (const c of p.startupCommands) process.stdout.write(runCommand(host, c));
+  const readConfig = () => {
+    if (!state.configFile) return;
+    let text: string;
+    try {
+      text = fs.readFileSync(state.configFile, 'utf8');
+    } catch {
+      process.stderr.write(`pen: Can't read config file '${state.configFile}'\n`);
+      return;
+    }
+    for (const line of text.split('\n')) {
+      const reply = runCommand(host, line);
+      if (reply.startsWith('do_cmd:')) process.stderr.write(`pen: ${state.configFile}: ${reply}`);
+    }
+  };
+  readConfig();
+
+  // The listen address: the command line's, else the flavor's service port.
+  const [listenText = String(layout.ports.service), ...serverSpecs] = p.operands;
+  let listen: Endpoint;
+  try {
+    listen = parseListen(listenText);
+    state.listen = listenText;
+    const listenPort = listen.kind === 'inet' ? listen.port : 0;
+    const fromCli = await Promise.all(serverSpecs.map((spec, i) => serverFrom(spec, i, listenPort)));
+    if (fromCli.length) state.balancer.servers = fromCli;
+    if (p.emergency) state.balancer.emergency = { ...(await serverFrom(p.emergency, 0, listenPort)), index: EMERGENCY };
+    if (p.abuse) state.balancer.abuse = { ...(await serverFrom(p.abuse, 0, listenPort)), index: ABUSE };
+    if (state.balancer.servers.length === 0 && !p.emergency) {
+      throw new PenError('no servers given; name them after the listen address (host[:port[:maxc[:hard[:weight[:prio]]]]]) or with "server N address A port P" in the config file');
+    }
+    if (p.udp && !FLAVORKIT_FEATURES.udp) throw new FeatureMissingError('udp', 'UDP mode (-U)');
+    if (p.tls && !FLAVORKIT_FEATURES.tls) throw new FeatureMissingError('tls', 'TLS termination (-E)');
+  } catch (err) {
+    process.stderr.write(`pen: ${(err as Error).message}\n`);
+    return 1;
+  }
+
+  await runDaemon({
+    daemon: 'pen',
+    layout,
+    foreground: p.foreground,
+    pidFile: p.pidFile,
+    user: p.user,
+    debug: state.debug > 0,
+    async start(ctx) {
+      ctxRef = ctx;
+      const log = ctx.log;
+      const debug = (m: string) => (state.debug > 0 ? log.debug(m) : undefined);
+      const controlHandler = (socket: net.Socket) => {
+        if (state.controlAcl > 0 && socket.remoteAddress && !state.acls.permits(state.controlAcl, socket.remoteAddress)) {
+          socket.destroy();
+          return;
+        }
+        lineRequests((line) => runCommand(host, line), 4095, (m) => `do_cmd: ${m}\n`)(socket);
+      };
+      const flavorControl = await listenControlSocket({ path: layout.controlSocket, mode: 0o600 }, controlHandler);
+      ctx.onStop(() => new Promise<void>((resolve) => flavorControl.close(() => resolve())));
+      if (state.control) {
+        if (process.getuid?.() === 0 && !p.user && !state.control.includes('/')) {
+          log.warn("Won't open control port running as root; use -u to run as different user");
+        } else {
+          const endpoint = parseListen(state.control);
+          const control = net.createServer(controlHandler);
+          await listenOn(control, endpoint.kind === 'inet' && !state.control.includes(':') ? { ...endpoint, host: '0.0.0.0' } : endpoint, 50);
+          ctx.onStop(() => new Promise<void>((resolve) => control.close(() => resolve())));
+        }
+      }
+      if (state.log) host.setLog(state.log);
+      ctx.onStop(() => requestLog?.close());
+      if (p.udp && FLAVORKIT_FEATURES.udp) {
+        if (listen.kind !== 'inet') throw new PenError('UDP mode needs a host:port to listen on');
+        const udp: typeof import('./udp') = require('./udp');
+        const stop = await udp.startUdp(listen, state.balancer, state.proxy.connMax);
+        ctx.onStop(stop);
+        return;
+      }
+      proxy = new Proxy(state.balancer, state.proxy, p.tls ? 'https' : 'http', () => requestLog?.logger ?? null, debug);
+      const accept = state.dummy ? dummyAccept : proxy.accept;
+      let listener: net.Server;
+      if (p.tls && FLAVORKIT_FEATURES.tls) {
+        const tlsModule: typeof import('./tls') = require('./tls');
+        listener = tlsModule.createTlsServer(tlsModule.tlsContext(p.tls), accept);
+      } else {
+        listener = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, accept);
+      }
+      // A full connection table refuses new clients cleanly instead of queueing them unseen.
+      listener.maxConnections = state.proxy.connMax;
+      proxy.onFull = () => debug('connection table full');
+      await listenOn(listener, listen, p.backlog);
+      ctx.onStop(
+        () =>
+          new Promise<void>((resolve) => {
+            listener.close(() => resolve());
+            for (const c of proxy?.conns ?? []) {
+              c?.client.destroy();
+              c?.upstream?.destroy();
+            }
+          }),
+      );
+      process.on('SIGUSR1', () => {
+        if (!host.writeWebStats() && proxy) log.info(`status: ${proxy.used} connections, ${state.balancer.clients.size} clients`);
+      });
+      log.info(`listening on ${describeEndpoint(listen)}, ${state.balancer.servers.length} servers`);
+    },
+    reload(ctx) {
+      if (state.log) host.setLog(state.log);
+      readConfig();
+      ctx.log.info('log reopened and configuration re-read');
+    },
+  });
+  return -1;
+}
+
+/** `dummy`: pen answers every request itself (a test target). */
+function dummyAccept(socket: net.Socket): void {
+  socket.on('error', () => undefined);
+  socket.end('HTTP/1.1 200 OK\r\nContent-Length: 15\r\nContent-Type: text/html\r\n\r\nUlric was here.');
+}

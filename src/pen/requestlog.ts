@@ -1,0 +1,44 @@
+import dgram from 'node:dgram';
+import fs from 'node:fs';
+import type { RequestLogger } from './proxy';
+
+/** The first line of a chunk as pen logs it: at most 100 bytes, up to CR/LF, non-ASCII as '.'. */
+export function requestLine(chunk: Buffer): string {
+  let out = '';
+  for (let i = 0; i < chunk.length && i < 100; i++) {
+    const b = chunk[i]!;
+    if (b === 13 || b === 10) break;
+    out += b >= 32 && b < 127 ? String.fromCharCode(b) : '.';
+  }
+  return out;
+}
+
+export interface OpenLog {
+  logger: RequestLogger;
+  close(): void;
+}
+
+/**
+ * `-l FILE`: a line per chunk read from a client; `-l host:port`: the same sent to penlogd as
+ * `+ client server request` datagrams.
+ */
+export function openRequestLog(target: string): OpenLog {
+  const colon = target.lastIndexOf(':');
+  if (!target.startsWith('/') && colon > 0) {
+    const host = target.slice(0, colon);
+    const port = Number(target.slice(colon + 1));
+    const socket = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
+    socket.on('error', () => undefined);
+    socket.unref();
+    return {
+      logger: (client, server, chunk) => socket.send(`+ ${client} ${server} ${requestLine(chunk)}\n`, port, host),
+      close: () => socket.close(),
+    };
+  }
+  const stream = fs.createWriteStream(target, { flags: 'a' });
+  stream.on('error', () => undefined);
+  return {
+    logger: (client, server, chunk) => stream.write(`${client} ${Math.floor(Date.now() / 1000)} ${server} ${requestLine(chunk)}\n`),
+    close: () => stream.end(),
+  };
+}

@@ -1,0 +1,66 @@
+import { Acls } from './acl';
+import { Balancer, type Settings } from './balancer';
+import type { ProxySettings } from './proxy';
+
+export type FastClose = 'off' | 'up' | 'down' | 'both';
+
+/** Everything pen's commands read and change: the command line, `-F` files and penctl share it. */
+export interface PenState {
+  acls: Acls;
+  balancer: Balancer;
+  settings: Settings;
+  proxy: ProxySettings;
+  ascii: boolean;
+  debug: number;
+  listen: string;
+  control: string | null;
+  exitEnabled: boolean;
+  /** `-l`: a file, or host:port of a penlogd. */
+  log: string | null;
+  webStats: string | null;
+  configFile: string | null;
+  tcpFastclose: FastClose;
+  pendingMax: number;
+  abortOnError: boolean;
+  transparent: boolean;
+  dummy: boolean;
+  controlAcl: number;
+  /** The command line as `write` reconstructs it. */
+  commandLine: string;
+}
+
+export function initialState(): PenState {
+  const acls = new Acls();
+  const settings: Settings = {
+    roundrobin: false,
+    hash: false,
+    weight: false,
+    prio: false,
+    stubborn: false,
+    blacklistSeconds: 30,
+    trackingSeconds: 0,
+    clientsMax: 2048,
+    clientAcl: 0,
+  };
+  return {
+    acls,
+    balancer: new Balancer(settings, acls),
+    settings,
+    proxy: { timeout: 3, http: false, tcpNodelay: false, keepalive: false, idleTimeout: 0, source: null, connMax: 500 },
+    ascii: false,
+    debug: 0,
+    listen: '',
+    control: null,
+    exitEnabled: false,
+    log: null,
+    webStats: null,
+    configFile: null,
+    tcpFastclose: 'off',
+    pendingMax: 100,
+    abortOnError: false,
+    transparent: false,
+    dummy: false,
+    controlAcl: 0,
+    commandLine: '',
+  };
+}
