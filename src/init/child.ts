@@ -36,9 +36,7 @@ export function startChild(command: string, logFile: string, user: string | null
       proc.once('error', () => resolve(127));
       proc.once('exit', (code) => resolve(code));
     });
-    if (proc.pid === undefined) {
-      return { pid: -1, startTime: null, adopted: false, exited };
-    }
+    if (proc.pid === undefined) throw new Error(`cannot run ${file}: not found or not executable`);
     proc.unref();
     const child: Child = { pid: proc.pid, startTime: processStartTime(proc.pid), adopted: false, exited };
     void exited.then((code) => (child.exitCode = code));

@@ -4,6 +4,9 @@ import { readInittab, type Inittab } from './inittab';
 import { parseRequest, ProtocolError } from './protocol';
 import { Supervisor } from './supervisor';
 
+/** A request line is short; anything longer is refused, not buffered. */
+const MAX_REQUEST = 64 * 1024;
+
 export interface DaemonOptions {
   layout: Layout;
   configFile: string;
@@ -60,7 +63,7 @@ export async function runInitDaemon(options: DaemonOptions): Promise<void> {
             if (!(err instanceof ProtocolError)) ctx.log.error((err as Error).message);
             return reply({ ok: false, error: (err as Error).message });
           }
-        }),
+        }, MAX_REQUEST, (error) => reply({ ok: false, error })),
       );
       ctx.onStop(() => new Promise<void>((resolve) => server.close(() => resolve())));
     },
