@@ -47,6 +47,7 @@ export async function listenControlSocket(
 export function lineRequests(
   handler: (line: string, socket: net.Socket) => Promise<string> | string,
   maxLine = 64 * 1024,
+  errorReply: (message: string) => string = (message) => `error: ${message}\n`,
 ): (socket: net.Socket) => void {
   return (socket) => {
     let buffered = '';
@@ -58,7 +59,7 @@ export function lineRequests(
         .then(() => handler(line, socket))
         .then(
           (reply) => socket.end(reply),
-          (err: Error) => socket.end(`error: ${err.message}\n`),
+          (err: Error) => socket.end(errorReply(err.message)),
         );
     };
     socket.setEncoding('utf8');
@@ -68,7 +69,7 @@ export function lineRequests(
       buffered += chunk;
       if (buffered.length > maxLine) {
         answered = true;
-        socket.end(`error: request longer than ${maxLine} bytes\n`);
+        socket.end(errorReply(`request longer than ${maxLine} bytes`));
         return;
       }
       const newline = buffered.indexOf('\n');

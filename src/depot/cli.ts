@@ -1,0 +1,149 @@
+import fs from 'node:fs';
+import http from 'node:http';
+import type { Layout } from '../flavor';
+import { currentLayout, pamAuthenticate, runDaemon } from '../runtime';
+import { buildMounts, type Mount, type RepositoryConfig } from './mounts';
+import { Depot, type AdminAuth } from './server';
+
+const USAGE = `usage: depot [-f] [-a ADDRESS] [-p PORT] [-c CONFIG] [-d DIR[=PREFIX]]...
+  -f          stay in the foreground (log to stderr too)
+  -a ADDRESS  address to listen on (default 127.0.0.1)
+  -p PORT     port (default: the flavor's depot port)
+  -c CONFIG   configuration file (default: the flavor's depot.conf), JSON:
+              {"address": "127.0.0.1", "port": 10080, "repositories": [{"path": "/srv/repo", "prefix": "main"}]}
+  -d DIR[=PREFIX]  serve the repository DIR (repeatable; replaces the file's list)
+SIGHUP re-reads the repository list without dropping connections.`;
+
+class UsageError extends Error {}
+
+interface Options {
+  foreground: boolean;
+  address: string | null;
+  port: number | null;
+  config: string;
+  repositories: RepositoryConfig[];
+}
+
+interface ConfigFile {
+  address?: string;
+  port?: number;
+  repositories?: RepositoryConfig[];
+}
+
+function parseArgs(argv: string[], layout: Layout): Options {
+  const o: Options = { foreground: false, address: null, port: null, config: layout.configFile, repositories: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new UsageError(`${arg} needs a value`);
+      return v;
+    };
+    switch (arg) {
+      case '-f': o.foreground = true; break;
+      case '-a': o.address = value(); break;
+      case '-p': {
+        const port = Number(value());
+        if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError('-p takes a port from 1 to 65535');
+        o.port = port;
+        break;
+      }
+      case '-c': o.config = value(); break;
+      case '-d': {
+        const [dir, prefix] = value().split('=');
+        o.repositories.push(prefix ? { path: dir!, prefix } : { path: dir! });
+        break;
+      }
+      case '-h': case '--help': throw new UsageError('');
+      default: throw new UsageError(`unknown argument ${arg}`);
+    }
+  }
+  return o;
+}
+
+function readConfig(file: string, required: boolean): ConfigFile {
+  if (!fs.existsSync(file)) {
+    if (required) throw new Error(`configuration file ${file} does not exist; create it or give -d DIR`);
+    return {};
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new Error(`${file} is not valid JSON (${(err as Error).message}); fix its syntax`);
+  }
+  const c = parsed as ConfigFile;
+  if (typeof c !== 'object' || c === null || (c.repositories !== undefined && !Array.isArray(c.repositories))) {
+    throw new Error(`${file}: "repositories" must be a list of {"path": DIR, "prefix": NAME}`);
+  }
+  for (const key of Object.keys(c)) {
+    if (!['address', 'port', 'repositories'].includes(key)) throw new Error(`${file}: unknown key "${key}"; use address, port or repositories`);
+  }
+  return c;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const layout = currentLayout('depot');
+  let o: Options;
+  try {
+    o = parseArgs(argv, layout);
+  } catch (err) {
+    const message = (err as Error).message;
+    process.stderr.write(message ? `depot: ${message}\n${USAGE}\n` : `${USAGE}\n`);
+    return message ? 2 : 0;
+  }
+  const repositoryList = (): RepositoryConfig[] => (o.repositories.length ? o.repositories : (readConfig(o.config, true).repositories ?? []));
+  let mounts: Mount[];
+  let config: ConfigFile;
+  try {
+    config = readConfig(o.config, o.repositories.length === 0);
+    mounts = buildMounts(repositoryList());
+  } catch (err) {
+    process.stderr.write(`depot: ${(err as Error).message}\n`);
+    return 1;
+  }
+  const address = o.address ?? config.address ?? '127.0.0.1';
+  const port = o.port ?? config.port ?? layout.ports.service!;
+  await runDaemon({
+    daemon: 'depot',
+    layout,
+    foreground: o.foreground,
+    async start(ctx) {
+      fs.mkdirSync(layout.logDir, { recursive: true });
+      const accessLog = fs.createWriteStream(layout.files.accessLog!, { flags: 'a' });
+      let admin: AdminAuth | null = null;
+      if (FLAVORKIT_FEATURES.admin) {
+        admin = {
+          authenticate: async (user, password) => {
+            const result = await pamAuthenticate(layout.pamService, user, password, layout.libDir);
+            ctx.log.notice(`admin/0 login of ${user}: ${result.reason}`);
+            return result.ok;
+          },
+        };
+      }
+      const depot = new Depot({ mounts: () => mounts, log: ctx.log, accessLog: (line) => accessLog.write(line), admin });
+      const server = http.createServer(depot.handle);
+      server.keepAliveTimeout = 30_000;
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, address, () => resolve());
+      });
+      ctx.log.info(`serving ${mounts.map((m) => `${m.repo.root} at /${m.prefix ?? ''}`).join(', ')} on ${address}:${port}`);
+      ctx.onStop(async () => {
+        server.closeIdleConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        accessLog.end();
+      });
+    },
+    reload(ctx) {
+      // A bad new list leaves the old one serving.
+      try {
+        mounts = buildMounts(repositoryList());
+        ctx.log.info(`repositories reloaded: ${mounts.map((m) => `/${m.prefix ?? ''}`).join(', ')}`);
+      } catch (err) {
+        ctx.log.error(`reload refused, still serving the previous repositories: ${(err as Error).message}`);
+      }
+    },
+  });
+  return -1;
+}

@@ -1,0 +1,116 @@
+import fs from 'node:fs';
+import type http from 'node:http';
+import { pipeline } from 'node:stream/promises';
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly contentType = 'text/html',
+  ) {
+    super(message);
+  }
+}
+
+export const YEAR = 31536000;
+export const DAY = 86400;
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
+  416: 'Requested Range Not Satisfiable', 500: 'Internal Server Error', 503: 'Service Unavailable',
+};
+
+const escapeHtml = (s: string) => s.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** The error page: status and message, the form pkg.depotd's clients and operators see. Never cached. */
+export function sendError(res: http.ServerResponse, err: HttpError, head: boolean): void {
+  const title = `${err.status} ${STATUS_TEXT[err.status] ?? ''}`.trim();
+  const body = `<!DOCTYPE html>\n<html>\n<head><title>${title}</title></head>\n<body>\n<h2>${title}</h2>\n<p>${escapeHtml(err.message)}</p>\n</body>\n</html>\n`;
+  res.writeHead(err.status, { 'Content-Type': err.contentType, 'Content-Length': Buffer.byteLength(body) });
+  res.end(head ? undefined : body);
+}
+
+/** `Cache-Control` as pkg.depotd sends it, always with `Expires`. */
+export function cacheHeaders(maxAge: number): Record<string, string> {
+  return {
+    'Cache-Control': `must-revalidate, no-transform, max-age=${maxAge}`,
+    Expires: new Date(Date.now() + maxAge * 1000).toUTCString(),
+  };
+}
+
+export function sendBody(res: http.ServerResponse, head: boolean, contentType: string, body: string | Buffer, headers: Record<string, string> = {}): void {
+  res.writeHead(200, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(body), ...headers });
+  res.end(head ? undefined : body);
+}
+
+function parseRange(header: string, size: number): [number, number] | 'invalid' | null {
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m || (m[1] === '' && m[2] === '')) return 'invalid';
+  let start: number;
+  let end: number;
+  if (m[1] === '') {
+    start = Math.max(0, size - Number(m[2]));
+    end = size - 1;
+  } else {
+    start = Number(m[1]);
+    end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  }
+  if (start > end || start >= size) return 'invalid';
+  return [start, end];
+}
+
+/**
+ * Streams a file verbatim (never buffered whole, never re-encoded) with Last-Modified, ETag,
+ * conditional requests (304) and, where allowed, a single byte range (206).
+ */
+export async function sendFile(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  file: string,
+  contentType: string,
+  headers: Record<string, string>,
+  options: { ranges: boolean; etag?: string },
+): Promise<boolean> {
+  let stat: fs.Stats;
+  try {
+    stat = await fs.promises.stat(file);
+  } catch {
+    return false;
+  }
+  if (!stat.isFile()) return false;
+  const lastModified = new Date(Math.floor(stat.mtimeMs / 1000) * 1000);
+  const etag = options.etag ?? `"${stat.size.toString(16)}-${Math.floor(stat.mtimeMs).toString(16)}"`;
+  const common: Record<string, string> = { ...headers, 'Last-Modified': lastModified.toUTCString(), ETag: etag };
+  if (options.ranges) common['Accept-Ranges'] = 'bytes';
+  const inm = req.headers['if-none-match'];
+  const ims = req.headers['if-modified-since'];
+  if ((inm && inm.split(',').map((s) => s.trim()).includes(etag)) || (!inm && ims && Date.parse(ims) >= lastModified.getTime())) {
+    res.writeHead(304, common);
+    res.end();
+    return true;
+  }
+  let start = 0;
+  let end = stat.size - 1;
+  let status = 200;
+  const range = options.ranges ? req.headers.range : undefined;
+  if (range && stat.size > 0) {
+    const parsed = parseRange(range, stat.size);
+    if (parsed === 'invalid') {
+      res.writeHead(416, { 'Content-Range': `bytes */${stat.size}` });
+      res.end();
+      return true;
+    }
+    if (parsed) {
+      [start, end] = parsed;
+      status = 206;
+      common['Content-Range'] = `bytes ${start}-${end}/${stat.size}`;
+    }
+  }
+  res.writeHead(status, { ...common, 'Content-Type': contentType, 'Content-Length': stat.size === 0 ? 0 : end - start + 1 });
+  if (req.method === 'HEAD' || stat.size === 0) {
+    res.end();
+    return true;
+  }
+  await pipeline(fs.createReadStream(file, { start, end }), res).catch(() => res.destroy());
+  return true;
+}

@@ -1,0 +1,317 @@
+import fs from 'node:fs';
+import http from 'node:http';
+import type { Logger } from '../runtime';
+import { formatFmri, FmriError, parseFmri, type Fmri } from './fmri';
+import { cacheHeaders, DAY, HttpError, sendBody, sendError, sendFile, YEAR } from './http';
+import { packageInfo } from './info';
+import type { Mount } from './mounts';
+
+const TEXT = 'text/plain;charset=utf-8';
+const P5I = 'application/vnd.pkg5.info';
+/** The repository's refresh interval caps catalog and publisher caching, as in pkg.depotd. */
+const REFRESH_SECONDS = 14400;
+
+const VERSIONS: Record<string, number[]> = {
+  versions: [0], catalog: [0, 1], file: [0, 1, 2], info: [0], manifest: [0, 1], p5i: [0], publisher: [0, 1], search: [0, 1], status: [0], admin: [0],
+};
+/** Publication operations: a read-only depot refuses them. */
+const WRITE_OPS = new Set(['open', 'append', 'add', 'close', 'abandon', 'index']);
+
+const VERSIONS_BODY = `pkg-server unknown\n${Object.entries(VERSIONS)
+  .filter(([op]) => op !== 'admin')
+  .sort(([a], [b]) => a.localeCompare(b))
+  .map(([op, v]) => `${op} ${v.join(' ')}`)
+  .join('\n')}\n`;
+
+export interface AdminAuth {
+  authenticate(user: string, password: string): Promise<boolean>;
+}
+
+export interface DepotOptions {
+  mounts: () => Mount[];
+  log: Logger;
+  accessLog?: (line: string) => void;
+  admin: AdminAuth | null;
+}
+
+interface Request {
+  req: http.IncomingMessage;
+  res: http.ServerResponse;
+  head: boolean;
+  mount: Mount;
+  publisher: string | null;
+  op: string;
+  version: number;
+  args: string[];
+  rawPath: string;
+}
+
+/** JSON as pkg5 writes it: sorted keys, two-space indent. */
+function pkgJson(value: unknown): string {
+  const sort = (v: unknown): unknown =>
+    Array.isArray(v) ? v.map(sort) : v && typeof v === 'object' ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, sort((v as Record<string, unknown>)[k])])) : v;
+  return JSON.stringify(sort(value), null, 2);
+}
+
+function isoFromCatalog(stamp: string): string {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(\.\d+)?Z$/.exec(stamp);
+  return m ? `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}${m[7] ?? ''}+00:00` : stamp;
+}
+
+export class Depot {
+  private readonly requests = { catalog: 0, file: 0, manifests: 0 };
+
+  constructor(private readonly options: DepotOptions) {}
+
+  readonly handle = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    const started = Date.now();
+    res.on('finish', () => this.logAccess(req, res, started));
+    this.dispatch(req, res).catch((err: unknown) => {
+      const httpError = err instanceof HttpError ? err : new HttpError(500, 'Internal error');
+      if (!(err instanceof HttpError)) this.options.log.error(`${req.url}: ${(err as Error).stack ?? err}`);
+      if (!res.headersSent) sendError(res, httpError, req.method === 'HEAD');
+      else res.destroy();
+    });
+  };
+
+  private logAccess(req: http.IncomingMessage, res: http.ServerResponse, started: number): void {
+    if (!this.options.accessLog) return;
+    const length = res.getHeader('Content-Length') ?? '-';
+    this.options.accessLog(
+      `${req.socket.remoteAddress ?? '-'} - - [${new Date(started).toUTCString()}] "${req.method} ${req.url} HTTP/${req.httpVersion}" ${res.statusCode} ${length} "${req.headers['user-agent'] ?? '-'}"\n`,
+    );
+  }
+
+  private async dispatch(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const head = req.method === 'HEAD';
+    const url = req.url ?? '/';
+    const rawPath = url.split('?')[0]!;
+    if (rawPath.includes('\0') || rawPath.length > 8192) throw new HttpError(400, 'Malformed request path.');
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      throw new HttpError(req.method === 'POST' || req.method === 'PUT' ? 400 : 405, 'This depot is read-only: publication is not supported.');
+    }
+    const segments = rawPath.split('/').filter((s) => s !== '');
+    const mounts = this.options.mounts();
+    let mount = mounts.find((m) => m.prefix !== null && m.prefix === segments[0]);
+    if (mount) segments.shift();
+    else mount = mounts.find((m) => m.prefix === null);
+    if (!mount) throw new HttpError(404, `The path '${rawPath}' was not found.`);
+    let publisher: string | null = null;
+    const known = (s: string | undefined) => s !== undefined && (s in VERSIONS || WRITE_OPS.has(s));
+    if (segments.length > 1 && !known(segments[0])) {
+      const candidate = safeDecode(segments[0]!);
+      if (!known(segments[1])) throw new HttpError(404, `The path '${rawPath}' was not found.`);
+      if (!mount.repo.hasPublisher(candidate)) throw new HttpError(400, `Unknown publisher: ${candidate}`);
+      publisher = candidate;
+      segments.shift();
+    }
+    const op = segments.shift();
+    if (!known(op)) throw new HttpError(404, `The path '${rawPath}' was not found.`);
+    if (WRITE_OPS.has(op!)) throw new HttpError(404, 'Operation not supported in current server mode.');
+    const versionText = segments.shift();
+    if (versionText === undefined) throw new HttpError(400, 'Missing version');
+    if (!/^\d+$/.test(versionText)) throw new HttpError(400, 'Non-integer version');
+    const version = Number(versionText);
+    if (!VERSIONS[op!]!.includes(version)) throw new HttpError(404, `Version '${version}' not supported for operation '${op}'`);
+    const r: Request = { req, res, head, mount, publisher, op: op!, version, args: segments, rawPath };
+    switch (r.op) {
+      case 'versions':
+        return sendBody(res, head, TEXT, VERSIONS_BODY, cacheHeaders(300));
+      case 'publisher':
+        return this.publisher(r);
+      case 'status':
+        return this.status(r);
+      case 'catalog':
+        return this.catalog(r);
+      case 'manifest':
+        return this.manifest(r);
+      case 'file':
+        return this.file(r);
+      case 'info':
+        return this.info(r);
+      case 'p5i':
+        return this.p5i(r);
+      case 'search':
+        throw new HttpError(503, 'Search functionality is temporarily unavailable.', r.version === 0 ? 'text/plain; charset=utf-8' : 'text/html');
+      case 'admin':
+        return this.admin(r);
+    }
+  }
+
+  private publisherOf(r: Request): string {
+    const pub = r.publisher ?? r.mount.repo.defaultPublisher;
+    if (!pub) throw new HttpError(404, 'This repository has no publisher.');
+    return pub;
+  }
+
+  private origin(r: Request): string | null {
+    if (r.mount.prefix === null) return null;
+    return `http://${r.req.headers.host ?? 'localhost'}/${r.mount.prefix}/`;
+  }
+
+  private publisherEntry(r: Request, pub: string, packages: string[] = []): Record<string, unknown> {
+    const stored = r.mount.repo.pubP5i(pub) as { publishers?: Array<Record<string, unknown>> } | null;
+    const entry = stored?.publishers?.find((p) => p.name === pub) ?? { alias: null, name: pub, repositories: [] };
+    const origin = this.origin(r);
+    const repositories = origin
+      ? [{ collection_type: 'core', description: '', legal_uris: [], mirrors: [], name: '', origins: [origin], refresh_seconds: REFRESH_SECONDS, registration_uri: '', related_uris: [] }]
+      : ((entry.repositories as unknown[]) ?? []);
+    return { ...entry, packages, repositories };
+  }
+
+  private publisher(r: Request): void {
+    const pubs = r.publisher ? [r.publisher] : r.mount.repo.publishers;
+    const body = pkgJson({ packages: [], publishers: pubs.map((p) => this.publisherEntry(r, p)), version: 1 });
+    sendBody(r.res, r.head, P5I, body, cacheHeaders(Math.min(YEAR, REFRESH_SECONDS)));
+  }
+
+  private status(r: Request): void {
+    const repo = r.mount.repo;
+    const publishers: Record<string, unknown> = {};
+    for (const pub of repo.publishers) {
+      const attrs = repo.catalogAttrs(pub);
+      publishers[pub] = {
+        'last-catalog-update': attrs?.['last-modified'] ?? '',
+        'package-count': attrs?.['package-count'] ?? 0,
+        'package-version-count': attrs?.['package-version-count'] ?? 0,
+        status: 'online',
+      };
+    }
+    const { version, ...configuration } = repo.configuration();
+    const body = pkgJson({
+      repository: { configuration, publishers, requests: { ...this.requests }, status: 'online', version },
+      version: 1,
+    });
+    sendBody(r.res, r.head, 'application/json; charset=utf-8', body, cacheHeaders(300));
+  }
+
+  private async catalog(r: Request): Promise<void> {
+    const pub = this.publisherOf(r);
+    this.requests.catalog++;
+    if (r.version === 0) {
+      const attrs = r.mount.repo.catalogAttrs(pub);
+      const lines = [`S Last-Modified: ${isoFromCatalog(attrs?.['last-modified'] ?? '')}`, 'S prefix: CRSV', `S npkgs: ${attrs?.['package-count'] ?? 0}`];
+      const fmris: string[] = [];
+      for (const [stem, versions] of r.mount.repo.packages(pub)) for (const v of versions) fmris.push(`V pkg:/${stem}@${v}`);
+      const body = `${[...lines, ...fmris.sort()].join('\n')}\n`;
+      return sendBody(r.res, r.head, TEXT, body, {
+        ...cacheHeaders(Math.min(DAY, REFRESH_SECONDS)),
+        'X-Catalog-Type': 'full',
+        'Last-Modified': isoFromCatalog(attrs?.['last-modified'] ?? ''),
+      });
+    }
+    if (r.args.length === 0) throw new HttpError(403, 'Directory listing not allowed.');
+    const name = safeDecode(r.args.join('/'));
+    const file = r.args.length === 1 ? r.mount.repo.catalogPart(pub, name) : null;
+    if (!file || !(await sendFile(r.req, r.res, file, TEXT, cacheHeaders(Math.min(DAY, REFRESH_SECONDS)), { ranges: true }))) {
+      throw new HttpError(404, `The path '${r.rawPath}' was not found.`);
+    }
+  }
+
+  private fmriArg(r: Request): Fmri {
+    if (r.args.length === 0) throw new HttpError(403, 'Directory listing not allowed.');
+    try {
+      return parseFmri(safeDecode(r.args.join('/')));
+    } catch (err) {
+      if (err instanceof FmriError) throw new HttpError(400, err.message);
+      throw err;
+    }
+  }
+
+  private async manifest(r: Request): Promise<void> {
+    const fmri = this.fmriArg(r);
+    const pub = this.publisherOf(r);
+    this.requests.manifests++;
+    const missing = new HttpError(404, `No manifest could be found for the FMRI: '${formatFmri(fmri)}'.`);
+    if (!fmri.complete) throw missing;
+    if (!(await sendFile(r.req, r.res, r.mount.repo.manifestPath(pub, fmri), TEXT, cacheHeaders(YEAR), { ranges: true }))) throw missing;
+  }
+
+  /** Unprefixed file requests look in every publisher's store. */
+  private filePaths(r: Request, hash: string): string[] {
+    const pubs = r.publisher ? [r.publisher] : r.mount.repo.publishers;
+    return pubs.map((p) => r.mount.repo.filePath(p, hash)).filter((p): p is string => p !== null);
+  }
+
+  private async file(r: Request): Promise<void> {
+    const hash = r.args.length === 1 ? safeDecode(r.args[0]!) : null;
+    this.requests.file++;
+    for (const file of hash ? this.filePaths(r, hash) : []) {
+      const headers = cacheHeaders(r.version === 2 ? DAY : YEAR);
+      if (await sendFile(r.req, r.res, file, 'application/data', headers, { ranges: true, etag: `"${hash}"` })) return;
+    }
+    throw new HttpError(404, `No file could be found for the specified hash name: '${hash ?? 'None'}'.`);
+  }
+
+  private async info(r: Request): Promise<void> {
+    const fmri = this.fmriArg(r);
+    const pub = this.publisherOf(r);
+    const missing = new HttpError(404, `No package could be found for the FMRI: '${formatFmri(fmri)}'.`);
+    if (!fmri.complete) throw missing;
+    let manifest: string;
+    try {
+      manifest = await fs.promises.readFile(r.mount.repo.manifestPath(pub, fmri), 'utf8');
+    } catch {
+      throw missing;
+    }
+    const body = packageInfo(pub, fmri, manifest, (hash) => {
+      const file = r.mount.repo.filePath(pub, hash);
+      return file && fs.existsSync(file) ? file : null;
+    });
+    sendBody(r.res, r.head, TEXT, body, cacheHeaders(YEAR));
+  }
+
+  private p5i(r: Request): void {
+    if (r.args.length === 0) throw new HttpError(403, 'Directory listing not allowed.');
+    const pub = this.publisherOf(r);
+    const wanted = safeDecode(r.args.join('/')).replace(/\.p5i$/, '');
+    const catalog = r.mount.repo.packages(pub);
+    let packages: string[];
+    if (wanted.includes('@')) {
+      const fmri = (() => {
+        try {
+          return parseFmri(wanted);
+        } catch (err) {
+          throw new HttpError(400, (err as Error).message, P5I);
+        }
+      })();
+      packages = catalog.get(fmri.stem)?.includes(fmri.version) ? [`pkg:/${fmri.stem}@${fmri.version}`] : [];
+    } else {
+      const stem = wanted.replace(/^pkg:\//, '');
+      const pattern = new RegExp(`^(.*/)?${stem.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+      packages = [...catalog.keys()].filter((s) => pattern.test(s)).sort();
+    }
+    if (packages.length === 0) throw new HttpError(404, 'No matching package found in repository.', P5I);
+    const body = pkgJson({ packages: [], publishers: [this.publisherEntry(r, pub, packages)], version: 1 });
+    sendBody(r.res, r.head, P5I, body, cacheHeaders(YEAR));
+  }
+
+  /** admin/0: status and refresh-indexes only, for a user PAM accepts under the flavor's service. */
+  private async admin(r: Request): Promise<void> {
+    const cmd = new URL(r.req.url ?? '/', 'http://depot').searchParams.get('cmd');
+    if (!this.options.admin || (cmd !== 'status' && cmd !== 'refresh-indexes')) {
+      throw new HttpError(404, 'Operation not supported in current server mode.');
+    }
+    const auth = r.req.headers.authorization;
+    const basic = auth?.startsWith('Basic ') ? Buffer.from(auth.slice(6), 'base64').toString('utf8') : null;
+    const colon = basic?.indexOf(':') ?? -1;
+    if (!basic || colon < 0 || !(await this.options.admin.authenticate(basic.slice(0, colon), basic.slice(colon + 1)))) {
+      r.res.setHeader('WWW-Authenticate', 'Basic realm="depot admin"');
+      throw new HttpError(401, 'Authentication required: give the user and password of an account the depot\'s PAM service accepts.');
+    }
+    if (cmd === 'status') return this.status(r);
+    sendBody(r.res, r.head, TEXT, 'refresh-indexes: this depot keeps no search index; nothing to refresh\n', {
+      'Cache-Control': 'no-cache, no-transform, must-revalidate',
+      Pragma: 'no-cache',
+      Expires: '0',
+    });
+  }
+}
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    throw new HttpError(400, 'Malformed percent-encoding in the request path.');
+  }
+}

@@ -1,0 +1,97 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { lookupUser, processStartTime } from '../runtime';
+import { argvOf } from './command';
+
+/** A process the supervisor runs, or one it adopted from a previous daemon. */
+export interface Child {
+  pid: number;
+  startTime: string | null;
+  adopted: boolean;
+  /** Resolves with the exit code (null: killed by a signal, or unknown for an adopted child). */
+  exited: Promise<number | null>;
+  exitCode?: number | null;
+}
+
+const ADOPTED_POLL_MS = 100;
+
+/**
+ * Starts a command in its own process group (so the whole tree can be signalled), with its
+ * output appended to its own log file.
+ */
+export function startChild(command: string, logFile: string, user: string | null): Child {
+  fs.mkdirSync(path.dirname(logFile), { recursive: true });
+  const out = fs.openSync(logFile, 'a', 0o640);
+  const [file, args] = argvOf(command);
+  const account = user ? lookupUser(user) : null;
+  try {
+    const proc = spawn(file, args, {
+      detached: true,
+      stdio: ['ignore', out, out],
+      uid: account?.uid,
+      gid: account?.gid,
+    });
+    const exited = new Promise<number | null>((resolve) => {
+      proc.once('error', () => resolve(127));
+      proc.once('exit', (code) => resolve(code));
+    });
+    if (proc.pid === undefined) throw new Error(`cannot run ${file}: not found or not executable`);
+    proc.unref();
+    const child: Child = { pid: proc.pid, startTime: processStartTime(proc.pid), adopted: false, exited };
+    void exited.then((code) => (child.exitCode = code));
+    return child;
+  } finally {
+    fs.closeSync(out);
+  }
+}
+
+/** Takes over a process a previous daemon started, if it is still the same process. */
+export function adoptChild(pid: number, startTime: string | null): Child | null {
+  const now = processStartTime(pid);
+  if (now === null || (startTime !== null && now !== startTime)) return null;
+  const exited = new Promise<number | null>((resolve) => {
+    const timer = setInterval(() => {
+      if (processStartTime(pid) !== now) {
+        clearInterval(timer);
+        resolve(null);
+      }
+    }, ADOPTED_POLL_MS);
+  });
+  const child: Child = { pid, startTime: now, adopted: true, exited };
+  void exited.then((code) => (child.exitCode = code));
+  return child;
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals | 0): boolean {
+  try {
+    process.kill(-pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Stops a child and everything in its process group: TERM, then KILL for whatever is left after
+ * the grace period (including grandchildren that outlived the direct child).
+ */
+export async function stopChild(child: Child, graceMs: number): Promise<void> {
+  if (child.pid <= 0) return;
+  signalGroup(child.pid, 'SIGTERM');
+  signalGroup(child.pid, 'SIGCONT');
+  const deadline = Date.now() + graceMs;
+  const gone = await Promise.race([child.exited.then(() => true), sleep(graceMs).then(() => false)]);
+  if (!gone) signalGroup(child.pid, 'SIGKILL');
+  await child.exited;
+  // The group may outlive its leader: poll until it is empty, then KILL the rest.
+  while (signalGroup(child.pid, 0)) {
+    if (Date.now() >= deadline) {
+      signalGroup(child.pid, 'SIGKILL');
+      break;
+    }
+    await sleep(5);
+  }
+}

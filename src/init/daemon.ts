@@ -1,0 +1,79 @@
+import type { Layout } from '../flavor';
+import { lineRequests, listenControlSocket, runDaemon } from '../runtime';
+import { readInittab, type Inittab } from './inittab';
+import { parseRequest, ProtocolError } from './protocol';
+import { Supervisor } from './supervisor';
+
+/** A request line is short; anything longer is refused, not buffered. */
+const MAX_REQUEST = 64 * 1024;
+
+export interface DaemonOptions {
+  layout: Layout;
+  configFile: string;
+  socket: string | null;
+  foreground: boolean;
+  graceMs: number;
+}
+
+/**
+ * The isinit daemon: started explicitly (init script, or -f), never by a client. TERM leaves the
+ * children running for the next daemon to adopt; `isinit -k` stops them all and exits.
+ */
+export async function runInitDaemon(options: DaemonOptions): Promise<void> {
+  const { layout } = options;
+  // A bad file stops the start here, with its line number, before anything runs.
+  const first = readInittab(options.configFile);
+  const socketPath = options.socket ?? first.socket ?? layout.controlSocket;
+  let supervisor: Supervisor;
+  const load = (): Inittab => readInittab(options.configFile);
+
+  await runDaemon({
+    daemon: 'init',
+    layout,
+    foreground: options.foreground,
+    async start(ctx) {
+      supervisor = new Supervisor({
+        entryLogDir: layout.files.entryLogDir!,
+        initstatFile: first.initstat ?? layout.files.initstat!,
+        stateFile: layout.files.state!,
+        log: ctx.log,
+        graceMs: options.graceMs,
+      });
+      const adopted = supervisor.restore(first);
+      if (adopted.length) ctx.log.info(`adopted ${adopted.map((r) => `${r.group}:${r.tag} (PID ${r.pid})`).join(', ')}`);
+      const server = await listenControlSocket(
+        { path: socketPath, mode: 0o600 },
+        lineRequests(async (line) => {
+          try {
+            const request = parseRequest(line);
+            switch (request.op) {
+              case 'switch':
+                return reply({ ok: true, results: await supervisor.switchGroup(load(), request.group, request.level) });
+              case 'reread':
+                return reply({ ok: true, results: await supervisor.reread(load()) });
+              case 'status':
+                return reply({ ok: true, ...supervisor.status() });
+              case 'kill': {
+                const results = await supervisor.stopAll();
+                setImmediate(() => void ctx.stop(0));
+                return reply({ ok: true, results });
+              }
+            }
+          } catch (err) {
+            if (!(err instanceof ProtocolError)) ctx.log.error((err as Error).message);
+            return reply({ ok: false, error: (err as Error).message });
+          }
+        }, MAX_REQUEST, (error) => reply({ ok: false, error })),
+      );
+      ctx.onStop(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    },
+    async reload(ctx) {
+      const results = await supervisor.reread(load());
+      ctx.log.info(`re-read ${options.configFile}: ${results.length} change(s)`);
+    },
+  });
+}
+
+function reply(body: object): string {
+  return `${JSON.stringify(body)}\n`;
+}

@@ -1,0 +1,96 @@
+import fs from 'node:fs';
+
+export const MODES = ['respawn', 'once', 'wait', 'test', 'off'] as const;
+export type Mode = (typeof MODES)[number];
+
+export interface Entry {
+  group: string;
+  tag: string;
+  /** Runlevel labels: "12" is levels 1 and 2; "long1,long2" (or "long3,") are labels. */
+  levels: string[];
+  mode: Mode;
+  command: string;
+  /** Run as this user (mode field `respawn@user`), else as the daemon's user. */
+  user: string | null;
+  line: number;
+}
+
+export interface Inittab {
+  entries: Entry[];
+  socket: string | null;
+  initstat: string | null;
+  groups: string[];
+}
+
+export class InittabError extends Error {
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    problem: string,
+  ) {
+    super(`${file}:${line}: ${problem}`);
+  }
+}
+
+const NAME = /^[A-Za-z0-9_.-]+$/;
+const USER = /^[a-z_][a-z0-9_-]{0,31}$/;
+
+export function parseLevels(field: string): string[] {
+  if (field.includes(',')) return field.split(',').filter((l) => l !== '');
+  return [...field];
+}
+
+/**
+ * Parses an isinittab: `group:tag:levels:mode[@user]:command`, `#` comments, blank lines, and
+ * the `:::socket:PATH` and `:::initstat:PATH` directives. Every error names its line.
+ */
+export function parseInittab(text: string, file = 'isinittab'): Inittab {
+  const entries: Entry[] = [];
+  const seen = new Map<string, number>();
+  let socket: string | null = null;
+  let initstat: string | null = null;
+  text.split('\n').forEach((raw, index) => {
+    const line = index + 1;
+    const content = raw.replace(/\r$/, '');
+    if (content.trim() === '' || content.trimStart().startsWith('#')) return;
+    const fields = content.split(':');
+    if (fields.length < 5) {
+      throw new InittabError(file, line, `expected group:tag:runlevels:mode:command, found ${fields.length} field(s)`);
+    }
+    const [group, tag, levelField, modeField] = fields as [string, string, string, string];
+    const command = fields.slice(4).join(':');
+    if (group === '' && tag === '' && levelField === '') {
+      if (!command.startsWith('/')) throw new InittabError(file, line, `the ${modeField} directive needs an absolute path`);
+      if (modeField === 'socket') socket = command;
+      else if (modeField === 'initstat') initstat = command;
+      else throw new InittabError(file, line, `unknown directive "${modeField}"; use :::socket:PATH or :::initstat:PATH`);
+      return;
+    }
+    if (!NAME.test(group)) throw new InittabError(file, line, `group "${group}" must be letters, digits, ".", "_" or "-"`);
+    if (!NAME.test(tag)) throw new InittabError(file, line, `tag "${tag}" must be letters, digits, ".", "_" or "-"`);
+    const levels = parseLevels(levelField);
+    if (levels.length === 0) throw new InittabError(file, line, `tag ${tag} has no runlevels`);
+    const [mode, user, ...extra] = modeField.split('@');
+    if (!(MODES as readonly string[]).includes(mode ?? '') || extra.length) {
+      throw new InittabError(file, line, `mode "${modeField}" is not one of ${MODES.join(', ')} (optionally @user)`);
+    }
+    if (user !== undefined && !USER.test(user)) throw new InittabError(file, line, `user "${user}" is not a valid user name`);
+    if (command.trim() === '' && mode !== 'off') throw new InittabError(file, line, `tag ${tag} has an empty command`);
+    const key = `${group}:${tag}`;
+    if (seen.has(key)) throw new InittabError(file, line, `tag ${tag} of group ${group} is already defined on line ${seen.get(key)}`);
+    seen.set(key, line);
+    entries.push({ group, tag, levels, mode: mode as Mode, command, user: user ?? null, line });
+  });
+  const groups = [...new Set(entries.map((e) => e.group))];
+  return { entries, socket, initstat, groups };
+}
+
+export function readInittab(file: string): Inittab {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; create it or pass -c FILE`);
+  }
+  return parseInittab(text, file);
+}

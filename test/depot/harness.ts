@@ -1,0 +1,65 @@
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import { layout, loadFlavor, underRoot, type Layout } from '../../src/flavor';
+import { killAndWait, runTs, tempDir } from '../support/process';
+
+export interface Reply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+/** A free port on loopback, chosen by the kernel. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+/** A depot of flavor abc in a private root, serving the given repositories. */
+export class DepotHarness {
+  readonly root = tempDir('depot');
+  readonly layout: Layout = underRoot(layout(loadFlavor('abc'), 'depot'), this.root);
+  port = 0;
+  pid = 0;
+
+  async start(args: string[]): Promise<void> {
+    this.port = await freePort();
+    const started = await runTs('src/depot/bin/depot.ts', ['-p', String(this.port), ...args], { FLAVOR: 'abc', FLAVORKIT_ROOT: this.root });
+    if (started.code !== 0) throw new Error(`depot did not start: ${started.stderr}`);
+    this.pid = Number(fs.readFileSync(this.layout.pidFile, 'utf8'));
+  }
+
+  get(urlPath: string, headers: http.OutgoingHttpHeaders = {}, method = 'GET'): Promise<Reply> {
+    return new Promise((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port: this.port, path: urlPath, method, headers, agent: false }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on('error', reject);
+      });
+      req.setTimeout(10000, () => req.destroy(new Error(`no answer to ${urlPath}`)));
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.pid) await killAndWait(this.pid, 'SIGTERM');
+    fs.rmSync(this.root, { recursive: true, force: true });
+  }
+}
+
+/** A private copy of a fixture repository: tests never write the fixtures. */
+export function copyFixture(dir: string, into: string): string {
+  const target = path.join(into, path.basename(dir));
+  fs.cpSync(dir, target, { recursive: true });
+  return target;
+}

@@ -1,0 +1,189 @@
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { after, before, describe, it } from 'node:test';
+import { parseManifest } from '../../src/depot/manifest';
+import { FIXTURES_DIR, isAlive, tempDir, waitFor } from '../support/process';
+import { createTestUser, writeTestPamService, type TestUser } from '../support/pam';
+import { copyFixture, DepotHarness } from './harness';
+
+const SAMPLE = path.join(FIXTURES_DIR, 'pkg5/sample-repo');
+const MATE = 'library%2Fdesktop%2Fmate%2Fmate-common@1.16.0%2C5.11-2016.1.1.0%3A20161224T160903Z';
+
+/** The canonical form pkg5 signs: keys sorted recursively, no spaces (ASCII data). */
+function canon(value: unknown): string {
+  const sort = (v: unknown): unknown =>
+    Array.isArray(v) ? v.map(sort) : v && typeof v === 'object' ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, sort((v as Record<string, unknown>)[k])])) : v;
+  return `${JSON.stringify(sort(value))}\n`;
+}
+const sha1 = (data: string | Buffer) => crypto.createHash('sha1').update(data).digest('hex');
+
+describe('depot protocol', () => {
+  const depot = new DepotHarness();
+  let scratch: string;
+  let repo: string;
+  before(async () => {
+    scratch = tempDir('protocol');
+    repo = copyFixture(SAMPLE, scratch);
+    await depot.start(['-d', repo]);
+  });
+  after(async () => {
+    await depot.stop();
+    fs.rmSync(scratch, { recursive: true, force: true });
+  });
+
+  it('catalog/1 parts verify: each signature matches its content and catalog.attrs', async () => {
+    const attrs = JSON.parse((await depot.get('/userland/catalog/1/catalog.attrs')).body.toString()) as Record<string, any>;
+    const parts = { ...attrs.parts, ...attrs.updates } as Record<string, { 'signature-sha-1': string }>;
+    assert.ok(Object.keys(parts).length >= 3);
+    for (const [name, meta] of Object.entries(parts)) {
+      const reply = await depot.get(`/userland/catalog/1/${name}`);
+      assert.equal(reply.status, 200, name);
+      const { _SIGNATURE: signature, ...content } = JSON.parse(reply.body.toString()) as Record<string, any>;
+      assert.equal(sha1(canon(content)), signature['sha-1'], `${name} self-signature`);
+      assert.equal(signature['sha-1'], meta['signature-sha-1'], `${name} listed in catalog.attrs`);
+    }
+  });
+
+  it('a fetched manifest equals the stored one, and every file decompresses to its SHA-1 name', async () => {
+    const manifest = await depot.get(`/userland/manifest/0/${MATE}`);
+    const stored = fs.readFileSync(path.join(repo, 'publisher/userland/pkg', decodeURIComponent(MATE.split('@')[0]!).replace(/\//g, '%2F'), encodeURIComponent(decodeURIComponent(MATE.split('@')[1]!))));
+    assert.ok(manifest.body.equals(stored));
+    const hashed = parseManifest(manifest.body.toString()).filter((a) => a.hash);
+    assert.ok(hashed.length > 5);
+    for (const action of hashed) {
+      const file = await depot.get(`/userland/file/1/${action.hash}`);
+      assert.equal(file.status, 200);
+      assert.equal(file.headers['content-encoding'], undefined, 'served verbatim, never re-encoded');
+      assert.equal(sha1(zlib.gunzipSync(file.body)), action.hash);
+    }
+  });
+
+  it('conditional requests, HEAD and byte ranges', async () => {
+    const hash = 'db98339f55b9829e09f2b5c7e9281718f8442842';
+    const full = await depot.get(`/file/1/${hash}`);
+    const head = await depot.get(`/file/1/${hash}`, {}, 'HEAD');
+    assert.equal(head.status, 200);
+    assert.equal(head.body.length, 0);
+    assert.equal(head.headers['content-length'], String(full.body.length));
+    assert.equal((await depot.get(`/file/1/${hash}`, { 'If-None-Match': full.headers.etag! })).status, 304);
+    assert.equal((await depot.get('/catalog/1/catalog.attrs', { 'If-Modified-Since': new Date(Date.now() + 60000).toUTCString() })).status, 304);
+    const part = await depot.get(`/file/1/${hash}`, { Range: 'bytes=10-19' });
+    assert.equal(part.status, 206);
+    assert.equal(part.headers['content-range'], `bytes 10-19/${full.body.length}`);
+    assert.ok(part.body.equals(full.body.subarray(10, 20)));
+    assert.equal((await depot.get(`/file/1/${hash}`, { Range: 'bytes=999999-' })).status, 416);
+  });
+
+  it('publication is refused clearly, malformed requests get 400', async () => {
+    assert.equal((await depot.get('/file/1/abc', {}, 'POST')).status, 400);
+    assert.match((await depot.get('/file/1/abc', {}, 'POST')).body.toString(), /read-only/);
+    assert.equal((await depot.get('/manifest/0/foo@x.y')).status, 400);
+    assert.equal((await depot.get('/manifest/0/%E0%A4%A')).status, 400);
+    assert.equal((await depot.get('/manifest/0/nosuch@1.0')).status, 404, 'well-formed, no timestamp: absent');
+  });
+
+  it('no URL form escapes the repository root, and the depot survives them all', async () => {
+    const secret = 'TOP-SECRET-OUTSIDE-THE-REPOSITORY';
+    fs.writeFileSync(path.join(scratch, 'outside.txt'), secret);
+    const targets = ['../outside.txt', '../../outside.txt', '../../../outside.txt', '../pkg5.repository', '/etc/passwd', '../../../../../../etc/passwd'];
+    const encodings = [(s: string) => s, (s: string) => s.replace(/\//g, '%2F'), (s: string) => s.replace(/\./g, '%2e').replace(/\//g, '%2f'), (s: string) => encodeURIComponent(encodeURIComponent(s))];
+    const ops = ['catalog/1/', 'file/1/', 'file/0/', 'manifest/0/', 'manifest/0/pkg@1.0,5.11-0:20200101T000000Z/', 'info/0/', 'p5i/0/', 'publisher/0/', 'userland/catalog/1/', 'userland/file/1/'];
+    const urls: string[] = [];
+    for (const op of ops) for (const t of targets) for (const enc of encodings) urls.push(`/${op}${enc(t)}`);
+    urls.push('/catalog/1/catalog.attrs%00', '/file/1/' + 'a'.repeat(5000), '/catalog/1/\u00e9t\u00e9'.normalize(), '/catalog/1/%C0%AE%C0%AE%2Fpkg5.repository', '//etc/passwd', '/%2e%2e/%2e%2e/etc/passwd', `/${'x/'.repeat(3000)}`);
+    let checked = 0;
+    for (const url of urls) {
+      // Raw non-ASCII cannot go on the wire; it is sent percent-encoded, as a client would.
+      const wire = /[^\x21-\x7e]/.test(url) ? url.replace(/[^\x21-\x7e]/g, (c) => encodeURIComponent(c)) : url;
+      const reply = await depot.get(wire);
+      assert.ok(reply.status >= 400 || !reply.body.toString().includes(secret), `${url} answered ${reply.status}`);
+      assert.ok(!reply.body.toString().includes(secret) && !reply.body.toString().includes('root:x:0:0'), `${url} leaked a file`);
+      checked++;
+    }
+    assert.ok(checked >= 240, `${checked} URL forms`);
+    assert.ok(isAlive(depot.pid));
+    assert.equal((await depot.get('/versions/0/')).status, 200);
+  });
+});
+
+describe('several repositories in one depot', () => {
+  const depot = new DepotHarness();
+  let scratch: string;
+  before(async () => {
+    scratch = tempDir('multi');
+    const a = path.join(scratch, 'a');
+    const b = path.join(scratch, 'b');
+    fs.mkdirSync(a);
+    fs.mkdirSync(b);
+    await depot.start(['-d', copyFixture(SAMPLE, a), '-d', copyFixture(SAMPLE, b)]);
+  });
+  after(async () => {
+    await depot.stop();
+    fs.rmSync(scratch, { recursive: true, force: true });
+  });
+
+  it('two repositories sharing a publisher are both reachable, each under a prefix from the SHA-1 of its path', async () => {
+    const prefixes = ['a', 'b'].map((d) => `r${sha1(fs.realpathSync(path.join(scratch, d, 'sample-repo'))).slice(0, 12)}`);
+    for (const prefix of prefixes) {
+      const pub = JSON.parse((await depot.get(`/${prefix}/publisher/0/`)).body.toString()) as any;
+      assert.deepEqual(pub.publishers[0].repositories[0].origins, [`http://127.0.0.1:${depot.port}/${prefix}/`]);
+      assert.equal((await depot.get(`/${prefix}/userland/catalog/1/catalog.attrs`)).status, 200);
+      assert.equal((await depot.get(`/${prefix}/file/1/db98339f55b9829e09f2b5c7e9281718f8442842`)).status, 200);
+    }
+    assert.equal((await depot.get('/versions/0/')).status, 404, 'no repository at the root');
+  });
+
+  it('HUP reloads the repository list without dropping a connection in progress', async () => {
+    const config = depot.layout.configFile;
+    fs.mkdirSync(path.dirname(config), { recursive: true });
+    // The list came from the command line; a reload keeps it.
+    const prefix = `r${sha1(fs.realpathSync(path.join(scratch, 'a', 'sample-repo'))).slice(0, 12)}`;
+    const slow = depot.get(`/${prefix}/file/1/db98339f55b9829e09f2b5c7e9281718f8442842`);
+    process.kill(depot.pid, 'SIGHUP');
+    assert.equal((await slow).status, 200);
+    await waitFor('the depot to answer after HUP', async () => (await depot.get('/nosuch/versions/0/')).status === 404);
+    assert.ok(isAlive(depot.pid));
+  });
+});
+
+describe('admin/0 through the flavor\'s PAM service', () => {
+  const depot = new DepotHarness();
+  let scratch: string;
+  let user: TestUser;
+  let removePam: () => void;
+  before(async () => {
+    scratch = tempDir('admin');
+    user = createTestUser();
+    removePam = writeTestPamService(depot.layout.pamService, ['auth required pam_unix.so', 'account required pam_unix.so']);
+    await depot.start(['-d', copyFixture(SAMPLE, scratch)]);
+  });
+  after(async () => {
+    await depot.stop();
+    removePam();
+    user.remove();
+    fs.rmSync(scratch, { recursive: true, force: true });
+  });
+  const basic = (u: string, p: string) => ({ Authorization: `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}` });
+
+  it('refuses without credentials, with a challenge', async () => {
+    const reply = await depot.get('/admin/0?cmd=status');
+    assert.equal(reply.status, 401);
+    assert.match(String(reply.headers['www-authenticate']), /^Basic /);
+  });
+  it('refuses a wrong password', async () => {
+    assert.equal((await depot.get('/admin/0?cmd=status', basic(user.name, 'wrong'))).status, 401);
+  });
+  it('accepts the right one, through the service named depotabc', async () => {
+    assert.equal(depot.layout.pamService, 'depotabc');
+    const reply = await depot.get('/admin/0?cmd=status', basic(user.name, user.password));
+    assert.equal(reply.status, 200);
+    assert.equal((JSON.parse(reply.body.toString()) as any).repository.status, 'online');
+    assert.equal((await depot.get('/admin/0?cmd=refresh-indexes', basic(user.name, user.password))).status, 200);
+  });
+  it('other admin commands are not offered', async () => {
+    assert.equal((await depot.get('/admin/0?cmd=refresh', basic(user.name, user.password))).status, 404);
+  });
+});

@@ -1,0 +1,204 @@
+// Each defect of the reference, shown fixed.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { after, afterEach, describe, it } from 'node:test';
+import { isAlive, waitFor } from '../support/process';
+import { InitHarness } from './harness';
+
+const harnesses: InitHarness[] = [];
+function harness(tab: string): InitHarness {
+  const h = new InitHarness(tab);
+  harnesses.push(h);
+  return h;
+}
+afterEach(async () => {
+  for (const h of harnesses.splice(0)) await h.cleanup();
+});
+
+const pidsOf = (h: InitHarness) => h.lines().map(Number);
+
+describe('defects of the reference, fixed', () => {
+  it('respawn works in a group that was not told last', async () => {
+    const h = harness('a:r:1:respawn:/bin/echo $$ >> OUT; exec sleep 30\nb:s:1:respawn:exec sleep 30\n');
+    await h.start();
+    await h.tell('a', '1');
+    await h.waitLines('a:r', (l) => l.length === 1);
+    await h.tell('b', '1');
+    process.kill(pidsOf(h)[0]!, 'SIGKILL');
+    const lines = await h.waitLines('a:r restarted', (l) => l.length === 2);
+    assert.notEqual(lines[0], lines[1]);
+  });
+
+  it('grandchildren of sh -c are stopped with their entry', async () => {
+    const h = harness('g:tree:1:respawn:sleep 30 & echo $! >> OUT; sleep 30; echo never\n');
+    await h.start();
+    await h.tell('g', '1');
+    const [grandchild] = await h.waitLines('the grandchild PID', (l) => l.length === 1);
+    assert.ok(isAlive(Number(grandchild)));
+    await h.tell('g', '0');
+    await waitFor('the grandchild to be gone', () => !isAlive(Number(grandchild)) || /\) Z /.test(fs.readFileSync(`/proc/${grandchild}/stat`, 'utf8')));
+  });
+
+  it('stops 50 children in parallel, in under a second', async () => {
+    const tab = Array.from({ length: 50 }, (_, i) => `many:s${i}:1:respawn:exec sleep 30`).join('\n');
+    const h = harness(tab);
+    await h.start();
+    const up = await h.tell('many', '1');
+    assert.equal(up.results?.filter((r) => r.action === 'started').length, 50);
+    const pids = up.results!.map((r) => r.pid!);
+    const started = Date.now();
+    const down = await h.tell('many', '0');
+    const took = Date.now() - started;
+    assert.equal(down.results?.filter((r) => r.action === 'stopped').length, 50);
+    assert.ok(took < 1000, `stopping 50 took ${took} ms`);
+    for (const pid of pids) assert.ok(!isAlive(pid) || /\) Z /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')), `PID ${pid} still running`);
+  });
+
+  it('a child that ignores TERM is killed after the grace period', async () => {
+    const h = harness("g:stubborn:1:respawn:trap '' TERM; echo $$ >> OUT; while :; do sleep 0.1; done\n");
+    await h.start();
+    await h.tell('g', '1');
+    const [pid] = await h.waitLines('the PID', (l) => l.length === 1);
+    const down = await h.tell('g', '0');
+    assert.deepEqual(down.results?.map((r) => r.action), ['stopped']);
+    assert.ok(!isAlive(Number(pid)) || /\) Z /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')));
+  });
+
+  it('a restarted daemon adopts its children and starts no duplicate', async () => {
+    const h = harness('g:one:1:respawn:/bin/echo $$ >> OUT; exec sleep 30\n');
+    await h.start();
+    await h.tell('g', '1');
+    const [pid] = await h.waitLines('the child', (l) => l.length === 1);
+    await h.restartDaemon();
+    assert.ok(isAlive(Number(pid)), 'the child outlived the daemon restart');
+    const status = await h.status();
+    assert.deepEqual(status.entries?.map((e) => [e.tag, e.state, e.pid]), [['one', 'running', Number(pid)]]);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(h.lines().length, 1, 'no duplicate was started');
+    // Still supervised: a crash of the adopted child is noticed and respawned.
+    process.kill(Number(pid), 'SIGKILL');
+    await h.waitLines('the respawn of the adopted child', (l) => l.length === 2);
+  });
+
+  it('the socket stays while children exit: a second daemon is refused', async () => {
+    const h = harness('g:quick:1:respawn:exec sleep 0.05\n');
+    const first = await h.start();
+    await h.tell('g', '1');
+    await new Promise((r) => setTimeout(r, 300));
+    const second = await h.isinit(['-d']);
+    assert.equal(second.code, 1);
+    assert.match(second.stderr, new RegExp(`already running as PID ${first}`));
+    assert.equal((await h.status()).ok, true);
+  });
+
+  it('a held entry is retried without outside help, with a growing backoff', async () => {
+    const h = harness('g:crash:1:respawn:/bin/echo x >> OUT; exit 3\n');
+    await h.start();
+    await h.tell('g', '1');
+    await h.waitLines('5 starts', (l) => l.length === 5);
+    const held = (await h.status()).entries?.[0];
+    assert.equal(held?.state, 'held');
+    await h.waitLines('the retry', (l) => l.length >= 6, 5000);
+    await h.tell('g', '0');
+  });
+
+  it('the client never starts a daemon: without one it says how to start it', async () => {
+    const h = harness('g:x:1:once:true\n');
+    const result = await h.isinit(['g', '1']);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /no isinit daemon listens on .*init\.s; start it with 'isinit -d'/);
+    assert.equal(fs.existsSync(h.layout.pidFile), false);
+  });
+});
+
+describe('bad input', () => {
+  it('malformed socket messages get clear errors, the daemon keeps running, nothing starts', async () => {
+    const h = harness('g:x:1:respawn:/bin/echo started >> OUT; exec sleep 30\n');
+    await h.start();
+    const cases: Array<[string, RegExp]> = [
+      ['', /empty request/],
+      ['g', /expected "GROUP LEVEL", got 1 word/],
+      ['g 1 extra', /expected "GROUP LEVEL", got 3 word/],
+      ['g;rm 1', /group must be letters/],
+      ['{"op":"switch","group":"g"}', /level must be letters/],
+      ['{"op":"explode"}', /unknown op "explode"/],
+      ['{not json', /not valid JSON/],
+      ['x'.repeat(70000), /longer than/],
+    ];
+    for (const [line, message] of cases) {
+      const reply = await h.request(line).catch((e: Error) => ({ ok: false, error: e.message }));
+      assert.equal(reply.ok, false, line.slice(0, 30));
+      assert.match(reply.error ?? '', message);
+    }
+    assert.ok(isAlive(h.pid));
+    assert.equal(h.lines().length, 0, 'nothing was started');
+    assert.equal((await h.tell('g', '1')).ok, true);
+  });
+
+  it('a malformed isinittab line is reported with its line number and changes nothing', async () => {
+    const h = harness('g:x:1:respawn:/bin/echo $$ >> OUT; exec sleep 30\n');
+    await h.start();
+    await h.tell('g', '1');
+    await h.waitLines('x', (l) => l.length === 1);
+    const bad: Array<[string, RegExp]> = [
+      ['g:x:1:respawn:exec sleep 30\ng:y:1:sometimes:true\n', /isinittab:2: mode "sometimes" is not one of respawn, once, wait, test, off/],
+      ['g:x:1\n', /isinittab:1: expected group:tag:runlevels:mode:command, found 3 field/],
+      ['# c\ng:x:1:respawn:true\ng:x:2:once:true\n', /isinittab:3: tag x of group g is already defined on line 2/],
+      ['g:x::respawn:true\n', /isinittab:1: tag x has no runlevels/],
+      ['g:x:1:respawn:\n', /isinittab:1: tag x has an empty command/],
+      [':::sock:/tmp/x\n', /isinittab:1: unknown directive "sock"/],
+      ['g:x:1:respawn@Bad User:true\n', /isinittab:1: mode "respawn@Bad User"|user "Bad User"/],
+    ];
+    const good = fs.readFileSync(h.tab, 'utf8');
+    for (const [tab, message] of bad) {
+      fs.writeFileSync(h.tab, tab);
+      const reply = await h.tell('g', '2');
+      assert.equal(reply.ok, false);
+      assert.match(reply.error ?? '', message);
+    }
+    fs.writeFileSync(h.tab, good);
+    const status = await h.status();
+    assert.deepEqual(status.entries?.map((e) => [e.tag, e.state]), [['x', 'running']], 'nothing was stopped or started');
+    assert.equal(h.lines().length, 1);
+  });
+
+  it('a daemon does not start on a malformed isinittab, and says which line', async () => {
+    const h = harness('g:x:1:respawn:true\nnonsense\n');
+    const started = await h.isinit(['-d']);
+    assert.equal(started.code, 1);
+    assert.match(started.stderr, /isinittab:2: expected group:tag:runlevels:mode:command/);
+  });
+});
+
+describe('re-reading the file', () => {
+  it('isinit without arguments re-reads: removed and "off" entries stop, others keep running', async () => {
+    const h = harness('g:keep:1:respawn:exec sleep 30\ng:gone:1:respawn:exec sleep 31\ng:off:1:respawn:exec sleep 32\n');
+    await h.start();
+    const up = await h.tell('g', '1');
+    const pid = (tag: string) => up.results!.find((r) => r.tag === tag)!.pid!;
+    h.writeTab('g:keep:1:respawn:exec sleep 30\ng:off:1:off:exec sleep 32\n');
+    const reread = await h.isinit([]);
+    assert.equal(reread.code, 0, reread.stderr);
+    assert.match(reread.stdout, /g:gone stopped/);
+    assert.match(reread.stdout, /g:off stopped/);
+    assert.match(reread.stdout, /g:keep kept/);
+    assert.ok(isAlive(pid('keep')));
+    for (const tag of ['gone', 'off']) assert.ok(!isAlive(pid(tag)) || /\) Z /.test(fs.readFileSync(`/proc/${pid(tag)}/stat`, 'utf8')));
+  });
+
+  it('isinit -k stops everything and ends the daemon', async () => {
+    const h = harness('g:a:1:respawn:exec sleep 30\nh:b:1:respawn:exec sleep 30\n');
+    await h.start();
+    const a = await h.tell('g', '1');
+    const b = await h.tell('h', '1');
+    const killed = await h.isinit(['-k']);
+    assert.equal(killed.code, 0, killed.stderr);
+    await waitFor('the daemon to end', () => !isAlive(h.pid));
+    for (const pid of [a.results![0]!.pid!, b.results![0]!.pid!]) assert.ok(!isAlive(pid) || /\) Z /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')));
+    assert.equal(fs.existsSync(h.layout.controlSocket), false);
+  });
+});
+
+after(async () => {
+  for (const h of harnesses.splice(0)) await h.cleanup();
+});

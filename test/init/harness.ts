@@ -1,0 +1,117 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { layout, loadFlavor, underRoot, type Layout } from '../../src/flavor';
+import { readInitstat } from '../../src/init/initstat';
+import { askSocket, isAlive, killAndWait, runTs, tempDir, waitFor, type Ran } from '../support/process';
+
+const ISINIT = 'src/init/bin/isinit.ts';
+
+export interface Reply {
+  ok: boolean;
+  error?: string;
+  results?: Array<{ group: string; tag: string; action: string; pid?: number; exitCode?: number | null }>;
+  groups?: Array<{ group: string; level: string; state: string }>;
+  entries?: Array<{ group: string; tag: string; state: string; pid: number | null; restarts: number; heldUntil: string | null }>;
+}
+
+/** One isinit daemon of flavor abc in a private root, with its isinittab and an output file. */
+export class InitHarness {
+  readonly root = tempDir('init');
+  readonly layout: Layout = underRoot(layout(loadFlavor('abc'), 'init'), this.root);
+  readonly out = path.join(this.root, 'out');
+  readonly tab = path.join(this.root, 'isinittab');
+  private daemonPid: number | null = null;
+  private readonly seenPids = new Set<number>();
+
+  constructor(tab: string) {
+    this.writeTab(tab);
+    fs.writeFileSync(this.out, '');
+  }
+
+  /** `OUT` in the table stands for this harness's output file. */
+  writeTab(tab: string): void {
+    fs.writeFileSync(this.tab, tab.replaceAll('OUT', this.out));
+  }
+
+  env(): NodeJS.ProcessEnv {
+    return { FLAVOR: 'abc', FLAVORKIT_ROOT: this.root };
+  }
+
+  isinit(args: string[]): Promise<Ran> {
+    return runTs(ISINIT, ['-c', this.tab, ...args], this.env());
+  }
+
+  async start(extra: string[] = []): Promise<number> {
+    const started = await this.isinit(['-d', '--grace', '2', ...extra]);
+    if (started.code !== 0) throw new Error(`isinit -d failed: ${started.stderr}`);
+    this.daemonPid = Number(fs.readFileSync(this.layout.pidFile, 'utf8'));
+    return this.daemonPid;
+  }
+
+  get pid(): number {
+    if (this.daemonPid === null) throw new Error('daemon not started');
+    return this.daemonPid;
+  }
+
+  async request(body: object | string): Promise<Reply> {
+    const line = typeof body === 'string' ? body : JSON.stringify(body);
+    const reply = JSON.parse(await askSocket(this.layout.controlSocket, line, 30000)) as Reply;
+    for (const r of reply.results ?? []) if (r.pid) this.seenPids.add(r.pid);
+    for (const e of reply.entries ?? []) if (e.pid) this.seenPids.add(e.pid);
+    return reply;
+  }
+
+  tell(group: string, level: string): Promise<Reply> {
+    return this.request({ op: 'switch', group, level });
+  }
+
+  status(): Promise<Reply> {
+    return this.request({ op: 'status' });
+  }
+
+  lines(): string[] {
+    return fs.readFileSync(this.out, 'utf8').split('\n').filter((l) => l !== '');
+  }
+
+  clearOut(): void {
+    fs.writeFileSync(this.out, '');
+  }
+
+  waitLines(what: string, test: (lines: string[]) => boolean, timeoutMs = 10000): Promise<string[]> {
+    return waitFor(what, () => {
+      const lines = this.lines();
+      return test(lines) ? lines : null;
+    }, timeoutMs);
+  }
+
+  groupState(group: string): { state: string; level: string } | undefined {
+    return readInitstat(this.layout.files.initstat!)?.find((r) => r.group === group);
+  }
+
+  /** Restarts the daemon process alone: its children keep running. */
+  async restartDaemon(): Promise<number> {
+    const old = this.pid;
+    process.kill(old, 'SIGTERM');
+    await waitFor('the daemon to exit', () => !isAlive(old));
+    return this.start();
+  }
+
+  async cleanup(): Promise<void> {
+    if (this.daemonPid && isAlive(this.daemonPid)) {
+      try {
+        await this.request({ op: 'kill' });
+      } catch {
+        // Already gone.
+      }
+      await killAndWait(this.daemonPid);
+    }
+    for (const pid of this.seenPids) {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        // Its group is gone.
+      }
+    }
+    fs.rmSync(this.root, { recursive: true, force: true });
+  }
+}
