@@ -1,0 +1,105 @@
+// The same scenarios against Debian's pen 0.34.1 and ours: the same observable behaviour.
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { Backend, fetchName, PenInstance, sequence, type Kind } from './harness';
+
+const KINDS: Kind[] = ['debian', 'ours'];
+
+describe('pen compatibility, Debian pen and ours side by side', () => {
+  const a = new Backend('A');
+  const b = new Backend('B');
+  const pens: PenInstance[] = [];
+  before(async () => {
+    await a.start();
+    await b.start();
+  });
+  after(async () => {
+    for (const p of pens) await p.stop();
+    await a.stop();
+    await b.stop();
+  });
+  const both = async (args: string[], servers: () => string[], scenario: (pen: PenInstance) => Promise<unknown>) => {
+    const results: unknown[] = [];
+    for (const kind of KINDS) {
+      const pen = new PenInstance(kind);
+      pens.push(pen);
+      await pen.start(args, servers());
+      results.push(await scenario(pen));
+      await pen.stop();
+    }
+    assert.deepEqual(results[1], results[0], 'ours behaves as Debian pen');
+    return results[0];
+  };
+  const ab = () => [`127.0.0.1:${a.port}`, `127.0.0.1:${b.port}`];
+
+  it('default: client tracking, a new client goes to the round-robin pick (server 1), then sticks', async () => {
+    const seen = await both([], ab, (pen) => sequence(pen.port, 6));
+    assert.deepEqual(seen, ['B', 'B', 'B', 'B', 'B', 'B']);
+  });
+
+  it('-r: round robin, starting at server 1 (taken by the start-up probe)', async () => {
+    const seen = await both(['-r'], ab, (pen) => sequence(pen.port, 6));
+    assert.deepEqual(seen, ['A', 'B', 'A', 'B', 'A', 'B']);
+  });
+
+  it('-h: hash of the client address (127.0.0.1 lands on server 1)', async () => {
+    const seen = await both(['-h'], ab, (pen) => sequence(pen.port, 4));
+    assert.deepEqual(seen, ['B', 'B', 'B', 'B']);
+  });
+
+  it('-W: lowest connections per weight; sequential requests all go to server 0', async () => {
+    const seen = await both(['-W'], () => [`127.0.0.1:${a.port}:0:0:1`, `127.0.0.1:${b.port}:0:0:2`], (pen) => sequence(pen.port, 6));
+    assert.deepEqual(seen, ['A', 'A', 'A', 'A', 'A', 'A']);
+  });
+
+  it('-W with no weights set: no server is eligible, the client gets nothing', async () => {
+    const seen = await both(['-W'], ab, (pen) => sequence(pen.port, 2));
+    assert.deepEqual(seen, ['', '']);
+  });
+
+  it('max connections: a full server sends the next client on to the next one', async () => {
+    const seen = await both(['-r'], () => [`127.0.0.1:${a.port}:1`, `127.0.0.1:${b.port}:1`], async (pen) => {
+      // Hold one connection open on A (the next pick after the probe's B), then ask four times.
+      const held = net.connect(pen.port, '127.0.0.1');
+      await new Promise((r) => held.once('connect', r));
+      await new Promise((r) => setTimeout(r, 200));
+      const names = await sequence(pen.port, 4);
+      held.destroy();
+      return names;
+    });
+    assert.deepEqual(seen, ['B', 'B', 'B', 'B']);
+  });
+
+  it('-H: X-Forwarded-For and X-Forwarded-Proto reach the backend; an existing XFF is kept', async () => {
+    await both(['-H', '-r'], ab, async (pen) => {
+      a.seen.length = 0;
+      b.seen.length = 0;
+      await fetchName(pen.port);
+      await fetchName(pen.port, { 'X-Forwarded-For': '1.2.3.4' });
+      const seen = [...a.seen, ...b.seen].map((h) => [h['x-forwarded-for'], h['x-forwarded-proto']]);
+      return seen.sort();
+    }).then((seen) => assert.deepEqual(seen, [['1.2.3.4', 'http'], ['127.0.0.1', 'http']]));
+  });
+
+  it('every penctl reply is the same (numbers normalised)', async () => {
+    const commands = [
+      'mode', 'servers', 'clients_max', 'conn_max', 'blacklist', 'timeout', 'tracking', 'debug', 'client_acl', 'control_acl',
+      'idle_timeout', 'blacklist 20', 'timeout 4', 'tracking 60', 'clients_max 4096', 'conn_max 1000', 'hash', 'mode', 'roundrobin',
+      'weight', 'prio', 'stubborn', 'mode', 'no hash', 'no roundrobin', 'no weight', 'no prio', 'no stubborn', 'mode',
+      'server 1 weight 7 prio 3 max 50 hard 60', 'servers', 'server 2 address 127.0.0.1 port 9', 'servers', 'tcp_fastclose',
+      'tcp_fastclose both', 'idle_timeout 30', 'acl 1 permit 127.0.0.1', 'client_acl 1', 'log', 'connection 99999', 'close 99999',
+      'frobnicate', 'no', '# comment', 'tarpit_acl', 'status', 'exit', 'pid',
+    ];
+    const normalise = (s: string, pen: PenInstance) =>
+      s.replaceAll(String(pen.pid), 'PID').replaceAll(String(pen.control), 'CONTROL').replaceAll(String(pen.port), 'LISTEN')
+        .replaceAll(String(a.port), 'PORTA').replaceAll(String(b.port), 'PORTB').replace(/sx \d+ rx \d+/g, 'sx N rx N');
+    await both([], ab, async (pen) => {
+      // Let the start-up probe's connection finish first.
+      await new Promise((r) => setTimeout(r, 300));
+      const replies: string[] = [];
+      for (const c of commands) replies.push(`${c} => ${normalise(await pen.ctl(c), pen)}`);
+      return replies;
+    });
+  });
+});

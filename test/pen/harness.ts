@@ -1,0 +1,123 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import { PROJECT_ROOT, TSX_LOADER, killAndWait, tempDir } from '../support/process';
+import { debian, debianEnv, freePort, runDebian, waitForTcp } from '../pentools/support';
+
+export type Kind = 'debian' | 'ours';
+
+/** A backend that names itself in every answer and records the headers it saw. */
+export class Backend {
+  readonly seen: http.IncomingHttpHeaders[] = [];
+  private server: http.Server | null = null;
+  port = 0;
+
+  constructor(readonly name: string) {}
+
+  async start(port?: number): Promise<this> {
+    this.port = port ?? (await freePort());
+    this.server = http.createServer((req, res) => {
+      this.seen.push(req.headers);
+      res.setHeader('Connection', 'close');
+      res.end(this.name);
+    });
+    this.server.keepAliveTimeout = 100;
+    await new Promise<void>((r) => this.server!.listen(this.port, '127.0.0.1', () => r()));
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    const s = this.server;
+    this.server = null;
+    if (!s) return;
+    s.closeAllConnections();
+    await new Promise<void>((r) => s.close(() => r()));
+  }
+}
+
+/** One pen, Debian's or ours, in the foreground, with a TCP control port. */
+export class PenInstance {
+  readonly root = tempDir('pen');
+  port = 0;
+  control = 0;
+  child: ChildProcess | null = null;
+  stderr = '';
+
+  constructor(readonly kind: Kind) {
+    // pen writes its PID file after dropping to nobody, as both pens do: nobody owns the root.
+    fs.chmodSync(this.root, 0o755);
+    fs.chownSync(this.root, 65534, 65534);
+  }
+
+  async start(args: string[], servers: string[]): Promise<this> {
+    this.port = await freePort();
+    this.control = await freePort();
+    const common = ['-f', '-u', 'nobody', '-C', `127.0.0.1:${this.control}`, '-p', path.join(this.root, 'pen.pid'), ...args, `127.0.0.1:${this.port}`, ...servers];
+    this.child =
+      this.kind === 'debian'
+        ? spawn(debian('pen'), common, { env: debianEnv(), stdio: ['ignore', 'ignore', 'pipe'] })
+        : spawn(process.execPath, [...TSX_LOADER, path.join(PROJECT_ROOT, 'src/pen/bin/pen.ts'), ...common], {
+            cwd: PROJECT_ROOT,
+            env: { ...process.env, FLAVOR: 'abc', FLAVORKIT_ROOT: this.root },
+            stdio: ['ignore', 'ignore', 'pipe'],
+          });
+    this.child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
+    // This probe is pen's first client: with -r it takes the first round-robin pick (server 1).
+    await waitForTcp(this.port);
+    await waitForTcp(this.control);
+    return this;
+  }
+
+  get pid(): number {
+    return this.child!.pid!;
+  }
+
+  /** One control command over TCP, as penctl sends it. */
+  ctl(command: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const s = net.connect(this.control, '127.0.0.1');
+      let out = '';
+      s.setEncoding('utf8');
+      s.on('connect', () => s.write(`${command}\n`));
+      s.on('data', (d: string) => (out += d));
+      s.on('close', () => resolve(out));
+      s.on('error', reject);
+      s.setTimeout(5000, () => s.destroy(new Error(`no reply to ${command}`)));
+    });
+  }
+
+  penctl(words: string[]): ReturnType<typeof runDebian> {
+    return runDebian('penctl', [`127.0.0.1:${this.control}`, ...words]);
+  }
+
+  async stop(): Promise<void> {
+    if (this.child?.pid) await killAndWait(this.child.pid, 'SIGTERM');
+    fs.rmSync(this.root, { recursive: true, force: true });
+  }
+}
+
+/** A GET through pen: the backend's name, or '' when pen closed the connection. */
+export function fetchName(port: number, headers: http.OutgoingHttpHeaders = {}): Promise<string> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/', headers, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve(body));
+      res.on('error', () => resolve(''));
+    });
+    req.on('error', () => resolve(''));
+    req.setTimeout(8000, () => req.destroy());
+  });
+}
+
+/** Sequential clients, a little apart so that each one's connections are closed before the next. */
+export async function sequence(port: number, n: number, gapMs = 100): Promise<string[]> {
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) {
+    out.push(await fetchName(port));
+    await new Promise((r) => setTimeout(r, gapMs));
+  }
+  return out;
+}
