@@ -1,0 +1,236 @@
+// pen's documented behaviour where the reference 0.34.1 is recorded as broken (a refused
+// connect is not failed over there), penctl from Debian driving ours, and reliability.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { freePort } from '../pentools/support';
+import { runTs, waitFor } from '../support/process';
+import { Backend, fetchName, PenInstance, sequence } from './harness';
+
+const instances: PenInstance[] = [];
+async function ours(args: string[], servers: string[]): Promise<PenInstance> {
+  const pen = new PenInstance('ours');
+  instances.push(pen);
+  return pen.start(args, servers);
+}
+after(async () => {
+  for (const p of instances) await p.stop();
+});
+
+describe('failover, blacklist and the emergency server', () => {
+  const a = new Backend('A');
+  const e = new Backend('E');
+  let deadPort = 0;
+  before(async () => {
+    await a.start();
+    await e.start();
+    deadPort = await freePort();
+  });
+  after(async () => {
+    await a.stop();
+    await e.stop();
+  });
+
+  it('a refused connect blacklists the server and fails over to the next, for every client', async () => {
+    const pen = await ours(['-r', '-b', '1'], [`127.0.0.1:${deadPort}`, `127.0.0.1:${a.port}`]);
+    assert.deepEqual(await sequence(pen.port, 4), ['A', 'A', 'A', 'A']);
+  });
+
+  it('a blacklisted server is used again after the blacklist time', async () => {
+    const revived = new Backend('R');
+    const pen = await ours(['-r', '-b', '1'], [`127.0.0.1:${deadPort}`, `127.0.0.1:${a.port}`]);
+    assert.deepEqual(await sequence(pen.port, 2), ['A', 'A']);
+    await revived.start(deadPort);
+    try {
+      const seen = await waitFor('the revived server to get traffic', async () => {
+        const names = await sequence(pen.port, 2);
+        return names.includes('R') ? names : null;
+      }, 6000);
+      assert.ok(seen.includes('R'));
+    } finally {
+      await revived.stop();
+    }
+  });
+
+  it('the emergency server takes clients only when no regular server can', async () => {
+    const pen = await ours(['-r', '-e', `127.0.0.1:${e.port}`], [`127.0.0.1:${a.port}`]);
+    assert.deepEqual(await sequence(pen.port, 2), ['A', 'A']);
+    const down = await ours(['-r', '-e', `127.0.0.1:${e.port}`], [`127.0.0.1:${deadPort}`]);
+    assert.deepEqual(await sequence(down.port, 2), ['E', 'E']);
+  });
+
+  it('stubborn: no failover, the client is closed', async () => {
+    // 127.0.0.1 hashes to server 1, which is down: without -s the client goes on to A.
+    const stubborn = await ours(['-h', '-s'], [`127.0.0.1:${a.port}`, `127.0.0.1:${deadPort}`]);
+    assert.deepEqual(await sequence(stubborn.port, 2), ['', '']);
+    const yielding = await ours(['-h'], [`127.0.0.1:${a.port}`, `127.0.0.1:${deadPort}`]);
+    assert.deepEqual(await sequence(yielding.port, 2), ['A', 'A']);
+  });
+});
+
+describe("Debian's penctl drives our pen", () => {
+  const a = new Backend('A');
+  const b = new Backend('B');
+  let pen: PenInstance;
+  before(async () => {
+    await a.start();
+    await b.start();
+    pen = await ours(['-w', '/dev/null'], [`127.0.0.1:${a.port}`, `127.0.0.1:${b.port}`]);
+  });
+  after(async () => {
+    await a.stop();
+    await b.stop();
+  });
+  const penctl = async (...words: string[]) => {
+    const r = await pen.penctl(words);
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout;
+  };
+
+  it('mode, roundrobin and no roundrobin', async () => {
+    assert.equal(await penctl('mode'), 'no hash no roundrobin no stubborn no weight no prio\n');
+    assert.equal(await penctl('roundrobin'), '');
+    assert.equal(await penctl('mode'), 'no hash roundrobin no stubborn no weight no prio\n');
+    assert.deepEqual(await sequence(pen.port, 2), ['A', 'B']);
+    assert.equal(await penctl('no', 'roundrobin'), '');
+    assert.equal(await penctl('mode'), 'no hash no roundrobin no stubborn no weight no prio\n');
+  });
+
+  it('servers, server N weight, blacklist T, server N blacklist', async () => {
+    assert.match(await penctl('servers'), new RegExp(`^0 addr 127.0.0.1 port ${a.port} conn 0 max 0 hard 0 weight 0 prio 0 sx \\d+ rx \\d+\\n1 addr`));
+    assert.equal(await penctl('server', '1', 'weight', '5'), '');
+    assert.match(await penctl('servers'), /\n1 addr 127\.0\.0\.1 port \d+ conn 0 max 0 hard 0 weight 5 prio 0/);
+    assert.equal(await penctl('blacklist', '7'), '7\n');
+    assert.equal(await penctl('blacklist'), '7\n');
+    assert.equal(await penctl('roundrobin'), '');
+    assert.equal(await penctl('server', '0', 'blacklist', '60'), '');
+    assert.deepEqual(await sequence(pen.port, 3), ['B', 'B', 'B'], 'a blacklisted server gets nothing');
+  });
+
+  it('status: the HTML page', async () => {
+    const page = await penctl('status');
+    assert.match(page, /<title>Pen status page<\/title>/);
+    assert.match(page, /2 servers/);
+  });
+});
+
+describe('reliability', () => {
+  it('a backend killed mid-stream closes that client; pen keeps serving others', async () => {
+    const port = await freePort();
+    const streaming = http.createServer((req, res) => {
+      res.write('partial');
+    });
+    await new Promise<void>((r) => streaming.listen(port, '127.0.0.1', () => r()));
+    const good = await new Backend('G').start();
+    const pen = await ours([], [`127.0.0.1:${port}`, `127.0.0.1:${good.port}`]);
+    // The probe made 127.0.0.1 stick to server 1 (G); use round robin to reach server 0.
+    await pen.ctl('roundrobin');
+    const closed = new Promise<string>((resolve) => {
+      const req = http.get({ host: '127.0.0.1', port: pen.port, agent: false }, (res) => {
+        res.on('data', () => {
+          streaming.closeAllConnections();
+          streaming.close();
+        });
+        res.on('error', () => resolve('closed'));
+        res.on('close', () => resolve('closed'));
+      });
+      req.on('error', () => resolve('closed'));
+    });
+    assert.equal(await closed, 'closed');
+    assert.equal(await fetchName(pen.port), 'G');
+    await good.stop();
+  });
+
+  it('after 10,000 connections the open descriptors are back to their baseline', async () => {
+    const a = await new Backend('A').start();
+    const pen = await ours(['-r'], [`127.0.0.1:${a.port}`]);
+    const fds = () => fs.readdirSync(`/proc/${pen.pid}/fd`).length;
+    await new Promise((r) => setTimeout(r, 300));
+    const baseline = fds();
+    const total = 10000;
+    let done = 0;
+    const worker = async () => {
+      while (done < total) {
+        done++;
+        await new Promise<void>((resolve) => {
+          const s = net.connect(pen.port, '127.0.0.1');
+          s.on('connect', () => s.end('GET / HTTP/1.0\r\n\r\n'));
+          s.on('data', () => undefined);
+          s.on('close', () => resolve());
+          s.on('error', () => resolve());
+          s.setTimeout(5000, () => s.destroy());
+        });
+      }
+    };
+    await Promise.all(Array.from({ length: 20 }, worker));
+    await waitFor('descriptors back to baseline', () => fds() <= baseline, 10000);
+    assert.ok(fds() <= baseline);
+    await a.stop();
+  });
+
+  it('malformed control input gets an error reply and pen keeps running', async () => {
+    const a = await new Backend('A').start();
+    const pen = await ours([], [`127.0.0.1:${a.port}`]);
+    assert.equal(await pen.ctl('frobnicate now'), "do_cmd: ignoring command starting with 'frobnicate'\n");
+    assert.match(await pen.ctl('acl 12 permit 1.2.3.4'), /^do_cmd: acl number 12 out of range 0\.\.9\n$/);
+    assert.match(await pen.ctl('acl 1 permit not-an-ip'), /^do_cmd: acl address "not-an-ip" is not an IPv4 or IPv6 address\n$/);
+    assert.match(await pen.ctl('server x weight 1'), /^do_cmd: bad server number 'x'\n$/);
+    assert.match(await pen.ctl('x'.repeat(5000)), /longer than 4095 bytes/);
+    assert.equal(await pen.ctl('\u0000\u0001binary'), "do_cmd: ignoring command starting with '\u0000\u0001binary'\n");
+    assert.equal(await fetchName(pen.port), 'A');
+    await a.stop();
+  });
+
+  it('a client that connects and never sends is dropped after the idle timeout', async () => {
+    const silent = net.createServer(() => undefined);
+    const port = await freePort();
+    await new Promise<void>((r) => silent.listen(port, '127.0.0.1', () => r()));
+    const pen = await ours(['-o', 'idle_timeout 1'], [`127.0.0.1:${port}`]);
+    const started = Date.now();
+    const closedAfter = await new Promise<number>((resolve) => {
+      const s = net.connect(pen.port, '127.0.0.1');
+      s.on('close', () => resolve(Date.now() - started));
+      s.on('error', () => undefined);
+      s.setTimeout(8000, () => s.destroy());
+    });
+    assert.ok(closedAfter >= 900 && closedAfter < 7000, `closed after ${closedAfter} ms`);
+    silent.close();
+  });
+
+  it('more clients than -x are refused cleanly, and served again when there is room', async () => {
+    const a = await new Backend('A').start();
+    const pen = await ours(['-x', '2'], [`127.0.0.1:${a.port}`]);
+    await new Promise((r) => setTimeout(r, 300));
+    const held = [net.connect(pen.port, '127.0.0.1'), net.connect(pen.port, '127.0.0.1')];
+    await Promise.all(held.map((s) => new Promise((r) => s.once('connect', r))));
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(await fetchName(pen.port), '', 'the third client is closed');
+    for (const s of held) s.destroy();
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(await fetchName(pen.port), 'A');
+    await a.stop();
+  });
+});
+
+describe('bad command lines', () => {
+  const cases: Array<[string[], RegExp]> = [
+    [['-t', '0', '8080', 'a'], /-t takes a whole number of at least 1/],
+    [['-x', 'lots', '8080', 'a'], /-x takes a whole number/],
+    [['-L', 'sslv9', '8080', 'a'], /-L takes ssl23, ssl2, ssl3 or tls1/],
+    [['-j', '/var/empty', '8080', 'a'], /-j \(chroot\) is not available/],
+    [['-Y', '8080', 'a'], /unknown option -Y/],
+    [['-f', '0', '127.0.0.1:1'], /port 0 is out of range/],
+    [['-f', '8080', 'no.such.host.invalid'], /unknown or invalid address \[no\.such\.host\.invalid\]/],
+    [['-f', '8080', '127.0.0.1:1:x'], /max connections "x" is not a number/],
+    [['-f', '18080'], /no servers given/],
+  ];
+  for (const [args, message] of cases) {
+    it(args.join(' '), async () => {
+      const result = await runTs('src/pen/bin/pen.ts', args, { FLAVOR: 'abc', FLAVORKIT_ROOT: '/nonexistent-root-for-a-refused-start' });
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(result.stderr, message);
+    });
+  }
+});
