@@ -74,7 +74,7 @@ describe('stamped bundles', () => {
   it('the vendor flavor acme has no TLS or UDP code in its pen, and a smaller bundle', () => {
     const full = fs.readFileSync(stagedBin(layout(loadFlavor('abc'), 'pen'), 'pen'), 'utf8');
     const slim = fs.readFileSync(stagedBin(layout(loadFlavor('acme'), 'pen'), 'pen'), 'utf8');
-    for (const marker of ['require("node:tls")', 'createSecureContext', 'require("node:dgram")']) {
+    for (const marker of ['createSecureContext', 'createTlsServer', 'startUdp']) {
       assert.ok(full.includes(marker), `the full bundle has ${marker}`);
       assert.ok(!slim.includes(marker), `the acme bundle has no ${marker}`);
     }
