@@ -274,16 +274,17 @@ export async function main(argv: string[]): Promise<number> {
       listener.maxConnections = state.proxy.connMax;
       proxy.onFull = () => debug('connection table full');
       await listenOn(listener, listen, p.backlog);
-      ctx.onStop(
-        () =>
-          new Promise<void>((resolve) => {
-            listener.close(() => resolve());
-            for (const c of proxy?.conns ?? []) {
-              c?.client.destroy();
-              c?.upstream?.destroy();
-            }
-          }),
-      );
+      // Every accepted socket, a TLS handshake in progress included, is closed on stop.
+      const open = new Set<net.Socket>();
+      listener.on('connection', (socket: net.Socket) => {
+        open.add(socket);
+        socket.once('close', () => open.delete(socket));
+      });
+      ctx.onStop(() => {
+        listener.close();
+        for (const socket of open) socket.destroy();
+        for (const c of proxy?.conns ?? []) c?.upstream?.destroy();
+      });
       process.on('SIGUSR1', () => {
         if (!host.writeWebStats() && proxy) log.info(`status: ${proxy.used} connections, ${state.balancer.clients.size} clients`);
       });

@@ -52,7 +52,16 @@ export class PenInstance {
   }
 
   async start(args: string[], servers: string[]): Promise<this> {
-    this.port = await freePort();
+    return this.launch(args, await freePort(), servers, true);
+  }
+
+  /** A UDP pen: nothing accepts TCP on its port, so readiness is its control port. */
+  async startUdp(args: string[], port: number, servers: string[]): Promise<this> {
+    return this.launch(args, port, servers, false);
+  }
+
+  private async launch(args: string[], port: number, servers: string[], tcp: boolean): Promise<this> {
+    this.port = port;
     this.control = await freePort();
     const common = ['-f', '-u', 'nobody', '-C', `127.0.0.1:${this.control}`, '-p', path.join(this.root, 'pen.pid'), ...args, `127.0.0.1:${this.port}`, ...servers];
     this.child =
@@ -64,9 +73,14 @@ export class PenInstance {
             stdio: ['ignore', 'ignore', 'pipe'],
           });
     this.child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
+    const exited = new Promise<never>((_, reject) =>
+      this.child!.once('exit', (code) => reject(new Error(`pen exited with status ${code}: ${this.stderr}`))),
+    );
     // This probe is pen's first client: with -r it takes the first round-robin pick (server 1).
-    await waitForTcp(this.port);
-    await waitForTcp(this.control);
+    await Promise.race([exited, (async () => {
+      if (tcp) await waitForTcp(this.port);
+      await waitForTcp(this.control);
+    })()]);
     return this;
   }
 
