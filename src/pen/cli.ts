@@ -274,16 +274,15 @@ export async function main(argv: string[]): Promise<number> {
       listener.maxConnections = state.proxy.connMax;
       proxy.onFull = () => debug('connection table full');
       await listenOn(listener, listen, p.backlog);
-      ctx.onStop(
-        () =>
-          new Promise<void>((resolve) => {
-            listener.close(() => resolve());
-            for (const c of proxy?.conns ?? []) {
-              c?.client.destroy();
-              c?.upstream?.destroy();
-            }
-          }),
-      );
+      ctx.onStop(() => {
+        // Stop accepting and drop every connection; the process exits right after, so there is
+        // no need to wait for sockets (a TLS socket mid-shutdown) the table does not hold.
+        listener.close();
+        for (const c of proxy?.conns ?? []) {
+          c?.client.destroy();
+          c?.upstream?.destroy();
+        }
+      });
       process.on('SIGUSR1', () => {
         if (!host.writeWebStats() && proxy) log.info(`status: ${proxy.used} connections, ${state.balancer.clients.size} clients`);
       });

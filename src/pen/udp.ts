@@ -6,6 +6,8 @@ interface Flow {
   upstream: dgram.Socket;
   server: Server;
   last: number;
+  /** Datagrams that arrived before the upstream socket finished connecting. */
+  pending: Buffer[] | null;
 }
 
 /**
@@ -30,8 +32,12 @@ export async function startUdp(listen: Endpoint & { kind: 'inet' }, balancer: Ba
         server.rx += reply.length;
         socket.send(reply, from.port, from.address);
       });
-      upstream.connect(server.port, server.host);
-      flow = { upstream, server, last: Date.now() };
+      const created: Flow = { upstream, server, last: Date.now(), pending: [] };
+      upstream.connect(server.port, server.host, () => {
+        for (const queued of created.pending!) upstream.send(queued);
+        created.pending = null;
+      });
+      flow = created;
       flows.set(key, flow);
       while (flows.size > maxFlows) {
         const [oldKey, old] = flows.entries().next().value!;
@@ -41,9 +47,8 @@ export async function startUdp(listen: Endpoint & { kind: 'inet' }, balancer: Ba
     }
     flow.last = Date.now();
     flow.server.sx += message.length;
-    const send = () => flow!.upstream.send(message);
-    if (flow.upstream.remoteAddress === undefined) flow.upstream.once('connect', send);
-    else send();
+    if (flow.pending) flow.pending.push(message);
+    else flow.upstream.send(message);
   });
   await new Promise<void>((resolve, reject) => {
     socket.once('error', reject);
