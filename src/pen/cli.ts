@@ -201,7 +201,9 @@ export async function main(argv: string[]): Promise<number> {
   };
   readConfig();
 
-  // The listen address: the command line's, else the flavor's service port.
+  // The listen address: the command line's, else the flavor's service port. pen itself requires
+  // one; defaulting to layout.ports.service lets each flavor's init script start its instance with
+  // servers only in the config file, and an explicit address always wins.
   const [listenText = String(layout.ports.service), ...serverSpecs] = p.operands;
   let listen: Endpoint;
   try {
