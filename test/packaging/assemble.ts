@@ -7,6 +7,7 @@ import { DAEMON_SPECS, FEATURE_NAMES, layout, loadFlavor, type DaemonName, type 
 import { bundleDaemon, entryOf, PROJECT_ROOT } from '../../src/build/bundle';
 import { copyNatives, NATIVE_EXTERNALS } from '../../src/build/natives';
 import { packageDaemon, type PackageOptions } from '../../src/build/rpm';
+import { TEMPLATE_DIRS } from '../../src/build/templates';
 
 export interface AssembledDaemon {
   layout: Layout;
@@ -53,7 +54,7 @@ async function bundleStandIn(flavor: Flavor, daemon: DaemonName, outDir: string)
 }
 
 /** Bundles, renders and packages one flavor into `outDir`; returns its daemons. */
-export async function assembleFlavor(name: string, outDir: string, options: PackageOptions): Promise<AssembledDaemon[]> {
+export async function assembleFlavor(name: string, outDir: string, options: PackageOptions, dirs = TEMPLATE_DIRS): Promise<AssembledDaemon[]> {
   const flavor = loadFlavor(name);
   const out: AssembledDaemon[] = [];
   for (const daemon of flavor.daemons) {
@@ -63,7 +64,7 @@ export async function assembleFlavor(name: string, outDir: string, options: Pack
     if (standIn) await bundleStandIn(flavor, daemon, path.join(root, l.binDir));
     else await bundleDaemon(flavor, daemon, path.join(root, l.binDir));
     await copyNatives(PROJECT_ROOT, path.join(root, l.libDir));
-    const packaged = await packageDaemon(l, root, outDir, path.join(outDir, daemon, 'rpmwork'), options);
+    const packaged = await packageDaemon(l, root, outDir, path.join(outDir, daemon, 'rpmwork'), options, dirs);
     out.push({ layout: l, root, rpm: packaged.rpm, standIn });
   }
   return out;

@@ -3,12 +3,13 @@
 // PID file, and answers "<flavor> <daemon> <pid>" on its service port (if the layout has one)
 // and on its control socket. Packaging tests bundle it under the daemon's program names.
 import net from 'node:net';
-import { lineRequests, listenControlSocket, runDaemon, type DaemonContext } from '../../src/runtime';
+import { handleFlavorFlag, lineRequests, listenControlSocket, runDaemon, type DaemonContext } from '../../src/runtime';
 import type { DaemonName } from '../../src/flavor';
 
 declare const STANDIN_DAEMON: DaemonName;
 
 const args = process.argv.slice(2);
+if (handleFlavorFlag(STANDIN_DAEMON, args)) process.exit(0);
 if (args.includes('--help')) {
   process.stdout.write('usage: standin [-f] [-F config]\n');
   process.exit(0);
