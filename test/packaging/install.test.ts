@@ -16,6 +16,8 @@ import { assembleFlavor, type AssembledDaemon } from './assemble';
 
 const NS_ENV = 'FLAVORKIT_PKG_NAMESPACE_DIR';
 const OVERLAID = ['etc', 'usr', 'var'];
+const SERVICE_FLAVOR = 'svcuser';
+const SERVICE_USER = 'fkpkgsvc';
 
 function canUseNamespaces(): string | null {
   if (process.getuid?.() !== 0) return 'needs root (rpm -i into /, mount, unshare)';
@@ -36,8 +38,11 @@ if (!process.env[NS_ENV]) {
     const why = canUseNamespaces();
     it('in private mount, PID and network namespaces', { skip: why ?? false, timeout: 200_000 }, async () => {
       // The runner marks its children; this one is a runner of its own.
-      const childEnv = { ...process.env };
+      const childEnv: NodeJS.ProcessEnv = { ...process.env, FLAVORKIT_FLAVORS_DIR: path.join(work, 'flavors') };
       delete childEnv.NODE_TEST_CONTEXT;
+      // The shipped flavors, plus one that runs as a service user of its own.
+      fs.cpSync(path.join(PROJECT_ROOT, 'flavors'), path.join(work, 'flavors'), { recursive: true });
+      fs.writeFileSync(path.join(work, 'flavors', `${SERVICE_FLAVOR}.json`), JSON.stringify({ daemons: ['pen'], user: SERVICE_USER }));
       const child = spawn(
         'unshare',
         ['--mount', '--pid', '--net', '--fork', '--mount-proc', process.execPath, '--import', 'tsx', '--test', '--test-reporter=spec', __filename],
@@ -52,7 +57,7 @@ if (!process.env[NS_ENV]) {
       process.stdout.write(output.replace(/^/gm, '    ns| '));
       assert.equal(code, 0, 'the install scenario in the namespace passed (its output is above)');
       const passed = Number(/^ℹ pass (\d+)$/m.exec(output)?.[1] ?? 0);
-      assert.ok(passed >= 9, `the scenario ran its tests (${passed} passed)`);
+      assert.ok(passed >= 11, `the scenario ran its tests (${passed} passed)`);
     });
   });
 } else {
@@ -129,7 +134,7 @@ function inNamespace(work: string): void {
     }
     const base = defaultPackageOptions();
     const builds: Array<[string, PackageOptions]> = [
-      ['tog', base], ['abc', base], ['acme', base], ['xyz', base], ['abc', { ...base, release: '2' }],
+      ['tog', base], ['abc', base], ['acme', base], ['xyz', base], ['abc', { ...base, release: '2' }], [SERVICE_FLAVOR, base],
     ];
     for (const [flavor, options] of builds) {
       const daemons = await assembleFlavor(flavor, path.join(out, `${flavor}-${options.release}`), options, dirs);
@@ -338,6 +343,30 @@ function inNamespace(work: string): void {
       assert.match(doctor.stdout, /^no collisions between tog, abc, acme, xyz$/m);
       await rpmOk(['-e', ...layouts.map((l) => l.packageName)]);
       assert.deepEqual(leftovers(), []);
+    });
+  });
+
+  describe('service user', () => {
+    it('is created on install if missing, runs the daemon, and survives erase', async () => {
+      const getent = () => run('getent', ['passwd', SERVICE_USER], { stdio: ['ignore', 'pipe', 'pipe'] });
+      assert.notEqual((await getent()).code, 0, 'the user does not exist before install');
+      const [d] = built.get(`${SERVICE_FLAVOR}-1`)!;
+      const l = d!.layout;
+      assert.equal(l.user, SERVICE_USER);
+      await rpmOk(['-i', d!.rpm]);
+      const entry = await getent();
+      assert.equal(entry.code, 0, 'the user exists after install');
+      const uid = entry.stdout.split(':')[2];
+      const r = await initScript(l, 'start');
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      const pid = Number(fs.readFileSync(l.pidFile, 'utf8'));
+      const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+      assert.match(status, new RegExp(`^Uid:\\s+${uid}\\s`, 'm'), 'the daemon dropped to the service user');
+      assert.equal((await initScript(l, 'status')).code, 0);
+      await rpmOk(['-e', l.packageName]);
+      assert.equal((await getent()).code, 0, 'erase keeps the user');
+      const accountFiles = new Set(['/etc/.pwd.lock', '/etc/passwd', '/etc/group', '/etc/shadow', '/etc/gshadow', '/etc/passwd-', '/etc/group-', '/etc/shadow-', '/etc/gshadow-']);
+      assert.deepEqual(leftovers().filter((p) => !accountFiles.has(p)), []);
     });
   });
 }
