@@ -21,7 +21,7 @@ export function daemonReady(daemon: DaemonName): boolean {
   return DAEMON_SPECS[daemon].programs.every((p) => fs.existsSync(entryOf(daemon, p)));
 }
 
-async function bundleStandIn(flavor: Flavor, daemon: DaemonName, outDir: string): Promise<void> {
+export async function bundleStandIn(flavor: Flavor, daemon: DaemonName, outDir: string): Promise<void> {
   const l = layout(flavor, daemon);
   const define: Record<string, string> = { STANDIN_DAEMON: JSON.stringify(daemon) };
   for (const f of FEATURE_NAMES) define[`FLAVORKIT_FEATURES.${f}`] = String(flavor.features[f]);
