@@ -71,6 +71,7 @@ function inNamespace(work: string): void {
   const out = path.join(work, 'out');
   const rpmHome = path.join(work, 'rpmhome');
   const built = new Map<string, AssembledDaemon[]>();
+  const hasUpdateRcD = fs.existsSync('/usr/sbin/update-rc.d');
   const standIns = new Set<string>();
 
   const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
@@ -215,6 +216,13 @@ function inNamespace(work: string): void {
         assert.equal(r.code, 0, `rpm -V ${d.layout.packageName}:\n${r.stdout}${r.stderr}`);
         assert.equal(r.stdout, '');
         assert.ok(fs.existsSync(d.layout.initScript) && fs.existsSync(d.layout.pamFile));
+      }
+      // Registered with update-rc.d (Debian's tool here): start links for its name only.
+      if (hasUpdateRcD) {
+        const links = fs.readdirSync('/etc/rc2.d');
+        for (const d of [...built.get('tog-1')!, ...built.get('abc-1')!]) {
+          assert.ok(links.some((x) => new RegExp(`^S\\d\\d${d.layout.packageName}$`).test(x)), `${d.layout.packageName} start link in ${links.join(' ')}`);
+        }
       }
     });
 
