@@ -132,6 +132,17 @@ export interface PackagedDaemon {
   rendered: RenderedFile[];
   files: string[];
   dirs: string[];
+  ghosts: string[];
+}
+
+/**
+ * What a running instance writes beside its package's files and that goes with the package:
+ * PID file, start lock, control socket, console log, and the daemon's extra files in its run dir.
+ * Logs and data kept in the log and data dirs are the operator's and stay after erase.
+ */
+export function runtimeFiles(l: Layout): string[] {
+  const inRunDir = Object.values(l.files).filter((f) => path.posix.dirname(f) === l.runDir);
+  return [...new Set([l.pidFile, l.startLock, l.controlSocket, l.consoleLog, ...inRunDir])].sort();
 }
 
 /**
@@ -157,8 +168,15 @@ export async function packageDaemon(
     await fs.chmod(target, file.mode);
   }
   const staged = walk(root);
-  const owned = ownedDirs(l, staged.dirs);
+  const owned = ownedDirs(l, staged.dirs).filter((d) => d !== l.runDir);
   for (const dir of owned) await fs.ensureDir(path.join(root, dir));
+  // The run dir and what a running instance writes there are %ghost: owned (so `rpm -qf` names
+  // the package and `rpm -e` removes them) but not installed, so a run dir on a tmpfs that is
+  // gone after a reboot does not fail `rpm -V`. rpm-builder lists only files it finds, so empty
+  // placeholders stand in for them while rpmbuild runs.
+  const ghosts = runtimeFiles(l);
+  await fs.ensureDir(path.join(root, l.runDir));
+  for (const file of ghosts) await fs.outputFile(path.join(root, file), '');
 
   const directiveOf = (file: string): string | undefined => {
     const r = rendered.find((x) => x.path === file);
@@ -167,8 +185,15 @@ export async function packageDaemon(
     if (r?.kind === 'initScript' && l.relocatable) return 'verify(not md5 size mtime)';
     return undefined;
   };
+  // Directives are pasted into the spec after "%": rpm-builder accepts those starting with attr/verify/dir/config.
+  const ownDir = (d: string) => (l.user && (d === l.logDir || d === l.dataDir) ? `attr(0755,${l.user},${l.user}) %dir` : 'dir');
   const entry = (p: string, directive?: string): RpmFileEntry => ({ cwd: root, src: p.slice(1), dest: '/', ...(directive ? { directive } : {}) });
-  const files = [...staged.files.map((f) => entry(f, directiveOf(f))), ...owned.map((d) => entry(d, 'dir'))];
+  const files = [
+    ...staged.files.map((f) => entry(f, directiveOf(f))),
+    ...owned.map((d) => entry(d, ownDir(d))),
+    entry(l.runDir, 'verify(not mode user group mtime) %ghost %dir'),
+    ...ghosts.map((f) => entry(f, 'verify(not md5 size mtime mode user group) %ghost')),
+  ];
 
   const home = path.join(workDir, 'home');
   await fs.outputFile(path.join(home, '.rpmmacros'), `%_tmppath ${path.join(workDir, 'tmp')}\n${rpmMacros()}`);
@@ -213,5 +238,7 @@ export async function packageDaemon(
     });
   });
   await fs.remove(workDir);
-  return { rpm, rendered, files: staged.files, dirs: owned };
+  for (const file of ghosts) await fs.remove(path.join(root, file));
+  await fs.remove(path.join(root, l.runDir));
+  return { rpm, rendered, files: staged.files, dirs: [...owned, l.runDir].sort(), ghosts };
 }

@@ -79,11 +79,9 @@ export function foreignPathsOnHost(layouts: Layout[]): string[] {
       ...Object.values(l.programs), l.configFile, l.pidFile, l.startLock, l.controlSocket, l.pamFile, l.initScript,
       ...(l.isDefault ? [l.libDir] : [l.prefix]),
     ];
-    // A running instance's PID file, lock and socket are in no package: its run dir is.
-    const runtime = new Set([l.pidFile, l.startLock, l.controlSocket]);
     for (const p of mine) {
       if (!fs.existsSync(p)) continue;
-      const pkg = rpmOwner(runtime.has(p) ? l.runDir : p);
+      const pkg = rpmOwner(p);
       if (pkg !== l.packageName) {
         warnings.push(`${p} (${owner(l)}) already exists on this host and ${pkg ? `belongs to package ${pkg}` : 'is not from package ' + l.packageName}`);
       }

@@ -242,6 +242,9 @@ function inNamespace(work: string): void {
         assert.match(status.stdout, new RegExp(`${l.packageName} is running \\(PID ${pid}\\)`));
         assert.ok(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(l.programs[DAEMON_SPECS[l.daemon].programs[0]!]!));
         if (l.ports.service) await reachable(l);
+        // The instance's runtime files belong to its package, and verify clean while it runs.
+        assert.equal((await rpmOk(['-qf', '--qf', '%{NAME}', l.pidFile])).trim(), l.packageName);
+        assert.equal((await rpm(['-V', l.packageName])).stdout, '', `rpm -V ${l.packageName} while running`);
       }
       // A second start is harmless and keeps the same process.
       const abcPen = layout(loadFlavor('abc'), 'pen');
@@ -371,6 +374,9 @@ function inNamespace(work: string): void {
       const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
       assert.match(status, new RegExp(`^Uid:\\s+${uid}\\s`, 'm'), 'the daemon dropped to the service user');
       assert.equal((await initScript(l, 'status')).code, 0);
+      const verify = await rpm(['-V', l.packageName]);
+      assert.equal(verify.stdout, '', 'rpm -V is clean while it runs as its user');
+      assert.equal(fs.statSync(l.logDir).uid, Number(uid), 'its log dir belongs to the user');
       await rpmOk(['-e', l.packageName]);
       assert.equal((await getent()).code, 0, 'erase keeps the user');
       const accountFiles = new Set(['/etc/.pwd.lock', '/etc/passwd', '/etc/group', '/etc/shadow', '/etc/gshadow', '/etc/passwd-', '/etc/group-', '/etc/shadow-', '/etc/gshadow-']);
