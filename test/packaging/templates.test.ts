@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -61,6 +61,35 @@ describe('templates of every flavor', () => {
     assert.match(abc, /^PREFIX=\/usr\/local\/abc-pen$/m);
     assert.match(tog, /^PIDFILE="\/var\/run\/tog-pen\/pen\.pid"$/m);
     assert.match(tog, /^DAEMON="\/usr\/bin\/pen"$/m);
+  });
+});
+
+describe('scriptlets on a host without chkconfig or update-rc.d', () => {
+  for (const name of ['tog', 'abc']) {
+    it(`${name}: %pre, %post, %preun and %postun succeed`, () => {
+      // The init script path points into the test's directory, so nothing of the host is run.
+      const l = { ...layout(loadFlavor(name), 'pen'), initScript: path.join(work, `${name}-initscript`) };
+      fs.writeFileSync(l.initScript, '#!/bin/sh\necho "$1" >> "$0.calls"\nexit 1\n', { mode: 0o755 });
+      const scripts = renderScriptlets(l);
+      // rpm passes the number of instances left: 1 on install, 0 on erase.
+      const phases: Array<[keyof typeof scripts, string]> = [['pre', '1'], ['post', '1'], ['preun', '0'], ['postun', '0'], ['postun', '1']];
+      for (const [phase, arg] of phases) {
+        const env = { PATH: '/usr/bin:/bin', ...(l.relocatable ? { RPM_INSTALL_PREFIX: l.prefix } : {}) };
+        const r = spawnSync('sh', ['-c', scripts[phase], phase, arg], { env, encoding: 'utf8' });
+        assert.equal(r.status, 0, `${phase} ${arg}: ${r.stderr}`);
+      }
+      // %preun stopped the service on erase and %postun asked for a try-restart after upgrade.
+      assert.equal(fs.readFileSync(`${l.initScript}.calls`, 'utf8'), 'stop\ntry-restart\n');
+    });
+  }
+
+  it('%pre refuses a relocation prefix unsafe for the scripts, before anything is installed', () => {
+    const scripts = renderScriptlets(layout(loadFlavor('abc'), 'pen'));
+    for (const bad of ['/opt/a b', '/opt/$(x)', 'relative/dir', '/opt/a|b']) {
+      const r = spawnSync('sh', ['-c', scripts.pre, 'pre', '1'], { env: { PATH: '/usr/bin:/bin', RPM_INSTALL_PREFIX: bad }, encoding: 'utf8' });
+      assert.equal(r.status, 1, bad);
+      assert.match(r.stderr, /abc-pen: --prefix/);
+    }
   });
 });
 
