@@ -76,7 +76,7 @@ function inNamespace(work: string): void {
 
   const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
   const rpm = (args: string[], timeoutMs = 60_000) =>
-    run('rpm', ['--dbpath', db, '--force-debian', ...args], { timeoutMs, env: { ...process.env, HOME: rpmHome } });
+    run('rpm', ['--dbpath', db, '--force-debian', ...args], { timeoutMs, env: { ...process.env, HOME: rpmHome }, stdio: ['ignore', 'pipe', 'pipe'] });
   const rpmOk = async (args: string[]) => {
     const r = await rpm(args);
     assert.equal(r.code, 0, `rpm ${args.join(' ')} failed:\n${r.stdout}${r.stderr}`);
@@ -252,6 +252,14 @@ function inNamespace(work: string): void {
       assert.equal((await initScript(abcPen, 'start')).code, 0);
       assert.equal(fs.readFileSync(abcPen.pidFile, 'utf8'), before);
       assert.equal((await initScript(abcPen, 'reload')).code, 0);
+      // restart gives a new process; try-restart of a running daemon too.
+      for (const action of ['restart', 'try-restart']) {
+        const old = fs.readFileSync(abcPen.pidFile, 'utf8');
+        const r = await initScript(abcPen, action);
+        assert.equal(r.code, 0, `${action}: ${r.stdout}${r.stderr}`);
+        assert.notEqual(fs.readFileSync(abcPen.pidFile, 'utf8'), old, `${action} started a new process`);
+        assert.equal((await initScript(abcPen, 'status')).code, 0);
+      }
     });
 
     it('stopping abc leaves tog running: status reads the flavor\'s own PID file and process', async () => {
@@ -348,6 +356,7 @@ function inNamespace(work: string): void {
       const doctor = await run(process.execPath, [path.join(PROJECT_ROOT, 'bin/flavor'), 'doctor', ...flavors], {
         env: { ...process.env, HOME: rpmHome },
         timeoutMs: 30_000,
+        stdio: ['ignore', 'pipe', 'pipe'],
       });
       assert.equal(doctor.code, 0, doctor.stdout + doctor.stderr);
       assert.doesNotMatch(doctor.stdout, /^(collision|warning):/m, doctor.stdout);
