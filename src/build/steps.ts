@@ -1,6 +1,20 @@
+import path from 'node:path';
 import type { BuildStep } from './build';
+import { defaultPackageOptions, packageDaemon, type PackageOptions } from './rpm';
+
+/**
+ * Renders each daemon's init script, PAM file and default configs into its staging root and
+ * builds its RPM into the flavor's output directory.
+ */
+export function rpmStep(options: PackageOptions = defaultPackageOptions()): BuildStep {
+  return async (build, stagingDir) => {
+    for (const d of build.daemons) {
+      await packageDaemon(d.layout, d.root, stagingDir, path.join(stagingDir, d.daemon, 'rpmwork'), options);
+    }
+  };
+}
 
 /** The steps after bundling: rendering templates and building packages. */
-export function packageSteps(): BuildStep[] {
-  return [];
+export function packageSteps(options?: PackageOptions): BuildStep[] {
+  return [rpmStep(options)];
 }
