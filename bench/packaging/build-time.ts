@@ -1,8 +1,7 @@
 // Time of a full build of one flavor: bundles, rendered templates and RPMs.
 // Usage: node --import tsx bench/packaging/build-time.ts [FLAVOR] [RUNS]
-// With every daemon's sources present it times `flavor build FLAVOR` end to end (the command an
-// operator runs) and, in the same run, each phase through the library; daemons whose sources are
-// missing are bundled from the packaging tests' stand-in and say so.
+// It times `flavor build FLAVOR` end to end (the command an operator runs) and, in the same run,
+// each phase through the library.
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -11,7 +10,6 @@ import { DAEMONS, layout, loadFlavor } from '../../src/flavor';
 import { bundleDaemon, PROJECT_ROOT } from '../../src/build/bundle';
 import { copyNatives } from '../../src/build/natives';
 import { defaultPackageOptions, packageDaemon } from '../../src/build/rpm';
-import { bundleStandIn, daemonReady } from '../../test/packaging/assemble';
 
 const flavorName = process.argv[2] ?? 'abc';
 const runs = Number(process.argv[3] ?? 5);
@@ -24,8 +22,7 @@ async function phases(work: string): Promise<{ bundle: number; natives: number; 
     const l = layout(flavor, daemon);
     const root = path.join(work, daemon, 'root');
     let s = process.hrtime.bigint();
-    if (daemonReady(daemon)) await bundleDaemon(flavor, daemon, path.join(root, l.binDir));
-    else await bundleStandIn(flavor, daemon, path.join(root, l.binDir));
+    await bundleDaemon(flavor, daemon, path.join(root, l.binDir));
     t.bundle += Number(process.hrtime.bigint() - s) / 1e6;
     s = process.hrtime.bigint();
     await copyNatives(PROJECT_ROOT, path.join(root, l.libDir));
@@ -41,16 +38,13 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 async function main(): Promise<void> {
   const flavor = loadFlavor(flavorName);
-  const missing = flavor.daemons.filter((d) => !daemonReady(d));
   const cli: number[] = [];
   const parts: Array<{ bundle: number; natives: number; rpm: number }> = [];
   for (let i = 0; i < runs; i++) {
-    if (missing.length === 0) {
-      const s = process.hrtime.bigint();
-      const r = spawnSync(process.execPath, [path.join(PROJECT_ROOT, 'bin/flavor'), 'build', flavorName], { cwd: PROJECT_ROOT, encoding: 'utf8' });
-      if (r.status !== 0) throw new Error(`flavor build ${flavorName} failed:\n${r.stderr}`);
-      cli.push(Number(process.hrtime.bigint() - s) / 1e6);
-    }
+    const s = process.hrtime.bigint();
+    const r = spawnSync(process.execPath, [path.join(PROJECT_ROOT, 'bin/flavor'), 'build', flavorName], { cwd: PROJECT_ROOT, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`flavor build ${flavorName} failed:\n${r.stderr}`);
+    cli.push(Number(process.hrtime.bigint() - s) / 1e6);
     const work = fs.mkdtempSync(path.join(os.tmpdir(), 'flavorkit-bench-build-'));
     try {
       parts.push(await phases(work));
@@ -61,11 +55,10 @@ async function main(): Promise<void> {
   const row = (name: string, xs: number[]) => `| ${name} | ${median(xs).toFixed(0)} | ${Math.min(...xs).toFixed(0)} | ${Math.max(...xs).toFixed(0)} |`;
   const lines = [
     `Flavor \`${flavorName}\` (${flavor.daemons.join(', ')}; one RPM each), ${runs} runs, milliseconds:`,
-    ...(missing.length ? ['', `Not real yet: ${missing.join(', ')} had no sources, so the packaging tests' stand-in program was bundled for them (a smaller bundle than the real daemon); the whole \`flavor build\` command could not run.`] : []),
     '',
     '| step | median | min | max |',
     '|---|---|---|---|',
-    ...(cli.length ? [row(`\`flavor build ${flavorName}\` (whole command, incl. Node and tsx start-up)`, cli)] : []),
+    row(`\`flavor build ${flavorName}\` (whole command, incl. Node and tsx start-up)`, cli),
     row('bundles (esbuild, stamped)', parts.map((p) => p.bundle)),
     row('native addons copied', parts.map((p) => p.natives)),
     row('templates rendered + RPMs (rpm-builder, rpmbuild)', parts.map((p) => p.rpm)),

@@ -138,11 +138,14 @@ export interface PackagedDaemon {
 /**
  * What a running instance writes beside its package's files and that goes with the package:
  * PID file, start lock, control socket, console log, and the daemon's extra files in its run dir.
- * Logs and data kept in the log and data dirs are the operator's and stay after erase.
+ * The daemon's own log files are too; data kept in the data dir is the operator's and stays.
  */
 export function runtimeFiles(l: Layout): string[] {
   const inRunDir = Object.values(l.files).filter((f) => path.posix.dirname(f) === l.runDir);
-  return [...new Set([l.pidFile, l.startLock, l.controlSocket, l.consoleLog, ...inRunDir])].sort();
+  // The daemon's own log files (access log, request log) go with the package; a name without a
+  // dot in the log dir is a directory of per-entry logs, which stays with the operator's data.
+  const ownLogs = Object.values(l.files).filter((f) => path.posix.dirname(f) === l.logDir && path.posix.basename(f).includes('.'));
+  return [...new Set([l.pidFile, l.startLock, l.controlSocket, l.consoleLog, ...inRunDir, ...ownLogs])].sort();
 }
 
 /**

@@ -5,13 +5,14 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DAEMON_SPECS, layout, loadFlavor, relocate, type Layout } from '../../src/flavor';
 import { defaultPackageOptions, type PackageOptions } from '../../src/build/rpm';
 import { configTemplates, TEMPLATE_DIRS } from '../../src/build/templates';
-import { PROJECT_ROOT, run, tempDir, waitFor } from '../support/process';
+import { FIXTURES_DIR, PROJECT_ROOT, run, tempDir, waitFor } from '../support/process';
 import { assembleFlavor, type AssembledDaemon } from './assemble';
 
 const NS_ENV = 'FLAVORKIT_PKG_NAMESPACE_DIR';
@@ -72,7 +73,10 @@ function inNamespace(work: string): void {
   const rpmHome = path.join(work, 'rpmhome');
   const built = new Map<string, AssembledDaemon[]>();
   const hasUpdateRcD = fs.existsSync('/usr/sbin/update-rc.d');
-  const standIns = new Set<string>();
+  /** One HTTP backend per flavor: a pen of that flavor must reach its own. */
+  const backends = new Map<string, http.Server>();
+  /** What `configure` added to each config file, so it can be taken out before erase. */
+  const added = new Map<string, { original: string }>();
 
   const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
   const rpm = (args: string[], timeoutMs = 60_000) =>
@@ -139,10 +143,13 @@ function inNamespace(work: string): void {
     ];
     for (const [flavor, options] of builds) {
       const daemons = await assembleFlavor(flavor, path.join(out, `${flavor}-${options.release}`), options, dirs);
-      for (const d of daemons) if (d.standIn) standIns.add(d.layout.daemon);
       built.set(`${flavor}-${options.release}`, daemons);
     }
-    if (standIns.size) process.stdout.write(`# stand-in programs packaged for: ${[...standIns].join(', ')} (their sources are not in the tree)\n`);
+    for (const flavor of ['tog', 'abc', 'acme', 'xyz', SERVICE_FLAVOR]) {
+      const server = http.createServer((_, res) => res.end(`backend of ${flavor}`));
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+      backends.set(flavor, server);
+    }
 
     // The test-only package that satisfies the packages' requirements in the empty database.
     const providerDir = path.join(work, 'provider');
@@ -160,31 +167,58 @@ function inNamespace(work: string): void {
     await rpmOk(['-i', provider]);
   });
 
-  /** Asks a daemon's service port what it is; the reply must name this flavor. */
+  after(() => {
+    for (const server of backends.values()) {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  /**
+   * What an operator does after install: pen gets its backend, depot a repository; the
+   * packaged isinittab runs as shipped. `unconfigure` takes it out again before erase.
+   */
+  function configure(l: Layout): void {
+    if (l.daemon === 'init' || added.has(l.configFile)) return;
+    const original = fs.readFileSync(l.configFile, 'utf8');
+    added.set(l.configFile, { original });
+    if (l.daemon === 'pen') {
+      const port = (backends.get(l.flavor)!.address() as net.AddressInfo).port;
+      fs.writeFileSync(l.configFile, `${original}server 0 address 127.0.0.1 port ${port}\n`);
+    } else {
+      const repo = path.join(work, 'repos', l.packageName);
+      fs.cpSync(path.join(FIXTURES_DIR, 'pkg5/sample-repo'), repo, { recursive: true });
+      fs.writeFileSync(l.configFile, JSON.stringify({ address: '127.0.0.1', repositories: [{ path: repo }] }));
+    }
+  }
+
+  function unconfigure(layouts: Layout[]): void {
+    for (const l of layouts) {
+      const entry = added.get(l.configFile);
+      if (!entry) continue;
+      added.delete(l.configFile);
+      if (!fs.existsSync(l.configFile)) continue;
+      const now = fs.readFileSync(l.configFile, 'utf8');
+      // Lines the operator added on top (the upgrade test's) stay.
+      fs.writeFileSync(l.configFile, l.daemon === 'pen' ? now.replace(/^server 0 address 127\.0\.0\.1 port \d+\n/m, '') : entry.original);
+    }
+  }
+
+  /** Reaches a daemon on its own service port: a pen answers with its flavor's backend, a depot with its versions. */
   async function reachable(l: Layout): Promise<string> {
     const port = l.ports.service;
     assert.ok(port, `${l.packageName} has a service port`);
-    if (standIns.has(l.daemon)) {
-      const reply = await new Promise<string>((resolve, reject) => {
-        const s = net.createConnection(port, '127.0.0.1');
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = http.get({ host: '127.0.0.1', port, path: l.daemon === 'depot' ? '/versions/0/' : '/', agent: false }, (res) => {
         let data = '';
-        s.setTimeout(5000, () => s.destroy(new Error(`no reply on port ${port}`)));
-        s.on('data', (d) => (data += d));
-        s.on('end', () => resolve(data));
-        s.on('error', reject);
+        res.on('data', (d) => (data += d));
+        res.on('end', () => resolve(data));
       });
-      assert.match(reply, new RegExp(`^${l.flavor} ${l.daemon} \\d+`));
-      return reply;
-    }
-    // A real daemon: a TCP connection is accepted on its own port.
-    await new Promise<void>((resolve, reject) => {
-      const s = net.createConnection(port, '127.0.0.1', () => {
-        s.destroy();
-        resolve();
-      });
-      s.on('error', reject);
+      req.setTimeout(5000, () => req.destroy(new Error(`no answer on port ${port}`)));
+      req.on('error', reject);
     });
-    return 'connected';
+    assert.equal(l.daemon === 'depot' ? body.split('\n')[0] : body, l.daemon === 'depot' ? 'pkg-server unknown' : `backend of ${l.flavor}`);
+    return body;
   }
 
   describe('tog and abc side by side', () => {
@@ -231,6 +265,7 @@ function inNamespace(work: string): void {
       for (const l of all) {
         assert.equal((await initScript(l, 'status')).code, 3, `${l.packageName} is stopped before start`);
       }
+      for (const l of all) configure(l);
       for (const l of all) {
         const r = await initScript(l, 'start');
         assert.equal(r.code, 0, `${l.initScript} start:\n${r.stdout}${r.stderr}`);
@@ -244,7 +279,7 @@ function inNamespace(work: string): void {
         if (l.ports.service) await reachable(l);
         // The instance's runtime files belong to its package, and verify clean while it runs.
         assert.equal((await rpmOk(['-qf', '--qf', '%{NAME}', l.pidFile])).trim(), l.packageName);
-        assert.equal((await rpm(['-V', l.packageName])).stdout, '', `rpm -V ${l.packageName} while running`);
+        assert.equal((await rpm(['-V', '--noconfig', l.packageName])).stdout, '', `rpm -V ${l.packageName} while running`);
       }
       // A second start is harmless and keeps the same process.
       const abcPen = layout(loadFlavor('abc'), 'pen');
@@ -291,6 +326,7 @@ function inNamespace(work: string): void {
     });
 
     it('erases both and leaves nothing of theirs on disk', async () => {
+      unconfigure([...built.get('tog-1')!, ...built.get('abc-2')!].map((d) => d.layout));
       await rpmOk(['-e', ...built.get('tog-1')!.map((d) => d.layout.packageName), ...built.get('abc-2')!.map((d) => d.layout.packageName)]);
       // The operator's changed config is kept by rpm as .rpmsave: remove it, as an operator would.
       const saved = `${layout(loadFlavor('abc'), 'pen').configFile}.rpmsave`;
@@ -317,11 +353,13 @@ function inNamespace(work: string): void {
       const flavorJson = JSON.parse(sh(l.programs.pen!, ['--flavor', '--json'])) as Layout;
       assert.equal(flavorJson.prefix, newPrefix);
       assert.equal(flavorJson.pidFile, l.pidFile);
+      configure(l);
       const r = await initScript(l, 'start');
       assert.equal(r.code, 0, r.stdout + r.stderr);
       await waitFor('the relocated PID file', () => fs.existsSync(l.pidFile));
       assert.equal((await initScript(l, 'status')).code, 0);
       if (l.ports.service) await reachable(l);
+      unconfigure([l]);
       await rpmOk(['-e', l.packageName]);
       assert.ok(!fs.existsSync(l.pidFile), 'erase stopped the daemon');
       fs.rmdirSync(path.dirname(newPrefix));
@@ -340,6 +378,7 @@ function inNamespace(work: string): void {
       const flavors = ['tog', 'abc', 'acme', 'xyz'];
       await rpmOk(['-i', ...flavors.flatMap((f) => rpmsOf(f))]);
       const layouts = flavors.flatMap((f) => built.get(`${f}-1`)!.map((d) => d.layout));
+      for (const l of layouts) configure(l);
       for (const l of layouts) {
         const r = await initScript(l, 'start');
         assert.equal(r.code, 0, `${l.packageName}: ${r.stdout}${r.stderr}`);
@@ -361,6 +400,7 @@ function inNamespace(work: string): void {
       assert.equal(doctor.code, 0, doctor.stdout + doctor.stderr);
       assert.doesNotMatch(doctor.stdout, /^(collision|warning):/m, doctor.stdout);
       assert.match(doctor.stdout, /^no collisions between tog, abc, acme, xyz$/m);
+      unconfigure(layouts);
       await rpmOk(['-e', ...layouts.map((l) => l.packageName)]);
       assert.deepEqual(leftovers(), []);
     });
@@ -377,15 +417,17 @@ function inNamespace(work: string): void {
       const entry = await getent();
       assert.equal(entry.code, 0, 'the user exists after install');
       const uid = entry.stdout.split(':')[2];
+      configure(l);
       const r = await initScript(l, 'start');
       assert.equal(r.code, 0, r.stdout + r.stderr);
       const pid = Number(fs.readFileSync(l.pidFile, 'utf8'));
       const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
       assert.match(status, new RegExp(`^Uid:\\s+${uid}\\s`, 'm'), 'the daemon dropped to the service user');
       assert.equal((await initScript(l, 'status')).code, 0);
-      const verify = await rpm(['-V', l.packageName]);
+      const verify = await rpm(['-V', '--noconfig', l.packageName]);
       assert.equal(verify.stdout, '', 'rpm -V is clean while it runs as its user');
       assert.equal(fs.statSync(l.logDir).uid, Number(uid), 'its log dir belongs to the user');
+      unconfigure([l]);
       await rpmOk(['-e', l.packageName]);
       assert.equal((await getent()).code, 0, 'erase keeps the user');
       const accountFiles = new Set(['/etc/.pwd.lock', '/etc/passwd', '/etc/group', '/etc/shadow', '/etc/gshadow', '/etc/passwd-', '/etc/group-', '/etc/shadow-', '/etc/gshadow-']);
