@@ -82,7 +82,7 @@ describe('penctl against Debian pen 0.34.1', () => {
 
   const commands = [
     'pid', 'control', 'listen', 'mode', 'servers', 'clients_max', 'conn_max', 'blacklist', 'timeout', 'tracking',
-    'debug', 'log', 'web_stats', 'client_acl', 'control_acl', 'idle_timeout', 'recent', 'recent 5', 'connection 0',
+    'debug', 'log', 'web_stats', 'client_acl', 'control_acl', 'idle_timeout', 'recent', 'recent 3600', 'connection 0',
     'connection 1', 'socket 7', 'tarpit_acl', 'status', 'blacklist 20', 'timeout 4', 'tracking 60', 'hash', 'mode',
     'server 1 weight 7 prio 3 max 50 hard 60', 'servers', 'tcp_fastclose', 'tcp_fastclose both', 'idle_timeout 30',
     'frobnicate', 'no', '# comment', 'close 99999', 'connection 99999', 'roundrobin', 'mode', 'servers',
