@@ -277,7 +277,10 @@ class BlockWriter {
       try {
         done += fs.writeSync(1, data, done);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+        const code = (err as NodeJS.ErrnoException).code;
+        // The reader went away (mergelogs ... | head): stop quietly, as SIGPIPE stops Debian's.
+        if (code === 'EPIPE') process.exit(1);
+        if (code !== 'EAGAIN') throw err;
       }
     }
   }
