@@ -84,7 +84,7 @@ export function parseCommandLine(argv: string[], defaultConfig: string | null): 
       case 'D': p.notices.push('-D is obsolete (delayed forward was removed); ignored'); break;
       case 'F': configFile = arg; break;
       case 'H': state.proxy.http = true; break;
-      case 'N': throw new UsageError('-N is not implemented in pen either; use -h -r to hash on address and port');
+      case 'N': throw new UsageError('-N does nothing in pen either; use -h -r to hash on address and port');
       case 'O': case 'o': p.startupCommands.push(arg); break;
       case 'P': case 'Q': break;
       case 'S': positive(arg, 'S'); p.notices.push('-S is obsolete (the server table grows as needed); ignored'); break;
