@@ -96,8 +96,8 @@ describe('defects of the reference, fixed', () => {
     await h.start();
     await h.tell('g', '1');
     await h.waitLines('5 starts', (l) => l.length === 5);
-    const held = (await h.status()).entries?.[0];
-    assert.equal(held?.state, 'held');
+    const held = await waitFor('the hold', async () => (await h.status()).entries?.find((e) => e.state === 'held'));
+    assert.equal(held.tag, 'crash');
     await h.waitLines('the retry', (l) => l.length >= 6, 5000);
     await h.tell('g', '0');
   });

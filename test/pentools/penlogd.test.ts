@@ -214,7 +214,11 @@ describe('penlogd in use', () => {
         await pause(50);
         return fs.existsSync(out) && fs.readFileSync(out, 'latin1').includes('GET /2');
       });
-      assert.doesNotMatch(fs.readFileSync(`${out}.1`, 'latin1'), /GET \/2/);
+      // Lines sent before the HUP was handled may still land in the old file; one sent after the
+      // new file exists must not.
+      await send(sender, port, 'x "GET /3" 200\n');
+      await waitFor('GET /3 in the new log', () => fs.readFileSync(out, 'latin1').includes('GET /3'));
+      assert.doesNotMatch(fs.readFileSync(`${out}.1`, 'latin1'), /GET \/3/);
     } finally {
       sender.close();
       assert.equal(await stop(penlogd), 0);
