@@ -3,14 +3,17 @@ import http from 'node:http';
 import type { Layout } from '../flavor';
 import { currentLayout, pamAuthenticate, runDaemon } from '../runtime';
 import { buildMounts, type Mount, type RepositoryConfig } from './mounts';
+import type { SearchService } from './search/service';
 import { Depot, type AdminAuth } from './server';
 
-const USAGE = `usage: depot [-f] [-a ADDRESS] [-p PORT] [-c CONFIG] [-d DIR[=PREFIX]]...
+const USAGE = `usage: depot [-f] [-S] [-a ADDRESS] [-p PORT] [-c CONFIG] [-d DIR[=PREFIX]]...
   -f          stay in the foreground (log to stderr too)
+  -S          no search: search/0 and search/1 answer 503, as for a repository without an index
   -a ADDRESS  address to listen on (default 127.0.0.1)
   -p PORT     port (default: the flavor's depot port)
   -c CONFIG   configuration file (default: the flavor's depot.conf), JSON:
-              {"address": "127.0.0.1", "port": 10080, "repositories": [{"path": "/srv/repo", "prefix": "main"}]}
+              {"address": "127.0.0.1", "port": 10080, "search": true,
+               "repositories": [{"path": "/srv/repo", "prefix": "main"}]}
   -d DIR[=PREFIX]  serve the repository DIR (repeatable; replaces the file's list)
 SIGHUP re-reads the repository list without dropping connections.`;
 
@@ -18,6 +21,7 @@ class UsageError extends Error {}
 
 interface Options {
   foreground: boolean;
+  noSearch: boolean;
   address: string | null;
   port: number | null;
   config: string;
@@ -27,11 +31,12 @@ interface Options {
 interface ConfigFile {
   address?: string;
   port?: number;
+  search?: boolean;
   repositories?: RepositoryConfig[];
 }
 
 function parseArgs(argv: string[], layout: Layout): Options {
-  const o: Options = { foreground: false, address: null, port: null, config: layout.configFile, repositories: [] };
+  const o: Options = { foreground: false, noSearch: false, address: null, port: null, config: layout.configFile, repositories: [] };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const value = () => {
@@ -41,6 +46,7 @@ function parseArgs(argv: string[], layout: Layout): Options {
     };
     switch (arg) {
       case '-f': o.foreground = true; break;
+      case '-S': o.noSearch = true; break;
       case '-a': o.address = value(); break;
       case '-p': {
         const port = Number(value());
@@ -77,8 +83,9 @@ function readConfig(file: string, required: boolean): ConfigFile {
     throw new Error(`${file}: "repositories" must be a list of {"path": DIR, "prefix": NAME}`);
   }
   for (const key of Object.keys(c)) {
-    if (!['address', 'port', 'repositories'].includes(key)) throw new Error(`${file}: unknown key "${key}"; use address, port or repositories`);
+    if (!['address', 'port', 'search', 'repositories'].includes(key)) throw new Error(`${file}: unknown key "${key}"; use address, port, search or repositories`);
   }
+  if (c.search !== undefined && typeof c.search !== 'boolean') throw new Error(`${file}: "search" must be true or false`);
   return c;
 }
 
@@ -103,6 +110,7 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   const address = o.address ?? config.address ?? '127.0.0.1';
+  let prepareSearch = () => {};
   const port = o.port ?? config.port ?? layout.ports.service!;
   await runDaemon({
     daemon: 'depot',
@@ -121,7 +129,16 @@ export async function main(argv: string[]): Promise<number> {
           },
         };
       }
-      const depot = new Depot({ mounts: () => mounts, log: ctx.log, accessLog: (line) => accessLog.write(line), admin });
+      let search: SearchService | null = null;
+      if (FLAVORKIT_FEATURES.search && !o.noSearch && config.search !== false) {
+        const service: typeof import('./search/service') = require('./search/service');
+        search = new service.SearchService(layout.files.searchIndex!, ctx.log);
+      }
+      const depot = new Depot({ mounts: () => mounts, log: ctx.log, accessLog: (line) => accessLog.write(line), admin, search });
+      // Indexes are loaded or built in the background: the depot serves everything else meanwhile.
+      prepareSearch = () => {
+        search?.prepare(mounts.map((m) => m.repo)).catch((err: unknown) => ctx.log.error(`search indexes: ${(err as Error).message}`));
+      };
       const server = http.createServer(depot.handle);
       server.keepAliveTimeout = 30_000;
       await new Promise<void>((resolve, reject) => {
@@ -129,6 +146,7 @@ export async function main(argv: string[]): Promise<number> {
         server.listen(port, address, () => resolve());
       });
       ctx.log.info(`serving ${mounts.map((m) => `${m.repo.root} at /${m.prefix ?? ''}`).join(', ')} on ${address}:${port}`);
+      prepareSearch();
       ctx.onStop(async () => {
         server.closeIdleConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -140,6 +158,7 @@ export async function main(argv: string[]): Promise<number> {
       try {
         mounts = buildMounts(repositoryList());
         ctx.log.info(`repositories reloaded: ${mounts.map((m) => `/${m.prefix ?? ''}`).join(', ')}`);
+        prepareSearch();
       } catch (err) {
         ctx.log.error(`reload refused, still serving the previous repositories: ${(err as Error).message}`);
       }

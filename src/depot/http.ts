@@ -114,3 +114,17 @@ export async function sendFile(
   await pipeline(fs.createReadStream(file, { start, end }), res).catch(() => res.destroy());
   return true;
 }
+
+/** A percent-decoded path segment; a malformed encoding is the client's error (400). */
+export function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    throw new HttpError(400, 'Malformed percent-encoding in the request path.');
+  }
+}
+
+/** pkg.depotd's 503 for search: search/0 keeps the text type it had set, search/1 gets the HTML page. */
+export function searchUnavailable(version: number, message = 'Search functionality is temporarily unavailable.'): HttpError {
+  return new HttpError(503, message, version === 0 ? 'text/plain; charset=utf-8' : 'text/html');
+}

@@ -2,9 +2,10 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { Logger } from '../runtime';
 import { formatFmri, FmriError, parseFmri, type Fmri } from './fmri';
-import { cacheHeaders, DAY, HttpError, sendBody, sendError, sendFile, YEAR } from './http';
+import { cacheHeaders, DAY, HttpError, safeDecode, searchUnavailable, sendBody, sendError, sendFile, YEAR } from './http';
 import { packageInfo } from './info';
 import type { Mount } from './mounts';
+import type { SearchService } from './search/service';
 
 const TEXT = 'text/plain;charset=utf-8';
 const P5I = 'application/vnd.pkg5.info';
@@ -32,9 +33,11 @@ export interface DepotOptions {
   log: Logger;
   accessLog?: (line: string) => void;
   admin: AdminAuth | null;
+  /** Null when the flavor has no search or it is turned off: search answers 503. */
+  search: SearchService | null;
 }
 
-interface Request {
+export interface Request {
   req: http.IncomingMessage;
   res: http.ServerResponse;
   head: boolean;
@@ -87,9 +90,9 @@ export class Depot {
     const url = req.url ?? '/';
     const rawPath = url.split('?')[0]!;
     if (rawPath.includes('\0') || rawPath.length > 8192) throw new HttpError(400, 'Malformed request path.');
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      throw new HttpError(req.method === 'POST' || req.method === 'PUT' ? 400 : 405, 'This depot is read-only: publication is not supported.');
-    }
+    const readOnlyRefusal = new HttpError(req.method === 'POST' || req.method === 'PUT' ? 400 : 405, 'This depot is read-only: publication is not supported.');
+    // A POST is a search with several queries; every other writing method is publication.
+    if (req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'POST') throw readOnlyRefusal;
     const segments = rawPath.split('/').filter((s) => s !== '');
     const mounts = this.options.mounts();
     let mount = mounts.find((m) => m.prefix !== null && m.prefix === segments[0]);
@@ -113,6 +116,7 @@ export class Depot {
     if (!/^\d+$/.test(versionText)) throw new HttpError(400, 'Non-integer version');
     const version = Number(versionText);
     if (!VERSIONS[op!]!.includes(version)) throw new HttpError(404, `Version '${version}' not supported for operation '${op}'`);
+    if (req.method === 'POST' && !(op === 'search' && version === 1)) throw readOnlyRefusal;
     const r: Request = { req, res, head, mount, publisher, op: op!, version, args: segments, rawPath };
     switch (r.op) {
       case 'versions':
@@ -132,7 +136,9 @@ export class Depot {
       case 'p5i':
         return this.p5i(r);
       case 'search':
-        throw new HttpError(503, 'Search functionality is temporarily unavailable.', r.version === 0 ? 'text/plain; charset=utf-8' : 'text/html');
+        // Without search the depot answers as pkg.depotd does for a repository without an index.
+        if (!this.options.search) throw searchUnavailable(r.version);
+        return this.options.search.answer(r, this.publisherOf(r), Math.min(DAY, REFRESH_SECONDS));
       case 'admin':
         return this.admin(r);
     }
@@ -174,7 +180,7 @@ export class Depot {
         'last-catalog-update': attrs?.['last-modified'] ?? '',
         'package-count': attrs?.['package-count'] ?? 0,
         'package-version-count': attrs?.['package-version-count'] ?? 0,
-        status: 'online',
+        status: this.options.search?.indexing(repo, pub) ? 'indexing' : 'online',
       };
     }
     const { version, ...configuration } = repo.configuration();
@@ -300,18 +306,18 @@ export class Depot {
       throw new HttpError(401, 'Authentication required: give the user and password of an account the depot\'s PAM service accepts.');
     }
     if (cmd === 'status') return this.status(r);
-    sendBody(r.res, r.head, TEXT, 'refresh-indexes: this depot keeps no search index; nothing to refresh\n', {
+    const repos = this.options.mounts().map((m) => m.repo);
+    const publishers = repos.reduce((n, repo) => n + repo.publishers.length, 0);
+    let message = 'refresh-indexes: search is turned off in this depot; nothing to refresh\n';
+    if (this.options.search) {
+      const started = Date.now();
+      await this.options.search.prepare(repos, true);
+      message = `refresh-indexes: rebuilt the search indexes of ${publishers} publisher(s) in ${Date.now() - started} ms\n`;
+    }
+    sendBody(r.res, r.head, TEXT, message, {
       'Cache-Control': 'no-cache, no-transform, must-revalidate',
       Pragma: 'no-cache',
       Expires: '0',
     });
-  }
-}
-
-function safeDecode(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    throw new HttpError(400, 'Malformed percent-encoding in the request path.');
   }
 }

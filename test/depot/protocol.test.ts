@@ -77,6 +77,19 @@ describe('depot protocol', () => {
     assert.equal((await depot.get(`/file/1/${hash}`, { Range: 'bytes=999999-' })).status, 416);
   });
 
+  it('search over the real sample repository: a file by basename, packages by summary words', async () => {
+    const basename = await depot.get('/search/0/mate-autogen');
+    assert.equal(basename.status, 200);
+    assert.equal(basename.body.toString(), `basename pkg:/${decodeURIComponent(MATE)} file usr/bin/mate-autogen\n`);
+    const packages = await depot.get(`/search/1/${encodeURIComponent('False_1_None_None_MATE')}`);
+    assert.equal(
+      packages.body.toString(),
+      'Return from search v1\n0 1 pkg:/library/desktop/mate/libmatemixer@1.16.0,5.11-2016.1.1.0:20161224T161749Z\n' + `0 1 pkg:/${decodeURIComponent(MATE)}\n`,
+    );
+    const classified = await depot.get(`/userland/search/1/${encodeURIComponent('False_2_None_None_info.classification:Libraries')}`);
+    assert.match(classified.body.toString(), /^0 2 pkg:\/library\/desktop\/mate\/libmatemixer@\S+ System\/Libraries set name=info.classification/m);
+  });
+
   it('publication is refused clearly, malformed requests get 400', async () => {
     assert.equal((await depot.get('/file/1/abc', {}, 'POST')).status, 400);
     assert.match((await depot.get('/file/1/abc', {}, 'POST')).body.toString(), /read-only/);

@@ -1,0 +1,139 @@
+import { parseAction } from '../manifest';
+import { globToRegExp, hasWildcard, onlyWildcards } from './glob';
+import { byCodePoint, type Posting, type PublisherIndex } from './index';
+import { RETURN_ACTIONS, returnTypeOf, type Fields, type QueryNode, type SearchRequest } from './query';
+import { indexEntries } from './tokens';
+
+/** An action a query found: which package, which action line, and the value to show. */
+export interface ActionHit {
+  actionType: string;
+  key: string;
+  /** `stem@version`, without scheme or publisher. */
+  fmri: string;
+  value: string;
+  line: string;
+}
+
+export type SearchResult = { kind: 'actions'; hits: ActionHit[] } | { kind: 'packages'; fmris: string[] };
+
+/** Reads manifest lines at byte offsets; each manifest is read once per query. */
+export type ManifestReader = (fmri: string) => Promise<Buffer | null>;
+
+interface Context {
+  index: PublisherIndex;
+  caseSensitive: boolean;
+  read: ManifestReader;
+}
+
+const isWildcardField = (v: string) => v === '' || v === '*';
+
+/** A field restriction as a test on a hit; the package name is a case-blind prefix pattern. */
+function fieldFilter(fields: Fields): (actionType: string, key: string, fmri: string) => boolean {
+  const at = isWildcardField(fields.actionType) ? null : fields.actionType;
+  const key = isWildcardField(fields.key) ? null : fields.key;
+  const pkg = isWildcardField(fields.pkgName) ? null : globToRegExp(fields.pkgName.endsWith('*') ? fields.pkgName : `${fields.pkgName}*`, false);
+  return (a, k, f) => (at === null || a === at) && (key === null || k === key) && (pkg === null || pkg.test(f));
+}
+
+/** The tokens of the index a term names. */
+function matchingTokens(index: PublisherIndex, term: string, caseSensitive: boolean): string[] {
+  if (onlyWildcards(term)) return index.sortedTokens;
+  if (!hasWildcard(term)) {
+    if (!caseSensitive) return index.caseInsensitive(term);
+    return index.tokens.has(term) ? [term] : [];
+  }
+  const re = globToRegExp(term, caseSensitive);
+  return index.sortedTokens.filter((t) => re.test(t));
+}
+
+function lineAt(manifest: Buffer, offset: number): string {
+  const end = manifest.indexOf(10, offset);
+  return manifest.toString('utf8', offset, end < 0 ? manifest.length : end);
+}
+
+/** A term searched over the whole index. */
+async function searchIndex(ctx: Context, term: string, fields: Fields): Promise<ActionHit[]> {
+  const keep = fieldFilter(fields);
+  const postings: Posting[] = [];
+  for (const token of matchingTokens(ctx.index, term, ctx.caseSensitive)) {
+    for (const p of ctx.index.tokens.get(token)!) if (keep(p.actionType, p.key, ctx.index.fmris[p.fmri]!)) postings.push(p);
+  }
+  const manifests = new Map<number, Buffer | null>();
+  const hits: ActionHit[] = [];
+  for (const p of postings) {
+    if (!manifests.has(p.fmri)) manifests.set(p.fmri, await ctx.read(ctx.index.fmris[p.fmri]!));
+    const manifest = manifests.get(p.fmri);
+    // A manifest that vanished since indexing yields nothing rather than a wrong line.
+    if (!manifest) continue;
+    for (const offset of p.offsets) {
+      hits.push({ actionType: p.actionType, key: p.key, fmri: ctx.index.fmris[p.fmri]!, value: p.value, line: lineAt(manifest, offset) });
+    }
+  }
+  return hits;
+}
+
+/** A term searched among the hits of the terms before it: the action must also yield this token. */
+function searchWithin(ctx: Context, within: ActionHit[], term: string, fields: Fields): ActionHit[] {
+  const keep = fieldFilter(fields);
+  const glob = hasWildcard(term) || !ctx.caseSensitive ? globToRegExp(term, ctx.caseSensitive) : null;
+  return within.filter((hit) => {
+    if (!keep(hit.actionType, hit.key, hit.fmri)) return false;
+    const action = parseAction(hit.line.trim());
+    if (!action) return false;
+    const tokens = indexEntries(action).map((e) => e.token);
+    return glob ? tokens.some((t) => glob.test(t)) : tokens.includes(term);
+  });
+}
+
+async function actions(ctx: Context, node: QueryNode, within: ActionHit[] | null): Promise<ActionHit[]> {
+  switch (node.kind) {
+    case 'term':
+      return within ? searchWithin(ctx, within, node.term, node.fields) : searchIndex(ctx, node.term, node.fields);
+    case 'phrase': {
+      const first = node.words.length > 1 && !node.words[0]!.endsWith('*') ? `${node.words[0]}*` : node.words[0]!;
+      const found = within ? searchWithin(ctx, within, first, node.fields) : await searchIndex(ctx, first, node.fields);
+      const phrase = ctx.caseSensitive ? node.words.join(' ') : node.words.join(' ').toLowerCase();
+      const contains = (s: string) => (ctx.caseSensitive ? s : s.toLowerCase()).includes(phrase);
+      // A set action shows the phrase when its matched value does not hold it.
+      return found
+        .filter((h) => contains(h.line))
+        .map((h) => (h.actionType !== 'set' || contains(h.value) ? h : { ...h, value: phrase }));
+    }
+    case 'and':
+      return actions(ctx, node.right, await actions(ctx, node.left, within));
+    case 'or': {
+      if (!within) return [...(await actions(ctx, node.left, null)), ...(await actions(ctx, node.right, null))];
+      const out: ActionHit[] = [];
+      for (const hit of within) out.push(...(await actions(ctx, node.left, [hit])), ...(await actions(ctx, node.right, [hit])));
+      return out;
+    }
+    case 'packages':
+      throw new Error('a package query cannot return actions');
+  }
+}
+
+async function packages(ctx: Context, node: QueryNode): Promise<string[]> {
+  switch (node.kind) {
+    case 'packages': {
+      if (returnTypeOf(node.query) !== RETURN_ACTIONS) return packages(ctx, node.query);
+      return [...new Set((await actions(ctx, node.query, null)).map((h) => h.fmri))].sort(byCodePoint);
+    }
+    case 'and': {
+      const right = new Set(await packages(ctx, node.right));
+      return (await packages(ctx, node.left)).filter((f) => right.has(f));
+    }
+    case 'or':
+      return [...new Set([...(await packages(ctx, node.left)), ...(await packages(ctx, node.right))])].sort(byCodePoint);
+    default:
+      throw new Error('an action query cannot return packages');
+  }
+}
+
+/** Runs a parsed query and applies the request's start point and count. */
+export async function runQuery(index: PublisherIndex, query: QueryNode, request: SearchRequest, read: ManifestReader): Promise<SearchResult> {
+  const ctx: Context = { index, caseSensitive: request.caseSensitive, read };
+  const start = request.startPoint && request.startPoint > 0 ? request.startPoint : 0;
+  const end = request.numToReturn === null ? undefined : start + Math.max(request.numToReturn, 0);
+  if (returnTypeOf(query) === RETURN_ACTIONS) return { kind: 'actions', hits: (await actions(ctx, query, null)).slice(start, end) };
+  return { kind: 'packages', fmris: (await packages(ctx, query)).slice(start, end) };
+}

@@ -1,0 +1,132 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Logger } from '../../runtime';
+import type { Repository } from '../repository';
+import { buildIndex, catalogSource, PublisherIndex } from './index';
+
+/** The index of a publisher could not be built: answered 503. */
+export class SearchUnavailable extends Error {}
+
+interface Slot {
+  index: PublisherIndex | null;
+  building: Promise<void> | null;
+  /** The catalog.attrs stat the index was last checked against. */
+  checked: string;
+}
+
+/**
+ * The search indexes of every repository and publisher a depot serves, kept on disk under the
+ * flavor's index directory so a restart does not re-read every manifest. An index is rebuilt in
+ * the background when its publisher's catalog changes; the old one answers until the new one is
+ * complete.
+ */
+export class SearchIndexes {
+  private readonly slots = new Map<string, Slot>();
+
+  constructor(
+    /** The directory the indexes are kept in. */
+    private readonly dir: string,
+    private readonly log: Logger,
+  ) {}
+
+  /** The file an index is kept in: per repository (by real path) and publisher. */
+  private file(repo: Repository, pub: string): string {
+    const realRoot = (() => {
+      try {
+        return fs.realpathSync(repo.root);
+      } catch {
+        return repo.root;
+      }
+    })();
+    const id = crypto.createHash('sha1').update(realRoot).digest('hex').slice(0, 16);
+    return path.join(this.dir, id, `${encodeURIComponent(pub)}.json`);
+  }
+
+  private slot(repo: Repository, pub: string): Slot {
+    const key = `${repo.root}\0${pub}`;
+    let slot = this.slots.get(key);
+    if (!slot) this.slots.set(key, (slot = { index: null, building: null, checked: '' }));
+    return slot;
+  }
+
+  /** True while a publisher's index is being (re)built. */
+  indexing(repo: Repository, pub: string): boolean {
+    return this.slot(repo, pub).building !== null;
+  }
+
+  /** The current index of a publisher; starts a rebuild when the catalog changed since. */
+  async get(repo: Repository, pub: string): Promise<PublisherIndex> {
+    const slot = this.slot(repo, pub);
+    await this.refreshIfChanged(repo, pub, slot, false);
+    if (!slot.index) {
+      if (slot.building) await slot.building;
+      if (!slot.index) throw new SearchUnavailable('Search functionality is temporarily unavailable: the index could not be built (see the depot log).');
+    }
+    return slot.index;
+  }
+
+  /** Loads or builds the index of every publisher; `force` rebuilds even unchanged ones. */
+  async prepare(repos: Repository[], force = false): Promise<void> {
+    await Promise.all(repos.flatMap((repo) => repo.publishers.map((pub) => this.refreshIfChanged(repo, pub, this.slot(repo, pub), force))));
+    await Promise.all(repos.flatMap((repo) => repo.publishers.map((pub) => this.slot(repo, pub).building)));
+  }
+
+  private async refreshIfChanged(repo: Repository, pub: string, slot: Slot, force: boolean): Promise<void> {
+    const attrs = path.join(repo.root, 'publisher', pub, 'catalog', 'catalog.attrs');
+    const stat = await fs.promises.stat(attrs).catch(() => null);
+    const seen = stat ? `${stat.ino}:${stat.size}:${stat.mtimeMs}` : 'none';
+    if (!force && seen === slot.checked) return;
+    slot.checked = seen;
+    const previous = slot.building;
+    const work: Promise<void> = (async () => {
+      await previous;
+      const source = await catalogSource(repo, pub);
+      if (force || slot.index?.source !== source) await this.rebuild(repo, pub, slot, source, force);
+    })().finally(() => {
+      if (slot.building === work) slot.building = null;
+    });
+    slot.building = work;
+  }
+
+  private async rebuild(repo: Repository, pub: string, slot: Slot, source: string, force: boolean): Promise<void> {
+    const file = this.file(repo, pub);
+    if (!force) {
+      const stored = await this.load(file);
+      if (stored?.source === source) {
+        slot.index = stored;
+        return;
+      }
+    }
+    const started = Date.now();
+    try {
+      const index = await buildIndex(repo, pub, source, this.log);
+      slot.index = index;
+      this.log.info(`search index of ${pub} in ${repo.root}: ${index.fmris.length} packages, ${index.tokens.size} tokens, built in ${Date.now() - started} ms`);
+      await this.save(file, index);
+    } catch (err) {
+      this.log.error(`search index of ${pub} in ${repo.root} could not be built: ${(err as Error).message}`);
+    }
+  }
+
+  private async load(file: string): Promise<PublisherIndex | null> {
+    try {
+      return PublisherIndex.fromJSON(JSON.parse(await fs.promises.readFile(file, 'utf8')));
+    } catch {
+      return null;
+    }
+  }
+
+  /** Written beside and renamed over, so a reader never sees half an index. */
+  private async save(file: string, index: PublisherIndex): Promise<void> {
+    const tmp = `${file}.${process.pid}.tmp`;
+    try {
+      await fs.promises.mkdir(path.dirname(file), { recursive: true, mode: 0o755 });
+      await fs.promises.writeFile(tmp, JSON.stringify(index), { mode: 0o644 });
+      await fs.promises.rename(tmp, file);
+    } catch (err) {
+      await fs.promises.rm(tmp, { force: true });
+      this.log.warn(`search index kept in memory only: cannot write ${file} (${(err as Error).message})`);
+    }
+  }
+}
