@@ -82,6 +82,30 @@ describe('stamped bundles', () => {
     assert.deepEqual(fs.readdirSync(path.join(dist, 'acme')).filter((f) => !f.endsWith('.rpm') && f !== 'rpm').sort(), ['pen']);
   });
 
+  it('a flavor without the search feature has a depot with no search code in it', async () => {
+    const flavors = tempDir('flavors');
+    const slimDist = tempDir('dist-slim');
+    try {
+      fs.writeFileSync(path.join(flavors, 'nosearch.json'), JSON.stringify({ daemons: ['depot'], features: { search: false } }));
+      const built = await run(process.execPath, [FLAVOR_CLI, 'build', 'nosearch'], {
+        cwd: PROJECT_ROOT,
+        env: { ...process.env, FLAVORKIT_DIST_DIR: slimDist, FLAVORKIT_FLAVORS_DIR: flavors },
+        timeoutMs: 120000,
+      });
+      assert.equal(built.code, 0, built.stderr);
+      const slimLayout = layout(loadFlavor('nosearch', flavors), 'depot');
+      const slim = fs.readFileSync(path.join(slimDist, 'nosearch', 'depot', 'root', slimLayout.programs.depot!), 'utf8');
+      const full = fs.readFileSync(stagedBin(layout(loadFlavor('abc'), 'depot'), 'depot'), 'utf8');
+      for (const marker of ['Return from search v1', 'Could not parse query']) {
+        assert.ok(full.includes(marker), `the full bundle has ${marker}`);
+        assert.ok(!slim.includes(marker), `the search-less bundle has no ${marker}`);
+      }
+    } finally {
+      fs.rmSync(flavors, { recursive: true, force: true });
+      fs.rmSync(slimDist, { recursive: true, force: true });
+    }
+  });
+
   it('building one flavor leaves another flavor\'s output untouched', async () => {
     const abc = path.join(dist, 'abc');
     const before = snapshot(abc);
