@@ -34,6 +34,9 @@ interface Result {
   rps: number;
   p50: number;
   p99: number;
+  /** CPU time the proxy process spent per request, µs, in user space and in the kernel. */
+  userUs: number;
+  sysUs: number;
   errors: string;
 }
 
@@ -161,7 +164,15 @@ function toMs(value: string): number {
   return m[2] === 'us' ? n / 1000 : m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : n * 60000;
 }
 
-function wrk(port: number, mode: Mode, seconds: number): { rps: number; p50: number; p99: number; errors: string } {
+/** User and system CPU time of a process (all its threads), in microseconds. */
+function cpuTimes(pid: number): { user: number; sys: number } {
+  // Fields 14 and 15 of /proc/PID/stat, in clock ticks; the command name may hold spaces.
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const tick = 1e6 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+  return { user: Number(fields[11]) * tick, sys: Number(fields[12]) * tick };
+}
+
+function wrk(port: number, mode: Mode, seconds: number): { rps: number; p50: number; p99: number; requests: number; errors: string } {
   const args = ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '--timeout', '5s'];
   if (mode === 'close') args.push('-H', 'Connection: close');
   args.push(`http://127.0.0.1:${port}/`);
@@ -170,7 +181,8 @@ function wrk(port: number, mode: Mode, seconds: number): { rps: number; p50: num
   const p50 = toMs(/^\s+50%\s+(\S+)/m.exec(out)?.[1] ?? 'NaNms');
   const p99 = toMs(/^\s+99%\s+(\S+)/m.exec(out)?.[1] ?? 'NaNms');
   const errors = [/Socket errors:.*/.exec(out)?.[0], /Non-2xx or 3xx responses:.*/.exec(out)?.[0]].filter(Boolean).join('; ');
-  return { rps, p50, p99, errors };
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
+  return { rps, p50, p99, requests, errors };
 }
 
 /** Peak resident set (VmHWM) of a process, in MiB. */
@@ -236,9 +248,15 @@ async function main(): Promise<void> {
   for (const mode of MODES) {
     for (const p of proxies) {
       wrk(p.port, mode, WARMUP_SECONDS);
+      const before = cpuTimes(p.child.pid!);
       const r = wrk(p.port, mode, SECONDS);
-      results.push({ proxy: p.name, mode, ...r });
-      process.stderr.write(`${p.name} ${mode}: ${fmt(r.rps)} req/s, p50 ${fmt(r.p50, 2)} ms, p99 ${fmt(r.p99, 2)} ms${r.errors ? ` (${r.errors})` : ''}\n`);
+      const after = cpuTimes(p.child.pid!);
+      const userUs = (after.user - before.user) / r.requests;
+      const sysUs = (after.sys - before.sys) / r.requests;
+      results.push({ proxy: p.name, mode, rps: r.rps, p50: r.p50, p99: r.p99, userUs, sysUs, errors: r.errors });
+      process.stderr.write(
+        `${p.name} ${mode}: ${fmt(r.rps)} req/s, p50 ${fmt(r.p50, 2)} ms, p99 ${fmt(r.p99, 2)} ms, CPU/req ${fmt(userUs, 1)} µs user + ${fmt(sysUs, 1)} µs sys${r.errors ? ` (${r.errors})` : ''}\n`,
+      );
     }
   }
   const rss = new Map(proxies.map((p) => [p.name, peakRssMiB(p.child.pid!)]));
@@ -253,12 +271,14 @@ async function main(): Promise<void> {
 
   const get = (name: Proxy['name'], mode: Mode) => results.find((r) => r.proxy === name && r.mode === mode);
   const lines: string[] = [];
-  lines.push('| mode | proxy | req/s | p50 ms | p99 ms | peak RSS MiB | errors |');
-  lines.push('|---|---|---:|---:|---:|---:|---|');
+  lines.push('| mode | proxy | req/s | p50 ms | p99 ms | CPU µs/req user | CPU µs/req sys | peak RSS MiB | errors |');
+  lines.push('|---|---|---:|---:|---:|---:|---:|---:|---|');
   for (const mode of MODES) {
     for (const p of proxies) {
       const r = get(p.name, mode)!;
-      lines.push(`| ${mode} | ${p.label} | ${fmt(r.rps)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${fmt(rss.get(p.name)!, 1)} | ${r.errors || '–'} |`);
+      lines.push(
+        `| ${mode} | ${p.label} | ${fmt(r.rps)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${fmt(r.userUs, 1)} | ${fmt(r.sysUs, 1)} | ${fmt(rss.get(p.name)!, 1)} | ${r.errors || '–'} |`,
+      );
     }
   }
   const ratios: string[] = [];
