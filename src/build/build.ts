@@ -2,7 +2,7 @@ import fs from 'fs-extra';
 import path from 'node:path';
 import { findCollisions, knownFlavorNames, layout, loadFlavor, type DaemonName, type Flavor, type Layout } from '../flavor';
 import { BuildError, bundleDaemon, PROJECT_ROOT, type BundleResult } from './bundle';
-import { copyNatives } from './natives';
+import { copyNatives, copyPackageData } from './natives';
 
 /** Output of every build; $FLAVORKIT_DIST_DIR moves it (tests build into a temp dir). */
 export function distDir(): string {
@@ -53,6 +53,7 @@ export async function buildFlavor(name: string, steps: BuildStep[] = []): Promis
       const root = path.join(staging, daemon, 'root');
       const bundles = await bundleDaemon(flavor, daemon, path.join(root, l.binDir));
       await copyNatives(PROJECT_ROOT, path.join(root, l.libDir));
+      await copyPackageData(PROJECT_ROOT, path.join(root, l.libDir), new Set(bundles.flatMap((b) => b.packageData)));
       await fs.outputJson(path.join(staging, daemon, 'layout.json'), l, { spaces: 2 });
       build.daemons.push({ daemon, layout: l, root, bundles });
     }

@@ -2,7 +2,7 @@ import esbuild from 'esbuild';
 import fs from 'fs-extra';
 import path from 'node:path';
 import { DAEMON_SPECS, FEATURE_NAMES, type DaemonName, type Flavor, type Layout, layout, PATH_KEYS } from '../flavor';
-import { NATIVE_EXTERNALS } from './natives';
+import { NATIVE_EXTERNALS, PACKAGE_DATA } from './natives';
 
 export const PROJECT_ROOT = path.resolve(__dirname, '../..');
 const STAMP_SOURCE = path.join(PROJECT_ROOT, 'src/runtime/stamp-source.ts');
@@ -44,10 +44,32 @@ function stampPlugin(l: Layout, stamped: { count: number }): esbuild.Plugin {
   };
 }
 
+/** Points a bundled package's data-file path at the copy shipped in the package's libDir. */
+function packageDataPlugin(used: Set<string>): esbuild.Plugin {
+  return {
+    name: 'flavorkit-package-data',
+    setup(build) {
+      for (const [pkg, data] of Object.entries(PACKAGE_DATA)) {
+        build.onLoad({ filter: data.loader }, async (args) => {
+          const source = await fs.readFile(args.path, 'utf8');
+          if (source.split(data.pathExpression).length !== 2) {
+            throw new BuildError(`${args.path}: expected one ${data.pathExpression}; the ${pkg} version changed, update PACKAGE_DATA in src/build/natives.ts`);
+          }
+          used.add(pkg);
+          const shipped = `(globalThis.FLAVORKIT_PACKAGE_DATA ? globalThis.FLAVORKIT_PACKAGE_DATA + ${JSON.stringify(`/${pkg}/${data.file}`)} : ${data.pathExpression})`;
+          return { contents: source.replace(data.pathExpression, shipped), loader: 'js' };
+        });
+      }
+    },
+  };
+}
+
 export interface BundleResult {
   program: string;
   file: string;
   bytes: number;
+  /** Packages whose data files the bundle reads from <libDir>/node_modules. */
+  packageData: string[];
 }
 
 /** The entry file of a program: src/<daemon>/bin/<program>.ts. */
@@ -69,6 +91,7 @@ export async function bundleDaemon(flavor: Flavor, daemon: DaemonName, outDir: s
     const entry = entryOf(daemon, program);
     if (!(await fs.pathExists(entry))) throw new BuildError(`${entry} does not exist: program ${program} of ${daemon} has no entry point`);
     const stamped = { count: 0 };
+    const packageData = new Set<string>();
     const file = path.join(outDir, program);
     const options: esbuild.BuildOptions & { write: false } = {
       entryPoints: [entry],
@@ -82,7 +105,7 @@ export async function bundleDaemon(flavor: Flavor, daemon: DaemonName, outDir: s
       banner: { js: '#!/usr/bin/env node' },
       external: NATIVE_EXTERNALS,
       define,
-      plugins: [stampPlugin(l, stamped)],
+      plugins: [stampPlugin(l, stamped), packageDataPlugin(packageData)],
       logLevel: 'silent',
       write: false,
     };
@@ -98,7 +121,7 @@ export async function bundleDaemon(flavor: Flavor, daemon: DaemonName, outDir: s
     }
     await fs.outputFile(file, text, { mode: 0o755 });
     await fs.chmod(file, 0o755);
-    results.push({ program, file, bytes: Buffer.byteLength(text) });
+    results.push({ program, file, bytes: Buffer.byteLength(text), packageData: [...packageData] });
   }
   return results;
 }

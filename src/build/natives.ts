@@ -26,3 +26,28 @@ export async function copyNatives(projectRoot: string, targetLibDir: string): Pr
     }
   }
 }
+
+/**
+ * Bundled packages that read data files by path at run time, as etcd3 reads its gRPC
+ * definitions: the loader's path expression, and the files to ship in <libDir>/node_modules/<pkg>.
+ * The bundle asks the runtime (globalThis.FLAVORKIT_PACKAGE_DATA) where those files lie.
+ */
+export const PACKAGE_DATA: Readonly<Record<string, { loader: RegExp; pathExpression: string; file: string; files: readonly string[] }>> = {
+  etcd3: {
+    loader: /[\\/]node_modules[\\/]etcd3[\\/]lib[\\/]connection-pool\.js$/,
+    pathExpression: '`${__dirname}/../proto/rpc.proto`',
+    file: 'proto/rpc.proto',
+    files: ['package.json', 'proto/rpc.proto', 'proto/kv.proto', 'proto/auth.proto'],
+  },
+};
+
+/** Copies the data files of the packages a bundle took in. */
+export async function copyPackageData(projectRoot: string, targetLibDir: string, packages: Iterable<string>): Promise<void> {
+  for (const pkg of packages) {
+    for (const file of PACKAGE_DATA[pkg]!.files) {
+      const from = path.join(projectRoot, 'node_modules', pkg, file);
+      if (!(await fs.pathExists(from))) throw new Error(`${from} is missing; run 'npm ci'`);
+      await fs.copy(from, path.join(targetLibDir, 'node_modules', pkg, file), { preserveTimestamps: false });
+    }
+  }
+}

@@ -1,5 +1,6 @@
 import type { Layout } from '../flavor';
-import { lineRequests, listenControlSocket, runDaemon } from '../runtime';
+import { lineRequests, listenControlSocket, locatePackageData, runDaemon } from '../runtime';
+import type { Cluster } from './cluster';
 import { readInittab, type Inittab } from './inittab';
 import { parseRequest, ProtocolError } from './protocol';
 import { Supervisor } from './supervisor';
@@ -26,6 +27,13 @@ export async function runInitDaemon(options: DaemonOptions): Promise<void> {
   const socketPath = options.socket ?? first.socket ?? layout.controlSocket;
   let supervisor: Supervisor;
   const load = (): Inittab => readInittab(options.configFile);
+  if (first.cluster && !FLAVORKIT_FEATURES.cluster) {
+    throw new Error(
+      `${options.configFile} has a :::cluster: directive, but this flavor was built without the cluster feature; ` +
+        'remove the directive, or build a flavor whose "features" keep "cluster"',
+    );
+  }
+  let cluster: Cluster | null = null;
 
   await runDaemon({
     daemon: 'init',
@@ -39,8 +47,24 @@ export async function runInitDaemon(options: DaemonOptions): Promise<void> {
         log: ctx.log,
         graceMs: options.graceMs,
       });
-      const adopted = supervisor.restore(first);
+      const adopted = supervisor.restore(first, first.cluster?.single ?? []);
       if (adopted.length) ctx.log.info(`adopted ${adopted.map((r) => `${r.group}:${r.tag} (PID ${r.pid})`).join(', ')}`);
+      if (first.cluster && FLAVORKIT_FEATURES.cluster) {
+        locatePackageData(layout.libDir);
+        const clusterModule: typeof import('./cluster') = require('./cluster');
+        const joined = new clusterModule.Cluster(first.cluster, layout.flavor, ctx.log, {
+          apply: (group, level) => supervisor.switchGroup(load(), group, level),
+          report: () => ({ groups: supervisor.status().groups }),
+        });
+        cluster = joined;
+        joined.start();
+        // On TERM the children stay for the next daemon, but a single-host group stops here first,
+        // so that the host elected next never runs it beside this one.
+        ctx.onStop(async () => {
+          for (const group of joined.leadingGroups()) await supervisor.switchGroup(load(), group, '0');
+          await joined.close();
+        });
+      }
       const server = await listenControlSocket(
         { path: socketPath, mode: 0o600 },
         lineRequests(async (line) => {
@@ -48,13 +72,21 @@ export async function runInitDaemon(options: DaemonOptions): Promise<void> {
             const request = parseRequest(line);
             switch (request.op) {
               case 'switch':
+                if (cluster) {
+                  // The cluster's level first: when etcd refuses, nothing changes anywhere.
+                  await cluster.setLevel(request.group, request.level);
+                  const results = await supervisor.switchGroup(load(), request.group, cluster.effectiveLevel(request.group));
+                  return reply({ ok: true, results, cluster: cluster.info() });
+                }
                 return reply({ ok: true, results: await supervisor.switchGroup(load(), request.group, request.level) });
               case 'reread':
                 return reply({ ok: true, results: await supervisor.reread(load()) });
               case 'status':
-                return reply({ ok: true, ...supervisor.status() });
+                return reply({ ok: true, ...supervisor.status(), ...(cluster ? { cluster: cluster.info() } : {}) });
               case 'kill': {
                 const results = await supervisor.stopAll();
+                await cluster?.close();
+                cluster = null;
                 setImmediate(() => void ctx.stop(0));
                 return reply({ ok: true, results });
               }

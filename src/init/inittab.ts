@@ -15,10 +15,21 @@ export interface Entry {
   line: number;
 }
 
+/** Hosts sharing desired levels through etcd (the `:::cluster:`, `:::node:`, `:::single:` directives). */
+export interface ClusterConfig {
+  /** etcd client URLs. */
+  endpoints: string[];
+  /** This host's name in the cluster; null: the host name. */
+  node: string | null;
+  /** Groups that run on exactly one host at a time, placed by election. */
+  single: string[];
+}
+
 export interface Inittab {
   entries: Entry[];
   socket: string | null;
   initstat: string | null;
+  cluster: ClusterConfig | null;
   groups: string[];
 }
 
@@ -40,15 +51,36 @@ export function parseLevels(field: string): string[] {
   return [...field];
 }
 
+const DIRECTIVES = 'use :::socket:PATH, :::initstat:PATH, :::cluster:URL[,URL...], :::node:NAME or :::single:GROUP[,GROUP...]';
+
+function endpoint(file: string, line: number, text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new InittabError(file, line, `cluster endpoint "${text}" is not a URL; write it as http://HOST:PORT`);
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '' || url.pathname.length > 1) {
+    throw new InittabError(file, line, `cluster endpoint "${text}" must be http://HOST:PORT or https://HOST:PORT`);
+  }
+  return `${url.protocol}//${url.host}`;
+}
+
 /**
  * Parses an isinittab: `group:tag:levels:mode[@user]:command`, `#` comments, blank lines, and
- * the `:::socket:PATH` and `:::initstat:PATH` directives. Every error names its line.
+ * the directives `:::socket:PATH`, `:::initstat:PATH`, `:::cluster:URLS`, `:::node:NAME` and
+ * `:::single:GROUPS`. Every error names its line.
  */
 export function parseInittab(text: string, file = 'isinittab'): Inittab {
   const entries: Entry[] = [];
   const seen = new Map<string, number>();
   let socket: string | null = null;
   let initstat: string | null = null;
+  let endpoints: string[] = [];
+  let node: string | null = null;
+  const single: string[] = [];
+  /** The first node or single directive, for the error when no cluster is given. */
+  let needsCluster = 0;
   text.split('\n').forEach((raw, index) => {
     const line = index + 1;
     const content = raw.replace(/\r$/, '');
@@ -60,11 +92,33 @@ export function parseInittab(text: string, file = 'isinittab'): Inittab {
     const [group, tag, levelField, modeField] = fields as [string, string, string, string];
     const command = fields.slice(4).join(':');
     if (group === '' && tag === '' && levelField === '') {
-      if (!command.startsWith('/')) throw new InittabError(file, line, `the ${modeField} directive needs an absolute path`);
-      if (modeField === 'socket') socket = command;
-      else if (modeField === 'initstat') initstat = command;
-      else throw new InittabError(file, line, `unknown directive "${modeField}"; use :::socket:PATH or :::initstat:PATH`);
-      return;
+      const names = (what: string) => {
+        const list = command.split(',').map((n) => n.trim());
+        for (const n of list) if (!NAME.test(n)) throw new InittabError(file, line, `${what} "${n}" must be letters, digits, ".", "_" or "-"`);
+        return list;
+      };
+      switch (modeField) {
+        case 'socket':
+        case 'initstat':
+          if (!command.startsWith('/')) throw new InittabError(file, line, `the ${modeField} directive needs an absolute path`);
+          if (modeField === 'socket') socket = command;
+          else initstat = command;
+          return;
+        case 'cluster':
+          endpoints = command.split(',').map((u) => endpoint(file, line, u.trim()));
+          return;
+        case 'node':
+          needsCluster ||= line;
+          node = names('node name')[0]!;
+          if (command.includes(',')) throw new InittabError(file, line, 'the node directive takes one name');
+          return;
+        case 'single':
+          needsCluster ||= line;
+          single.push(...names('group'));
+          return;
+        default:
+          throw new InittabError(file, line, `unknown directive "${modeField}"; ${DIRECTIVES}`);
+      }
     }
     if (!NAME.test(group)) throw new InittabError(file, line, `group "${group}" must be letters, digits, ".", "_" or "-"`);
     if (!NAME.test(tag)) throw new InittabError(file, line, `tag "${tag}" must be letters, digits, ".", "_" or "-"`);
@@ -82,7 +136,11 @@ export function parseInittab(text: string, file = 'isinittab'): Inittab {
     entries.push({ group, tag, levels, mode: mode as Mode, command, user: user ?? null, line });
   });
   const groups = [...new Set(entries.map((e) => e.group))];
-  return { entries, socket, initstat, groups };
+  if (endpoints.length === 0 && (node !== null || single.length > 0)) {
+    throw new InittabError(file, needsCluster, 'the node and single directives need a cluster: add :::cluster:http://HOST:PORT');
+  }
+  const cluster = endpoints.length ? { endpoints, node, single } : null;
+  return { entries, socket, initstat, cluster, groups };
 }
 
 export function readInittab(file: string): Inittab {

@@ -68,7 +68,7 @@ const keyOf = (e: { group: string; tag: string }) => `${e.group}:${e.tag}`;
  * respawn entry is restarted whichever group was told last.
  */
 export class Supervisor {
-  private table: Inittab = { entries: [], socket: null, initstat: null, groups: [] };
+  private table: Inittab = { entries: [], socket: null, initstat: null, cluster: null, groups: [] };
   private readonly levels = new Map<string, string>();
   private readonly groupStates = new Map<string, GroupState>();
   private readonly runs = new Map<string, Run>();
@@ -81,8 +81,12 @@ export class Supervisor {
     this.initstat = new InitstatWriter(options.initstatFile);
   }
 
-  /** Adopts the children a previous daemon left running, and its levels. */
-  restore(table: Inittab): TagResult[] {
+  /**
+   * Adopts the children a previous daemon left running, and its levels, but for the groups in
+   * `undecided`: their level is for someone else to give (a cluster election), so nothing of
+   * theirs is started here.
+   */
+  restore(table: Inittab, undecided: string[] = []): TagResult[] {
     this.table = table;
     let saved: PersistedState;
     try {
@@ -93,6 +97,7 @@ export class Supervisor {
     }
     const results: TagResult[] = [];
     for (const [group, level] of Object.entries(saved.levels ?? {})) {
+      if (undecided.includes(group)) continue;
       this.levels.set(group, level);
       this.groupStates.set(group, level === '0' ? 'stopped' : 'run');
     }

@@ -8,3 +8,4 @@ export { pamAuthenticate, type PamResult } from './pam';
 export { runDaemon, type DaemonContext, type DaemonDefinition } from './daemon';
 export { FeatureMissingError } from './features';
 export { flavorBanner, handleFlavorFlag } from './banner';
+export { locatePackageData } from './native';

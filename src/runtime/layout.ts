@@ -8,9 +8,10 @@ const cache = new Map<DaemonName, Layout>();
 
 /**
  * Where this program really is: a relocated package (`rpm -i --prefix P`) has its bundles in
- * P/bin, so the prefix is found from the running file, never from a re-derived name.
+ * P/bin, so the prefix is found from the running file, never from a re-derived name. Inside a
+ * staging root the file's place is read as seen from that root.
  */
-function installedPrefix(l: Layout): string | null {
+function installedPrefix(l: Layout, root: string | null): string | null {
   if (STAMP_ORIGIN !== 'stamped' || !l.relocatable || !process.argv[1]) return null;
   let file: string;
   try {
@@ -18,7 +19,8 @@ function installedPrefix(l: Layout): string | null {
   } catch {
     return null;
   }
-  const binDir = path.dirname(file);
+  let binDir = path.dirname(file);
+  if (root && binDir.startsWith(`${root}/`)) binDir = binDir.slice(root.length);
   if (path.basename(binDir) !== 'bin' || binDir === l.binDir) return null;
   return path.dirname(binDir);
 }
@@ -32,13 +34,11 @@ export function currentLayout(daemon: DaemonName): Layout {
   const cached = cache.get(daemon);
   if (cached) return cached;
   let l = stampedLayout(daemon);
-  const prefix = installedPrefix(l);
+  const root = process.env.FLAVORKIT_ROOT || null;
+  if (root && !path.isAbsolute(root)) throw new Error(`FLAVORKIT_ROOT=${root} is not an absolute path; give an absolute path`);
+  const prefix = installedPrefix(l, root && path.resolve(root));
   if (prefix) l = relocate(l, prefix);
-  const root = process.env.FLAVORKIT_ROOT;
-  if (root) {
-    if (!path.isAbsolute(root)) throw new Error(`FLAVORKIT_ROOT=${root} is not an absolute path; give an absolute path`);
-    l = underRoot(l, root);
-  }
+  if (root) l = underRoot(l, root);
   cache.set(daemon, l);
   return l;
 }

@@ -16,3 +16,16 @@ export function loadNative<T>(name: string, libDir: string): T {
   }
   return createRequire(__filename)(name) as T;
 }
+
+declare global {
+  // eslint-disable-next-line no-var
+  var FLAVORKIT_PACKAGE_DATA: string | undefined;
+}
+
+/**
+ * Tells bundled packages that read data files at run time (etcd3's gRPC definitions) where the
+ * package ships them: <libDir>/node_modules. Unbundled sources read them from the project.
+ */
+export function locatePackageData(libDir: string): void {
+  if (STAMP_ORIGIN === 'stamped') globalThis.FLAVORKIT_PACKAGE_DATA = path.join(libDir, 'node_modules');
+}

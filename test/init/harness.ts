@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { layout, loadFlavor, underRoot, type Layout } from '../../src/flavor';
 import { readInitstat } from '../../src/init/initstat';
-import { askSocket, isAlive, killAndWait, runTs, tempDir, waitFor, type Ran } from '../support/process';
+import { askSocket, isAlive, killAndWait, run, runTs, tempDir, waitFor, type Ran } from '../support/process';
 
 const ISINIT = 'src/init/bin/isinit.ts';
 
@@ -23,6 +23,9 @@ export class InitHarness {
   private daemonPid: number | null = null;
   private readonly seenPids = new Set<number>();
 
+  /** The program run as isinit: the sources, or a bundle (run with this Node). */
+  program: string | null = null;
+
   constructor(tab: string) {
     this.writeTab(tab);
     fs.writeFileSync(this.out, '');
@@ -38,6 +41,7 @@ export class InitHarness {
   }
 
   isinit(args: string[]): Promise<Ran> {
+    if (this.program) return run(process.execPath, [this.program, '-c', this.tab, ...args], { env: { ...process.env, ...this.env() }, timeoutMs: 60000 });
     return runTs(ISINIT, ['-c', this.tab, ...args], this.env());
   }
 
