@@ -111,6 +111,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const address = o.address ?? config.address ?? '127.0.0.1';
   let prepareSearch = () => {};
+  let depot: Depot | null = null;
   const port = o.port ?? config.port ?? layout.ports.service!;
   await runDaemon({
     daemon: 'depot',
@@ -134,7 +135,7 @@ export async function main(argv: string[]): Promise<number> {
         const service: typeof import('./search/service') = require('./search/service');
         search = new service.SearchService(layout.files.searchIndex!, ctx.log);
       }
-      const depot = new Depot({ mounts: () => mounts, log: ctx.log, accessLog: (line) => accessLog.write(line), admin, search });
+      depot = new Depot({ mounts: () => mounts, log: ctx.log, accessLog: (line) => accessLog.write(line), admin, search });
       // Indexes are loaded or built in the background: the depot serves everything else meanwhile.
       prepareSearch = () => {
         search?.prepare(mounts.map((m) => m.repo)).catch((err: unknown) => ctx.log.error(`search indexes: ${(err as Error).message}`));
@@ -157,6 +158,7 @@ export async function main(argv: string[]): Promise<number> {
       // A bad new list leaves the old one serving.
       try {
         mounts = buildMounts(repositoryList());
+        depot?.reloaded();
         ctx.log.info(`repositories reloaded: ${mounts.map((m) => `/${m.prefix ?? ''}`).join(', ')}`);
         prepareSearch();
       } catch (err) {

@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { Logger } from '../runtime';
 import { formatFmri, FmriError, parseFmri, type Fmri } from './fmri';
 import { cacheHeaders, DAY, HttpError, safeDecode, searchUnavailable, sendBody, sendError, sendFile, YEAR } from './http';
+import { FileCache } from './filecache';
 import { packageInfo } from './info';
 import type { Mount } from './mounts';
 import type { SearchService } from './search/service';
@@ -47,6 +48,8 @@ export interface Request {
   version: number;
   args: string[];
   rawPath: string;
+  /** The depot's cache of small repository files. */
+  files: FileCache;
 }
 
 /** JSON as pkg5 writes it: sorted keys, two-space indent. */
@@ -63,8 +66,14 @@ function isoFromCatalog(stamp: string): string {
 
 export class Depot {
   private readonly requests = { catalog: 0, file: 0, manifests: 0 };
+  private readonly files = new FileCache();
 
   constructor(private readonly options: DepotOptions) {}
+
+  /** Forgets cached files: the repository list was reloaded. */
+  reloaded(): void {
+    this.files.clear();
+  }
 
   readonly handle = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const started = Date.now();
@@ -117,7 +126,7 @@ export class Depot {
     const version = Number(versionText);
     if (!VERSIONS[op!]!.includes(version)) throw new HttpError(404, `Version '${version}' not supported for operation '${op}'`);
     if (req.method === 'POST' && !(op === 'search' && version === 1)) throw readOnlyRefusal;
-    const r: Request = { req, res, head, mount, publisher, op: op!, version, args: segments, rawPath };
+    const r: Request = { req, res, head, mount, publisher, op: op!, version, args: segments, rawPath, files: this.files };
     switch (r.op) {
       case 'versions':
         return sendBody(res, head, TEXT, VERSIONS_BODY, cacheHeaders(300));
@@ -209,7 +218,7 @@ export class Depot {
     if (r.args.length === 0) throw new HttpError(403, 'Directory listing not allowed.');
     const name = safeDecode(r.args.join('/'));
     const file = r.args.length === 1 ? r.mount.repo.catalogPart(pub, name) : null;
-    if (!file || !(await sendFile(r.req, r.res, file, TEXT, cacheHeaders(Math.min(DAY, REFRESH_SECONDS)), { ranges: true }))) {
+    if (!file || !(await sendFile(r.req, r.res, this.files, file, TEXT, cacheHeaders(Math.min(DAY, REFRESH_SECONDS)), { ranges: true }))) {
       throw new HttpError(404, `The path '${r.rawPath}' was not found.`);
     }
   }
@@ -228,9 +237,11 @@ export class Depot {
     const fmri = this.fmriArg(r);
     const pub = this.publisherOf(r);
     this.requests.manifests++;
-    const missing = new HttpError(404, `No manifest could be found for the FMRI: '${formatFmri(fmri)}'.`);
-    if (!fmri.complete) throw missing;
-    if (!(await sendFile(r.req, r.res, r.mount.repo.manifestPath(pub, fmri), TEXT, cacheHeaders(YEAR), { ranges: true }))) throw missing;
+    const missing = () => new HttpError(404, `No manifest could be found for the FMRI: '${formatFmri(fmri)}'.`);
+    if (!fmri.complete) throw missing();
+    // A manifest never changes under its FMRI, whose version carries the publication time.
+    const sent = await sendFile(r.req, r.res, this.files, r.mount.repo.manifestPath(pub, fmri), TEXT, cacheHeaders(YEAR), { ranges: true, immutable: true });
+    if (!sent) throw missing();
   }
 
   /** Unprefixed file requests look in every publisher's store. */
@@ -244,7 +255,7 @@ export class Depot {
     this.requests.file++;
     for (const file of hash ? this.filePaths(r, hash) : []) {
       const headers = cacheHeaders(r.version === 2 ? DAY : YEAR);
-      if (await sendFile(r.req, r.res, file, 'application/data', headers, { ranges: true, etag: `"${hash}"` })) return;
+      if (await sendFile(r.req, r.res, this.files, file, 'application/data', headers, { ranges: true, etag: `"${hash}"`, immutable: true })) return;
     }
     throw new HttpError(404, `No file could be found for the specified hash name: '${hash ?? 'None'}'.`);
   }
@@ -252,13 +263,13 @@ export class Depot {
   private async info(r: Request): Promise<void> {
     const fmri = this.fmriArg(r);
     const pub = this.publisherOf(r);
-    const missing = new HttpError(404, `No package could be found for the FMRI: '${formatFmri(fmri)}'.`);
-    if (!fmri.complete) throw missing;
+    const missing = () => new HttpError(404, `No package could be found for the FMRI: '${formatFmri(fmri)}'.`);
+    if (!fmri.complete) throw missing();
     let manifest: string;
     try {
       manifest = await fs.promises.readFile(r.mount.repo.manifestPath(pub, fmri), 'utf8');
     } catch {
-      throw missing;
+      throw missing();
     }
     const body = packageInfo(pub, fmri, manifest, (hash) => {
       const file = r.mount.repo.filePath(pub, hash);

@@ -51,17 +51,35 @@ function lineAt(manifest: Buffer, offset: number): string {
   return manifest.toString('utf8', offset, end < 0 ? manifest.length : end);
 }
 
-/** A term searched over the whole index. */
-async function searchIndex(ctx: Context, term: string, fields: Fields): Promise<ActionHit[]> {
+/** The postings of a term over the whole index, field restrictions applied. */
+function termPostings(ctx: Context, term: string, fields: Fields): Posting[] {
   const keep = fieldFilter(fields);
   const postings: Posting[] = [];
   for (const token of matchingTokens(ctx.index, term, ctx.caseSensitive)) {
     for (const p of ctx.index.tokens.get(token)!) if (keep(p.actionType, p.key, ctx.index.fmris[p.fmri]!)) postings.push(p);
   }
-  const manifests = new Map<number, Buffer | null>();
+  return postings;
+}
+
+/** Manifests read many at a time: a common word can name thousands of packages. */
+const PARALLEL_READS = 64;
+
+async function readManifests(ctx: Context, ids: number[]): Promise<Map<number, Buffer | null>> {
+  const out = new Map<number, Buffer | null>();
+  for (let i = 0; i < ids.length; i += PARALLEL_READS) {
+    const batch = ids.slice(i, i + PARALLEL_READS);
+    const read = await Promise.all(batch.map((id) => ctx.read(ctx.index.fmris[id]!)));
+    batch.forEach((id, j) => out.set(id, read[j]!));
+  }
+  return out;
+}
+
+/** A term searched over the whole index. */
+async function searchIndex(ctx: Context, term: string, fields: Fields): Promise<ActionHit[]> {
+  const postings = termPostings(ctx, term, fields);
+  const manifests = await readManifests(ctx, [...new Set(postings.map((p) => p.fmri))]);
   const hits: ActionHit[] = [];
   for (const p of postings) {
-    if (!manifests.has(p.fmri)) manifests.set(p.fmri, await ctx.read(ctx.index.fmris[p.fmri]!));
     const manifest = manifests.get(p.fmri);
     // A manifest that vanished since indexing yields nothing rather than a wrong line.
     if (!manifest) continue;
@@ -116,6 +134,10 @@ async function packages(ctx: Context, node: QueryNode): Promise<string[]> {
   switch (node.kind) {
     case 'packages': {
       if (returnTypeOf(node.query) !== RETURN_ACTIONS) return packages(ctx, node.query);
+      // A lone term needs no manifest line: its postings name the packages.
+      if (node.query.kind === 'term') {
+        return [...new Set(termPostings(ctx, node.query.term, node.query.fields).map((p) => ctx.index.fmris[p.fmri]!))].sort(byCodePoint);
+      }
       return [...new Set((await actions(ctx, node.query, null)).map((h) => h.fmri))].sort(byCodePoint);
     }
     case 'and': {

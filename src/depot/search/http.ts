@@ -49,7 +49,10 @@ async function run(r: Request, indexes: SearchIndexes, pub: string, request: Sea
   return runQuery(index, query, request, async (fmri) => {
     const at = fmri.indexOf('@');
     const file = r.mount.repo.manifestPath(pub, { publisher: null, stem: fmri.slice(0, at), version: fmri.slice(at + 1), complete: true });
-    return fs.promises.readFile(file).catch(() => null);
+    // Manifests never change under their FMRI: the depot's file cache serves them.
+    const entry = await r.files.get(file, true);
+    if (!entry) return null;
+    return entry.body ?? fs.promises.readFile(file).catch(() => null);
   });
 }
 

@@ -88,6 +88,14 @@ export async function catalogSource(repo: Repository, pub: string): Promise<stri
 export async function buildIndex(repo: Repository, pub: string, source: string, log: Logger): Promise<PublisherIndex> {
   const fmris: string[] = [];
   const tokens = new Map<string, Posting[]>();
+  // One copy of each repeated string (action types, keys, shown values) instead of one per line.
+  const strings = new Map<string, string>();
+  const intern = (s: string) => {
+    const known = strings.get(s);
+    if (known !== undefined) return known;
+    strings.set(s, s);
+    return s;
+  };
   const packages = repo.packages(pub);
   for (const stem of [...packages.keys()].sort(byCodePoint)) {
     for (const version of packages.get(stem)!) {
@@ -112,7 +120,7 @@ export async function buildIndex(repo: Repository, pub: string, source: string, 
               if (posting.offsets[posting.offsets.length - 1] !== offset) posting.offsets.push(offset);
               continue;
             }
-            const fresh = { fmri, actionType: e.actionType, key: e.key, value: e.value, offsets: [offset] };
+            const fresh = { fmri, actionType: intern(e.actionType), key: intern(e.key), value: intern(e.value), offsets: [offset] };
             found.set(id, fresh);
             const list = tokens.get(e.token);
             if (list) list.push(fresh);

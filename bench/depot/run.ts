@@ -1,0 +1,322 @@
+// depot benchmark: file/1 throughput and catalog/manifest latency of our depot against nginx
+// serving the same repository files statically, in one run, with 50 concurrent clients; and
+// search/1 latency on a generated 10,000-package repository. Everything is started and stopped
+// by PID; every wrk run is bounded in time.
+//
+//   npx tsx bench/depot/run.ts                       # 10 s per measurement
+//   BENCH_SECONDS=5 BENCH_SEARCH_PACKAGES=10000 npx tsx bench/depot/run.ts
+//
+// Needs the Debian packages wrk and nginx-light. Prints the tables; writes docs/benchmarks/depot.md
+// unless BENCH_NO_WRITE=1.
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { pkgQuote } from '../../src/depot/fmri';
+import { generateRepository, type PackageSpec } from '../../src/depot/repogen/generate';
+import { syntheticRepository } from '../../src/depot/repogen/synthetic';
+
+const ROOT = path.resolve(__dirname, '../..');
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
+const SEARCH_PACKAGES = Number(process.env.BENCH_SEARCH_PACKAGES ?? 10000);
+const PUB = 'bench';
+const VERSION = '1.0,5.11-0:20250101T000000Z';
+const SIZES = [
+  ['1 KB', 1024],
+  ['100 KB', 100 * 1024],
+  ['10 MB', 10 * 1024 * 1024],
+] as const;
+
+const children: ChildProcess[] = [];
+let work = '';
+let stopping = false;
+
+function cleanup(): void {
+  stopping = true;
+  for (const c of children) {
+    if (c.pid && c.exitCode === null && c.signalCode === null) {
+      try {
+        process.kill(c.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+  if (work) fs.rmSync(work, { recursive: true, force: true });
+}
+process.on('SIGINT', () => {
+  cleanup();
+  process.exit(130);
+});
+
+function start(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
+  const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'], env });
+  let stderr = '';
+  child.stderr?.on('data', (d) => (stderr += d));
+  child.once('exit', (code, signal) => {
+    if (!stopping) process.stderr.write(`${path.basename(command)} exited early (${code ?? signal}): ${stderr}\n`);
+  });
+  children.push(child);
+  return child;
+}
+
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+/** Status of a GET, or 0 when nothing answers. */
+function status(port: number, urlPath: string): Promise<number> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path: urlPath, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', () => resolve(0));
+    req.setTimeout(60000, () => req.destroy());
+  });
+}
+
+async function waitFor(what: string, test: () => Promise<boolean>, timeoutMs = 120000): Promise<number> {
+  const started = Date.now();
+  while (!(await test())) {
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return Date.now() - started;
+}
+
+/** Payloads of exact sizes that gzip cannot shrink, so the stored file has the size measured. */
+function fileRepository(root: string): Array<{ label: string; hash: string; stored: number }> {
+  const packages: PackageSpec[] = SIZES.map(([label, size], i) => ({
+    stem: `bench/size${i}`,
+    versions: [{ version: VERSION, summary: `payload of ${label}`, files: [{ path: `usr/share/bench/${i}.bin`, content: crypto.randomBytes(size) }] }],
+  }));
+  generateRepository(root, { publishers: [{ name: PUB, packages }], created: new Date(Date.UTC(2025, 0, 1)), lastModified: new Date(Date.UTC(2025, 0, 2)) });
+  return SIZES.map(([label], i) => {
+    const manifest = fs.readFileSync(path.join(root, 'publisher', PUB, 'pkg', pkgQuote(`bench/size${i}`), pkgQuote(VERSION)), 'utf8');
+    const hash = /^file (\w+) /m.exec(manifest)![1]!;
+    const stored = fs.statSync(path.join(root, 'publisher', PUB, 'file', hash.slice(0, 2), hash)).size;
+    return { label, hash, stored };
+  });
+}
+
+function nginxConfig(dir: string, port: number, docroot: string): string {
+  return `daemon off;
+master_process off;
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log error;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 10000000;
+  client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir}; uwsgi_temp_path ${dir}; scgi_temp_path ${dir};
+  types { application/data gz; }
+  default_type application/octet-stream;
+  server {
+    listen 127.0.0.1:${port} backlog=4096;
+    root ${docroot};
+  }
+}
+`;
+}
+
+interface Measure {
+  rps: number;
+  mbps: number;
+  p50: number;
+  p99: number;
+  errors: string;
+}
+
+function toMs(value: string): number {
+  const m = /^([\d.]+)(us|ms|s|m)$/.exec(value);
+  if (!m) return NaN;
+  const n = Number(m[1]);
+  return m[2] === 'us' ? n / 1000 : m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : n * 60000;
+}
+
+function toMB(value: string): number {
+  const m = /^([\d.]+)(B|KB|MB|GB)$/.exec(value);
+  if (!m) return NaN;
+  return Number(m[1]) * { B: 1 / 1048576, KB: 1 / 1024, MB: 1, GB: 1024 }[m[2] as 'B' | 'KB' | 'MB' | 'GB'];
+}
+
+function wrk(port: number, urlPath: string, connections = CONNECTIONS, seconds = SECONDS): Measure {
+  const out = execFileSync('wrk', ['-t2', `-c${connections}`, `-d${seconds}s`, '--latency', '--timeout', '10s', `http://127.0.0.1:${port}${urlPath}`], {
+    encoding: 'utf8',
+    timeout: (seconds + 60) * 1000,
+  });
+  const errors = [/Socket errors:.*/.exec(out)?.[0], /Non-2xx or 3xx responses:.*/.exec(out)?.[0]].filter(Boolean).join('; ');
+  return {
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]),
+    mbps: toMB(/Transfer\/sec:\s+(\S+)/.exec(out)?.[1] ?? ''),
+    p50: toMs(/^\s+50%\s+(\S+)/m.exec(out)?.[1] ?? ''),
+    p99: toMs(/^\s+99%\s+(\S+)/m.exec(out)?.[1] ?? ''),
+    errors,
+  };
+}
+
+function peakRssMiB(pid: number): number {
+  return Number(/VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;
+}
+
+/** Our depot from the sources, as a flavor abc daemon in a private root, in the foreground. */
+async function ourDepot(repo: string, name: string): Promise<{ port: number; child: ChildProcess }> {
+  const port = await freePort();
+  const child = start(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/depot/bin/depot.ts'), '-f', '-p', String(port), '-d', repo], {
+    ...process.env,
+    FLAVOR: 'abc',
+    FLAVORKIT_ROOT: path.join(work, `root-${name}`),
+  });
+  await waitFor('our depot', async () => (await status(port, '/versions/0/')) === 200);
+  return { port, child };
+}
+
+const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
+const ratio = (a: number, b: number) => (a && b ? `${(a / b).toFixed(2)}×` : 'n/a');
+
+async function main(): Promise<void> {
+  work = fs.mkdtempSync(path.join(os.tmpdir(), 'flavorkit-bench-depot-'));
+  const repo = path.join(work, 'files');
+  const payloads = fileRepository(repo);
+
+  const nginxPort = await freePort();
+  const nginxDir = path.join(work, 'nginx');
+  fs.mkdirSync(nginxDir);
+  fs.writeFileSync(path.join(nginxDir, 'nginx.conf'), nginxConfig(nginxDir, nginxPort, repo));
+  const nginx = start('nginx', ['-p', nginxDir, '-c', path.join(nginxDir, 'nginx.conf')]);
+  await waitFor('nginx', async () => (await status(nginxPort, '/pkg5.repository')) === 200);
+  const ours = await ourDepot(repo, 'files');
+
+  // The same bytes under each server's URL: the depot's operations, nginx's file paths.
+  const manifestName = (i: number) => `${pkgQuote(`bench/size${i}`)}/${pkgQuote(VERSION)}`;
+  const cases: Array<{ label: string; kind: 'file' | 'metadata'; ours: string; nginx: string; bytes: number }> = [
+    ...payloads.map((p) => ({
+      label: `file/1, ${p.label}`,
+      kind: 'file' as const,
+      ours: `/${PUB}/file/1/${p.hash}`,
+      nginx: `/publisher/${PUB}/file/${p.hash.slice(0, 2)}/${p.hash}`,
+      bytes: p.stored,
+    })),
+    {
+      label: 'catalog/1 catalog.attrs',
+      kind: 'metadata',
+      ours: `/${PUB}/catalog/1/catalog.attrs`,
+      nginx: `/publisher/${PUB}/catalog/catalog.attrs`,
+      bytes: fs.statSync(path.join(repo, 'publisher', PUB, 'catalog/catalog.attrs')).size,
+    },
+    {
+      label: 'manifest/0',
+      kind: 'metadata',
+      ours: `/${PUB}/manifest/0/${encodeURIComponent('bench/size0')}@${encodeURIComponent(VERSION)}`,
+      // The stored name holds %-escapes, which the URL escapes again.
+      nginx: `/publisher/${PUB}/pkg/${manifestName(0).replace(/%/g, '%25')}`,
+      bytes: fs.statSync(path.join(repo, 'publisher', PUB, 'pkg', manifestName(0))).size,
+    },
+  ];
+  for (const c of cases) {
+    for (const [server, port, url] of [['ours', ours.port, c.ours], ['nginx', nginxPort, c.nginx]] as const) {
+      const code = await status(port, url);
+      if (code !== 200) throw new Error(`${server} answered ${code} to ${url}`);
+    }
+  }
+
+  const rows: Array<{ label: string; bytes: number; ours: Measure; nginx: Measure }> = [];
+  for (const c of cases) {
+    wrk(ours.port, c.ours, CONNECTIONS, 1);
+    wrk(nginxPort, c.nginx, CONNECTIONS, 1);
+    const o = wrk(ours.port, c.ours);
+    const n = wrk(nginxPort, c.nginx);
+    rows.push({ label: c.label, bytes: c.bytes, ours: o, nginx: n });
+    process.stderr.write(`${c.label}: ours ${fmt(o.rps)} req/s ${fmt(o.mbps, 1)} MB/s p99 ${fmt(o.p99, 2)} ms; nginx ${fmt(n.rps)} req/s ${fmt(n.mbps, 1)} MB/s p99 ${fmt(n.p99, 2)} ms\n`);
+  }
+  const rss = { ours: peakRssMiB(ours.child.pid!), nginx: peakRssMiB(nginx.pid!) };
+  process.kill(ours.child.pid!, 'SIGKILL');
+
+  // Search: a generated repository of SEARCH_PACKAGES packages, indexed at start.
+  const big = path.join(work, 'search');
+  const generated = Date.now();
+  generateRepository(big, syntheticRepository({ packages: SEARCH_PACKAGES, publishers: [PUB], seed: 1 }));
+  const generateMs = Date.now() - generated;
+  const query = (q: string, type = 2) => `/search/1/${encodeURIComponent(`False_${type}_None_None_${q}`)}`;
+  const startedAt = Date.now();
+  const searcher = await ourDepot(big, 'search');
+  const answered = async (port: number) => ![0, 503].includes(await status(port, query('pkg4242')));
+  await waitFor('the first search answer', () => answered(searcher.port));
+  const indexMs = Date.now() - startedAt;
+  process.kill(searcher.child.pid!, 'SIGTERM');
+  await new Promise((r) => searcher.child.once('exit', r));
+  const restartedAt = Date.now();
+  const again = await ourDepot(big, 'search');
+  await waitFor('a search after restart', () => answered(again.port));
+  const warmMs = Date.now() - restartedAt;
+  const searches: Array<[string, string]> = [
+    ['one package by name (`pkg4242`)', query('pkg4242')],
+    ['a summary word (`archive`), actions', query('archive')],
+    ['a summary word, packages (`<archive>`)', query('archive', 1)],
+    ['a field query (`file:basename:file2-1.txt`)', query('file:basename:file2-1.txt')],
+    ['a glob (`pkg42*`), packages', query('pkg42*', 1)],
+  ];
+  const searchRows: Array<{ label: string; m: Measure; hits: number }> = [];
+  for (const [label, url] of searches) {
+    const hits = await new Promise<number>((resolve) => {
+      http.get({ host: '127.0.0.1', port: again.port, path: url, agent: false }, (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d));
+        res.on('end', () => resolve(Math.max(body.split('\n').filter(Boolean).length - 1, 0)));
+      });
+    });
+    const m = wrk(again.port, url, 10);
+    searchRows.push({ label, m, hits });
+    process.stderr.write(`search ${label}: ${hits} hits, ${fmt(m.rps)} req/s p50 ${fmt(m.p50, 2)} ms p99 ${fmt(m.p99, 2)} ms\n`);
+  }
+  const searchRss = peakRssMiB(again.child.pid!);
+  stopping = true;
+
+  const lines: string[] = [];
+  lines.push('| request | stored bytes | ours req/s | nginx req/s | ours MB/s | nginx MB/s | ours/nginx | ours p50 ms | nginx p50 ms | ours p99 ms | nginx p99 ms | errors |');
+  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+  for (const r of rows) {
+    lines.push(
+      `| ${r.label} | ${r.bytes} | ${fmt(r.ours.rps)} | ${fmt(r.nginx.rps)} | ${fmt(r.ours.mbps, 1)} | ${fmt(r.nginx.mbps, 1)} | ${ratio(r.ours.rps, r.nginx.rps)} | ${fmt(r.ours.p50, 2)} | ${fmt(r.nginx.p50, 2)} | ${fmt(r.ours.p99, 2)} | ${fmt(r.nginx.p99, 2)} | ${[r.ours.errors, r.nginx.errors].filter(Boolean).join('; ') || '–'} |`,
+    );
+  }
+  lines.push('', `Peak RSS: ours ${fmt(rss.ours, 1)} MiB, nginx ${fmt(rss.nginx, 1)} MiB.`, '');
+  lines.push(`search/1 on ${SEARCH_PACKAGES} packages (generated in ${generateMs} ms; first answer ${indexMs} ms after start, index built; ${warmMs} ms after a restart, index loaded from disk; peak RSS ${fmt(searchRss, 1)} MiB), wrk -c10:`, '');
+  lines.push('| query | hits | req/s | p50 ms | p99 ms |');
+  lines.push('|---|---:|---:|---:|---:|');
+  for (const s of searchRows) lines.push(`| ${s.label} | ${s.hits} | ${fmt(s.m.rps)} | ${fmt(s.m.p50, 2)} | ${fmt(s.m.p99, 2)} |`);
+  const machine = [
+    `nproc: ${os.cpus().length}, memory: ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, kernel ${os.release()}, node ${process.version}`,
+    `nginx: ${spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr.trim().replace('nginx version: ', '')} (1 worker, sendfile on, access log off); ours: src/depot/bin/depot.ts under tsx, one process`,
+    `wrk -t2 -c${CONNECTIONS} -d${SECONDS}s --latency after 1 s of warm-up per server and request; all on 127.0.0.1`,
+  ];
+  const report = `${lines.join('\n')}\n`;
+  process.stdout.write(`${report}\n${machine.join('\n')}\n`);
+  if (!process.env.BENCH_NO_WRITE) {
+    const when = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    fs.mkdirSync(path.join(ROOT, 'docs/benchmarks'), { recursive: true });
+    fs.writeFileSync(
+      path.join(ROOT, 'docs/benchmarks/depot.md'),
+      `# depot: ours vs nginx serving the same files\n\nMeasured ${when}. Command: \`BENCH_SECONDS=${SECONDS} npx tsx bench/depot/run.ts\`.\n\n${report}\nMachine:\n${machine.map((m) => `* ${m}`).join('\n')}\n`,
+    );
+  }
+}
+
+main()
+  .catch((err: unknown) => {
+    process.stderr.write(`bench/depot: ${(err as Error).stack ?? err}\n`);
+    process.exitCode = 1;
+  })
+  .finally(cleanup);

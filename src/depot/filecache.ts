@@ -1,0 +1,71 @@
+import fs from 'node:fs';
+
+/** A file as the depot serves it: its bytes when small enough to keep, and what headers need. */
+export interface FileEntry {
+  size: number;
+  mtimeMs: number;
+  /** The whole file, for files up to the entry limit; larger ones are streamed. */
+  body: Buffer | null;
+}
+
+/**
+ * Small repository files kept in memory, least recently used dropped first. Payloads and
+ * manifests never change under their names (a hash, an FMRI with its timestamp), so they are
+ * served without touching the disk; other files (catalog parts) are checked with one stat.
+ */
+export class FileCache {
+  private readonly entries = new Map<string, FileEntry>();
+  private bytes = 0;
+
+  constructor(
+    private readonly maxBytes = 64 * 1024 * 1024,
+    private readonly maxEntry = 1024 * 1024,
+  ) {}
+
+  /** The file, or null when it does not exist or is not a regular file. */
+  async get(file: string, immutable: boolean): Promise<FileEntry | null> {
+    const cached = this.entries.get(file);
+    if (cached && immutable) return this.touch(file, cached);
+    let stat: fs.Stats;
+    try {
+      stat = await fs.promises.stat(file);
+    } catch {
+      return null;
+    }
+    if (!stat.isFile()) return null;
+    if (cached && cached.size === stat.size && cached.mtimeMs === stat.mtimeMs) return this.touch(file, cached);
+    if (cached) this.drop(file, cached);
+    if (stat.size > this.maxEntry) return { size: stat.size, mtimeMs: stat.mtimeMs, body: null };
+    let body: Buffer;
+    try {
+      body = await fs.promises.readFile(file);
+    } catch {
+      return null;
+    }
+    const entry = { size: body.length, mtimeMs: stat.mtimeMs, body };
+    this.entries.set(file, entry);
+    this.bytes += body.length;
+    while (this.bytes > this.maxBytes) {
+      const [oldest, value] = this.entries.entries().next().value as [string, FileEntry];
+      this.drop(oldest, value);
+    }
+    return entry;
+  }
+
+  clear(): void {
+    this.entries.clear();
+    this.bytes = 0;
+  }
+
+  private touch(file: string, entry: FileEntry): FileEntry {
+    // Map order is insertion order: re-inserting makes it the most recently used.
+    this.entries.delete(file);
+    this.entries.set(file, entry);
+    return entry;
+  }
+
+  private drop(file: string, entry: FileEntry): void {
+    this.entries.delete(file);
+    this.bytes -= entry.body?.length ?? 0;
+  }
+}
