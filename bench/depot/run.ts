@@ -232,14 +232,23 @@ async function main(): Promise<void> {
     }
   }
 
-  const rows: Array<{ label: string; bytes: number; ours: Measure; nginx: Measure }> = [];
+  const rows: Array<{ label: string; bytes: number; ours: Measure; nginx: Measure; bare: Measure }> = [];
   for (const c of cases) {
+    // The bare Node server answers with this case's bytes: the most a Node server reaches here.
+    const barePort = await freePort();
+    const bare = start(process.execPath, ['--import', 'tsx', path.join(__dirname, 'node-baseline.ts'), String(barePort), path.join(repo, decodeURIComponent(c.nginx))]);
+    await waitFor('the bare node server', async () => (await status(barePort, '/')) === 200);
     wrk(ours.port, c.ours, CONNECTIONS, 1);
     wrk(nginxPort, c.nginx, CONNECTIONS, 1);
+    wrk(barePort, '/', CONNECTIONS, 1);
     const o = wrk(ours.port, c.ours);
     const n = wrk(nginxPort, c.nginx);
-    rows.push({ label: c.label, bytes: c.bytes, ours: o, nginx: n });
-    process.stderr.write(`${c.label}: ours ${fmt(o.rps)} req/s ${fmt(o.mbps, 1)} MB/s p99 ${fmt(o.p99, 2)} ms; nginx ${fmt(n.rps)} req/s ${fmt(n.mbps, 1)} MB/s p99 ${fmt(n.p99, 2)} ms\n`);
+    const b = wrk(barePort, '/');
+    bare.kill('SIGKILL');
+    rows.push({ label: c.label, bytes: c.bytes, ours: o, nginx: n, bare: b });
+    process.stderr.write(
+      `${c.label}: ours ${fmt(o.rps)} req/s ${fmt(o.mbps, 1)} MB/s p99 ${fmt(o.p99, 2)} ms; nginx ${fmt(n.rps)} req/s ${fmt(n.mbps, 1)} MB/s p99 ${fmt(n.p99, 2)} ms; bare node ${fmt(b.rps)} req/s\n`,
+    );
   }
   const rss = { ours: peakRssMiB(ours.child.pid!), nginx: peakRssMiB(nginx.pid!) };
   process.kill(ours.child.pid!, 'SIGKILL');
@@ -285,11 +294,11 @@ async function main(): Promise<void> {
   stopping = true;
 
   const lines: string[] = [];
-  lines.push('| request | stored bytes | ours req/s | nginx req/s | ours MB/s | nginx MB/s | ours/nginx | ours p50 ms | nginx p50 ms | ours p99 ms | nginx p99 ms | errors |');
-  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+  lines.push('| request | stored bytes | ours req/s | nginx req/s | bare node req/s | ours MB/s | nginx MB/s | ours/nginx | ours/bare node | ours p50 ms | nginx p50 ms | ours p99 ms | nginx p99 ms | errors |');
+  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
   for (const r of rows) {
     lines.push(
-      `| ${r.label} | ${r.bytes} | ${fmt(r.ours.rps)} | ${fmt(r.nginx.rps)} | ${fmt(r.ours.mbps, 1)} | ${fmt(r.nginx.mbps, 1)} | ${ratio(r.ours.rps, r.nginx.rps)} | ${fmt(r.ours.p50, 2)} | ${fmt(r.nginx.p50, 2)} | ${fmt(r.ours.p99, 2)} | ${fmt(r.nginx.p99, 2)} | ${[r.ours.errors, r.nginx.errors].filter(Boolean).join('; ') || '–'} |`,
+      `| ${r.label} | ${r.bytes} | ${fmt(r.ours.rps)} | ${fmt(r.nginx.rps)} | ${fmt(r.bare.rps)} | ${fmt(r.ours.mbps, 1)} | ${fmt(r.nginx.mbps, 1)} | ${ratio(r.ours.rps, r.nginx.rps)} | ${ratio(r.ours.rps, r.bare.rps)} | ${fmt(r.ours.p50, 2)} | ${fmt(r.nginx.p50, 2)} | ${fmt(r.ours.p99, 2)} | ${fmt(r.nginx.p99, 2)} | ${[r.ours.errors, r.nginx.errors].filter(Boolean).join('; ') || '–'} |`,
     );
   }
   lines.push('', `Peak RSS: ours ${fmt(rss.ours, 1)} MiB, nginx ${fmt(rss.nginx, 1)} MiB.`, '');

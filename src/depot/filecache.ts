@@ -22,6 +22,12 @@ export class FileCache {
     private readonly maxEntry = 1024 * 1024,
   ) {}
 
+  /** A cached immutable file without touching the disk, or undefined when it is not cached. */
+  peek(file: string): FileEntry | undefined {
+    const cached = this.entries.get(file);
+    return cached && this.touch(file, cached);
+  }
+
   /** The file, or null when it does not exist or is not a regular file. */
   async get(file: string, immutable: boolean): Promise<FileEntry | null> {
     const cached = this.entries.get(file);

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import type http from 'node:http';
 import { pipeline } from 'node:stream/promises';
-import type { FileCache } from './filecache';
+import type { FileCache, FileEntry } from './filecache';
 
 export class HttpError extends Error {
   constructor(
@@ -77,10 +77,17 @@ function parseRange(header: string, size: number): [number, number] | 'invalid' 
 /** Large files go out in chunks of this size: fewer reads and writes than the 64 KiB default. */
 const STREAM_CHUNK = 1024 * 1024;
 
+export interface SendOptions {
+  ranges: boolean;
+  etag?: string;
+  /** Named by its content (a hash, an FMRI with its timestamp): served from memory once cached. */
+  immutable?: boolean;
+}
+
 /**
  * Sends a file verbatim (never re-encoded; large files streamed, never buffered whole) with
  * Last-Modified, ETag, conditional requests (304) and, where allowed, a single byte range (206).
- * Small files come from the cache; `immutable` ones (named by their content) skip the disk.
+ * Small files come from the cache; immutable ones skip the disk.
  */
 export async function sendFile(
   req: http.IncomingMessage,
@@ -89,20 +96,38 @@ export async function sendFile(
   file: string,
   contentType: string,
   headers: Record<string, string>,
-  options: { ranges: boolean; etag?: string; immutable?: boolean },
+  options: SendOptions,
 ): Promise<boolean> {
-  const entry = await cache.get(file, options.immutable ?? false);
+  const entry = (options.immutable && cache.peek(file)) || (await cache.get(file, options.immutable ?? false));
   if (!entry) return false;
-  const lastModified = httpDate(Math.floor(entry.mtimeMs / 1000) * 1000);
+  const streaming = sendEntry(req, res, entry, contentType, headers, options);
+  if (streaming) await pipeline(fs.createReadStream(file, { start: streaming.start, end: streaming.end, highWaterMark: STREAM_CHUNK }), res).catch(() => res.destroy());
+  return true;
+}
+
+/**
+ * Answers from a cache entry. Returns the byte range still to stream from the file when the
+ * entry holds no body (a large file), else null: the answer is complete.
+ */
+export function sendEntry(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  entry: FileEntry,
+  contentType: string,
+  headers: Record<string, string>,
+  options: SendOptions,
+): { start: number; end: number } | null {
+  const modifiedMs = Math.floor(entry.mtimeMs / 1000) * 1000;
   const etag = options.etag ?? `"${entry.size.toString(16)}-${Math.floor(entry.mtimeMs).toString(16)}"`;
-  const common: Record<string, string> = { ...headers, 'Last-Modified': lastModified, ETag: etag };
-  if (options.ranges) common['Accept-Ranges'] = 'bytes';
+  headers['Last-Modified'] = httpDate(modifiedMs);
+  headers.ETag = etag;
+  if (options.ranges) headers['Accept-Ranges'] = 'bytes';
   const inm = req.headers['if-none-match'];
   const ims = req.headers['if-modified-since'];
-  if ((inm && inm.split(',').map((s) => s.trim()).includes(etag)) || (!inm && ims && Date.parse(ims) >= Math.floor(entry.mtimeMs / 1000) * 1000)) {
-    res.writeHead(304, common);
+  if ((inm && inm.split(',').some((s) => s.trim() === etag)) || (!inm && ims && Date.parse(ims) >= modifiedMs)) {
+    res.writeHead(304, headers);
     res.end();
-    return true;
+    return null;
   }
   let start = 0;
   let end = entry.size - 1;
@@ -113,25 +138,24 @@ export async function sendFile(
     if (parsed === 'invalid') {
       res.writeHead(416, { 'Content-Range': `bytes */${entry.size}` });
       res.end();
-      return true;
+      return null;
     }
     if (parsed) {
       [start, end] = parsed;
       status = 206;
-      common['Content-Range'] = `bytes ${start}-${end}/${entry.size}`;
+      headers['Content-Range'] = `bytes ${start}-${end}/${entry.size}`;
     }
   }
-  res.writeHead(status, { ...common, 'Content-Type': contentType, 'Content-Length': entry.size === 0 ? 0 : end - start + 1 });
+  headers['Content-Type'] = contentType;
+  headers['Content-Length'] = String(entry.size === 0 ? 0 : end - start + 1);
+  res.writeHead(status, headers);
   if (req.method === 'HEAD' || entry.size === 0) {
     res.end();
-    return true;
+    return null;
   }
-  if (entry.body) {
-    res.end(start === 0 && end === entry.size - 1 ? entry.body : entry.body.subarray(start, end + 1));
-    return true;
-  }
-  await pipeline(fs.createReadStream(file, { start, end, highWaterMark: STREAM_CHUNK }), res).catch(() => res.destroy());
-  return true;
+  if (!entry.body) return { start, end };
+  res.end(start === 0 && end === entry.size - 1 ? entry.body : entry.body.subarray(start, end + 1));
+  return null;
 }
 
 /** A percent-decoded path segment; a malformed encoding is the client's error (400). */

@@ -99,9 +99,9 @@ export class Depot {
     const url = req.url ?? '/';
     const rawPath = url.split('?')[0]!;
     if (rawPath.includes('\0') || rawPath.length > 8192) throw new HttpError(400, 'Malformed request path.');
-    const readOnlyRefusal = new HttpError(req.method === 'POST' || req.method === 'PUT' ? 400 : 405, 'This depot is read-only: publication is not supported.');
+    const readOnlyRefusal = () => new HttpError(req.method === 'POST' || req.method === 'PUT' ? 400 : 405, 'This depot is read-only: publication is not supported.');
     // A POST is a search with several queries; every other writing method is publication.
-    if (req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'POST') throw readOnlyRefusal;
+    if (req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'POST') throw readOnlyRefusal();
     const segments = rawPath.split('/').filter((s) => s !== '');
     const mounts = this.options.mounts();
     let mount = mounts.find((m) => m.prefix !== null && m.prefix === segments[0]);
@@ -125,7 +125,7 @@ export class Depot {
     if (!/^\d+$/.test(versionText)) throw new HttpError(400, 'Non-integer version');
     const version = Number(versionText);
     if (!VERSIONS[op!]!.includes(version)) throw new HttpError(404, `Version '${version}' not supported for operation '${op}'`);
-    if (req.method === 'POST' && !(op === 'search' && version === 1)) throw readOnlyRefusal;
+    if (req.method === 'POST' && !(op === 'search' && version === 1)) throw readOnlyRefusal();
     const r: Request = { req, res, head, mount, publisher, op: op!, version, args: segments, rawPath, files: this.files };
     switch (r.op) {
       case 'versions':
