@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { Layout } from '../flavor';
 import { currentLayout, pamAuthenticate, runDaemon } from '../runtime';
+import { AccessLog } from './accesslog';
 import { buildMounts, type Mount, type RepositoryConfig } from './mounts';
 import type { SearchService } from './search/service';
 import { Depot, type AdminAuth } from './server';
@@ -119,7 +120,7 @@ export async function main(argv: string[]): Promise<number> {
     foreground: o.foreground,
     async start(ctx) {
       fs.mkdirSync(layout.logDir, { recursive: true });
-      const accessLog = fs.createWriteStream(layout.files.accessLog!, { flags: 'a' });
+      const accessLog = new AccessLog(layout.files.accessLog!);
       let admin: AdminAuth | null = null;
       if (FLAVORKIT_FEATURES.admin) {
         admin = {
@@ -135,7 +136,7 @@ export async function main(argv: string[]): Promise<number> {
         const service: typeof import('./search/service') = require('./search/service');
         search = new service.SearchService(layout.files.searchIndex!, ctx.log);
       }
-      depot = new Depot({ mounts: () => mounts, log: ctx.log, accessLog: (line) => accessLog.write(line), admin, search });
+      depot = new Depot({ mounts: () => mounts, log: ctx.log, accessLog: accessLog.write, admin, search });
       // Indexes are loaded or built in the background: the depot serves everything else meanwhile.
       prepareSearch = () => {
         search?.prepare(mounts.map((m) => m.repo)).catch((err: unknown) => ctx.log.error(`search indexes: ${(err as Error).message}`));
@@ -151,7 +152,7 @@ export async function main(argv: string[]): Promise<number> {
       ctx.onStop(async () => {
         server.closeIdleConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));
-        accessLog.end();
+        await accessLog.end();
       });
     },
     reload(ctx) {

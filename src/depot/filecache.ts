@@ -4,14 +4,20 @@ import fs from 'node:fs';
 export interface FileEntry {
   size: number;
   mtimeMs: number;
+  /** When the file was last compared with the disk. */
+  checkedAt?: number;
   /** The whole file, for files up to the entry limit; larger ones are streamed. */
   body: Buffer | null;
 }
 
+/** A catalog part is compared with the disk at most this often: a replaced catalog shows within it. */
+const RECHECK_MS = 1000;
+
 /**
  * Small repository files kept in memory, least recently used dropped first. Payloads and
  * manifests never change under their names (a hash, an FMRI with its timestamp), so they are
- * served without touching the disk; other files (catalog parts) are checked with one stat.
+ * served without touching the disk; other files (catalog parts) are checked with one stat at
+ * most once a second.
  */
 export class FileCache {
   private readonly entries = new Map<string, FileEntry>();
@@ -31,7 +37,7 @@ export class FileCache {
   /** The file, or null when it does not exist or is not a regular file. */
   async get(file: string, immutable: boolean): Promise<FileEntry | null> {
     const cached = this.entries.get(file);
-    if (cached && immutable) return this.touch(file, cached);
+    if (cached && (immutable || Date.now() - (cached.checkedAt ?? 0) < RECHECK_MS)) return this.touch(file, cached);
     let stat: fs.Stats;
     try {
       stat = await fs.promises.stat(file);
@@ -39,7 +45,10 @@ export class FileCache {
       return null;
     }
     if (!stat.isFile()) return null;
-    if (cached && cached.size === stat.size && cached.mtimeMs === stat.mtimeMs) return this.touch(file, cached);
+    if (cached && cached.size === stat.size && cached.mtimeMs === stat.mtimeMs) {
+      cached.checkedAt = Date.now();
+      return this.touch(file, cached);
+    }
     if (cached) this.drop(file, cached);
     if (stat.size > this.maxEntry) return { size: stat.size, mtimeMs: stat.mtimeMs, body: null };
     let body: Buffer;
@@ -48,7 +57,7 @@ export class FileCache {
     } catch {
       return null;
     }
-    const entry = { size: body.length, mtimeMs: stat.mtimeMs, body };
+    const entry = { size: body.length, mtimeMs: stat.mtimeMs, body, checkedAt: Date.now() };
     this.entries.set(file, entry);
     this.bytes += body.length;
     while (this.bytes > this.maxBytes) {

@@ -90,6 +90,18 @@ describe('depot protocol', () => {
     assert.match(classified.body.toString(), /^0 2 pkg:\/library\/desktop\/mate\/libmatemixer@\S+ System\/Libraries set name=info.classification/m);
   });
 
+  it('writes an access log in the flavor\'s log directory, one line per request', async () => {
+    const reply = await depot.get('/versions/0/', { 'User-Agent': 'pkg/access-log-test' });
+    assert.equal(reply.status, 200);
+    const file = depot.layout.files.accessLog!;
+    assert.ok(file.startsWith(depot.layout.logDir));
+    const line = await waitFor('the access log line', () => {
+      const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+      return text.split('\n').find((l) => l.includes('pkg/access-log-test'));
+    });
+    assert.match(line, /^127\.0\.0\.1 - - \[[^\]]+\] "GET \/versions\/0\/ HTTP\/1\.1" 200 \d+ "pkg\/access-log-test"$/);
+  });
+
   it('publication is refused clearly, malformed requests get 400', async () => {
     assert.equal((await depot.get('/file/1/abc', {}, 'POST')).status, 400);
     assert.match((await depot.get('/file/1/abc', {}, 'POST')).body.toString(), /read-only/);
