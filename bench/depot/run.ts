@@ -8,16 +8,20 @@
 //
 // Needs the Debian packages wrk and nginx-light. Prints the tables; writes docs/benchmarks/depot.md
 // unless BENCH_NO_WRITE=1.
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { pkgQuote } from '../../src/depot/fmri';
 import { generateRepository, type PackageSpec } from '../../src/depot/repogen/generate';
 import { syntheticRepository } from '../../src/depot/repogen/synthetic';
+import { BenchProcesses, fmt, freePort, peakRssMiB, ratio, wrkMs } from '../support/processes';
+
+const bench = new BenchProcesses('depot');
+const { work } = bench;
+const start = bench.start.bind(bench);
 
 const ROOT = path.resolve(__dirname, '../..');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -30,47 +34,6 @@ const SIZES = [
   ['100 KB', 100 * 1024],
   ['10 MB', 10 * 1024 * 1024],
 ] as const;
-
-const children: ChildProcess[] = [];
-let work = '';
-let stopping = false;
-
-function cleanup(): void {
-  stopping = true;
-  for (const c of children) {
-    if (c.pid && c.exitCode === null && c.signalCode === null) {
-      try {
-        process.kill(c.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  }
-  if (work) fs.rmSync(work, { recursive: true, force: true });
-}
-process.on('SIGINT', () => {
-  cleanup();
-  process.exit(130);
-});
-
-function start(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
-  const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'], env });
-  let stderr = '';
-  child.stderr?.on('data', (d) => (stderr += d));
-  child.once('exit', (code, signal) => {
-    if (!stopping) process.stderr.write(`${path.basename(command)} exited early (${code ?? signal}): ${stderr}\n`);
-  });
-  children.push(child);
-  return child;
-}
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 /** Status of a GET, or 0 when nothing answers. */
 function status(port: number, urlPath: string): Promise<number> {
@@ -139,13 +102,6 @@ interface Measure {
   errors: string;
 }
 
-function toMs(value: string): number {
-  const m = /^([\d.]+)(us|ms|s|m)$/.exec(value);
-  if (!m) return NaN;
-  const n = Number(m[1]);
-  return m[2] === 'us' ? n / 1000 : m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : n * 60000;
-}
-
 function toMB(value: string): number {
   const m = /^([\d.]+)(B|KB|MB|GB)$/.exec(value);
   if (!m) return NaN;
@@ -161,14 +117,10 @@ function wrk(port: number, urlPath: string, connections = CONNECTIONS, seconds =
   return {
     rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]),
     mbps: toMB(/Transfer\/sec:\s+(\S+)/.exec(out)?.[1] ?? ''),
-    p50: toMs(/^\s+50%\s+(\S+)/m.exec(out)?.[1] ?? ''),
-    p99: toMs(/^\s+99%\s+(\S+)/m.exec(out)?.[1] ?? ''),
+    p50: wrkMs(/^\s+50%\s+(\S+)/m.exec(out)?.[1] ?? ''),
+    p99: wrkMs(/^\s+99%\s+(\S+)/m.exec(out)?.[1] ?? ''),
     errors,
   };
-}
-
-function peakRssMiB(pid: number): number {
-  return Number(/VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;
 }
 
 /** Our depot from the sources, as a flavor abc daemon in a private root, in the foreground. */
@@ -183,11 +135,8 @@ async function ourDepot(repo: string, name: string): Promise<{ port: number; chi
   return { port, child };
 }
 
-const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
-const ratio = (a: number, b: number) => (a && b ? `${(a / b).toFixed(2)}×` : 'n/a');
 
 async function main(): Promise<void> {
-  work = fs.mkdtempSync(path.join(os.tmpdir(), 'flavorkit-bench-depot-'));
   const repo = path.join(work, 'files');
   const payloads = fileRepository(repo);
 
@@ -291,7 +240,7 @@ async function main(): Promise<void> {
     process.stderr.write(`search ${label}: ${hits} hits, ${fmt(m.rps)} req/s p50 ${fmt(m.p50, 2)} ms p99 ${fmt(m.p99, 2)} ms\n`);
   }
   const searchRss = peakRssMiB(again.child.pid!);
-  stopping = true;
+  bench.stopping = true;
 
   const lines: string[] = [];
   lines.push('| request | stored bytes | ours req/s | nginx req/s | bare node req/s | ours MB/s | nginx MB/s | ours/nginx | ours/bare node | ours p50 ms | nginx p50 ms | ours p99 ms | nginx p99 ms | errors |');
@@ -328,4 +277,4 @@ main()
     process.stderr.write(`bench/depot: ${(err as Error).stack ?? err}\n`);
     process.exitCode = 1;
   })
-  .finally(cleanup);
+  .finally(() => bench.cleanup());

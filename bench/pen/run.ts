@@ -7,12 +7,17 @@
 //   BENCH_CPU_PROF=/tmp/prof npx tsx bench/pen/run.ts   # also profile our pen
 //
 // Writes the table to stdout and to docs/benchmarks/pen.md (BENCH_NO_WRITE=1 to skip the file).
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { referenceFile } from '../../test/support/reference';
+import { BenchProcesses, fmt, freePort, peakRssMiB, ratio, wrkMs } from '../support/processes';
+
+const bench = new BenchProcesses('pen');
+const { work } = bench;
+const start = bench.start.bind(bench);
 
 const ROOT = path.resolve(__dirname, '../..');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -38,47 +43,6 @@ interface Result {
   userUs: number;
   sysUs: number;
   errors: string;
-}
-
-const children: ChildProcess[] = [];
-let work = '';
-
-function cleanup(): void {
-  for (const c of children) {
-    if (c.pid && c.exitCode === null && c.signalCode === null) {
-      try {
-        process.kill(c.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  }
-  if (work) fs.rmSync(work, { recursive: true, force: true });
-}
-
-process.on('SIGINT', () => {
-  cleanup();
-  process.exit(130);
-});
-
-function start(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
-  const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'], env });
-  let stderr = '';
-  child.stderr?.on('data', (d) => (stderr += d));
-  child.once('exit', (code, signal) => {
-    if (!stopping) process.stderr.write(`${path.basename(command)} exited early (${code ?? signal}): ${stderr}\n`);
-  });
-  children.push(child);
-  return child;
-}
-let stopping = false;
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 async function waitForPort(port: number, what: string): Promise<void> {
@@ -157,13 +121,6 @@ function bundleOurs(): string | null {
   return out;
 }
 
-function toMs(value: string): number {
-  const m = /^([\d.]+)(us|ms|s|m)$/.exec(value);
-  if (!m) throw new Error(`cannot read wrk latency "${value}"`);
-  const n = Number(m[1]);
-  return m[2] === 'us' ? n / 1000 : m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : n * 60000;
-}
-
 /** User and system CPU time of a process (all its threads), in microseconds. */
 function cpuTimes(pid: number): { user: number; sys: number } {
   // Fields 14 and 15 of /proc/PID/stat, in clock ticks; the command name may hold spaces.
@@ -178,25 +135,15 @@ function wrk(port: number, mode: Mode, seconds: number): { rps: number; p50: num
   args.push(`http://127.0.0.1:${port}/`);
   const out = execFileSync('wrk', args, { encoding: 'utf8', timeout: (seconds + 30) * 1000 });
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
-  const p50 = toMs(/^\s+50%\s+(\S+)/m.exec(out)?.[1] ?? 'NaNms');
-  const p99 = toMs(/^\s+99%\s+(\S+)/m.exec(out)?.[1] ?? 'NaNms');
+  const p50 = wrkMs(/^\s+50%\s+(\S+)/m.exec(out)?.[1] ?? 'NaNms');
+  const p99 = wrkMs(/^\s+99%\s+(\S+)/m.exec(out)?.[1] ?? 'NaNms');
   const errors = [/Socket errors:.*/.exec(out)?.[0], /Non-2xx or 3xx responses:.*/.exec(out)?.[0]].filter(Boolean).join('; ');
   const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
   return { rps, p50, p99, requests, errors };
 }
 
-/** Peak resident set (VmHWM) of a process, in MiB. */
-function peakRssMiB(pid: number): number {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1]);
-  return kb / 1024;
-}
-
-const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
-const ratio = (a: number | undefined, b: number | undefined) => (a && b ? `${(a / b).toFixed(2)}×` : 'n/a');
 
 async function main(): Promise<void> {
-  work = fs.mkdtempSync(path.join(os.tmpdir(), 'flavorkit-bench-pen-'));
   const penBin = referenceFile('pen', 'usr/bin/pen');
   const geoip = path.dirname(referenceFile('libgeoip1', 'usr/lib/x86_64-linux-gnu/libGeoIP.so.1'));
   const backends = [await freePort(), await freePort()];
@@ -260,7 +207,7 @@ async function main(): Promise<void> {
     }
   }
   const rss = new Map(proxies.map((p) => [p.name, peakRssMiB(p.child.pid!)]));
-  stopping = true;
+  bench.stopping = true;
   for (const p of proxies.filter((x) => x.name === 'ours' || x.name === 'baseline' || x.name === 'lean')) {
     if (!process.env.BENCH_CPU_PROF) break;
     // A clean stop, so that node writes the profile.
@@ -358,7 +305,4 @@ main()
     process.stderr.write(`bench failed: ${(err as Error).stack}\n`);
     process.exitCode = 1;
   })
-  .finally(() => {
-    stopping = true;
-    cleanup();
-  });
+  .finally(() => bench.cleanup());

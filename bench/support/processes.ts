@@ -1,0 +1,75 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+/**
+ * What a benchmark starts: its processes (all killed by PID at the end, or on Ctrl-C) and its
+ * scratch directory (removed with them).
+ */
+export class BenchProcesses {
+  readonly work: string;
+  private readonly children: ChildProcess[] = [];
+  /** Set once the measurements are over: exits after it are expected. */
+  stopping = false;
+
+  constructor(name: string) {
+    this.work = fs.mkdtempSync(path.join(os.tmpdir(), `flavorkit-bench-${name}-`));
+    process.on('SIGINT', () => {
+      this.cleanup();
+      process.exit(130);
+    });
+  }
+
+  /** Starts a process whose early death is reported with what it wrote to stderr. */
+  start(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
+    const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'], env });
+    let stderr = '';
+    child.stderr?.on('data', (d) => (stderr += d));
+    child.once('exit', (code, signal) => {
+      if (!this.stopping) process.stderr.write(`${path.basename(command)} exited early (${code ?? signal}): ${stderr}\n`);
+    });
+    this.children.push(child);
+    return child;
+  }
+
+  cleanup(): void {
+    this.stopping = true;
+    for (const c of this.children) {
+      if (c.pid && c.exitCode === null && c.signalCode === null) {
+        try {
+          process.kill(c.pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    }
+    fs.rmSync(this.work, { recursive: true, force: true });
+  }
+}
+
+/** A free port on loopback, chosen by the kernel. */
+export async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+/** Peak resident set (VmHWM) of a process, in MiB. */
+export function peakRssMiB(pid: number): number {
+  return Number(/VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;
+}
+
+/** A wrk latency ("812.00us", "3.2ms", "1.01s") in milliseconds. */
+export function wrkMs(value: string): number {
+  const m = /^([\d.]+)(us|ms|s|m)$/.exec(value);
+  if (!m) return NaN;
+  const n = Number(m[1]);
+  return m[2] === 'us' ? n / 1000 : m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : n * 60000;
+}
+
+export const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
+export const ratio = (a: number | undefined, b: number | undefined) => (a && b ? `${(a / b).toFixed(2)}×` : 'n/a');
