@@ -1,14 +1,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Mustache from 'mustache';
-import type { Layout } from '../flavor';
+import { cacheFiles, type Layout } from '../flavor';
 import { BuildError, PROJECT_ROOT } from './bundle';
 
 /** Characters a value may hold to be pasted into a shell script, a PAM file or an RPM spec line. */
 const SHELL_SAFE = /^[A-Za-z0-9._\/:@%+,=-]*$/;
 
 /** What templates see: the layout's values, plus a few derived ones. */
-export type View = { [key: string]: string | number | boolean | null | View };
+export type View = { [key: string]: string | number | boolean | null | string[] | View };
 
 /**
  * The view of a layout for templates. `inst.*` are the same paths written for a shell script
@@ -33,6 +33,8 @@ export function layoutView(l: Layout): View {
   const filesInst: View = {};
   for (const [k, v] of Object.entries(l.files)) filesInst[k] = inst(v);
   instView.files = filesInst;
+  // Listed for the scriptlets: on erase they remove these, so the data dir is left empty for rpm.
+  instView.caches = cacheFiles(l).map(inst);
   const programsInst: View = {};
   for (const [k, v] of Object.entries(l.programs)) programsInst[k] = inst(v);
   instView.programs = programsInst;
@@ -65,7 +67,7 @@ export function assertShellSafe(view: View, where: string, trail = ''): void {
   for (const [key, value] of Object.entries(view)) {
     const name = trail ? `${trail}.${key}` : key;
     if (value !== null && typeof value === 'object') {
-      assertShellSafe(value, where, name);
+      assertShellSafe(value as View, where, name);
     } else if (typeof value === 'string') {
       const checked = name.startsWith('inst.') ? value.replace(/^\$\{PREFIX\}/, '') : value;
       if (!SHELL_SAFE.test(checked)) {

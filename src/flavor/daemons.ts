@@ -8,6 +8,8 @@ export type DaemonName = (typeof DAEMONS)[number];
 export interface ExtraFile {
   dir: 'runDir' | 'dataDir' | 'logDir' | 'configDir';
   name: string;
+  /** Derived data the daemon rebuilds by itself (a search index): it goes when the package is erased. */
+  cache?: true;
 }
 
 export interface DaemonSpec {
@@ -53,7 +55,7 @@ export const DAEMON_SPECS: Readonly<Record<DaemonName, DaemonSpec>> = {
     programs: ['depot'],
     ports: ['service'],
     extraFiles: {
-      searchIndex: { dir: 'dataDir', name: 'index' },
+      searchIndex: { dir: 'dataDir', name: 'index', cache: true },
       accessLog: { dir: 'logDir', name: 'access.log' },
     },
   },

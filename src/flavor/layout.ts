@@ -116,6 +116,13 @@ export function layoutPaths(l: Layout): Array<[string, string]> {
   ];
 }
 
+/** The layout's caches: derived files its daemon rebuilds, which an erased package removes. */
+export function cacheFiles(l: Layout): string[] {
+  return Object.entries(DAEMON_SPECS[l.daemon].extraFiles)
+    .filter(([, extra]) => extra.cache)
+    .map(([key]) => l.files[key]!);
+}
+
 function mapPaths(l: Layout, change: (p: string) => string): Layout {
   const out: Layout = { ...l, programs: {}, files: {} };
   for (const key of PATH_KEYS) out[key] = change(l[key]);
