@@ -14,11 +14,13 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import { buildFlavor } from '../../src/build/build';
 import { pkgQuote } from '../../src/depot/fmri';
 import { generateRepository, type PackageSpec } from '../../src/depot/repogen/generate';
 import { syntheticRepository } from '../../src/depot/repogen/synthetic';
-import { BenchProcesses, fmt, freePort, peakRssMiB, ratio, wrkMs } from '../support/processes';
+import { BenchProcesses, fmt, freePort, loadAverage, peakRssMiB, ratio, wrkMs } from '../support/processes';
 
+const loadBefore = loadAverage();
 const bench = new BenchProcesses('depot');
 const { work } = bench;
 const start = bench.start.bind(bench);
@@ -123,18 +125,25 @@ function wrk(port: number, urlPath: string, connections = CONNECTIONS, seconds =
   };
 }
 
-/** Our depot from the sources, as a flavor abc daemon in a private root, in the foreground. */
-async function ourDepot(repo: string, name: string): Promise<{ port: number; child: ChildProcess }> {
+/** The depot as it ships: flavor abc built into the scratch directory (bundles only). */
+async function buildOurDepot(): Promise<string> {
+  process.env.FLAVORKIT_DIST_DIR = path.join(work, 'dist');
+  const build = await buildFlavor('abc');
+  const bundle = build.daemons.find((d) => d.daemon === 'depot')?.bundles.find((b) => b.program === 'depot');
+  if (!bundle) throw new Error('the abc build has no depot bundle');
+  return bundle.file;
+}
+
+/** Our depot bundle, as a flavor abc daemon in a private root, in the foreground. */
+async function ourDepot(bundle: string, repo: string, name: string): Promise<{ port: number; child: ChildProcess }> {
   const port = await freePort();
-  const child = start(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/depot/bin/depot.ts'), '-f', '-p', String(port), '-d', repo], {
+  const child = start(process.execPath, [bundle, '-f', '-p', String(port), '-d', repo], {
     ...process.env,
-    FLAVOR: 'abc',
     FLAVORKIT_ROOT: path.join(work, `root-${name}`),
   });
   await waitFor('our depot', async () => (await status(port, '/versions/0/')) === 200);
   return { port, child };
 }
-
 
 async function main(): Promise<void> {
   const repo = path.join(work, 'files');
@@ -146,7 +155,8 @@ async function main(): Promise<void> {
   fs.writeFileSync(path.join(nginxDir, 'nginx.conf'), nginxConfig(nginxDir, nginxPort, repo));
   const nginx = start('nginx', ['-p', nginxDir, '-c', path.join(nginxDir, 'nginx.conf')]);
   await waitFor('nginx', async () => (await status(nginxPort, '/pkg5.repository')) === 200);
-  const ours = await ourDepot(repo, 'files');
+  const bundle = await buildOurDepot();
+  const ours = await ourDepot(bundle, repo, 'files');
 
   // The same bytes under each server's URL: the depot's operations, nginx's file paths.
   const manifestName = (i: number) => `${pkgQuote(`bench/size${i}`)}/${pkgQuote(VERSION)}`;
@@ -193,14 +203,14 @@ async function main(): Promise<void> {
     const o = wrk(ours.port, c.ours);
     const n = wrk(nginxPort, c.nginx);
     const b = wrk(barePort, '/');
-    bare.kill('SIGKILL');
+    await bench.stop(bare);
     rows.push({ label: c.label, bytes: c.bytes, ours: o, nginx: n, bare: b });
     process.stderr.write(
       `${c.label}: ours ${fmt(o.rps)} req/s ${fmt(o.mbps, 1)} MB/s p99 ${fmt(o.p99, 2)} ms; nginx ${fmt(n.rps)} req/s ${fmt(n.mbps, 1)} MB/s p99 ${fmt(n.p99, 2)} ms; bare node ${fmt(b.rps)} req/s\n`,
     );
   }
   const rss = { ours: peakRssMiB(ours.child.pid!), nginx: peakRssMiB(nginx.pid!) };
-  process.kill(ours.child.pid!, 'SIGKILL');
+  await bench.stop(ours.child);
 
   // Search: a generated repository of SEARCH_PACKAGES packages, indexed at start.
   const big = path.join(work, 'search');
@@ -209,14 +219,13 @@ async function main(): Promise<void> {
   const generateMs = Date.now() - generated;
   const query = (q: string, type = 2) => `/search/1/${encodeURIComponent(`False_${type}_None_None_${q}`)}`;
   const startedAt = Date.now();
-  const searcher = await ourDepot(big, 'search');
+  const searcher = await ourDepot(bundle, big, 'search');
   const answered = async (port: number) => ![0, 503].includes(await status(port, query('pkg4242')));
   await waitFor('the first search answer', () => answered(searcher.port));
   const indexMs = Date.now() - startedAt;
-  process.kill(searcher.child.pid!, 'SIGTERM');
-  await new Promise((r) => searcher.child.once('exit', r));
+  await bench.stop(searcher.child, 'SIGTERM');
   const restartedAt = Date.now();
-  const again = await ourDepot(big, 'search');
+  const again = await ourDepot(bundle, big, 'search');
   await waitFor('a search after restart', () => answered(again.port));
   const warmMs = Date.now() - restartedAt;
   const searches: Array<[string, string]> = [
@@ -257,7 +266,7 @@ async function main(): Promise<void> {
   for (const s of searchRows) lines.push(`| ${s.label} | ${s.hits} | ${fmt(s.m.rps)} | ${fmt(s.m.p50, 2)} | ${fmt(s.m.p99, 2)} |`);
   const machine = [
     `nproc: ${os.cpus().length}, memory: ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, kernel ${os.release()}, node ${process.version}`,
-    `nginx: ${spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr.trim().replace('nginx version: ', '')} (1 worker, sendfile on, access log off); ours: src/depot/bin/depot.ts under tsx, one process`,
+    `nginx: ${spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr.trim().replace('nginx version: ', '')} (1 worker, sendfile on, access log off); ours: the depot bundle of a flavor abc build, one process`,
     `wrk -t2 -c${CONNECTIONS} -d${SECONDS}s --latency after 1 s of warm-up per server and request; all on 127.0.0.1`,
   ];
   const report = `${lines.join('\n')}\n`;
@@ -267,7 +276,7 @@ async function main(): Promise<void> {
     fs.mkdirSync(path.join(ROOT, 'docs/benchmarks'), { recursive: true });
     fs.writeFileSync(
       path.join(ROOT, 'docs/benchmarks/depot.md'),
-      `# depot: ours vs nginx serving the same files\n\nMeasured ${when}. Command: \`BENCH_SECONDS=${SECONDS} npx tsx bench/depot/run.ts\`.\n\n${report}\nMachine:\n${machine.map((m) => `* ${m}`).join('\n')}\n`,
+      `# depot: ours vs nginx serving the same files\n\nMeasured ${when}; load average before the run: ${loadBefore}. Command: \`BENCH_SECONDS=${SECONDS} npx tsx bench/depot/run.ts\`.\n\n${report}\nMachine:\n${machine.map((m) => `* ${m}`).join('\n')}\n`,
     );
   }
 }

@@ -13,8 +13,9 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { referenceFile } from '../../test/support/reference';
-import { BenchProcesses, fmt, freePort, peakRssMiB, ratio, wrkMs } from '../support/processes';
+import { BenchProcesses, fmt, freePort, loadAverage, peakRssMiB, ratio, wrkMs } from '../support/processes';
 
+const loadBefore = loadAverage();
 const bench = new BenchProcesses('pen');
 const { work } = bench;
 const start = bench.start.bind(bench);
@@ -211,9 +212,7 @@ async function main(): Promise<void> {
   for (const p of proxies.filter((x) => x.name === 'ours' || x.name === 'baseline' || x.name === 'lean')) {
     if (!process.env.BENCH_CPU_PROF) break;
     // A clean stop, so that node writes the profile.
-    const exited = new Promise((r) => p.child.once('exit', r));
-    process.kill(p.child.pid!, 'SIGTERM');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 10000))]);
+    await bench.stop(p.child, 'SIGTERM');
   }
 
   const get = (name: Proxy['name'], mode: Mode) => results.find((r) => r.proxy === name && r.mode === mode);
@@ -274,8 +273,8 @@ function writeDoc(table: string, machine: string[], withOurs: boolean): void {
     file,
     `# pen: Debian pen 0.34.1 vs haproxy${withOurs ? ' vs ours' : ''}
 
-Measured ${when} on a shared 2-core machine **under load from other work**: treat the figures
-as rough, compare ratios within one run rather than across runs.
+Measured ${when}; load average before the run: ${loadBefore}. Compare ratios within one run
+rather than absolute figures across runs.
 
 wrk drives each proxy in turn, in the same run, in front of the same two nginx backends
 (round robin: pen \`-r\`, haproxy \`balance roundrobin\`), once with HTTP keep-alive and once
@@ -283,10 +282,7 @@ with \`Connection: close\` (a new client and backend connection per request). Pe
 proxy's VmHWM after all its runs.
 
 ${table}
-${withOurs ? '' : `**Our pen is not in this run**: src/pen/bin/pen.ts was not yet in branch \`pen\` when it was made.
-After \`git merge pen\`, the same command adds it and the ours/pen and ours/haproxy ratios.
-The node baseline shows what plain Node streams reach on this machine, i.e. the ceiling a Node
-pen can expect before its own work.
+${withOurs ? '' : `**Our pen is not in this run**: no built bundle was found; \`npm run build\` first.
 
 `}Reproduce: \`npx tsx bench/pen/run.ts\` (env: BENCH_SECONDS, BENCH_WARMUP_SECONDS, BENCH_CONNECTIONS;
 BENCH_CPU_PROF=DIR also writes a CPU profile of our pen).

@@ -11,6 +11,8 @@ import path from 'node:path';
 export class BenchProcesses {
   readonly work: string;
   private readonly children: ChildProcess[] = [];
+  /** Processes stopped on purpose: their exit is not reported. */
+  private readonly stopped = new Set<ChildProcess>();
   /** Set once the measurements are over: exits after it are expected. */
   stopping = false;
 
@@ -28,10 +30,19 @@ export class BenchProcesses {
     let stderr = '';
     child.stderr?.on('data', (d) => (stderr += d));
     child.once('exit', (code, signal) => {
-      if (!this.stopping) process.stderr.write(`${path.basename(command)} exited early (${code ?? signal}): ${stderr}\n`);
+      if (!this.stopping && !this.stopped.has(child)) process.stderr.write(`${path.basename(command)} exited early (${code ?? signal}): ${stderr}\n`);
     });
     this.children.push(child);
     return child;
+  }
+
+  /** Stops one process on purpose, by PID, and waits for it (at most 10 s). */
+  async stop(child: ChildProcess, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    if (!child.pid || child.exitCode !== null || child.signalCode !== null) return;
+    this.stopped.add(child);
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    process.kill(child.pid, signal);
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
   }
 
   cleanup(): void {
@@ -73,3 +84,6 @@ export function wrkMs(value: string): number {
 
 export const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
 export const ratio = (a: number | undefined, b: number | undefined) => (a && b ? `${(a / b).toFixed(2)}×` : 'n/a');
+
+/** The 1, 5 and 15 minute load averages, to show how quiet the machine was when a run began. */
+export const loadAverage = () => os.loadavg().map((l) => l.toFixed(2)).join(', ');

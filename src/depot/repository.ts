@@ -17,6 +17,8 @@ export class RepositoryError extends Error {}
 export class Repository {
   readonly publishers: string[];
   readonly defaultPublisher: string | null;
+  /** Each publisher's file store, joined once: file/1 looks a payload up per request. */
+  private readonly fileStores: Map<string, string>;
 
   constructor(readonly root: string) {
     const config = path.join(root, 'pkg5.repository');
@@ -30,6 +32,7 @@ export class Repository {
     const pubDir = path.join(root, 'publisher');
     this.publishers = fs.existsSync(pubDir) ? fs.readdirSync(pubDir).filter((p) => PUBLISHER.test(p)).sort() : [];
     this.defaultPublisher = prefix ?? this.publishers[0] ?? null;
+    this.fileStores = new Map(this.publishers.map((p) => [p, path.join(root, 'publisher', p, 'file')]));
   }
 
   hasPublisher(pub: string): boolean {
@@ -84,7 +87,8 @@ export class Repository {
   }
 
   filePath(pub: string, hash: string): string | null {
-    return HASH.test(hash) ? path.join(this.root, 'publisher', pub, 'file', hash.slice(0, 2), hash) : null;
+    const store = this.fileStores.get(pub);
+    return store !== undefined && HASH.test(hash) ? `${store}/${hash.slice(0, 2)}/${hash}` : null;
   }
 
   pubP5i(pub: string): unknown {
