@@ -28,16 +28,21 @@ export class FileCache {
     private readonly maxEntry = 1024 * 1024,
   ) {}
 
-  /** A cached immutable file without touching the disk, or undefined when it is not cached. */
-  peek(file: string): FileEntry | undefined {
+  /**
+   * The cached file when it can be served without touching the disk (immutable, or compared with
+   * the disk within the last second), else undefined.
+   */
+  peek(file: string, immutable: boolean): FileEntry | undefined {
     const cached = this.entries.get(file);
-    return cached && this.touch(file, cached);
+    if (cached && (immutable || Date.now() - (cached.checkedAt ?? 0) < RECHECK_MS)) return this.touch(file, cached);
+    return undefined;
   }
 
   /** The file, or null when it does not exist or is not a regular file. */
   async get(file: string, immutable: boolean): Promise<FileEntry | null> {
+    const fresh = this.peek(file, immutable);
+    if (fresh) return fresh;
     const cached = this.entries.get(file);
-    if (cached && (immutable || Date.now() - (cached.checkedAt ?? 0) < RECHECK_MS)) return this.touch(file, cached);
     let stat: fs.Stats;
     try {
       stat = await fs.promises.stat(file);

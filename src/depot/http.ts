@@ -87,9 +87,26 @@ export interface SendOptions {
 /**
  * Sends a file verbatim (never re-encoded; large files streamed, never buffered whole) with
  * Last-Modified, ETag, conditional requests (304) and, where allowed, a single byte range (206).
- * Small files come from the cache; immutable ones skip the disk.
+ * A file the cache can answer for is sent at once and gives true; otherwise the answer is a
+ * promise, false when there is no such file. The synchronous path spares the busiest requests
+ * (payloads, manifests, catalog parts) a chain of promises.
  */
-export async function sendFile(
+export function sendFile(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  cache: FileCache,
+  file: string,
+  contentType: string,
+  headers: Record<string, string>,
+  options: SendOptions,
+): boolean | Promise<boolean> {
+  const cached = cache.peek(file, options.immutable ?? false);
+  // A cached entry always holds its body, so sendEntry completes the answer.
+  if (cached) return sendEntry(req, res, cached, contentType, headers, options) === null;
+  return sendFromDisk(req, res, cache, file, contentType, headers, options);
+}
+
+async function sendFromDisk(
   req: http.IncomingMessage,
   res: http.ServerResponse,
   cache: FileCache,
@@ -98,11 +115,20 @@ export async function sendFile(
   headers: Record<string, string>,
   options: SendOptions,
 ): Promise<boolean> {
-  const entry = (options.immutable && cache.peek(file)) || (await cache.get(file, options.immutable ?? false));
+  const entry = await cache.get(file, options.immutable ?? false);
   if (!entry) return false;
   const streaming = sendEntry(req, res, entry, contentType, headers, options);
   if (streaming) await pipeline(fs.createReadStream(file, { start: streaming.start, end: streaming.end, highWaterMark: STREAM_CHUNK }), res).catch(() => res.destroy());
   return true;
+}
+
+/** A route's end after sendFile: done, or a 404 (`missing`) when there was no file to send. */
+export function sentOr404(sent: boolean | Promise<boolean>, missing: () => HttpError): void | Promise<void> {
+  if (sent === true) return;
+  if (sent === false) throw missing();
+  return sent.then((ok) => {
+    if (!ok) throw missing();
+  });
 }
 
 /**

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { Logger } from '../runtime';
 import { formatFmri, FmriError, parseFmri, type Fmri } from './fmri';
-import { cacheHeaders, DAY, HttpError, httpDate, safeDecode, searchUnavailable, sendBody, sendError, sendFile, YEAR } from './http';
+import { cacheHeaders, DAY, HttpError, httpDate, safeDecode, searchUnavailable, sendBody, sendError, sendFile, sentOr404, YEAR } from './http';
 import { FileCache } from './filecache';
 import { packageInfo } from './info';
 import type { Mount } from './mounts';
@@ -79,13 +79,23 @@ export class Depot {
     const started = Date.now();
     const sentBefore = req.socket.bytesWritten;
     res.on('finish', () => this.logAccess(req, res, started, req.socket.bytesWritten - sentBefore));
-    this.dispatch(req, res).catch((err: unknown) => {
-      const httpError = err instanceof HttpError ? err : new HttpError(500, 'Internal error');
-      if (!(err instanceof HttpError)) this.options.log.error(`${req.url}: ${(err as Error).stack ?? err}`);
-      if (!res.headersSent) sendError(res, httpError, req.method === 'HEAD');
-      else res.destroy();
-    });
+    // Most answers complete synchronously; only those that wait on the disk return a promise.
+    let answer: void | Promise<void>;
+    try {
+      answer = this.dispatch(req, res);
+    } catch (err) {
+      this.fail(req, res, err);
+      return;
+    }
+    answer?.catch((err: unknown) => this.fail(req, res, err));
   };
+
+  private fail(req: http.IncomingMessage, res: http.ServerResponse, err: unknown): void {
+    const httpError = err instanceof HttpError ? err : new HttpError(500, 'Internal error');
+    if (!(err instanceof HttpError)) this.options.log.error(`${req.url}: ${(err as Error).stack ?? err}`);
+    if (!res.headersSent) sendError(res, httpError, req.method === 'HEAD');
+    else res.destroy();
+  }
 
   /** One line per request: client, time, request, status, bytes sent with headers (Apache's %O), agent. */
   private logAccess(req: http.IncomingMessage, res: http.ServerResponse, started: number, sent: number): void {
@@ -95,7 +105,7 @@ export class Depot {
     );
   }
 
-  private async dispatch(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  private dispatch(req: http.IncomingMessage, res: http.ServerResponse): void | Promise<void> {
     const head = req.method === 'HEAD';
     const url = req.url ?? '/';
     const rawPath = url.split('?')[0]!;
@@ -201,7 +211,7 @@ export class Depot {
     sendBody(r.res, r.head, 'application/json; charset=utf-8', body, cacheHeaders(300));
   }
 
-  private async catalog(r: Request): Promise<void> {
+  private catalog(r: Request): void | Promise<void> {
     const pub = this.publisherOf(r);
     this.requests.catalog++;
     if (r.version === 0) {
@@ -219,9 +229,9 @@ export class Depot {
     if (r.args.length === 0) throw new HttpError(403, 'Directory listing not allowed.');
     const name = safeDecode(r.args.join('/'));
     const file = r.args.length === 1 ? r.mount.repo.catalogPart(pub, name) : null;
-    if (!file || !(await sendFile(r.req, r.res, this.files, file, TEXT, cacheHeaders(Math.min(DAY, REFRESH_SECONDS)), { ranges: true }))) {
-      throw new HttpError(404, `The path '${r.rawPath}' was not found.`);
-    }
+    const missing = () => new HttpError(404, `The path '${r.rawPath}' was not found.`);
+    if (!file) throw missing();
+    return sentOr404(sendFile(r.req, r.res, this.files, file, TEXT, cacheHeaders(Math.min(DAY, REFRESH_SECONDS)), { ranges: true }), missing);
   }
 
   private fmriArg(r: Request): Fmri {
@@ -234,15 +244,14 @@ export class Depot {
     }
   }
 
-  private async manifest(r: Request): Promise<void> {
+  private manifest(r: Request): void | Promise<void> {
     const fmri = this.fmriArg(r);
     const pub = this.publisherOf(r);
     this.requests.manifests++;
     const missing = () => new HttpError(404, `No manifest could be found for the FMRI: '${formatFmri(fmri)}'.`);
     if (!fmri.complete) throw missing();
     // A manifest never changes under its FMRI, whose version carries the publication time.
-    const sent = await sendFile(r.req, r.res, this.files, r.mount.repo.manifestPath(pub, fmri), TEXT, cacheHeaders(YEAR), { ranges: true, immutable: true });
-    if (!sent) throw missing();
+    return sentOr404(sendFile(r.req, r.res, this.files, r.mount.repo.manifestPath(pub, fmri), TEXT, cacheHeaders(YEAR), { ranges: true, immutable: true }), missing);
   }
 
   /** Unprefixed file requests look in every publisher's store. */
@@ -251,14 +260,20 @@ export class Depot {
     return pubs.map((p) => r.mount.repo.filePath(p, hash)).filter((p): p is string => p !== null);
   }
 
-  private async file(r: Request): Promise<void> {
+  private file(r: Request): void | Promise<void> {
     const hash = r.args.length === 1 ? safeDecode(r.args[0]!) : null;
     this.requests.file++;
-    for (const file of hash ? this.filePaths(r, hash) : []) {
-      const headers = cacheHeaders(r.version === 2 ? DAY : YEAR);
-      if (await sendFile(r.req, r.res, this.files, file, 'application/data', headers, { ranges: true, etag: `"${hash}"`, immutable: true })) return;
-    }
-    throw new HttpError(404, `No file could be found for the specified hash name: '${hash ?? 'None'}'.`);
+    const paths = hash ? this.filePaths(r, hash) : [];
+    const missing = () => new HttpError(404, `No file could be found for the specified hash name: '${hash ?? 'None'}'.`);
+    // The publishers' stores in turn: the first that holds the payload answers.
+    const from = (i: number): void | Promise<void> => {
+      if (i >= paths.length) throw missing();
+      const sent = sendFile(r.req, r.res, this.files, paths[i]!, 'application/data', cacheHeaders(r.version === 2 ? DAY : YEAR), { ranges: true, etag: `"${hash}"`, immutable: true });
+      if (sent === true) return;
+      if (sent === false) return from(i + 1);
+      return sent.then((ok) => (ok ? undefined : from(i + 1)));
+    };
+    return from(0);
   }
 
   private async info(r: Request): Promise<void> {
