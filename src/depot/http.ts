@@ -100,26 +100,16 @@ export function sendFile(
   headers: Record<string, string>,
   options: SendOptions,
 ): boolean | Promise<boolean> {
-  const cached = cache.peek(file, options.immutable ?? false);
+  const immutable = options.immutable ?? false;
+  const cached = cache.peek(file, immutable);
   // A cached entry always holds its body, so sendEntry completes the answer.
   if (cached) return sendEntry(req, res, cached, contentType, headers, options) === null;
-  return sendFromDisk(req, res, cache, file, contentType, headers, options);
-}
-
-async function sendFromDisk(
-  req: http.IncomingMessage,
-  res: http.ServerResponse,
-  cache: FileCache,
-  file: string,
-  contentType: string,
-  headers: Record<string, string>,
-  options: SendOptions,
-): Promise<boolean> {
-  const entry = await cache.get(file, options.immutable ?? false);
-  if (!entry) return false;
-  const streaming = sendEntry(req, res, entry, contentType, headers, options);
-  if (streaming) await pipeline(fs.createReadStream(file, { start: streaming.start, end: streaming.end, highWaterMark: STREAM_CHUNK }), res).catch(() => res.destroy());
-  return true;
+  return cache.get(file, immutable).then(async (entry) => {
+    if (!entry) return false;
+    const streaming = sendEntry(req, res, entry, contentType, headers, options);
+    if (streaming) await pipeline(fs.createReadStream(file, { start: streaming.start, end: streaming.end, highWaterMark: STREAM_CHUNK }), res).catch(() => res.destroy());
+    return true;
+  });
 }
 
 /** A route's end after sendFile: done, or a 404 (`missing`) when there was no file to send. */
