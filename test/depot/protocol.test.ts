@@ -77,6 +77,34 @@ describe('depot protocol', () => {
     assert.equal((await depot.get(`/file/1/${hash}`, { Range: 'bytes=999999-' })).status, 416);
   });
 
+  it('a catalog part replaced on disk is served within about a second, with no reload', async () => {
+    const url = '/userland/catalog/1/catalog.attrs';
+    const file = path.join(repo, 'publisher/userland/catalog/catalog.attrs');
+    const original = fs.readFileSync(file);
+    const first = await depot.get(url);
+    assert.ok(first.body.equals(original));
+    assert.ok((await depot.get(url)).body.equals(original), 'answered again, now from the cache');
+    const changed = Buffer.from(original.toString().replace(/"package-count": \d+/, '"package-count": 4242'));
+    assert.ok(!changed.equals(original));
+    // Replaced as the pkg5 tools do: a new file renamed over the old one.
+    const replace = (content: Buffer, mtime: Date) => {
+      fs.writeFileSync(`${file}.new`, content);
+      fs.utimesSync(`${file}.new`, mtime, mtime);
+      fs.renameSync(`${file}.new`, file);
+    };
+    replace(changed, new Date(Date.now() + 10_000));
+    try {
+      const fresh = await waitFor('the replaced catalog.attrs', async () => {
+        const reply = await depot.get(url);
+        return reply.body.equals(changed) && reply;
+      }, 3000);
+      assert.notEqual(fresh.headers.etag, first.headers.etag);
+    } finally {
+      replace(original, new Date());
+    }
+    await waitFor('the original catalog.attrs again', async () => (await depot.get(url)).body.equals(original), 3000);
+  });
+
   it('search over the real sample repository: a file by basename, packages by summary words', async () => {
     const basename = await depot.get('/search/0/mate-autogen');
     assert.equal(basename.status, 200);
