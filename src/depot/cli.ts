@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import type { Layout } from '../flavor';
-import { currentLayout, pamAuthenticate, runDaemon } from '../runtime';
+import { currentLayout, integerOption, pamAuthenticate, parseCommandLine, reportUsage, runDaemon, UsageError } from '../runtime';
 import { AccessLog } from './accesslog';
 import { buildMounts, type Mount, type RepositoryConfig } from './mounts';
 import type { SearchService } from './search/service';
@@ -16,9 +16,8 @@ const USAGE = `usage: depot [-f] [-S] [-a ADDRESS] [-p PORT] [-c CONFIG] [-d DIR
               {"address": "127.0.0.1", "port": 10080, "search": true,
                "repositories": [{"path": "/srv/repo", "prefix": "main"}]}
   -d DIR[=PREFIX]  serve the repository DIR (repeatable; replaces the file's list)
+Long forms: --foreground, --no-search, --address, --port, --config, --repository, --help.
 SIGHUP re-reads the repository list without dropping connections.`;
-
-class UsageError extends Error {}
 
 interface Options {
   foreground: boolean;
@@ -36,36 +35,32 @@ interface ConfigFile {
   repositories?: RepositoryConfig[];
 }
 
-function parseArgs(argv: string[], layout: Layout): Options {
-  const o: Options = { foreground: false, noSearch: false, address: null, port: null, config: layout.configFile, repositories: [] };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const value = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new UsageError(`${arg} needs a value`);
-      return v;
-    };
-    switch (arg) {
-      case '-f': o.foreground = true; break;
-      case '-S': o.noSearch = true; break;
-      case '-a': o.address = value(); break;
-      case '-p': {
-        const port = Number(value());
-        if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError('-p takes a port from 1 to 65535');
-        o.port = port;
-        break;
-      }
-      case '-c': o.config = value(); break;
-      case '-d': {
-        const [dir, prefix] = value().split('=');
-        o.repositories.push(prefix ? { path: dir!, prefix } : { path: dir! });
-        break;
-      }
-      case '-h': case '--help': throw new UsageError('');
-      default: throw new UsageError(`unknown argument ${arg}`);
-    }
-  }
-  return o;
+function parseOptions(argv: string[], layout: Layout): Options {
+  const { values } = parseCommandLine({
+    args: argv,
+    options: {
+      foreground: { type: 'boolean', short: 'f' },
+      'no-search': { type: 'boolean', short: 'S' },
+      address: { type: 'string', short: 'a' },
+      port: { type: 'string', short: 'p' },
+      config: { type: 'string', short: 'c' },
+      repository: { type: 'string', short: 'd', multiple: true },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) throw new UsageError('');
+  return {
+    foreground: values.foreground ?? false,
+    noSearch: values['no-search'] ?? false,
+    address: values.address ?? null,
+    port: values.port === undefined ? null : integerOption('-p', values.port, 1, 65535),
+    config: values.config ?? layout.configFile,
+    repositories: (values.repository ?? []).map((spec) => {
+      const [dir, prefix] = spec.split('=');
+      if (!dir) throw new UsageError(`-d takes DIR or DIR=PREFIX, not "${spec}"`);
+      return prefix ? { path: dir, prefix } : { path: dir };
+    }),
+  };
 }
 
 function readConfig(file: string, required: boolean): ConfigFile {
@@ -94,11 +89,10 @@ export async function main(argv: string[]): Promise<number> {
   const layout = currentLayout('depot');
   let o: Options;
   try {
-    o = parseArgs(argv, layout);
+    o = parseOptions(argv, layout);
   } catch (err) {
-    const message = (err as Error).message;
-    process.stderr.write(message ? `depot: ${message}\n${USAGE}\n` : `${USAGE}\n`);
-    return message ? 2 : 0;
+    if (err instanceof UsageError) return reportUsage('depot', USAGE, err);
+    throw err;
   }
   const repositoryList = (): RepositoryConfig[] => (o.repositories.length ? o.repositories : (readConfig(o.config, true).repositories ?? []));
   let mounts: Mount[];

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import os from 'node:os';
-import { currentLayout } from '../runtime';
+import { currentLayout, parseCommandLine, reportUsage, UsageError } from '../runtime';
 import { readInittab } from './inittab';
 import { runInitDaemon } from './daemon';
 import type { Request } from './protocol';
@@ -14,9 +14,8 @@ const USAGE = `usage: isinit [-k] [-c config] [-s socket] [[group] level]
   -k            stop every entry and end the daemon
   -f, -d        run the daemon in the foreground, or detached
   -c config     the isinittab (default: the flavor's)
-  -s socket     the control socket (default: :::socket: of the config, else the flavor's)`;
-
-class UsageError extends Error {}
+  -s socket     the control socket (default: :::socket: of the config, else the flavor's)
+Long forms: --kill, --config, --socket, --foreground, --detached, --help.`;
 
 interface Options {
   kill: boolean;
@@ -29,37 +28,39 @@ interface Options {
   words: string[];
 }
 
-function parseArgs(argv: string[], defaultConfig: string): Options {
-  const o: Options = { kill: false, config: defaultConfig, socket: null, daemon: null, status: false, json: false, graceMs: 5000, words: [] };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const value = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new UsageError(`${arg} needs a value`);
-      return v;
-    };
-    switch (arg) {
-      case '-k': o.kill = true; break;
-      case '-c': o.config = value(); break;
-      case '-s': o.socket = value(); break;
-      case '-f': o.daemon = 'foreground'; break;
-      case '-d': o.daemon = 'detached'; break;
-      case '--status': o.status = true; break;
-      case '--json': o.json = true; break;
-      case '--grace': {
-        const seconds = Number(value());
-        if (!(seconds >= 0 && seconds <= 3600)) throw new UsageError('--grace takes a number of seconds from 0 to 3600');
-        o.graceMs = seconds * 1000;
-        break;
-      }
-      case '-h': case '--help': throw new UsageError('');
-      default:
-        if (arg.startsWith('-')) throw new UsageError(`unknown option ${arg}`);
-        o.words.push(arg);
-    }
+function parseOptions(argv: string[], defaultConfig: string): Options {
+  const { values, positionals } = parseCommandLine({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      kill: { type: 'boolean', short: 'k' },
+      config: { type: 'string', short: 'c' },
+      socket: { type: 'string', short: 's' },
+      foreground: { type: 'boolean', short: 'f' },
+      detached: { type: 'boolean', short: 'd' },
+      status: { type: 'boolean' },
+      json: { type: 'boolean' },
+      grace: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) throw new UsageError('');
+  if (values.foreground && values.detached) throw new UsageError('-f and -d exclude each other: the daemon runs in the foreground or detached');
+  if (positionals.length > 2) throw new UsageError(`at most a group and a level, not ${positionals.length} words`);
+  const seconds = Number(values.grace ?? 5);
+  if (values.grace !== undefined && !(values.grace.trim() !== '' && seconds >= 0 && seconds <= 3600)) {
+    throw new UsageError(`--grace takes a number of seconds from 0 to 3600, not "${values.grace}"`);
   }
-  if (o.words.length > 2) throw new UsageError('at most a group and a level');
-  return o;
+  return {
+    kill: values.kill ?? false,
+    config: values.config ?? defaultConfig,
+    socket: values.socket ?? null,
+    daemon: values.foreground ? 'foreground' : values.detached ? 'detached' : null,
+    status: values.status ?? false,
+    json: values.json ?? false,
+    graceMs: seconds * 1000,
+    words: positionals,
+  };
 }
 
 function request(socketPath: string, body: Request): Promise<Record<string, unknown>> {
@@ -94,11 +95,10 @@ export async function main(argv: string[]): Promise<number> {
   const layout = currentLayout('init');
   let o: Options;
   try {
-    o = parseArgs(argv, layout.configFile);
+    o = parseOptions(argv, layout.configFile);
   } catch (err) {
-    const message = (err as Error).message;
-    process.stderr.write(message ? `isinit: ${message}\n${USAGE}\n` : `${USAGE}\n`);
-    return message ? 2 : 0;
+    if (err instanceof UsageError) return reportUsage('isinit', USAGE, err);
+    throw err;
   }
   try {
     if (o.daemon) {

@@ -9,3 +9,4 @@ export { runDaemon, type DaemonContext, type DaemonDefinition } from './daemon';
 export { FeatureMissingError } from './features';
 export { flavorBanner, handleFlavorFlag } from './banner';
 export { locatePackageData } from './native';
+export { integerOption, parseCommandLine, reportUsage, UsageError } from './args';

@@ -3,7 +3,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { layout, loadFlavor, underRoot, type Layout } from '../../src/flavor';
-import { killAndWait, runTs, tempDir } from '../support/process';
+import { killAndWait, runTs, tempDir, type Ran } from '../support/process';
 
 export interface Reply {
   status: number;
@@ -30,9 +30,14 @@ export class DepotHarness {
   port = 0;
   pid = 0;
 
+  /** Runs the depot command with these arguments (it detaches when it starts a daemon). */
+  run(args: string[]): Promise<Ran> {
+    return runTs('src/depot/bin/depot.ts', args, { FLAVOR: 'abc', FLAVORKIT_ROOT: this.root });
+  }
+
   async start(args: string[]): Promise<void> {
     this.port = await freePort();
-    const started = await runTs('src/depot/bin/depot.ts', ['-p', String(this.port), ...args], { FLAVOR: 'abc', FLAVORKIT_ROOT: this.root });
+    const started = await this.run(['-p', String(this.port), ...args]);
     if (started.code !== 0) throw new Error(`depot did not start: ${started.stderr}`);
     this.pid = Number(fs.readFileSync(this.layout.pidFile, 'utf8'));
   }

@@ -240,3 +240,26 @@ describe('admin/0 through the flavor\'s PAM service', () => {
     assert.equal((await depot.get('/admin/0?cmd=refresh', basic(user.name, user.password))).status, 404);
   });
 });
+
+describe('the depot command line', () => {
+  const depot = new DepotHarness();
+  after(() => depot.stop());
+
+  it('bad options get a usage error that names them, and no daemon starts', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['-p', '0', '-d', SAMPLE], /depot: -p takes a whole number from 1 to 65535, not "0"\n/],
+      [['-p', 'http', '-d', SAMPLE], /depot: -p takes a whole number from 1 to 65535, not "http"\n/],
+      [['--bogus', '-d', SAMPLE], /depot: Unknown option '--bogus'\n/],
+      [['-d'], /depot: Option '-d, --repository <value>' argument missing/],
+      [['-d', '=main'], /depot: -d takes DIR or DIR=PREFIX, not "=main"/],
+      [[SAMPLE], /depot: Unexpected argument '.*sample-repo'/],
+    ];
+    for (const [args, message] of cases) {
+      const ran = await depot.run(args);
+      assert.equal(ran.code, 2, args.join(' '));
+      assert.match(ran.stderr, message);
+      assert.match(ran.stderr, /usage: depot/);
+    }
+    assert.equal(fs.existsSync(depot.layout.pidFile), false, 'no daemon was started');
+  });
+});

@@ -162,6 +162,25 @@ describe('bad input', () => {
     assert.equal(h.lines().length, 1);
   });
 
+  it('a bad command line gets a usage error that names it, and starts nothing', async () => {
+    const h = harness('g:x:1:respawn:true\n');
+    const cases: Array<[string[], RegExp]> = [
+      [['--nope'], /isinit: Unknown option '--nope'\n/],
+      [['-d', '-s'], /isinit: Option '-s, --socket <value>' argument missing/],
+      [['-f', '-d'], /isinit: -f and -d exclude each other/],
+      [['-d', '--grace', 'soon'], /isinit: --grace takes a number of seconds from 0 to 3600, not "soon"/],
+      [['g', '1', 'extra'], /isinit: at most a group and a level, not 3 words/],
+    ];
+    for (const [args, message] of cases) {
+      const ran = await h.isinit(args);
+      assert.equal(ran.code, 2, args.join(' '));
+      assert.match(ran.stderr, message);
+      assert.match(ran.stderr, /usage: isinit/);
+    }
+    assert.equal(fs.existsSync(h.layout.pidFile), false, 'no daemon was started');
+    assert.equal(fs.existsSync(h.layout.controlSocket), false);
+  });
+
   it('a daemon does not start on a malformed isinittab, and says which line', async () => {
     const h = harness('g:x:1:respawn:true\nnonsense\n');
     const started = await h.isinit(['-d']);

@@ -2,6 +2,7 @@
 //   repogen generate --out DIR [--packages N] [--publishers a,b] [--seed S] [--file-size BYTES]
 //                    [--versions N] [--files N]
 //   repogen check DIR
+import { integerOption, parseCommandLine, reportUsage, UsageError } from '../../runtime/args';
 import { checkRepository } from './check';
 import { generateRepository, RepositoryGenerationError } from './generate';
 import { SYNTHETIC_DEFAULTS, syntheticRepository, type SyntheticOptions } from './synthetic';
@@ -10,30 +11,30 @@ const USAGE = `usage: repogen generate --out DIR [--packages N] [--publishers NA
                         [--file-size BYTES] [--versions N] [--files N]
        repogen check DIR`;
 
-class UsageError extends Error {}
-
-const NUMERIC: Record<string, keyof SyntheticOptions> = {
-  '--packages': 'packages', '--seed': 'seed', '--file-size': 'fileSize', '--versions': 'maxVersions', '--files': 'maxFiles',
-};
+/** The numeric options of `generate`, by the SyntheticOptions field each sets. */
+const NUMERIC = { packages: 'packages', seed: 'seed', 'file-size': 'fileSize', versions: 'maxVersions', files: 'maxFiles' } as const;
 
 function generateOptions(args: string[]): { out: string; options: SyntheticOptions } {
+  const { values } = parseCommandLine({
+    args,
+    options: {
+      out: { type: 'string' },
+      publishers: { type: 'string' },
+      packages: { type: 'string' },
+      seed: { type: 'string' },
+      'file-size': { type: 'string' },
+      versions: { type: 'string' },
+      files: { type: 'string' },
+    },
+  });
   const options: SyntheticOptions = { ...SYNTHETIC_DEFAULTS };
-  let out: string | null = null;
-  for (let i = 0; i < args.length; i++) {
-    const flag = args[i]!;
-    const value = args[++i];
-    if (value === undefined) throw new UsageError(`${flag} needs a value`);
-    if (flag === '--out') out = value;
-    else if (flag === '--publishers') options.publishers = value.split(',');
-    else if (NUMERIC[flag]) {
-      const n = Number(value);
-      const min = flag === '--seed' ? 0 : 1;
-      if (!Number.isInteger(n) || n < min) throw new UsageError(`${flag} takes a whole number of at least ${min}, not "${value}"`);
-      (options[NUMERIC[flag]!] as number) = n;
-    } else throw new UsageError(`unknown option ${flag}`);
+  if (values.publishers !== undefined) options.publishers = values.publishers.split(',');
+  for (const [name, field] of Object.entries(NUMERIC) as Array<[keyof typeof NUMERIC, (typeof NUMERIC)[keyof typeof NUMERIC]]>) {
+    const text = values[name];
+    if (text !== undefined) options[field] = integerOption(`--${name}`, text, name === 'seed' ? 0 : 1);
   }
-  if (!out) throw new UsageError('generate needs --out DIR');
-  return { out, options };
+  if (values.out === undefined) throw new UsageError('generate needs --out DIR');
+  return { out: values.out, options };
 }
 
 export function main(argv: string[]): number {
@@ -53,12 +54,9 @@ export function main(argv: string[]): number {
       process.stdout.write(problems.length ? `${problems.length} problem(s) in ${rest[0]}\n` : `${rest[0]}: conforms\n`);
       return problems.length ? 1 : 0;
     }
-    throw new UsageError(command ? `unknown command ${command}` : '');
+    throw new UsageError(command ? `unknown command ${command}; the commands are generate and check` : 'give a command: generate or check');
   } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(err.message ? `repogen: ${err.message}\n${USAGE}\n` : `${USAGE}\n`);
-      return 2;
-    }
+    if (err instanceof UsageError) return reportUsage('repogen', USAGE, err);
     if (err instanceof RepositoryGenerationError) {
       process.stderr.write(`repogen: ${err.message}\n`);
       return 1;
