@@ -21,6 +21,7 @@ const RECHECK_MS = 1000;
  */
 export class FileCache {
   private readonly entries = new Map<string, FileEntry>();
+  private readonly loading = new Map<string, Promise<FileEntry | null>>();
   private bytes = 0;
 
   constructor(
@@ -39,10 +40,19 @@ export class FileCache {
   }
 
   /** The file, or null when it does not exist or is not a regular file. */
-  async get(file: string, immutable: boolean): Promise<FileEntry | null> {
+  get(file: string, immutable: boolean): Promise<FileEntry | null> {
     const fresh = this.peek(file, immutable);
-    if (fresh) return fresh;
-    const cached = this.entries.get(file);
+    if (fresh) return Promise.resolve(fresh);
+    // Misses for one file at the same time share one stat and one read.
+    let load = this.loading.get(file);
+    if (!load) {
+      load = this.load(file).finally(() => this.loading.delete(file));
+      this.loading.set(file, load);
+    }
+    return load;
+  }
+
+  private async load(file: string): Promise<FileEntry | null> {
     let stat: fs.Stats;
     try {
       stat = await fs.promises.stat(file);
@@ -50,12 +60,16 @@ export class FileCache {
       return null;
     }
     if (!stat.isFile()) return null;
+    // Looked up after the wait: a reload may have cleared the cache meanwhile.
+    const cached = this.entries.get(file);
     if (cached && cached.size === stat.size && cached.mtimeMs === stat.mtimeMs) {
       cached.checkedAt = Date.now();
       return this.touch(file, cached);
     }
-    if (cached) this.drop(file, cached);
-    if (stat.size > this.maxEntry) return { size: stat.size, mtimeMs: stat.mtimeMs, body: null };
+    if (stat.size > this.maxEntry) {
+      this.remove(file);
+      return { size: stat.size, mtimeMs: stat.mtimeMs, body: null };
+    }
     let body: Buffer;
     try {
       body = await fs.promises.readFile(file);
@@ -63,11 +77,12 @@ export class FileCache {
       return null;
     }
     const entry = { size: body.length, mtimeMs: stat.mtimeMs, body, checkedAt: Date.now() };
+    this.remove(file);
     this.entries.set(file, entry);
     this.bytes += body.length;
-    while (this.bytes > this.maxBytes) {
-      const [oldest, value] = this.entries.entries().next().value as [string, FileEntry];
-      this.drop(oldest, value);
+    for (const oldest of this.entries.keys()) {
+      if (this.bytes <= this.maxBytes) break;
+      this.remove(oldest);
     }
     return entry;
   }
@@ -84,7 +99,9 @@ export class FileCache {
     return entry;
   }
 
-  private drop(file: string, entry: FileEntry): void {
+  private remove(file: string): void {
+    const entry = this.entries.get(file);
+    if (!entry) return;
     this.entries.delete(file);
     this.bytes -= entry.body?.length ?? 0;
   }
