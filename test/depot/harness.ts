@@ -3,7 +3,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { layout, loadFlavor, underRoot, type Layout } from '../../src/flavor';
-import { killAndWait, runTs, tempDir, type Ran } from '../support/process';
+import { killAndWait, runTs, tempDir, waitFor, type Ran } from '../support/process';
 
 export interface Reply {
   status: number;
@@ -40,6 +40,11 @@ export class DepotHarness {
     const started = await this.run(['-p', String(this.port), ...args]);
     if (started.code !== 0) throw new Error(`depot did not start: ${started.stderr}`);
     this.pid = Number(fs.readFileSync(this.layout.pidFile, 'utf8'));
+  }
+
+  /** Waits until search answers: the first index is built (searches meanwhile get 503). */
+  async indexed(): Promise<void> {
+    await waitFor('the first search index', async () => (await this.get(`/search/1/${encodeURIComponent('False_2_None_None_index-probe')}`)).status !== 503, 30000);
   }
 
   get(urlPath: string, headers: http.OutgoingHttpHeaders = {}, method = 'GET'): Promise<Reply> {

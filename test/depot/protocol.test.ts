@@ -106,6 +106,7 @@ describe('depot protocol', () => {
   });
 
   it('search over the real sample repository: a file by basename, packages by summary words', async () => {
+    await depot.indexed();
     const basename = await depot.get('/search/0/mate-autogen');
     assert.equal(basename.status, 200);
     assert.equal(basename.body.toString(), `basename pkg:/${decodeURIComponent(MATE)} file usr/bin/mate-autogen\n`);
@@ -133,6 +134,13 @@ describe('depot protocol', () => {
   it('publication is refused clearly, malformed requests get 400', async () => {
     assert.equal((await depot.get('/file/1/abc', {}, 'POST')).status, 400);
     assert.match((await depot.get('/file/1/abc', {}, 'POST')).body.toString(), /read-only/);
+    for (const method of ['GET', 'POST']) {
+      const open = await depot.get('/open/0/foo@1.0', {}, method);
+      assert.equal(open.status, 404, `${method} open/0`);
+      assert.match(open.body.toString(), /Operation not supported in current server mode/);
+    }
+    assert.equal((await depot.get('/open/0/foo@1.0', {}, 'PUT')).status, 400);
+    assert.equal((await depot.get('/file/1/abc', {}, 'DELETE')).status, 405);
     assert.equal((await depot.get('/manifest/0/foo@x.y')).status, 400);
     assert.equal((await depot.get('/manifest/0/%E0%A4%A')).status, 400);
     assert.equal((await depot.get('/manifest/0/nosuch@1.0')).status, 404, 'well-formed, no timestamp: absent');

@@ -150,6 +150,7 @@ describe('the depot serves a generated repository', () => {
   });
 
   it('search finds generated packages by the words of their summaries', async () => {
+    await depot.indexed();
     const summary = fs.readFileSync(path.join(root, 'publisher/test/catalog/catalog.summary.C'), 'utf8');
     const word = /value=\\"(\w+) \w+ package 0\\"/.exec(summary)?.[1];
     assert.ok(word, 'package 0 has a summary');

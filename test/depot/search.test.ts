@@ -8,6 +8,8 @@ import zlib from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { attr, parseAction } from '../../src/depot/manifest';
 import { pkgQuote } from '../../src/depot/fmri';
+import { generateRepository } from '../../src/depot/repogen/generate';
+import { syntheticRepository } from '../../src/depot/repogen/synthetic';
 import { killAndWait, tempDir, waitFor } from '../support/process';
 import { DepotHarness, type Reply } from './harness';
 
@@ -136,6 +138,7 @@ describe('depot search: the reference client tests', () => {
     repo = path.join(depot.root, 'repo');
     writeRepository(repo, 'test', [{ stem: 'example_pkg', version: VERSION, text: EXAMPLE_MANIFEST }]);
     await depot.start(['-d', repo]);
+    await depot.indexed();
   });
   after(() => depot.stop());
 
@@ -246,6 +249,7 @@ describe('depot search index: kept on disk, rebuilt when the catalog changes', (
     repo = path.join(depot.root, 'repo');
     writeRepository(repo, 'test', two);
     await depot.start(['-d', repo]);
+    await depot.indexed();
   });
   after(() => depot.stop());
 
@@ -260,6 +264,7 @@ describe('depot search index: kept on disk, rebuilt when the catalog changes', (
     const written = fs.statSync(file).mtimeMs;
     await killAndWait(depot.pid, 'SIGTERM');
     await depot.start(['-d', repo]);
+    await depot.indexed();
     assert.match(await packagesFor('second'), /tools\/beta/);
     assert.equal(fs.statSync(file).mtimeMs, written, 'the stored index was reused, not rebuilt');
   });
@@ -301,5 +306,30 @@ describe('depot search turned off', () => {
     assert.equal(v1.status, 503);
     assert.equal(v1.headers['content-type'], 'text/html');
     assert.equal(fs.existsSync(depot.layout.files.searchIndex!), false, 'no index is written');
+  });
+});
+
+describe('depot search while the first index is built', () => {
+  const depot = new DepotHarness();
+  before(async () => {
+    // Large enough that building its index takes a while.
+    const repo = path.join(depot.root, 'repo');
+    generateRepository(repo, syntheticRepository({ packages: 3000, publishers: ['big'], seed: 7 }));
+    await depot.start(['-d', repo]);
+  });
+  after(() => depot.stop());
+
+  it('answers 503 meanwhile, shows the publisher as indexing, then answers', async () => {
+    const url = `/search/1/${encodeURIComponent('False_1_None_None_pkg42')}`;
+    const early = await depot.get(url);
+    assert.equal(early.status, 503);
+    assert.match(early.body.toString(), /the index is being built/);
+    const status = JSON.parse((await depot.get('/status/0/')).body.toString()) as { repository: { publishers: Record<string, { status: string }> } };
+    assert.equal(status.repository.publishers.big!.status, 'indexing');
+    await depot.indexed();
+    assert.equal((await depot.get(url)).status, 200);
+    // Indexing ends once the new index is also written to the data dir.
+    const publisherStatus = async () => (JSON.parse((await depot.get('/status/0/')).body.toString()) as typeof status).repository.publishers.big!.status;
+    await waitFor('status/0 to show the publisher online', async () => (await publisherStatus()) === 'online', 30000);
   });
 });

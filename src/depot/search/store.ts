@@ -59,10 +59,9 @@ export class SearchIndexes {
   async get(repo: Repository, pub: string): Promise<PublisherIndex> {
     const slot = this.slot(repo, pub);
     await this.refreshIfChanged(repo, pub, slot, false);
-    if (!slot.index) {
-      if (slot.building) await slot.building;
-      if (!slot.index) throw new SearchUnavailable('Search functionality is temporarily unavailable: the index could not be built (see the depot log).');
-    }
+    // No index yet: a 503 the client can retry, rather than a request held for the whole build.
+    if (!slot.index && slot.building) throw new SearchUnavailable('Search functionality is temporarily unavailable: the index is being built.');
+    if (!slot.index) throw new SearchUnavailable('Search functionality is temporarily unavailable: the index could not be built (see the depot log).');
     return slot.index;
   }
 
