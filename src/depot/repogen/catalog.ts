@@ -1,4 +1,4 @@
-// The signed JSON of pkg(5) catalogs (doc/catalog-v1.txt; specs/depot.md §3.5–3.7): canonical
+// The signed JSON of pkg(5) catalogs (pkg5 doc/catalog-v1.txt): canonical
 // form, signatures, timestamps, version order, and which actions go to which catalog part.
 import crypto from 'node:crypto';
 import { attr, type Action } from '../manifest';

@@ -1,5 +1,5 @@
 // Writes pkg(5) file repositories (format 4) from a description, following the on-disk format
-// (pkg5 doc/on-disk-format.txt, doc/catalog-v1.txt; specs/depot.md §3) without pkg5's tools.
+// (pkg5 doc/on-disk-format.txt, doc/catalog-v1.txt) without pkg5's tools.
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
