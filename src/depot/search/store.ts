@@ -43,8 +43,12 @@ export class SearchIndexes {
     return path.join(this.dir, id, `${encodeURIComponent(pub)}.json`);
   }
 
+  private key(repo: Repository, pub: string): string {
+    return `${repo.root}\0${pub}`;
+  }
+
   private slot(repo: Repository, pub: string): Slot {
-    const key = `${repo.root}\0${pub}`;
+    const key = this.key(repo, pub);
     let slot = this.slots.get(key);
     if (!slot) this.slots.set(key, (slot = { index: null, building: null, checked: '' }));
     return slot;
@@ -67,6 +71,9 @@ export class SearchIndexes {
 
   /** Loads or builds the index of every publisher; `force` rebuilds even unchanged ones. */
   async prepare(repos: Repository[], force = false): Promise<void> {
+    // A repository no longer served (the list was reloaded) gives its indexes' memory back.
+    const served = new Set(repos.flatMap((repo) => repo.publishers.map((pub) => this.key(repo, pub))));
+    for (const key of this.slots.keys()) if (!served.has(key)) this.slots.delete(key);
     await Promise.all(repos.flatMap((repo) => repo.publishers.map((pub) => this.refreshIfChanged(repo, pub, this.slot(repo, pub), force))));
     await Promise.all(repos.flatMap((repo) => repo.publishers.map((pub) => this.slot(repo, pub).building)));
   }
