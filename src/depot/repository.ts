@@ -3,9 +3,9 @@ import path from 'node:path';
 import { pkgQuote, type Fmri } from './fmri';
 
 /** A SHA-1 (or longer SHA-2) content hash as the file store names files. */
-const HASH = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
+export const HASH = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
 /** Catalog part names pkg5 writes. */
-const CATALOG_PART = /^(catalog\.attrs|catalog\.(base|dependency|summary)\.[A-Za-z0-9_.@-]+|update\.[0-9]{8}T[0-9]{2}Z\.[A-Za-z0-9_.@-]+)$/;
+export const CATALOG_PART = /^(catalog\.attrs|catalog\.(base|dependency|summary)\.[A-Za-z0-9_.@-]+|update\.[0-9]{8}T[0-9]{2}Z\.[A-Za-z0-9_.@-]+)$/;
 const PUBLISHER = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 export class RepositoryError extends Error {}

@@ -83,7 +83,7 @@ describe('depot protocol', () => {
     const original = fs.readFileSync(file);
     const first = await depot.get(url);
     assert.ok(first.body.equals(original));
-    assert.ok((await depot.get(url)).body.equals(original), 'answered again, now from the cache');
+    assert.ok((await depot.get(url)).body.equals(original), 'asked again: now held in memory');
     const changed = Buffer.from(original.toString().replace(/"package-count": \d+/, '"package-count": 4242'));
     assert.ok(!changed.equals(original));
     // Replaced as the pkg5 tools do: a new file renamed over the old one.

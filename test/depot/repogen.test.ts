@@ -1,20 +1,18 @@
 // The repository generator and checker: generated repositories conform, the real pkg5 fixtures
 // conform, each kind of corruption is caught, and the depot serves what the generator writes.
 import assert from 'node:assert/strict';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { parseManifest } from '../../src/depot/manifest';
-import { canonicalJson } from '../../src/depot/repogen/catalog';
+import { canonicalJson, sha1 } from '../../src/depot/repogen/catalog';
 import { checkRepository } from '../../src/depot/repogen/check';
 import { generateRepository } from '../../src/depot/repogen/generate';
 import { syntheticRepository } from '../../src/depot/repogen/synthetic';
 import { FIXTURES_DIR, runTs, tempDir } from '../support/process';
 import { DepotHarness } from './harness';
 
-const sha1 = (data: string | Buffer) => crypto.createHash('sha1').update(data).digest('hex');
 
 /** Every file below a directory with the hash of its content. */
 function tree(dir: string): Record<string, string> {
@@ -88,6 +86,13 @@ describe('repository generator', () => {
       delete attrs._SIGNATURE;
       fs.writeFileSync(file, canonicalJson(attrs));
     }, /has a zero fraction/],
+    ['a catalog part name that leads out of the catalog', (root) => {
+      const file = path.join(root, 'publisher/test/catalog/catalog.attrs');
+      const attrs = JSON.parse(fs.readFileSync(file, 'utf8'));
+      attrs.parts['../../../../pkg5.repository'] = { 'signature-sha-1': '0'.repeat(40) };
+      delete attrs._SIGNATURE;
+      fs.writeFileSync(file, canonicalJson(attrs));
+    }, /lists a part named "..\/..\/..\/..\/pkg5.repository", which is not a catalog part name/],
   ];
   for (const [name, corrupt, expected] of corruptions) {
     it(`catches ${name}`, () => {

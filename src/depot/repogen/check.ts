@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { pkgQuote } from '../fmri';
+import { CATALOG_PART, HASH } from '../repository';
 import { attr, parseAction, type Action } from '../manifest';
 import { CATALOG_TIMESTAMP, catalogPartOf, catalogSignature, compareVersions, sha1 } from './catalog';
 
@@ -92,6 +93,11 @@ class Checker {
     const listed = { ...(attrs.parts as Json | undefined), ...(attrs.updates as Json | undefined) } as Record<string, { 'signature-sha-1'?: string; 'last-modified'?: string }>;
     const parts = new Map<string, Json>();
     for (const [name, meta] of Object.entries(listed)) {
+      // Names come from the repository under check: one outside the grammar could point anywhere.
+      if (!CATALOG_PART.test(name)) {
+        this.report(attrsFile, `lists a part named ${JSON.stringify(name)}, which is not a catalog part name`);
+        continue;
+      }
       const file = path.join(catalog, name);
       this.checkTimestamp(attrsFile, `last-modified of ${name}`, meta['last-modified']);
       const part = this.readJson(file);
@@ -165,6 +171,10 @@ class Checker {
 
   checkPayload(base: string, manifest: string, a: Action): void {
     const hash = a.hash!;
+    if (!HASH.test(hash)) {
+      this.report(manifest, `payload hash ${JSON.stringify(hash)} of ${attr(a, 'path') ?? attr(a, 'license')} is not a SHA-1 or SHA-2 hex digest`);
+      return;
+    }
     const file = path.join(base, 'file', hash.slice(0, 2), hash);
     const legacy = path.join(base, 'file', hash.slice(0, 2), hash.slice(2, 8), hash);
     const stored = fs.existsSync(file) ? file : fs.existsSync(legacy) ? legacy : null;
