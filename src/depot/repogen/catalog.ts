@@ -35,19 +35,13 @@ export function signedCatalogFile(value: Record<string, unknown>): { text: strin
 }
 
 /** A catalog timestamp: `YYYYMMDDTHHMMSS[.ffffff]Z`, the fraction only when not zero. */
-export function catalogTimestamp(date: Date, micros = 0): string {
+export function catalogTimestamp(date: Date): string {
   const base = date.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, '');
-  const fraction = date.getUTCMilliseconds() * 1000 + micros;
+  const fraction = date.getUTCMilliseconds() * 1000;
   return fraction === 0 ? `${base}Z` : `${base}.${String(fraction).padStart(6, '0')}Z`;
 }
 
 export const CATALOG_TIMESTAMP = /^\d{8}T\d{6}(\.\d{6})?Z$/;
-
-export function parseCatalogTimestamp(stamp: string): Date | null {
-  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(?:\.(\d{6}))?Z$/.exec(stamp);
-  if (!m) return null;
-  return new Date(Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!, Math.floor(Number(m[7] ?? 0) / 1000)));
-}
 
 const dotted = (s: string | undefined) => (s ? s.split('.').map(Number) : []);
 

@@ -1,4 +1,5 @@
 import type { PackageSpec, RepositorySpec, VersionSpec } from './generate';
+import { catalogTimestamp } from './catalog';
 
 export interface SyntheticOptions {
   /** Packages (stems) per publisher. */
@@ -32,10 +33,6 @@ const WORDS = ['fast', 'small', 'secure', 'portable', 'graphical', 'network', 'a
 const CATEGORIES = ['System/Libraries', 'System/Core', 'Development/C', 'Applications/Internet', 'Desktop (GNOME)/Libraries', 'System/Shells'];
 const EPOCH = Date.UTC(2025, 0, 1);
 
-function stamp(ms: number): string {
-  return new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-}
-
 /** Payload bytes of a given size, varied by the generator so each file has its own hash. */
 function content(next: () => number, size: number, label: string): Buffer {
   const head = Buffer.from(`${label}\n`);
@@ -66,7 +63,7 @@ export function syntheticRepository(options: Partial<SyntheticOptions> = {}): Re
         }));
         const depends = i > 0 ? [...new Set(Array.from({ length: Math.floor(next() * 3) }, () => Math.floor(next() * i)))].map((d) => packages[d]!.stem) : [];
         versions.push({
-          version: `1.${v},5.11-0.${i % 10}:${stamp(EPOCH + (i * 10 + v) * 1000)}`,
+          version: `1.${v},5.11-0.${i % 10}:${catalogTimestamp(new Date(EPOCH + (i * 10 + v) * 1000))}`,
           summary: `${pick(WORDS)} ${pick(WORDS)} package ${i}`,
           description: `The ${pick(WORDS)} ${pick(WORDS)} component number ${i}, version ${v}.`,
           classification: [`org.opensolaris.category.2008:${pick(CATEGORIES)}`],

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { cacheHeaders, HttpError, safeDecode, searchUnavailable, sendBody } from '../http';
+import { pkgQuote } from '../fmri';
 import { attr, parseAction } from '../manifest';
 import type { Request } from '../server';
 import { runQuery, type SearchResult } from './engine';
@@ -20,9 +21,7 @@ const KEY_ATTRIBUTE: Record<string, string> = {
 
 /** Python's quote() with its default safe "/": how search/1 shows the matched value. */
 function quoteValue(text: string): string {
-  return encodeURIComponent(text)
-    .replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
-    .replace(/%2F/g, '/');
+  return pkgQuote(text).replace(/%2F/g, '/');
 }
 
 async function readForm(r: Request): Promise<string[]> {
@@ -75,8 +74,8 @@ function v1Lines(qnum: number, result: SearchResult): string {
 
 /**
  * search/0 (one token, plain lines) and search/1 (queries in the v1 header form, by GET or a
- * POSTed form of several). 204 when one query finds nothing, 503 while search is off or the
- * first index is being built, 404 for a malformed header, 400 for query text that does not parse.
+ * POSTed form of several). 204 when one query finds nothing, 503 while search is off or before
+ * the first index is built, 404 for a malformed header, 400 for query text that does not parse.
  */
 export async function searchOperation(r: Request, indexes: SearchIndexes, pub: string, maxAge: number): Promise<void> {
   try {
