@@ -5,6 +5,7 @@ import { formatFmri, FmriError, parseFmri, type Fmri } from './fmri';
 import { cacheHeaders, DAY, HttpError, httpDate, safeDecode, searchUnavailable, sendBody, sendError, sendFile, sentOr404, YEAR } from './http';
 import { FileCache } from './filecache';
 import { packageInfo } from './info';
+import { pkgJson } from './json';
 import type { Mount } from './mounts';
 import type { SearchService } from './search/service';
 
@@ -50,13 +51,6 @@ export interface Request {
   rawPath: string;
   /** The depot's cache of small repository files. */
   files: FileCache;
-}
-
-/** JSON as pkg5 writes it: sorted keys, two-space indent. */
-function pkgJson(value: unknown): string {
-  const sort = (v: unknown): unknown =>
-    Array.isArray(v) ? v.map(sort) : v && typeof v === 'object' ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, sort((v as Record<string, unknown>)[k])])) : v;
-  return JSON.stringify(sort(value), null, 2);
 }
 
 function isoFromCatalog(stamp: string): string {

@@ -1,17 +1,10 @@
 // The signed JSON of pkg(5) catalogs (pkg5 doc/catalog-v1.txt): canonical
 // form, signatures, timestamps, version order, and which actions go to which catalog part.
 import crypto from 'node:crypto';
+import { sortKeys } from '../json';
 import { attr, type Action } from '../manifest';
 
 export const sha1 = (data: string | Buffer) => crypto.createHash('sha1').update(data).digest('hex');
-
-function sortKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortKeys);
-  if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.keys(value).sort().map((k) => [k, sortKeys((value as Record<string, unknown>)[k])]));
-  }
-  return value;
-}
 
 /** Keys sorted at every level, no spaces, ASCII only (\uXXXX, upper-case hex as rapidjson writes), newline. */
 export function canonicalJson(value: unknown): string {
