@@ -2,29 +2,34 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { Backend, fetchName, PenInstance, sequence, type Kind } from './harness';
+import { Backend, fetchName, HungBackend, PenInstance, sequence, type Kind } from './harness';
 
 const KINDS: Kind[] = ['debian', 'ours'];
 
 describe('pen compatibility, Debian pen and ours side by side', () => {
   const a = new Backend('A');
   const b = new Backend('B');
+  const emergency = new Backend('E');
   const pens: PenInstance[] = [];
+  const hung: HungBackend[] = [];
   before(async () => {
     await a.start();
     await b.start();
+    await emergency.start();
   });
   after(async () => {
     for (const p of pens) await p.stop();
+    for (const h of hung) await h.stop();
     await a.stop();
     await b.stop();
+    await emergency.stop();
   });
-  const both = async (args: string[], servers: () => string[], scenario: (pen: PenInstance) => Promise<unknown>) => {
-    const results: unknown[] = [];
+  const both = async <T>(args: string[], servers: () => string[] | Promise<string[]>, scenario: (pen: PenInstance) => Promise<T>): Promise<T> => {
+    const results: T[] = [];
     for (const kind of KINDS) {
       const pen = new PenInstance(kind);
       pens.push(pen);
-      await pen.start(args, servers());
+      await pen.start(args, await servers());
       results.push(await scenario(pen));
       await pen.stop();
     }
@@ -32,6 +37,11 @@ describe('pen compatibility, Debian pen and ours side by side', () => {
     return results[0];
   };
   const ab = () => [`127.0.0.1:${a.port}`, `127.0.0.1:${b.port}`];
+  const hungHost = async () => {
+    const h = await new HungBackend().start();
+    hung.push(h);
+    return h;
+  };
 
   it('default: client tracking, a new client goes to the round-robin pick (server 1), then sticks', async () => {
     const seen = await both([], ab, (pen) => sequence(pen.port, 6));
@@ -56,6 +66,37 @@ describe('pen compatibility, Debian pen and ours side by side', () => {
   it('-W with no weights set: no server is eligible, the client gets nothing', async () => {
     const seen = await both(['-W'], ab, (pen) => sequence(pen.port, 2));
     assert.deepEqual(seen, ['', '']);
+  });
+
+  it('-e: with -W and no weights set, every client goes to the emergency server', async () => {
+    const seen = await both(['-W', '-e', `127.0.0.1:${emergency.port}`], ab, (pen) => sequence(pen.port, 3));
+    assert.deepEqual(seen, ['E', 'E', 'E']);
+  });
+
+  it('-e: when the only server stops answering, its clients go to the emergency server after the connect timeout', async () => {
+    const seen = await both(['-t', '1', '-e', `127.0.0.1:${emergency.port}`], async () => [`127.0.0.1:${(await hungHost()).port}`], (pen) => sequence(pen.port, 3));
+    assert.deepEqual(seen, ['E', 'E', 'E']);
+  });
+
+  it('failover: a server that stops answering is blacklisted after -t, the next one serves, and it is used again after -b', async () => {
+    let host: HungBackend;
+    const seen = await both(['-r', '-t', '1', '-b', '2'], async () => {
+      host = await hungHost();
+      return [`127.0.0.1:${host.port}`, `127.0.0.1:${b.port}`];
+    }, async (pen) => {
+      const during = await sequence(pen.port, 4);
+      // The host comes back: a backend answers on its address again.
+      await host.stop();
+      const revived = await new Backend('A').start(host.port);
+      try {
+        await new Promise((r) => setTimeout(r, 2500));
+        return { during, after: await sequence(pen.port, 4) };
+      } finally {
+        await revived.stop();
+      }
+    });
+    assert.deepEqual(seen.during, ['B', 'B', 'B', 'B']);
+    assert.deepEqual([...seen.after].sort(), ['A', 'A', 'B', 'B']);
   });
 
   it('max connections: a full server sends the next client on to the next one', async () => {

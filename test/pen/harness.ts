@@ -37,6 +37,46 @@ export class Backend {
   }
 }
 
+/**
+ * A backend host that has stopped answering: a listener in a child process whose event loop is
+ * blocked, its accept queue filled, so that the kernel drops every further SYN and a connect to it
+ * can only time out. (A dead process would refuse at once instead, and Debian's pen 0.34.1 does not
+ * fail over a refused connect; see specs/pen.md.)
+ */
+export class HungBackend {
+  private child: ChildProcess | null = null;
+  private readonly fillers: net.Socket[] = [];
+  port = 0;
+
+  async start(): Promise<this> {
+    this.port = await freePort();
+    const program = `const s = require('node:net').createServer();
+      s.listen({ port: ${this.port}, host: '127.0.0.1', backlog: 1 }, () => {
+        process.stdout.write('listening\\n');
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+      });`;
+    this.child = spawn(process.execPath, ['-e', program], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve, reject) => {
+      this.child!.stdout!.once('data', () => resolve());
+      this.child!.once('exit', (code) => reject(new Error(`the hung backend exited with status ${code}`)));
+    });
+    // Connections that complete fill the accept queue; once it is full the kernel drops SYNs.
+    for (let i = 0; i < 4; i++) {
+      const s = net.connect(this.port, '127.0.0.1');
+      s.on('error', () => undefined);
+      this.fillers.push(s);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.fillers.splice(0)) s.destroy();
+    if (this.child?.pid) await killAndWait(this.child.pid, 'SIGKILL');
+    this.child = null;
+  }
+}
+
 /** One pen, Debian's or ours, in the foreground, with a TCP control port. */
 export class PenInstance {
   readonly root = tempDir('pen');
