@@ -25,6 +25,11 @@ function intSetting(arg: string | undefined, get: () => number, set: (n: number)
   return `${get()}\n`;
 }
 
+/** pen has ACLs 0 to 9; a number out of range selects 0, as pen does. */
+function aclNumber(n: number): number {
+  return n >= 0 && n < 10 ? n : 0;
+}
+
 const FLAGS = ['ascii', 'hash', 'http', 'roundrobin', 'stubborn', 'weight', 'prio', 'tcp_nodelay', 'keepalive', 'transparent', 'dummy', 'abort_on_error'] as const;
 type Flag = (typeof FLAGS)[number];
 
@@ -141,9 +146,9 @@ export function runCommand(host: CommandHost, line: string, depth = 0): string {
       case 'blacklist':
         return intSetting(arg, () => s.blacklistSeconds, (n) => (s.blacklistSeconds = Math.max(0, n)));
       case 'client_acl':
-        return intSetting(arg, () => s.clientAcl, (n) => (s.clientAcl = n >= 0 && n < 10 ? n : 0));
+        return intSetting(arg, () => s.clientAcl, (n) => (s.clientAcl = aclNumber(n)));
       case 'control_acl':
-        return intSetting(arg, () => state.controlAcl, (n) => (state.controlAcl = n >= 0 && n < 10 ? n : 0));
+        return intSetting(arg, () => state.controlAcl, (n) => (state.controlAcl = aclNumber(n)));
       case 'clients_max':
         return intSetting(arg, () => s.clientsMax, (n) => (s.clientsMax = Math.max(s.clientsMax, n)));
       case 'conn_max':
@@ -209,8 +214,11 @@ export function runCommand(host: CommandHost, line: string, depth = 0): string {
         const owner = proxy?.conns.find((c) => c && (fdOf(c.client) === fd || (c.upstream && fdOf(c.upstream) === fd)));
         return `Socket ${arg ?? ''} belongs to connection ${owner?.slot ?? -1}\n`;
       }
-      case 'tarpit_acl':
-        return 'tarpit_acl = -1';
+      case 'tarpit_acl': {
+        const n = int(arg);
+        if (n !== null) state.tarpitAcl = aclNumber(n);
+        return `tarpit_acl = ${state.tarpitAcl}`;
+      }
       case 'idlers':
         return `Idlers: 0/${int(arg) ?? 0}\n`;
       case 'source':

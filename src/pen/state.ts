@@ -25,6 +25,8 @@ export interface PenState {
   transparent: boolean;
   dummy: boolean;
   controlAcl: number;
+  /** Kept and reported only: the tarpit belongs to pen's direct server return, which needs raw sockets. */
+  tarpitAcl: number;
   /** The command line as `write` reconstructs it. */
   commandLine: string;
 }
@@ -61,6 +63,7 @@ export function initialState(): PenState {
     transparent: false,
     dummy: false,
     controlAcl: 0,
+    tarpitAcl: -1,
     commandLine: '',
   };
 }

@@ -179,6 +179,12 @@ describe('reliability', () => {
     assert.match(await pen.ctl('server x weight 1'), /^do_cmd: bad server number 'x'\n$/);
     assert.match(await pen.ctl('x'.repeat(5000)), /longer than 4095 bytes/);
     assert.equal(await pen.ctl('\u0000\u0001binary'), "do_cmd: ignoring command starting with '\u0000\u0001binary'\n");
+    // Debian's pen answers the first two with nothing, which hides the mistake, and dies of the
+    // last two; ours names the first two and keeps running.
+    assert.equal(await pen.ctl('include /nonexistent/pen.cfg'), "Can't read config file '/nonexistent/pen.cfg'\n");
+    assert.equal(await pen.ctl('no frobnicate'), "do_cmd: ignoring command starting with 'no frobnicate'\n");
+    assert.equal(await pen.ctl('ssl_option frobnicate'), '');
+    assert.equal(await pen.ctl('dsr_if lo'), '');
     assert.equal(await fetchName(pen.port), 'A');
     await a.stop();
   });
