@@ -184,22 +184,35 @@ export async function main(argv: string[]): Promise<number> {
       state.log = target;
     },
   };
-  for (const c of p.startupCommands) process.stdout.write(runCommand(host, c));
-  const readConfig = () => {
-    if (!state.configFile) return;
+  // A command pen ignores is a mistake in the command line or the config file: named, and at
+  // start fatal; on HUP the daemon keeps running and logs it.
+  const problem = (reply: string) => (reply.startsWith('do_cmd:') ? reply.slice('do_cmd:'.length).trim() : null);
+  const runStartupCommands = (): string[] =>
+    p.startupCommands.flatMap((c) => {
+      const reply = runCommand(host, c);
+      const wrong = problem(reply);
+      if (wrong === null) process.stdout.write(reply);
+      return wrong === null ? [] : [`-o "${c}": ${wrong}; the commands are those of penctl(1)`];
+    });
+  const readConfig = (): string[] => {
+    if (!state.configFile) return [];
     let text: string;
     try {
       text = fs.readFileSync(state.configFile, 'utf8');
     } catch {
       process.stderr.write(`pen: Can't read config file '${state.configFile}'\n`);
-      return;
+      return [];
     }
-    for (const line of text.split('\n')) {
-      const reply = runCommand(host, line);
-      if (reply.startsWith('do_cmd:')) process.stderr.write(`pen: ${state.configFile}: ${reply}`);
-    }
+    return text.split('\n').flatMap((line, i) => {
+      const wrong = problem(runCommand(host, line));
+      return wrong === null ? [] : [`${state.configFile} line ${i + 1}: ${wrong}; the commands are those of penctl(1)`];
+    });
   };
-  readConfig();
+  const startProblems = [...runStartupCommands(), ...readConfig()];
+  if (startProblems.length) {
+    for (const m of startProblems) process.stderr.write(`pen: ${m}\n`);
+    return 1;
+  }
 
   // The listen address: the command line's, else the flavor's service port. pen itself requires
   // one; defaulting to layout.ports.service lets each flavor's init script start its instance with
@@ -268,7 +281,7 @@ export async function main(argv: string[]): Promise<number> {
       let listener: net.Server;
       if (p.tls && FLAVORKIT_FEATURES.tls) {
         const tlsModule: typeof import('./tls') = require('./tls');
-        listener = tlsModule.createTlsServer(tlsModule.tlsContext(p.tls), accept);
+        listener = tlsModule.createTlsServer(tlsModule.tlsContext(p.tls, state.tls), state.tls, accept);
       } else {
         listener = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, accept);
       }
@@ -294,7 +307,7 @@ export async function main(argv: string[]): Promise<number> {
     },
     reload(ctx) {
       if (state.log) host.setLog(state.log);
-      readConfig();
+      for (const m of readConfig()) ctx.log.warn(m);
       ctx.log.info('log reopened and configuration re-read');
     },
   });

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { AclError } from './acl';
 import { newServer } from './balancer';
 import type { Proxy } from './proxy';
-import type { PenState } from './state';
+import { SSL_OPTIONS, type PenState, type SslOption } from './state';
 import { fdOf, statusPage } from './webstats';
 
 export interface CommandHost {
@@ -28,6 +28,33 @@ function intSetting(arg: string | undefined, get: () => number, set: (n: number)
 /** pen has ACLs 0 to 9; a number out of range selects 0, as pen does. */
 function aclNumber(n: number): number {
   return n >= 0 && n < 10 ? n : 0;
+}
+
+/** The `ssl_*` commands; like pen, they shape the TLS listener when it opens, not afterwards. */
+function sslCommand(state: PenState, cmd: string, arg: string | undefined): string {
+  if (arg === undefined) return `do_cmd: ${cmd} needs a value\n`;
+  const tls = state.tls;
+  switch (cmd) {
+    case 'ssl_ciphers':
+      tls.ciphers = arg;
+      return '';
+    case 'ssl_option':
+      if (!(SSL_OPTIONS as readonly string[]).includes(arg)) return `do_cmd: unknown ssl_option '${arg}'; use one of ${SSL_OPTIONS.join(', ')}\n`;
+      tls.options.add(arg as SslOption);
+      return '';
+    case 'ssl_sni_path':
+      tls.sniPath = arg;
+      return '';
+    case 'ssl_ocsp_response':
+      tls.ocspResponse = arg;
+      return '';
+    default: {
+      const seconds = int(arg);
+      if (seconds === null || seconds < 0) return `do_cmd: ${cmd} takes a number of seconds, not '${arg}'\n`;
+      tls.renegotiationInterval = seconds;
+      return '';
+    }
+  }
 }
 
 const FLAGS = ['ascii', 'hash', 'http', 'roundrobin', 'stubborn', 'weight', 'prio', 'tcp_nodelay', 'keepalive', 'transparent', 'dummy', 'abort_on_error'] as const;
@@ -255,9 +282,11 @@ export function runCommand(host: CommandHost, line: string, depth = 0): string {
         host.exit();
         return '';
       case 'epoll': case 'kqueue': case 'poll': case 'select': case 'peek':
-      case 'dsr_if': case 'dsr_ip':
-      case 'ssl_ciphers': case 'ssl_client_renegotiation_interval': case 'ssl_ocsp_response': case 'ssl_option': case 'ssl_sni_path':
         return '';
+      case 'dsr_if': case 'dsr_ip':
+        return `do_cmd: ${cmd}: direct server return needs raw sockets and is not offered by this pen; balance in TCP mode instead\n`;
+      case 'ssl_ciphers': case 'ssl_client_renegotiation_interval': case 'ssl_ocsp_response': case 'ssl_option': case 'ssl_sni_path':
+        return sslCommand(state, cmd, arg);
       default:
         return `do_cmd: ignoring command starting with '${cmd}'\n`;
     }

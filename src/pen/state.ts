@@ -4,6 +4,22 @@ import type { ProxySettings } from './proxy';
 
 export type FastClose = 'off' | 'up' | 'down' | 'both';
 
+/** The values `ssl_option` takes in pen. */
+export const SSL_OPTIONS = ['no_sslv2', 'no_sslv3', 'no_tlsv1', 'no_tlsv1.1', 'no_tlsv1.2', 'cipher_server_preference'] as const;
+export type SslOption = (typeof SSL_OPTIONS)[number];
+
+/** The `ssl_*` commands: read from -o and -F before the TLS listener opens, as in pen. */
+export interface TlsSettings {
+  ciphers: string | null;
+  options: Set<SslOption>;
+  /** A directory of NAME.crt, NAME.key and optional NAME.ca and NAME.ocsp for SNI. */
+  sniPath: string | null;
+  /** A DER OCSP response stapled for the default certificate, re-read when it changes. */
+  ocspResponse: string | null;
+  /** Seconds a client must wait between renegotiations. */
+  renegotiationInterval: number;
+}
+
 /** Everything pen's commands read and change: the command line, `-F` files and penctl share it. */
 export interface PenState {
   acls: Acls;
@@ -25,6 +41,7 @@ export interface PenState {
   transparent: boolean;
   dummy: boolean;
   controlAcl: number;
+  tls: TlsSettings;
   /** Kept and reported only: the tarpit belongs to pen's direct server return, which needs raw sockets. */
   tarpitAcl: number;
   /** The command line as `write` reconstructs it. */
@@ -63,6 +80,7 @@ export function initialState(): PenState {
     transparent: false,
     dummy: false,
     controlAcl: 0,
+    tls: { ciphers: null, options: new Set(), sniPath: null, ocspResponse: null, renegotiationInterval: 3600 },
     tarpitAcl: -1,
     commandLine: '',
   };

@@ -4,9 +4,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { freePort } from '../pentools/support';
-import { runTs, waitFor } from '../support/process';
+import { runTs, tempDir, waitFor } from '../support/process';
 import { Backend, fetchName, PenInstance, sequence } from './harness';
 
 const instances: PenInstance[] = [];
@@ -179,12 +180,12 @@ describe('reliability', () => {
     assert.match(await pen.ctl('server x weight 1'), /^do_cmd: bad server number 'x'\n$/);
     assert.match(await pen.ctl('x'.repeat(5000)), /longer than 4095 bytes/);
     assert.equal(await pen.ctl('\u0000\u0001binary'), "do_cmd: ignoring command starting with '\u0000\u0001binary'\n");
-    // Debian's pen answers the first two with nothing, which hides the mistake, and dies of the
-    // last two; ours names the first two and keeps running.
+    // Debian's pen answers these with nothing, which hides the mistake, and dies of the last two;
+    // ours names each and keeps running.
     assert.equal(await pen.ctl('include /nonexistent/pen.cfg'), "Can't read config file '/nonexistent/pen.cfg'\n");
     assert.equal(await pen.ctl('no frobnicate'), "do_cmd: ignoring command starting with 'no frobnicate'\n");
-    assert.equal(await pen.ctl('ssl_option frobnicate'), '');
-    assert.equal(await pen.ctl('dsr_if lo'), '');
+    assert.match(await pen.ctl('ssl_option frobnicate'), /^do_cmd: unknown ssl_option 'frobnicate'; use one of no_sslv2, /);
+    assert.match(await pen.ctl('dsr_if lo'), /^do_cmd: dsr_if: direct server return needs raw sockets/);
     assert.equal(await fetchName(pen.port), 'A');
     await a.stop();
   });
@@ -231,6 +232,8 @@ describe('bad command lines', () => {
     [['-f', '8080', 'no.such.host.invalid'], /unknown or invalid address \[no\.such\.host\.invalid\]/],
     [['-f', '8080', '127.0.0.1:1:x'], /max connections "x" is not a number/],
     [['-f', '18080'], /no servers given/],
+    [['-f', '-o', 'frobnicate', '18080', '127.0.0.1:1'], /-o "frobnicate": ignoring command starting with 'frobnicate'; the commands are those of penctl/],
+    [['-f', '-o', 'ssl_option sslv9', '18080', '127.0.0.1:1'], /unknown ssl_option 'sslv9'; use one of no_sslv2, .*cipher_server_preference/],
   ];
   for (const [args, message] of cases) {
     it(args.join(' '), async () => {
@@ -239,4 +242,17 @@ describe('bad command lines', () => {
       assert.match(result.stderr, message);
     });
   }
+
+  it('a config file line pen would ignore stops the start, named by its line', async () => {
+    const dir = tempDir('pen-config');
+    try {
+      const config = path.join(dir, 'pen.cfg');
+      fs.writeFileSync(config, '# servers come from the command line\nroundrobin\nfrobnicate 1\n');
+      const result = await runTs('src/pen/bin/pen.ts', ['-f', '-F', config, '18080', '127.0.0.1:1'], { FLAVOR: 'abc', FLAVORKIT_ROOT: '/nonexistent-root-for-a-refused-start' });
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(result.stderr, /pen\.cfg line 3: ignoring command starting with 'frobnicate'/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -72,8 +72,13 @@ export class HungBackend {
 
   async stop(): Promise<void> {
     for (const s of this.fillers.splice(0)) s.destroy();
-    if (this.child?.pid) await killAndWait(this.child.pid, 'SIGKILL');
+    const child = this.child;
     this.child = null;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    // Reaped, not only a zombie: a zombie leader's other threads may still hold the port.
+    const reaped = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await reaped;
   }
 }
 

@@ -17,13 +17,43 @@ after(async () => {
 describe('TLS termination (-E/-K)', () => {
   let dir: string;
   const backend = new Backend('T');
+  const certificate = (name: string, key: string, cert: string) =>
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${name}`, '-days', '1',
+      '-keyout', path.join(dir, key), '-out', path.join(dir, cert)], { stdio: 'ignore' });
   before(async () => {
     dir = tempDir('tls');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-days', '1',
-      '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], { stdio: 'ignore' });
-    fs.chmodSync(dir, 0o755);
+    certificate('127.0.0.1', 'key.pem', 'cert.pem');
+    fs.mkdirSync(path.join(dir, 'sni'));
+    certificate('other.test', 'sni/other.test.key', 'sni/other.test.crt');
+    fs.writeFileSync(path.join(dir, 'sni/other.test.ocsp'), 'response for other.test');
+    fs.writeFileSync(path.join(dir, 'default.ocsp'), 'response for 127.0.0.1');
+    for (const d of [dir, path.join(dir, 'sni')]) fs.chmodSync(d, 0o755);
     await backend.start();
   });
+  const tlsPen = async (commands: string[]) => {
+    const pen = new PenInstance('ours');
+    instances.push(pen);
+    return pen.start(['-E', path.join(dir, 'cert.pem'), '-K', path.join(dir, 'key.pem'), ...commands.flatMap((c) => ['-o', c])], [`127.0.0.1:${backend.port}`]);
+  };
+  interface Handshake {
+    protocol: string | null;
+    cipher: string;
+    subject: string;
+    stapled: string | null;
+  }
+  /** A TLS handshake with pen, and what the client saw of it; rejects when the handshake fails. */
+  const handshake = (port: number, options: tls.ConnectionOptions = {}) =>
+    new Promise<Handshake>((resolve, reject) => {
+      let stapled: string | null = null;
+      const connection: tls.ConnectionOptions & Pick<tls.TLSSocketOptions, 'requestOCSP'> = { host: '127.0.0.1', port, rejectUnauthorized: false, requestOCSP: true, ...options };
+      const s = tls.connect(connection, () => {
+        const seen = { protocol: s.getProtocol(), cipher: s.getCipher().name, subject: String(s.getPeerCertificate().subject.CN), stapled };
+        s.end();
+        resolve(seen);
+      });
+      s.on('OCSPResponse', (response: Buffer | null) => (stapled = response ? response.toString() : null));
+      s.on('error', reject);
+    });
   after(async () => {
     await backend.stop();
     fs.rmSync(dir, { recursive: true, force: true });
@@ -43,6 +73,33 @@ describe('TLS termination (-E/-K)', () => {
     });
     assert.match(answer, /\r\n\r\nT$/);
     assert.equal(backend.seen.at(-1)?.['x-forwarded-proto'], 'https');
+  });
+
+  it('ssl_option removes protocol versions and ssl_ciphers chooses the TLS 1.2 ciphers', async () => {
+    const pen = await tlsPen(['ssl_option no_tlsv1.2']);
+    assert.equal((await handshake(pen.port)).protocol, 'TLSv1.3');
+    await assert.rejects(handshake(pen.port, { maxVersion: 'TLSv1.2' }));
+    const only = await tlsPen(['ssl_ciphers ECDHE-RSA-AES128-GCM-SHA256', 'ssl_option cipher_server_preference']);
+    assert.equal((await handshake(only.port, { maxVersion: 'TLSv1.2' })).cipher, 'ECDHE-RSA-AES128-GCM-SHA256');
+    await assert.rejects(handshake(only.port, { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-RSA-AES256-GCM-SHA384' }));
+  });
+
+  it('ssl_sni_path serves the named host its own certificate and staple; other names get the default', async () => {
+    const pen = await tlsPen([`ssl_sni_path ${path.join(dir, 'sni')}`, `ssl_ocsp_response ${path.join(dir, 'default.ocsp')}`]);
+    const named = await handshake(pen.port, { servername: 'other.test' });
+    assert.deepEqual([named.subject, named.stapled], ['other.test', 'response for other.test']);
+    const unknown = await handshake(pen.port, { servername: 'unknown.test' });
+    assert.equal(unknown.subject, '127.0.0.1');
+    assert.equal(unknown.stapled, 'response for 127.0.0.1');
+    // A name that is not a host name never becomes a file name.
+    assert.equal((await handshake(pen.port, { servername: '..' })).subject, '127.0.0.1');
+  });
+
+  it('a cipher list that matches nothing stops the start, naming ssl_ciphers', async () => {
+    const pen = new PenInstance('ours');
+    instances.push(pen);
+    await assert.rejects(pen.start(['-E', path.join(dir, 'cert.pem'), '-K', path.join(dir, 'key.pem'), '-o', 'ssl_ciphers NO-SUCH-CIPHER'], [`127.0.0.1:${backend.port}`]));
+    assert.match(pen.stderr, /ssl_ciphers "NO-SUCH-CIPHER" matches no cipher/);
   });
 
   it('a certificate that cannot be read stops the start with the path named', async () => {
