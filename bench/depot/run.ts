@@ -49,6 +49,20 @@ function status(port: number, urlPath: string): Promise<number> {
   });
 }
 
+/** The body of an answer ('' on error). */
+function body(port: number, urlPath: string): Promise<string> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path: urlPath, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.on('end', () => resolve(text));
+    });
+    req.on('error', () => resolve(''));
+    req.setTimeout(60000, () => req.destroy());
+  });
+}
+
 async function waitFor(what: string, test: () => Promise<boolean>, timeoutMs = 120000): Promise<number> {
   const started = Date.now();
   while (!(await test())) {
@@ -73,7 +87,8 @@ function fileRepository(root: string): Array<{ label: string; hash: string; stor
   });
 }
 
-function nginxConfig(dir: string, port: number, docroot: string): string {
+/** nginx serving the repository's files; with `accessLog`, logging every request as ours does (buffered: its fastest way). */
+function nginxConfig(dir: string, port: number, docroot: string, accessLog: boolean): string {
   return `daemon off;
 master_process off;
 worker_processes 1;
@@ -81,7 +96,7 @@ pid ${dir}/nginx.pid;
 error_log ${dir}/error.log error;
 events { worker_connections 4096; }
 http {
-  access_log off;
+  access_log ${accessLog ? `${dir}/access.log combined buffer=64k flush=1s` : 'off'};
   sendfile on;
   tcp_nopush on;
   keepalive_requests 10000000;
@@ -149,12 +164,17 @@ async function main(): Promise<void> {
   const repo = path.join(work, 'files');
   const payloads = fileRepository(repo);
 
-  const nginxPort = await freePort();
-  const nginxDir = path.join(work, 'nginx');
-  fs.mkdirSync(nginxDir);
-  fs.writeFileSync(path.join(nginxDir, 'nginx.conf'), nginxConfig(nginxDir, nginxPort, repo));
-  const nginx = start('nginx', ['-p', nginxDir, '-c', path.join(nginxDir, 'nginx.conf')]);
-  await waitFor('nginx', async () => (await status(nginxPort, '/pkg5.repository')) === 200);
+  const startNginx = async (name: string, accessLog: boolean) => {
+    const port = await freePort();
+    const dir = path.join(work, name);
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'nginx.conf'), nginxConfig(dir, port, repo, accessLog));
+    const child = start('nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf')]);
+    await waitFor(name, async () => (await status(port, '/pkg5.repository')) === 200);
+    return { port, child };
+  };
+  const { port: nginxPort, child: nginx } = await startNginx('nginx', false);
+  const { port: loggingPort, child: loggingNginx } = await startNginx('nginx-logging', true);
   const bundle = await buildOurDepot();
   const ours = await ourDepot(bundle, repo, 'files');
 
@@ -185,13 +205,13 @@ async function main(): Promise<void> {
     },
   ];
   for (const c of cases) {
-    for (const [server, port, url] of [['ours', ours.port, c.ours], ['nginx', nginxPort, c.nginx]] as const) {
+    for (const [server, port, url] of [['ours', ours.port, c.ours], ['nginx', nginxPort, c.nginx], ['nginx with its access log', loggingPort, c.nginx]] as const) {
       const code = await status(port, url);
       if (code !== 200) throw new Error(`${server} answered ${code} to ${url}`);
     }
   }
 
-  const rows: Array<{ label: string; bytes: number; ours: Measure; nginx: Measure; bare: Measure }> = [];
+  const rows: Array<{ label: string; bytes: number; ours: Measure; nginx: Measure; logging: Measure; bare: Measure }> = [];
   for (const c of cases) {
     // The bare Node server answers with this case's bytes: the most a Node server reaches here.
     const barePort = await freePort();
@@ -199,17 +219,20 @@ async function main(): Promise<void> {
     await waitFor('the bare node server', async () => (await status(barePort, '/')) === 200);
     wrk(ours.port, c.ours, CONNECTIONS, 1);
     wrk(nginxPort, c.nginx, CONNECTIONS, 1);
+    wrk(loggingPort, c.nginx, CONNECTIONS, 1);
     wrk(barePort, '/', CONNECTIONS, 1);
     const o = wrk(ours.port, c.ours);
     const n = wrk(nginxPort, c.nginx);
+    const l = wrk(loggingPort, c.nginx);
     const b = wrk(barePort, '/');
     await bench.stop(bare);
-    rows.push({ label: c.label, bytes: c.bytes, ours: o, nginx: n, bare: b });
+    rows.push({ label: c.label, bytes: c.bytes, ours: o, nginx: n, logging: l, bare: b });
     process.stderr.write(
-      `${c.label}: ours ${fmt(o.rps)} req/s ${fmt(o.mbps, 1)} MB/s p99 ${fmt(o.p99, 2)} ms; nginx ${fmt(n.rps)} req/s ${fmt(n.mbps, 1)} MB/s p99 ${fmt(n.p99, 2)} ms; bare node ${fmt(b.rps)} req/s\n`,
+      `${c.label}: ours ${fmt(o.rps)} req/s ${fmt(o.mbps, 1)} MB/s p99 ${fmt(o.p99, 2)} ms; nginx ${fmt(n.rps)} req/s ${fmt(n.mbps, 1)} MB/s p99 ${fmt(n.p99, 2)} ms; nginx with log ${fmt(l.rps)} req/s; bare node ${fmt(b.rps)} req/s\n`,
     );
   }
   const rss = { ours: peakRssMiB(ours.child.pid!), nginx: peakRssMiB(nginx.pid!) };
+  await bench.stop(loggingNginx);
   await bench.stop(ours.child);
 
   // Search: a generated repository of SEARCH_PACKAGES packages, indexed at start.
@@ -223,11 +246,16 @@ async function main(): Promise<void> {
   const answered = async (port: number) => ![0, 503].includes(await status(port, query('pkg4242')));
   await waitFor('the first search answer', () => answered(searcher.port));
   const indexMs = Date.now() - startedAt;
+  // The index answers as soon as it is built and is written to disk after: measured and
+  // restarted once status/0 no longer says "indexing".
+  const indexed = async (port: number) => !(await body(port, '/status/0/')).includes('"indexing"');
+  await waitFor('the index on disk', () => indexed(searcher.port));
   await bench.stop(searcher.child, 'SIGTERM');
   const restartedAt = Date.now();
   const again = await ourDepot(bundle, big, 'search');
   await waitFor('a search after restart', () => answered(again.port));
   const warmMs = Date.now() - restartedAt;
+  await waitFor('the index settled', () => indexed(again.port));
   const searches: Array<[string, string]> = [
     ['one package by name (`pkg4242`)', query('pkg4242')],
     ['a summary word (`archive`), actions', query('archive')],
@@ -237,13 +265,7 @@ async function main(): Promise<void> {
   ];
   const searchRows: Array<{ label: string; m: Measure; hits: number }> = [];
   for (const [label, url] of searches) {
-    const hits = await new Promise<number>((resolve) => {
-      http.get({ host: '127.0.0.1', port: again.port, path: url, agent: false }, (res) => {
-        let body = '';
-        res.on('data', (d: Buffer) => (body += d));
-        res.on('end', () => resolve(Math.max(body.split('\n').filter(Boolean).length - 1, 0)));
-      });
-    });
+    const hits = Math.max((await body(again.port, url)).split('\n').filter(Boolean).length - 1, 0);
     const m = wrk(again.port, url, 10);
     searchRows.push({ label, m, hits });
     process.stderr.write(`search ${label}: ${hits} hits, ${fmt(m.rps)} req/s p50 ${fmt(m.p50, 2)} ms p99 ${fmt(m.p99, 2)} ms\n`);
@@ -252,11 +274,11 @@ async function main(): Promise<void> {
   bench.stopping = true;
 
   const lines: string[] = [];
-  lines.push('| request | stored bytes | ours req/s | nginx req/s | bare node req/s | ours MB/s | nginx MB/s | ours/nginx | ours/bare node | ours p50 ms | nginx p50 ms | ours p99 ms | nginx p99 ms | errors |');
-  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+  lines.push('| request | stored bytes | ours req/s | nginx req/s | nginx + log req/s | bare node req/s | ours MB/s | nginx MB/s | ours/nginx | ours/nginx + log | ours/bare node | ours p50 ms | nginx p50 ms | ours p99 ms | nginx p99 ms | errors |');
+  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
   for (const r of rows) {
     lines.push(
-      `| ${r.label} | ${r.bytes} | ${fmt(r.ours.rps)} | ${fmt(r.nginx.rps)} | ${fmt(r.bare.rps)} | ${fmt(r.ours.mbps, 1)} | ${fmt(r.nginx.mbps, 1)} | ${ratio(r.ours.rps, r.nginx.rps)} | ${ratio(r.ours.rps, r.bare.rps)} | ${fmt(r.ours.p50, 2)} | ${fmt(r.nginx.p50, 2)} | ${fmt(r.ours.p99, 2)} | ${fmt(r.nginx.p99, 2)} | ${[r.ours.errors, r.nginx.errors].filter(Boolean).join('; ') || '–'} |`,
+      `| ${r.label} | ${r.bytes} | ${fmt(r.ours.rps)} | ${fmt(r.nginx.rps)} | ${fmt(r.logging.rps)} | ${fmt(r.bare.rps)} | ${fmt(r.ours.mbps, 1)} | ${fmt(r.nginx.mbps, 1)} | ${ratio(r.ours.rps, r.nginx.rps)} | ${ratio(r.ours.rps, r.logging.rps)} | ${ratio(r.ours.rps, r.bare.rps)} | ${fmt(r.ours.p50, 2)} | ${fmt(r.nginx.p50, 2)} | ${fmt(r.ours.p99, 2)} | ${fmt(r.nginx.p99, 2)} | ${[r.ours.errors, r.nginx.errors, r.logging.errors].filter(Boolean).join('; ') || '–'} |`,
     );
   }
   lines.push('', `Peak RSS: ours ${fmt(rss.ours, 1)} MiB, nginx ${fmt(rss.nginx, 1)} MiB.`, '');
@@ -266,7 +288,7 @@ async function main(): Promise<void> {
   for (const s of searchRows) lines.push(`| ${s.label} | ${s.hits} | ${fmt(s.m.rps)} | ${fmt(s.m.p50, 2)} | ${fmt(s.m.p99, 2)} |`);
   const machine = [
     `nproc: ${os.cpus().length}, memory: ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, kernel ${os.release()}, node ${process.version}`,
-    `nginx: ${spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr.trim().replace('nginx version: ', '')} (1 worker, sendfile on, access log off); ours: the depot bundle of a flavor abc build, one process`,
+    `nginx: ${spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr.trim().replace('nginx version: ', '')} (1 worker, sendfile on; access log off, and on in the combined format with a 64 KiB buffer for "nginx + log"); ours (access log on): the depot bundle of a flavor abc build, one process`,
     `wrk -t2 -c${CONNECTIONS} -d${SECONDS}s --latency after 1 s of warm-up per server and request; all on 127.0.0.1`,
   ];
   const report = `${lines.join('\n')}\n`;

@@ -7,6 +7,9 @@ import { buildMounts, type Mount, type RepositoryConfig } from './mounts';
 import type { SearchService } from './search/service';
 import { Depot, type AdminAuth } from './server';
 
+/** How long a stop waits for a search index still being written; a 10,000-package index takes about a second. */
+const SAVE_ON_STOP_MS = 10_000;
+
 const USAGE = `usage: depot [-f] [-S] [-a ADDRESS] [-p PORT] [-c CONFIG] [-d DIR[=PREFIX]]...
   -f          stay in the foreground (log to stderr too)
   -S          no search: search/0 and search/1 answer 503, as for a repository without an index
@@ -146,6 +149,7 @@ export async function main(argv: string[]): Promise<number> {
       ctx.onStop(async () => {
         server.closeIdleConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));
+        await search?.saved(SAVE_ON_STOP_MS);
         await accessLog.end();
       });
     },

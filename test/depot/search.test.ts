@@ -309,6 +309,12 @@ describe('depot search turned off', () => {
   });
 });
 
+/** A publisher's status in status/0: 'indexing' until its index is built and written, then 'online'. */
+async function publisherStatus(depot: DepotHarness, pub: string): Promise<string | undefined> {
+  const status = JSON.parse((await depot.get('/status/0/')).body.toString()) as { repository: { publishers: Record<string, { status: string }> } };
+  return status.repository.publishers[pub]?.status;
+}
+
 describe('depot search while the first index is built', () => {
   const depot = new DepotHarness();
   before(async () => {
@@ -324,12 +330,35 @@ describe('depot search while the first index is built', () => {
     const early = await depot.get(url);
     assert.equal(early.status, 503);
     assert.match(early.body.toString(), /the index is being built/);
-    const status = JSON.parse((await depot.get('/status/0/')).body.toString()) as { repository: { publishers: Record<string, { status: string }> } };
-    assert.equal(status.repository.publishers.big!.status, 'indexing');
+    assert.equal(await publisherStatus(depot, 'big'), 'indexing');
     await depot.indexed();
     assert.equal((await depot.get(url)).status, 200);
     // Indexing ends once the new index is also written to the data dir.
-    const publisherStatus = async () => (JSON.parse((await depot.get('/status/0/')).body.toString()) as typeof status).repository.publishers.big!.status;
-    await waitFor('status/0 to show the publisher online', async () => (await publisherStatus()) === 'online', 30000);
+    await waitFor('status/0 to show the publisher online', async () => (await publisherStatus(depot, 'big')) === 'online', 30000);
+  });
+});
+
+describe('depot search index and a stop', () => {
+  const depot = new DepotHarness();
+  after(() => depot.stop());
+
+  it('a stop right after the first index answers still leaves that index on disk for the next start', async () => {
+    const repo = path.join(depot.root, 'repo');
+    generateRepository(repo, syntheticRepository({ packages: 3000, publishers: ['big'], seed: 7 }));
+    await depot.start(['-d', repo]);
+    await depot.indexed();
+    // The index answers before it is written; TERM now falls into the write.
+    await killAndWait(depot.pid, 'SIGTERM');
+    const dir = depot.layout.files.searchIndex!;
+    const files = fs.readdirSync(dir, { recursive: true }).map(String);
+    const indexes = files.filter((f) => f.endsWith('.json'));
+    assert.deepEqual(indexes.map((f) => path.basename(f)), ['big.json']);
+    assert.deepEqual(files.filter((f) => f.endsWith('.tmp')), [], 'no half-written index is left');
+    const written = fs.statSync(path.join(dir, indexes[0]!));
+    await depot.start(['-d', repo]);
+    await depot.indexed();
+    await waitFor('the publisher online', async () => (await publisherStatus(depot, 'big')) === 'online', 30000);
+    const after = fs.statSync(path.join(dir, indexes[0]!));
+    assert.deepEqual([after.ino, after.mtimeMs], [written.ino, written.mtimeMs], 'the second start loaded the index instead of building and writing it again');
   });
 });

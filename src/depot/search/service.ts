@@ -26,4 +26,9 @@ export class SearchService {
   prepare(repos: Repository[], force = false): Promise<void> {
     return this.indexes.prepare(repos, force);
   }
+
+  /** Waits, at most `limitMs`, for indexes still being written: a stop must not lose a finished build. */
+  saved(limitMs: number): Promise<void> {
+    return this.indexes.saved(limitMs);
+  }
 }

@@ -23,6 +23,8 @@ interface Slot {
  */
 export class SearchIndexes {
   private readonly slots = new Map<string, Slot>();
+  /** Indexes being written to disk: a stop waits for them, so the next start loads them. */
+  private readonly saving = new Set<Promise<void>>();
 
   constructor(
     /** The directory the indexes are kept in. */
@@ -69,6 +71,13 @@ export class SearchIndexes {
     return slot.index;
   }
 
+  /** Resolves when the indexes being written are on disk, or after `limitMs`. */
+  async saved(limitMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(this.saving), new Promise((resolve) => (timer = setTimeout(resolve, limitMs)))]);
+    clearTimeout(timer);
+  }
+
   /** Loads or builds the index of every publisher; `force` rebuilds even unchanged ones. */
   async prepare(repos: Repository[], force = false): Promise<void> {
     // A repository no longer served (the list was reloaded) gives its indexes' memory back.
@@ -109,7 +118,9 @@ export class SearchIndexes {
       const index = await buildIndex(repo, pub, source, this.log);
       slot.index = index;
       this.log.info(`search index of ${pub} in ${repo.root}: ${index.fmris.length} packages, ${index.tokens.size} tokens, built in ${Date.now() - started} ms`);
-      await this.save(file, index);
+      const saved = this.save(file, index).finally(() => this.saving.delete(saved));
+      this.saving.add(saved);
+      await saved;
     } catch (err) {
       this.log.error(`search index of ${pub} in ${repo.root} could not be built: ${(err as Error).message}`);
     }
