@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { AclError } from './acl';
 import { newServer } from './balancer';
 import type { Proxy } from './proxy';
-import { SSL_OPTIONS, type PenState, type SslOption } from './state';
+import { DEFAULT_RENEGOTIATION_SECONDS, SSL_OPTIONS, type PenState, type SslOption } from './state';
 import { fdOf, statusPage } from './webstats';
 
 export interface CommandHost {
@@ -103,6 +103,17 @@ function serverCommand(state: PenState, words: string[]): string {
   return '';
 }
 
+/** The `ssl_*` settings that differ from the defaults, so that `write` keeps them. */
+function tlsLines(tls: PenState['tls']): string[] {
+  return [
+    ...(tls.ciphers !== null ? [`ssl_ciphers ${tls.ciphers}`] : []),
+    ...[...tls.options].map((o) => `ssl_option ${o}`),
+    ...(tls.sniPath !== null ? [`ssl_sni_path ${tls.sniPath}`] : []),
+    ...(tls.ocspResponse !== null ? [`ssl_ocsp_response ${tls.ocspResponse}`] : []),
+    ...(tls.renegotiationInterval !== DEFAULT_RENEGOTIATION_SECONDS ? [`ssl_client_renegotiation_interval ${tls.renegotiationInterval}`] : []),
+  ];
+}
+
 /** The configuration as penctl commands, the form `write` saves and `-F` reads. */
 export function describeConfig(state: PenState): string {
   const s = state.settings;
@@ -126,7 +137,9 @@ export function describeConfig(state: PenState): string {
         (s.weight ? ` weight ${sv.weight}` : '') +
         (s.prio ? ` prio ${sv.prio}` : ''),
     ),
+    ...tlsLines(state.tls),
     yes(s.stubborn, 'stubborn'),
+    ...(state.tarpitAcl >= 0 ? [`tarpit_acl ${state.tarpitAcl}`] : []),
     `tcp_fastclose ${state.tcpFastclose}`,
     yes(state.proxy.tcpNodelay, 'tcp_nodelay'),
     `timeout ${state.proxy.timeout}`,

@@ -8,6 +8,9 @@ export type FastClose = 'off' | 'up' | 'down' | 'both';
 export const SSL_OPTIONS = ['no_sslv2', 'no_sslv3', 'no_tlsv1', 'no_tlsv1.1', 'no_tlsv1.2', 'cipher_server_preference'] as const;
 export type SslOption = (typeof SSL_OPTIONS)[number];
 
+/** pen's default wait between two client renegotiations, seconds. */
+export const DEFAULT_RENEGOTIATION_SECONDS = 3600;
+
 /** The `ssl_*` commands: read from -o and -F before the TLS listener opens, as in pen. */
 export interface TlsSettings {
   ciphers: string | null;
@@ -80,7 +83,7 @@ export function initialState(): PenState {
     transparent: false,
     dummy: false,
     controlAcl: 0,
-    tls: { ciphers: null, options: new Set(), sniPath: null, ocspResponse: null, renegotiationInterval: 3600 },
+    tls: { ciphers: null, options: new Set(), sniPath: null, ocspResponse: null, renegotiationInterval: DEFAULT_RENEGOTIATION_SECONDS },
     tarpitAcl: -1,
     commandLine: '',
   };

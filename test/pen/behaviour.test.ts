@@ -190,6 +190,19 @@ describe('reliability', () => {
     await a.stop();
   });
 
+  it('write saves the running configuration, and -F of that file restores it', async () => {
+    const a = await new Backend('A').start();
+    const settings = ['roundrobin', 'blacklist 7', 'tarpit_acl 3', 'ssl_ciphers HIGH', 'ssl_option no_tlsv1.2', 'ssl_client_renegotiation_interval 60'];
+    const pen = await ours(settings.flatMap((c) => ['-o', c]), [`127.0.0.1:${a.port}`]);
+    const saved = path.join(pen.root, 'saved.cfg');
+    assert.equal(await pen.ctl(`write ${saved}`), '');
+    const text = fs.readFileSync(saved, 'utf8');
+    for (const line of settings) assert.match(text, new RegExp(`^${line}$`, 'm'));
+    const restored = await ours(['-F', saved], [`127.0.0.1:${a.port}`]);
+    for (const query of ['mode', 'blacklist', 'tarpit_acl']) assert.equal(await restored.ctl(query), await pen.ctl(query), query);
+    await a.stop();
+  });
+
   it('a client that connects and never sends is dropped after the idle timeout', async () => {
     const silent = net.createServer(() => undefined);
     const port = await freePort();
