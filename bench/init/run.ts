@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { layout, loadFlavor, underRoot } from '../../src/flavor';
 
 const N = 50;
 const ROUNDS = Number(process.argv[2] ?? 3);
@@ -119,7 +120,7 @@ function isinit(viaSocket: boolean): System {
   const marker = viaSocket ? '3605' : '3606';
   const env = () => ({ ...process.env, FLAVOR: 'abc', FLAVORKIT_ROOT: dir });
   const tell = (level: string) => {
-    const socket = net.connect(path.join(dir, 'usr/local/abc-init/var/run/abc-init/init.s'));
+    const socket = net.connect(underRoot(layout(loadFlavor('abc'), 'init'), dir).controlSocket);
     socket.on('connect', () => socket.end(`bench ${level}\n`));
     socket.on('data', () => undefined);
     socket.on('error', () => undefined);

@@ -21,10 +21,11 @@ const ADOPTED_POLL_MS = 100;
  * output appended to its own log file.
  */
 export function startChild(command: string, logFile: string, user: string | null): Child {
-  fs.mkdirSync(path.dirname(logFile), { recursive: true });
-  const out = fs.openSync(logFile, 'a', 0o640);
+  // Everything that can refuse comes before the log file is opened, so a refusal leaks no descriptor.
   const [file, args] = argvOf(command);
   const account = user ? lookupUser(user) : null;
+  fs.mkdirSync(path.dirname(logFile), { recursive: true });
+  const out = fs.openSync(logFile, 'a', 0o640);
   try {
     const proc = spawn(file, args, {
       detached: true,

@@ -46,7 +46,8 @@ function withTimeout<T>(work: Promise<T>, what: string, endpoints: string[]): Pr
  * sees. A single-host group runs only on the host elected for it; the others hold it at level 0.
  * Each host keeps a record of itself under a lease, so a host that dies drops out by itself.
  * While etcd is unreachable a host keeps the last levels it knew, and a leader whose election
- * lease runs out stops its single-host groups, so two hosts never run one.
+ * lease is lost stops its single-host groups (seconds after etcd may have elected another host:
+ * see docs/isinit-cluster.md for that window).
  */
 export class Cluster {
   readonly node: string;

@@ -34,6 +34,8 @@ export async function runInitDaemon(options: DaemonOptions): Promise<void> {
     );
   }
   let cluster: Cluster | null = null;
+  /** Set by `isinit -k`: from then on no switch starts anything. */
+  let stopping = false;
 
   await runDaemon({
     daemon: 'init',
@@ -71,19 +73,29 @@ export async function runInitDaemon(options: DaemonOptions): Promise<void> {
           try {
             const request = parseRequest(line);
             switch (request.op) {
-              case 'switch':
+              case 'switch': {
+                if (stopping) throw new ProtocolError('isinit is stopping everything (isinit -k): no switch is taken now');
+                // The file is read first: a broken isinittab or an unknown group refuses the
+                // switch before anything is written to the cluster or started here.
+                const table = load();
+                if (!table.entries.some((e) => e.group === request.group) && !supervisor.hasGroup(request.group)) {
+                  const groups = [...new Set(table.entries.map((e) => e.group))];
+                  throw new ProtocolError(`no group "${request.group}" in ${options.configFile}; its groups are: ${groups.join(', ') || 'none'}`);
+                }
                 if (cluster) {
-                  // The cluster's level first: when etcd refuses, nothing changes anywhere.
+                  // The cluster's level first: when etcd refuses in time, nothing changes here.
                   await cluster.setLevel(request.group, request.level);
-                  const results = await supervisor.switchGroup(load(), request.group, cluster.effectiveLevel(request.group));
+                  const results = await supervisor.switchGroup(table, request.group, cluster.effectiveLevel(request.group));
                   return reply({ ok: true, results, cluster: cluster.info() });
                 }
-                return reply({ ok: true, results: await supervisor.switchGroup(load(), request.group, request.level) });
+                return reply({ ok: true, results: await supervisor.switchGroup(table, request.group, request.level) });
+              }
               case 'reread':
                 return reply({ ok: true, results: await supervisor.reread(load()) });
               case 'status':
                 return reply({ ok: true, ...supervisor.status(), ...(cluster ? { cluster: cluster.info() } : {}) });
               case 'kill': {
+                stopping = true;
                 const results = await supervisor.stopAll();
                 await cluster?.close();
                 cluster = null;

@@ -149,7 +149,8 @@ export class Supervisor {
     return path.join(this.options.entryLogDir, `${entry.group}.${entry.tag}.log`);
   }
 
-  private spawn(run: Run): Child | null {
+  /** Starts the entry's command; the reason as text when it cannot start. */
+  private spawn(run: Run): Child | string {
     const { entry } = run;
     if (run.holdTimer) clearTimeout(run.holdTimer);
     run.holdTimer = null;
@@ -158,9 +159,10 @@ export class Supervisor {
     try {
       child = startChild(entry.command, this.logFile(entry), entry.user);
     } catch (err) {
-      this.options.log.error(`${entry.group}:${entry.tag}: cannot start: ${(err as Error).message}`);
+      const reason = `cannot start: ${(err as Error).message}`;
+      this.options.log.error(`${entry.group}:${entry.tag}: ${reason}`);
       run.state = 'failed';
-      return null;
+      return reason;
     }
     run.starts.push(Date.now());
     this.watch(run, child);
@@ -230,7 +232,7 @@ export class Supervisor {
   private async runToEnd(run: Run): Promise<TagResult> {
     const { group, tag, mode } = run.entry;
     const child = this.spawn(run);
-    if (!child) return { group, tag, action: 'error', error: 'could not start' };
+    if (typeof child === 'string') return { group, tag, action: 'error', error: child };
     const code = await child.exited;
     const passed = code === 0;
     return { group, tag, action: mode === 'test' ? (passed ? 'passed' : 'failed') : 'started', pid: child.pid, exitCode: code };
@@ -278,8 +280,7 @@ export class Supervisor {
     const { group, tag, mode } = run.entry;
     if (run.wanted) {
       if (mode === 'respawn' && !run.child && !run.holdTimer) {
-        const child = this.spawn(run);
-        return child ? { group, tag, action: 'started', pid: child.pid } : { group, tag, action: 'error', error: 'could not start' };
+        return this.started(run);
       }
       if (run.state === 'held') return { group, tag, action: 'held' };
       return { group, tag, action: 'kept', pid: run.child?.pid };
@@ -288,8 +289,13 @@ export class Supervisor {
     run.backoffMs = BACKOFF_FIRST_MS;
     run.starts = [];
     if (mode === 'wait' || mode === 'test') return this.runToEnd(run);
+    return this.started(run);
+  }
+
+  private started(run: Run): TagResult {
+    const { group, tag } = run.entry;
     const child = this.spawn(run);
-    return child ? { group, tag, action: 'started', pid: child.pid } : { group, tag, action: 'error', error: 'could not start' };
+    return typeof child === 'string' ? { group, tag, action: 'error', error: child } : { group, tag, action: 'started', pid: child.pid };
   }
 
   /** Re-applies every group's level after the file changed: removed or `off` entries stop. */
@@ -310,6 +316,11 @@ export class Supervisor {
     this.persist();
     this.publish();
     return results.filter((r): r is TagResult => r !== null);
+  }
+
+  /** Whether GROUP has a level or entries here (a group dropped from the file may still run). */
+  hasGroup(group: string): boolean {
+    return this.levels.has(group) || [...this.runs.values()].some((r) => r.entry.group === group);
   }
 
   status(): { groups: Array<{ group: string; level: string; state: GroupState }>; entries: EntryStatus[] } {

@@ -135,6 +135,31 @@ describe('bad input', () => {
     assert.equal((await h.tell('g', '1')).ok, true);
   });
 
+  it('a switch of a group the file does not have is refused, naming the groups it has', async () => {
+    const h = harness('web:x:1:respawn:/bin/echo started >> OUT; exec sleep 30\ndb:y:1:respawn:exec sleep 30\n');
+    await h.start();
+    const reply = await h.tell('wbe', '1');
+    assert.equal(reply.ok, false);
+    assert.match(reply.error ?? '', /no group "wbe" in .*isinittab; its groups are: web, db/);
+    assert.equal(h.lines().length, 0, 'nothing was started');
+  });
+
+  it('an entry that cannot start says why, and leaks no descriptor however often it is tried', async () => {
+    const h = harness('g:x:1:once@nosuchuser-flavorkit:true\n');
+    await h.start();
+    const descriptors = () => fs.readdirSync(`/proc/${h.pid}/fd`).length;
+    const first = await h.tell('g', '1');
+    assert.equal(first.results?.[0]?.action, 'error');
+    assert.match(first.results?.[0]?.error ?? '', /cannot start: .*nosuchuser-flavorkit/);
+    await h.tell('g', '0');
+    const baseline = descriptors();
+    for (let i = 0; i < 10; i++) {
+      await h.tell('g', '1');
+      await h.tell('g', '0');
+    }
+    assert.ok(descriptors() <= baseline, `descriptors grew from ${baseline} to ${descriptors()}`);
+  });
+
   it('a malformed isinittab line is reported with its line number and changes nothing', async () => {
     const h = harness('g:x:1:respawn:/bin/echo $$ >> OUT; exec sleep 30\n');
     await h.start();

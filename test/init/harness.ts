@@ -9,7 +9,7 @@ const ISINIT = 'src/init/bin/isinit.ts';
 export interface Reply {
   ok: boolean;
   error?: string;
-  results?: Array<{ group: string; tag: string; action: string; pid?: number; exitCode?: number | null }>;
+  results?: Array<{ group: string; tag: string; action: string; pid?: number; exitCode?: number | null; error?: string }>;
   groups?: Array<{ group: string; level: string; state: string }>;
   entries?: Array<{ group: string; tag: string; state: string; pid: number | null; restarts: number; heldUntil: string | null }>;
 }
