@@ -105,8 +105,10 @@ export class Supervisor {
       const entry = table.entries.find((e) => keyOf(e) === keyOf(saved1));
       const child = adoptChild(saved1.pid, saved1.startTime);
       if (!child) continue;
-      if (!entry) {
-        // Gone from the file while the daemon was down: stop it rather than leave an orphan.
+      const level = entry ? this.levels.get(entry.group) : undefined;
+      if (!entry || level === undefined || !this.inLevel(entry, level)) {
+        // Gone from the file, turned off or out of its level while the daemon was down, or in a
+        // single-host group whose election is still to come: stopped rather than left running.
         void stopChild(child, this.options.graceMs);
         continue;
       }

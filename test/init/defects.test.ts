@@ -80,6 +80,21 @@ describe('defects of the reference, fixed', () => {
     await h.waitLines('the respawn of the adopted child', (l) => l.length === 2);
   });
 
+  it('a child whose entry was turned off while the daemon was down is stopped, not adopted', async () => {
+    const h = harness('g:one:1:respawn:/bin/echo $$ >> OUT; exec sleep 30\ng:two:1:respawn:exec sleep 30\n');
+    await h.start();
+    await h.tell('g', '1');
+    const [pid] = await h.waitLines('the child', (l) => l.length === 1);
+    const old = h.pid;
+    process.kill(old, 'SIGTERM');
+    await waitFor('the daemon to exit', () => !isAlive(old));
+    h.writeTab('g:one:1:off:/bin/echo $$ >> OUT; exec sleep 30\ng:two:1:respawn:exec sleep 30\n');
+    await h.start();
+    await waitFor('the child of the entry turned off to stop', () => !isAlive(Number(pid)) || /\) Z /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')));
+    const status = await h.status();
+    assert.deepEqual(status.entries?.filter((e) => e.state === 'running').map((e) => e.tag), ['two']);
+  });
+
   it('the socket stays while children exit: a second daemon is refused', async () => {
     const h = harness('g:quick:1:respawn:exec sleep 0.05\n');
     const first = await h.start();
