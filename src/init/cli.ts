@@ -47,6 +47,10 @@ function parseOptions(argv: string[], defaultConfig: string): Options {
   if (values.help) throw new UsageError('');
   if (values.foreground && values.detached) throw new UsageError('-f and -d exclude each other: the daemon runs in the foreground or detached');
   if (positionals.length > 2) throw new UsageError(`at most a group and a level, not ${positionals.length} words`);
+  const alone = values.foreground ? '-f' : values.detached ? '-d' : values.kill ? '-k' : values.status ? '--status' : null;
+  if (alone && positionals.length > 0) {
+    throw new UsageError(`${alone} takes no group or level ("${positionals.join(' ')}"); switch a group with a separate 'isinit GROUP LEVEL'`);
+  }
   const seconds = Number(values.grace ?? 5);
   if (values.grace !== undefined && !(values.grace.trim() !== '' && seconds >= 0 && seconds <= 3600)) {
     throw new UsageError(`--grace takes a number of seconds from 0 to 3600, not "${values.grace}"`);

@@ -210,6 +210,8 @@ describe('bad input', () => {
       [['-f', '-d'], /isinit: -f and -d exclude each other/],
       [['-d', '--grace', 'soon'], /isinit: --grace takes a number of seconds from 0 to 3600, not "soon"/],
       [['g', '1', 'extra'], /isinit: at most a group and a level, not 3 words/],
+      [['-d', 'g', '1'], /isinit: -d takes no group or level \("g 1"\); switch a group with a separate 'isinit GROUP LEVEL'/],
+      [['-k', 'g'], /isinit: -k takes no group or level/],
     ];
     for (const [args, message] of cases) {
       const ran = await h.isinit(args);
