@@ -164,6 +164,8 @@ export class Supervisor {
       const reason = `cannot start: ${(err as Error).message}`;
       this.options.log.error(`${entry.group}:${entry.tag}: ${reason}`);
       run.state = 'failed';
+      // A respawn entry is tried again after its backoff: the cause may pass (a full process table).
+      if (entry.mode === 'respawn' && run.wanted && !this.shuttingDown) this.hold(run, 'could not be started');
       return reason;
     }
     run.starts.push(Date.now());
@@ -193,24 +195,27 @@ export class Supervisor {
     const now = Date.now();
     run.starts = run.starts.filter((t) => now - t < THROTTLE_WINDOW_MS);
     if (run.starts.length >= THROTTLE_STARTS) {
-      run.state = 'held';
-      run.heldUntil = now + run.backoffMs;
-      this.options.log.warn(
-        `${run.entry.group}:${run.entry.tag} respawning too rapidly (exit ${code}); held for ${run.backoffMs / 1000} s`,
-      );
-      run.holdTimer = setTimeout(() => {
-        run.holdTimer = null;
-        if (run.wanted && !this.shuttingDown) {
-          run.starts = [];
-          run.restarts++;
-          this.spawn(run);
-        }
-      }, run.backoffMs);
-      run.backoffMs = Math.min(run.backoffMs * 2, BACKOFF_CAP_MS);
+      this.hold(run, `respawning too rapidly (exit ${code})`);
       return;
     }
     run.restarts++;
     this.spawn(run);
+  }
+
+  /** Holds a respawn entry for its backoff, which doubles each time, then tries it again. */
+  private hold(run: Run, why: string): void {
+    run.state = 'held';
+    run.heldUntil = Date.now() + run.backoffMs;
+    this.options.log.warn(`${run.entry.group}:${run.entry.tag} ${why}; held for ${run.backoffMs / 1000} s`);
+    run.holdTimer = setTimeout(() => {
+      run.holdTimer = null;
+      if (run.wanted && !this.shuttingDown) {
+        run.starts = [];
+        run.restarts++;
+        this.spawn(run);
+      }
+    }, run.backoffMs);
+    run.backoffMs = Math.min(run.backoffMs * 2, BACKOFF_CAP_MS);
   }
 
   private async stopRun(run: Run): Promise<TagResult | null> {

@@ -1,6 +1,7 @@
 // Each defect of the reference, shown fixed.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import path from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
 import { isAlive, waitFor } from '../support/process';
 import { InitHarness } from './harness';
@@ -148,6 +149,19 @@ describe('bad input', () => {
     assert.ok(isAlive(h.pid));
     assert.equal(h.lines().length, 0, 'nothing was started');
     assert.equal((await h.tell('g', '1')).ok, true);
+  });
+
+  it('a respawn entry that cannot be started is tried again after its backoff', async () => {
+    const h = harness('');
+    const program = path.join(h.root, 'later.sh');
+    h.writeTab(`g:late:1:respawn:${program}\n`);
+    await h.start();
+    const first = await h.tell('g', '1');
+    assert.match(first.results?.[0]?.error ?? '', /cannot start: cannot run .*later\.sh/);
+    fs.writeFileSync(program, `#!/bin/sh\necho $$ >> ${h.out}\nexec sleep 30\n`, { mode: 0o755 });
+    const [pid] = await h.waitLines('the retried start', (l) => l.length === 1, 5000);
+    const status = await h.status();
+    assert.deepEqual(status.entries?.map((e) => [e.tag, e.state, e.pid]), [['late', 'running', Number(pid)]]);
   });
 
   it('a switch of a group the file does not have is refused, naming the groups it has', async () => {
