@@ -179,14 +179,20 @@ export async function main(argv: string[]): Promise<number> {
       }
     },
     setLog: (target) => {
+      // Opened first: a target that cannot be used leaves the current log as it is.
+      const opened = target ? openRequestLog(target) : null;
       requestLog?.close();
-      requestLog = target ? openRequestLog(target) : null;
+      requestLog = opened;
       state.log = target;
     },
   };
   // A command pen ignores is a mistake in the command line or the config file: named, and at
   // start fatal; on HUP the daemon keeps running and logs it.
-  const problem = (reply: string) => (reply.startsWith('do_cmd:') ? reply.slice('do_cmd:'.length).trim() : null);
+  // Any line of a reply may be a problem: `include` answers for every line it read.
+  const problem = (reply: string) => {
+    const lines = reply.split('\n').filter((l) => l.startsWith('do_cmd:')).map((l) => l.slice('do_cmd:'.length).trim());
+    return lines.length ? lines.join('; ') : null;
+  };
   const runStartupCommands = (): string[] =>
     p.startupCommands.flatMap((c) => {
       const reply = runCommand(host, c);
@@ -194,12 +200,14 @@ export async function main(argv: string[]): Promise<number> {
       if (wrong === null) process.stdout.write(reply);
       return wrong === null ? [] : [`-o "${c}": ${wrong}; the commands are those of penctl(1)`];
     });
-  const readConfig = (): string[] => {
+  const readConfig = (reloading = false): string[] => {
     if (!state.configFile) return [];
     let text: string;
     try {
       text = fs.readFileSync(state.configFile, 'utf8');
     } catch {
+      // At start the flavor's default file may well be absent; on HUP its loss is worth a warning.
+      if (reloading) return [`can't read config file '${state.configFile}'; the settings in use are kept`];
       process.stderr.write(`pen: Can't read config file '${state.configFile}'\n`);
       return [];
     }
@@ -262,8 +270,12 @@ export async function main(argv: string[]): Promise<number> {
           log.warn("Won't open control port running as root; use -u to run as different user");
         } else {
           const endpoint = parseListen(state.control);
-          const control = net.createServer(controlHandler);
-          await listenOn(control, endpoint.kind === 'inet' && !state.control.includes(':') ? { ...endpoint, host: '0.0.0.0' } : endpoint, 50);
+          // A UNIX-domain control socket gets the flavor socket's mode, whatever the umask.
+          const control =
+            endpoint.kind === 'unix'
+              ? await listenControlSocket({ path: endpoint.path, mode: 0o600 }, controlHandler)
+              : net.createServer(controlHandler);
+          if (endpoint.kind !== 'unix') await listenOn(control, !state.control.includes(':') ? { ...endpoint, host: '0.0.0.0' } : endpoint, 50);
           ctx.onStop(() => new Promise<void>((resolve) => control.close(() => resolve())));
         }
       }
@@ -307,7 +319,7 @@ export async function main(argv: string[]): Promise<number> {
     },
     reload(ctx) {
       if (state.log) host.setLog(state.log);
-      for (const m of readConfig()) ctx.log.warn(m);
+      for (const m of readConfig(true)) ctx.log.warn(m);
       ctx.log.info('log reopened and configuration re-read');
     },
   });

@@ -32,8 +32,10 @@ function aclNumber(n: number): number {
 
 /** The `ssl_*` commands; like pen, they shape the TLS listener when it opens, not afterwards. */
 function sslCommand(state: PenState, cmd: string, arg: string | undefined): string {
-  if (arg === undefined) return `do_cmd: ${cmd} needs a value\n`;
   const tls = state.tls;
+  // As in pen, ssl_ciphers alone goes back to the default list.
+  if (cmd === 'ssl_ciphers' && arg === undefined) tls.ciphers = null;
+  if (arg === undefined) return cmd === 'ssl_ciphers' ? '' : `do_cmd: ${cmd} needs a value\n`;
   switch (cmd) {
     case 'ssl_ciphers':
       tls.ciphers = arg;
@@ -153,7 +155,7 @@ export function describeConfig(state: PenState): string {
 
 /**
  * One pen command (a penctl request, a line of a -F file, a -o option), with pen's reply.
- * Unknown or malformed commands are answered, never fatal.
+ * Unknown or malformed commands, and commands that fail, are answered, never fatal.
  */
 export function runCommand(host: CommandHost, line: string, depth = 0): string {
   const { state } = host;
@@ -256,7 +258,8 @@ export function runCommand(host: CommandHost, line: string, depth = 0): string {
       }
       case 'tarpit_acl': {
         const n = int(arg);
-        if (n !== null) state.tarpitAcl = aclNumber(n);
+        // -1 turns the tarpit off, as in pen.
+        if (n !== null) state.tarpitAcl = n === -1 ? -1 : aclNumber(n);
         return `tarpit_acl = ${state.tarpitAcl}`;
       }
       case 'idlers':
@@ -270,24 +273,31 @@ export function runCommand(host: CommandHost, line: string, depth = 0): string {
         if (arg === 'up' || arg === 'down' || arg === 'both' || arg === 'off') state.tcpFastclose = arg;
         return '';
       case 'include': {
-        if (arg === undefined || depth > 8) return '';
+        if (arg === undefined) return 'do_cmd: include needs a file name\n';
+        if (depth > 8) return `do_cmd: include ${arg}: nested more than 8 deep; look for a file that includes itself\n`;
         let text: string;
         try {
           text = fs.readFileSync(arg, 'utf8');
         } catch {
-          return `Can't read config file '${arg}'\n`;
+          return `do_cmd: can't read config file '${arg}'\n`;
         }
+        // Problems inside the included file name it and the line.
         return text
           .split('\n')
-          .map((l) => runCommand(host, l, depth + 1))
+          .map((l, i) => runCommand(host, l, depth + 1).replace(/^do_cmd: /gm, `do_cmd: ${arg} line ${i + 1}: `))
           .join('');
       }
       case 'write': {
         const file = arg ?? state.configFile;
         if (!file) return '';
         const temp = `${file}.${process.pid}.tmp`;
-        fs.writeFileSync(temp, describeConfig(state));
-        fs.renameSync(temp, file);
+        try {
+          fs.writeFileSync(temp, describeConfig(state));
+          fs.renameSync(temp, file);
+        } catch (err) {
+          fs.rmSync(temp, { force: true });
+          return `do_cmd: cannot write ${file}: ${(err as Error).message}\n`;
+        }
         return '';
       }
       case 'exit':
@@ -304,7 +314,7 @@ export function runCommand(host: CommandHost, line: string, depth = 0): string {
         return `do_cmd: ignoring command starting with '${cmd}'\n`;
     }
   } catch (err) {
-    if (err instanceof AclError) return `do_cmd: ${err.message}\n`;
-    throw err;
+    // A command never stops pen: whatever went wrong is its reply.
+    return err instanceof AclError ? `do_cmd: ${err.message}\n` : `do_cmd: ${cmd}: ${(err as Error).message}\n`;
   }
 }

@@ -26,12 +26,22 @@ export function openRequestLog(target: string): OpenLog {
   const colon = target.lastIndexOf(':');
   if (!target.startsWith('/') && colon > 0) {
     const host = target.slice(0, colon);
-    const port = Number(target.slice(colon + 1));
+    const portText = target.slice(colon + 1);
+    const port = Number(portText);
+    if (!/^\d+$/.test(portText) || port < 1 || port > 65535) {
+      throw new Error(`log target "${target}": the port must be a number from 1 to 65535; give a FILE or the host:port of a penlogd`);
+    }
     const socket = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
     socket.on('error', () => undefined);
     socket.unref();
     return {
-      logger: (client, server, chunk) => socket.send(`+ ${client} ${server} ${requestLine(chunk)}\n`, port, host),
+      logger: (client, server, chunk) => {
+        try {
+          socket.send(`+ ${client} ${server} ${requestLine(chunk)}\n`, port, host);
+        } catch {
+          // A log that cannot be sent never stops the traffic it describes.
+        }
+      },
       close: () => socket.close(),
     };
   }

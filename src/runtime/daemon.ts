@@ -125,7 +125,10 @@ export async function runDaemon(def: DaemonDefinition): Promise<DaemonContext> {
   process.on('SIGINT', () => void stop(0));
   process.on('SIGHUP', () => {
     log.info('reloading (SIGHUP)');
-    Promise.resolve(def.reload?.(ctx)).catch((err: Error) => log.error(`reload failed: ${err.message}`));
+    // Through a promise from the start, so that a reload that throws is logged, never fatal.
+    Promise.resolve()
+      .then(() => def.reload?.(ctx))
+      .catch((err: Error) => log.error(`reload failed: ${err.message}`));
   });
   log.info(`started (flavor ${layout.flavor}, PID ${process.pid})`);
   tellParent(true);

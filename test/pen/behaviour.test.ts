@@ -182,7 +182,7 @@ describe('reliability', () => {
     assert.equal(await pen.ctl('\u0000\u0001binary'), "do_cmd: ignoring command starting with '\u0000\u0001binary'\n");
     // Debian's pen answers these with nothing, which hides the mistake, and dies of the last two;
     // ours names each and keeps running.
-    assert.equal(await pen.ctl('include /nonexistent/pen.cfg'), "Can't read config file '/nonexistent/pen.cfg'\n");
+    assert.equal(await pen.ctl('include /nonexistent/pen.cfg'), "do_cmd: can't read config file '/nonexistent/pen.cfg'\n");
     assert.equal(await pen.ctl('no frobnicate'), "do_cmd: ignoring command starting with 'no frobnicate'\n");
     assert.match(await pen.ctl('ssl_option frobnicate'), /^do_cmd: unknown ssl_option 'frobnicate'; use one of no_sslv2, /);
     assert.match(await pen.ctl('dsr_if lo'), /^do_cmd: dsr_if: direct server return needs raw sockets/);
@@ -200,6 +200,21 @@ describe('reliability', () => {
     for (const line of settings) assert.match(text, new RegExp(`^${line}$`, 'm'));
     const restored = await ours(['-F', saved], [`127.0.0.1:${a.port}`]);
     for (const query of ['mode', 'blacklist', 'tarpit_acl']) assert.equal(await restored.ctl(query), await pen.ctl(query), query);
+    await a.stop();
+  });
+
+  it('a config file whose commands fail on HUP leaves pen running, with the settings it had', async () => {
+    const a = await new Backend('A').start();
+    const pen = new PenInstance('ours');
+    instances.push(pen);
+    const config = path.join(pen.root, 'pen.cfg');
+    fs.writeFileSync(config, 'timeout 4\n', { mode: 0o644 });
+    await pen.start(['-F', config], [`127.0.0.1:${a.port}`]);
+    fs.writeFileSync(config, 'timeout 6\nwrite /nonexistent/dir/saved.cfg\nlog 127.0.0.1:99999\n');
+    process.kill(pen.pid, 'SIGHUP');
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(await pen.ctl('timeout'), '6\n', 'the good line was applied');
+    assert.equal(await fetchName(pen.port), 'A', 'pen still serves');
     await a.stop();
   });
 
@@ -247,12 +262,19 @@ describe('bad command lines', () => {
     [['-f', '18080'], /no servers given/],
     [['-f', '-o', 'frobnicate', '18080', '127.0.0.1:1'], /-o "frobnicate": ignoring command starting with 'frobnicate'; the commands are those of penctl/],
     [['-f', '-o', 'ssl_option sslv9', '18080', '127.0.0.1:1'], /unknown ssl_option 'sslv9'; use one of no_sslv2, .*cipher_server_preference/],
+    [['-f', '-l', '127.0.0.1:99999', '18080', '127.0.0.1:1'], /log target "127\.0\.0\.1:99999": the port must be a number from 1 to 65535/],
   ];
   for (const [args, message] of cases) {
     it(args.join(' '), async () => {
-      const result = await runTs('src/pen/bin/pen.ts', args, { FLAVOR: 'abc', FLAVORKIT_ROOT: '/nonexistent-root-for-a-refused-start' });
-      assert.equal(result.code, 1, result.stderr);
-      assert.match(result.stderr, message);
+      // A private root: should a case start pen after all, nothing it writes is left behind.
+      const root = tempDir('pen-refused');
+      try {
+        const result = await runTs('src/pen/bin/pen.ts', args, { FLAVOR: 'abc', FLAVORKIT_ROOT: root });
+        assert.equal(result.code, 1, result.stderr);
+        assert.match(result.stderr, message);
+      } finally {
+        fs.rmSync(root, { recursive: true, force: true });
+      }
     });
   }
 
@@ -261,9 +283,16 @@ describe('bad command lines', () => {
     try {
       const config = path.join(dir, 'pen.cfg');
       fs.writeFileSync(config, '# servers come from the command line\nroundrobin\nfrobnicate 1\n');
-      const result = await runTs('src/pen/bin/pen.ts', ['-f', '-F', config, '18080', '127.0.0.1:1'], { FLAVOR: 'abc', FLAVORKIT_ROOT: '/nonexistent-root-for-a-refused-start' });
+      const result = await runTs('src/pen/bin/pen.ts', ['-f', '-F', config, '18080', '127.0.0.1:1'], { FLAVOR: 'abc', FLAVORKIT_ROOT: dir });
       assert.equal(result.code, 1, result.stderr);
       assert.match(result.stderr, /pen\.cfg line 3: ignoring command starting with 'frobnicate'/);
+      // The same inside an included file: named by that file and its line.
+      const included = path.join(dir, 'more.cfg');
+      fs.writeFileSync(included, 'timeout 5\nfrobnicate 2\n');
+      fs.writeFileSync(config, `roundrobin\ninclude ${included}\n`);
+      const nested = await runTs('src/pen/bin/pen.ts', ['-f', '-F', config, '18080', '127.0.0.1:1'], { FLAVOR: 'abc', FLAVORKIT_ROOT: dir });
+      assert.equal(nested.code, 1, nested.stderr);
+      assert.match(nested.stderr, /pen\.cfg line 2: .*more\.cfg line 2: ignoring command starting with 'frobnicate'/);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

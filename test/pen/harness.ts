@@ -53,7 +53,7 @@ export class HungBackend {
     const program = `const s = require('node:net').createServer();
       s.listen({ port: ${this.port}, host: '127.0.0.1', backlog: 1 }, () => {
         process.stdout.write('listening\\n');
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 120000);
       });`;
     this.child = spawn(process.execPath, ['-e', program], { stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise<void>((resolve, reject) => {

@@ -25,6 +25,8 @@ describe('TLS termination (-E/-K)', () => {
     certificate('127.0.0.1', 'key.pem', 'cert.pem');
     fs.mkdirSync(path.join(dir, 'sni'));
     certificate('other.test', 'sni/other.test.key', 'sni/other.test.crt');
+    // Beside the SNI directory: what a name like "../outside" would reach if names became paths.
+    certificate('outside.test', 'outside.key', 'outside.crt');
     fs.writeFileSync(path.join(dir, 'sni/other.test.ocsp'), 'response for other.test');
     fs.writeFileSync(path.join(dir, 'default.ocsp'), 'response for 127.0.0.1');
     for (const d of [dir, path.join(dir, 'sni')]) fs.chmodSync(d, 0o755);
@@ -92,7 +94,7 @@ describe('TLS termination (-E/-K)', () => {
     assert.equal(unknown.subject, '127.0.0.1');
     assert.equal(unknown.stapled, 'response for 127.0.0.1');
     // A name that is not a host name never becomes a file name.
-    assert.equal((await handshake(pen.port, { servername: '..' })).subject, '127.0.0.1');
+    assert.equal((await handshake(pen.port, { servername: '../outside' })).subject, '127.0.0.1');
   });
 
   it('a cipher list that matches nothing stops the start, naming ssl_ciphers', async () => {
