@@ -30,7 +30,10 @@ function aclNumber(n: number): number {
   return n >= 0 && n < 10 ? n : 0;
 }
 
-/** The `ssl_*` commands; like pen, they shape the TLS listener when it opens, not afterwards. */
+/**
+ * The `ssl_*` commands; like pen, they shape the TLS listener when it opens, except
+ * ssl_ocsp_response, which takes effect at once (pen-ocsp.sh sends it to a running pen).
+ */
 function sslCommand(state: PenState, cmd: string, arg: string | undefined): string {
   const tls = state.tls;
   // As in pen, ssl_ciphers alone goes back to the default list.

@@ -71,16 +71,20 @@ export function tlsContext(o: TlsOptions, settings: TlsSettings): ServerOptions 
   return options;
 }
 
-/** OCSP responses to staple, by the certificate they answer for; read from disk at every request. */
+/**
+ * OCSP responses to staple, by the certificate they answer for. The file is looked up and read at
+ * every request, so a response fetched later (pen-ocsp.sh, or `ssl_ocsp_response FILE` sent at run
+ * time) is stapled from then on.
+ */
 class OcspResponses {
-  private readonly files = new Map<string, string>();
+  private readonly files = new Map<string, () => string | null>();
 
-  add(certificatePem: Buffer, file: string): void {
+  add(certificatePem: Buffer, file: () => string | null): void {
     this.files.set(new crypto.X509Certificate(certificatePem).raw.toString('base64'), file);
   }
 
   answer = (certificate: Buffer, _issuer: Buffer, callback: (err: Error | null, response?: Buffer) => void): void => {
-    const file = this.files.get(certificate.toString('base64'));
+    const file = this.files.get(certificate.toString('base64'))?.();
     if (!file) return callback(null);
     // A missing or unreadable response file means no staple, not a failed handshake.
     fs.readFile(file, (err, data) => callback(null, err ? undefined : data));
@@ -106,7 +110,7 @@ function sniContexts(dir: string, base: ServerOptions, ocsp: OcspResponses): Non
       const cert = fs.readFileSync(file('crt'));
       const ca = fs.existsSync(file('ca')) ? fs.readFileSync(file('ca')) : base.ca;
       const context = tls.createSecureContext({ ...base, cert, key: fs.readFileSync(file('key')), ca });
-      if (fs.existsSync(file('ocsp'))) ocsp.add(cert, file('ocsp'));
+      ocsp.add(cert, () => file('ocsp'));
       loaded.set(name, { mtimeMs: stat.mtimeMs, context });
       return context;
     } catch {
@@ -125,7 +129,7 @@ function sniContexts(dir: string, base: ServerOptions, ocsp: OcspResponses): Non
 
 export function createTlsServer(options: ServerOptions, settings: TlsSettings, onSecure: (socket: tls.TLSSocket) => void): tls.Server {
   const ocsp = new OcspResponses();
-  if (settings.ocspResponse) ocsp.add(options.cert as Buffer, settings.ocspResponse);
+  ocsp.add(options.cert as Buffer, () => settings.ocspResponse);
   const sni = settings.sniPath ? { SNICallback: sniContexts(settings.sniPath, options, ocsp) } : {};
   // Node's guard against client renegotiation (documented as settable), set to pen's rule: at
   // most one per interval.

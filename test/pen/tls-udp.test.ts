@@ -97,6 +97,13 @@ describe('TLS termination (-E/-K)', () => {
     assert.equal((await handshake(pen.port, { servername: '../outside' })).subject, '127.0.0.1');
   });
 
+  it('an OCSP response given at run time is stapled from then on, as pen-ocsp.sh expects', async () => {
+    const pen = await tlsPen([]);
+    assert.equal((await handshake(pen.port)).stapled, null);
+    assert.equal(await pen.ctl(`ssl_ocsp_response ${path.join(dir, 'default.ocsp')}`), '');
+    assert.equal((await handshake(pen.port)).stapled, 'response for 127.0.0.1');
+  });
+
   it('a cipher list that matches nothing stops the start, naming ssl_ciphers', async () => {
     const pen = new PenInstance('ours');
     instances.push(pen);
