@@ -97,6 +97,21 @@ export async function runDaemon(def: DaemonDefinition): Promise<DaemonContext> {
   };
   const ctx: DaemonContext = { layout, log, foreground: def.foreground, onStop: (c) => cleanups.push(c), stop };
 
+  const reload = () => {
+    log.info('reloading (SIGHUP)');
+    // Through a promise from the start, so that a reload that throws is logged, never fatal.
+    Promise.resolve()
+      .then(() => def.reload?.(ctx))
+      .catch((err: Error) => log.error(`reload failed: ${err.message}`));
+  };
+  // Handlers go in before the start, so that a signal during it is kept for after it, never
+  // Node's default action (which for HUP ends the process).
+  let ready = false;
+  let early: 'stop' | 'reload' | null = null;
+  const onStopSignal = () => (ready ? void stop(0) : (early = 'stop'));
+  process.on('SIGTERM', onStopSignal);
+  process.on('SIGINT', onStopSignal);
+  process.on('SIGHUP', () => (ready ? reload() : (early ??= 'reload')));
   try {
     fs.mkdirSync(layout.runDir, { recursive: true, mode: 0o755 });
     lock = acquireStartLock(layout.startLock);
@@ -121,16 +136,10 @@ export async function runDaemon(def: DaemonDefinition): Promise<DaemonContext> {
     }
     await stop(1);
   }
-  process.on('SIGTERM', () => void stop(0));
-  process.on('SIGINT', () => void stop(0));
-  process.on('SIGHUP', () => {
-    log.info('reloading (SIGHUP)');
-    // Through a promise from the start, so that a reload that throws is logged, never fatal.
-    Promise.resolve()
-      .then(() => def.reload?.(ctx))
-      .catch((err: Error) => log.error(`reload failed: ${err.message}`));
-  });
+  ready = true;
   log.info(`started (flavor ${layout.flavor}, PID ${process.pid})`);
   tellParent(true);
+  if (early === 'stop') void stop(0);
+  else if (early === 'reload') reload();
   return ctx;
 }
