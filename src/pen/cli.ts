@@ -222,17 +222,23 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
 
-  // The listen address: the command line's, else the flavor's service port. pen itself requires
-  // one; defaulting to layout.ports.service lets each flavor's init script start its instance with
-  // servers only in the config file, and an explicit address always wins.
-  const [listenText = String(layout.ports.service), ...serverSpecs] = p.operands;
+  // The listen address: the command line's, else a `listen` in -o or the config file, else the
+  // flavor's service port. Defaulting to layout.ports.service lets each flavor's init script start
+  // its instance with servers only in the config file; an explicit address always wins.
+  const [listenFromCommandLine, ...serverSpecs] = p.operands;
+  const listenText = listenFromCommandLine ?? (state.listen || String(layout.ports.service));
   let listen: Endpoint;
   try {
     listen = parseListen(listenText);
     state.listen = listenText;
     const listenPort = listen.kind === 'inet' ? listen.port : 0;
     const fromCli = await Promise.all(serverSpecs.map((spec, i) => serverFrom(spec, i, listenPort)));
-    if (fromCli.length) state.balancer.servers = fromCli;
+    if (fromCli.length) {
+      // As pen does: the command line gives its slots their address and limits; a slot's acl and
+      // the slots beyond, from -o or the config file, stay as they were.
+      const configured = state.balancer.servers;
+      state.balancer.servers = [...fromCli.map((server, i) => ({ ...server, acl: configured[i]?.acl ?? server.acl })), ...configured.slice(fromCli.length)];
+    }
     if (p.emergency) state.balancer.emergency = { ...(await serverFrom(p.emergency, 0, listenPort)), index: EMERGENCY };
     if (p.abuse) state.balancer.abuse = { ...(await serverFrom(p.abuse, 0, listenPort)), index: ABUSE };
     if (state.balancer.servers.length === 0 && !p.emergency) {

@@ -225,6 +225,10 @@ export function runCommand(host: CommandHost, line: string, depth = 0): string {
       case 'control':
         return `${state.control ?? ''}\n`;
       case 'listen':
+        // Before the start (-o, the config file) it names the address to listen on, as in pen's
+        // "pen -F file"; a running pen does not move its listener.
+        if (arg !== undefined && arg !== state.listen && proxy) return `do_cmd: listen ${arg}: a running pen keeps its address; restart it to listen elsewhere\n`;
+        if (arg !== undefined) state.listen = arg;
         return `${state.listen}\n`;
       case 'log':
         if (arg !== undefined) host.setLog(arg);

@@ -7,7 +7,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { freePort } from '../pentools/support';
-import { runTs, tempDir, waitFor } from '../support/process';
+import { killAndWait, runTs, spawnTs, tempDir, waitFor } from '../support/process';
 import { Backend, fetchName, PenInstance, sequence } from './harness';
 
 const instances: PenInstance[] = [];
@@ -216,6 +216,37 @@ describe('reliability', () => {
     assert.equal(await pen.ctl('timeout'), '6\n', 'the good line was applied');
     assert.equal(await fetchName(pen.port), 'A', 'pen still serves');
     await a.stop();
+  });
+
+  it('servers on the command line keep the config file\'s per-server acl and its further servers', async () => {
+    const a = await new Backend('A').start();
+    const pen = new PenInstance('ours');
+    instances.push(pen);
+    const config = path.join(pen.root, 'pen.cfg');
+    fs.writeFileSync(config, 'acl 1 permit 127.0.0.1\nserver 0 acl 1\nserver 2 address 127.0.0.1 port 9\n', { mode: 0o644 });
+    await pen.start(['-F', config], [`127.0.0.1:${a.port}`, `127.0.0.1:${a.port}`]);
+    const servers = (await pen.ctl('servers')).trim().split('\n');
+    assert.deepEqual(servers.map((l) => l.split(' ').slice(0, 5).join(' ')), [`0 addr 127.0.0.1 port ${a.port}`, `1 addr 127.0.0.1 port ${a.port}`, '2 addr 127.0.0.1 port 9']);
+    const saved = path.join(pen.root, 'saved.cfg');
+    await pen.ctl(`write ${saved}`);
+    assert.match(fs.readFileSync(saved, 'utf8'), new RegExp(`^server 0 acl 1 address 127\\.0\\.0\\.1 port ${a.port} `, 'm'));
+    await a.stop();
+  });
+
+  it('pen -F FILE alone: the listen address and the servers come from the file', async () => {
+    const a = await new Backend('A').start();
+    const root = tempDir('pen-listen');
+    const port = await freePort();
+    const config = path.join(root, 'pen.cfg');
+    fs.writeFileSync(config, `listen 127.0.0.1:${port}\nserver 0 address 127.0.0.1 port ${a.port}\n`);
+    const child = spawnTs('src/pen/bin/pen.ts', ['-f', '-F', config], { FLAVOR: 'abc', FLAVORKIT_ROOT: root });
+    try {
+      await waitFor('pen on the address of its config file', async () => (await fetchName(port)) === 'A', 10000);
+    } finally {
+      await killAndWait(child.pid!, 'SIGTERM');
+      fs.rmSync(root, { recursive: true, force: true });
+      await a.stop();
+    }
   });
 
   it('a client that connects and never sends is dropped after the idle timeout', async () => {
