@@ -16,6 +16,15 @@ async function ours(args: string[], servers: string[]): Promise<PenInstance> {
   instances.push(pen);
   return pen.start(args, servers);
 }
+
+/** Ours, reading a config file in its root (readable by the user pen drops to). */
+async function oursWithConfig(text: string, servers: string[]): Promise<{ pen: PenInstance; config: string }> {
+  const pen = new PenInstance('ours');
+  instances.push(pen);
+  const config = path.join(pen.root, 'pen.cfg');
+  fs.writeFileSync(config, text, { mode: 0o644 });
+  return { pen: await pen.start(['-F', config], servers), config };
+}
 after(async () => {
   for (const p of instances) await p.stop();
 });
@@ -205,11 +214,7 @@ describe('reliability', () => {
 
   it('a config file whose commands fail on HUP leaves pen running, with the settings it had', async () => {
     const a = await new Backend('A').start();
-    const pen = new PenInstance('ours');
-    instances.push(pen);
-    const config = path.join(pen.root, 'pen.cfg');
-    fs.writeFileSync(config, 'timeout 4\n', { mode: 0o644 });
-    await pen.start(['-F', config], [`127.0.0.1:${a.port}`]);
+    const { pen, config } = await oursWithConfig('timeout 4\n', [`127.0.0.1:${a.port}`]);
     fs.writeFileSync(config, 'timeout 6\nwrite /nonexistent/dir/saved.cfg\nlog 127.0.0.1:99999\n');
     process.kill(pen.pid, 'SIGHUP');
     await new Promise((r) => setTimeout(r, 500));
@@ -220,11 +225,7 @@ describe('reliability', () => {
 
   it('servers on the command line keep the config file\'s per-server acl and its further servers', async () => {
     const a = await new Backend('A').start();
-    const pen = new PenInstance('ours');
-    instances.push(pen);
-    const config = path.join(pen.root, 'pen.cfg');
-    fs.writeFileSync(config, 'acl 1 permit 127.0.0.1\nserver 0 acl 1\nserver 2 address 127.0.0.1 port 9\n', { mode: 0o644 });
-    await pen.start(['-F', config], [`127.0.0.1:${a.port}`, `127.0.0.1:${a.port}`]);
+    const { pen } = await oursWithConfig('acl 1 permit 127.0.0.1\nserver 0 acl 1\nserver 2 address 127.0.0.1 port 9\n', [`127.0.0.1:${a.port}`, `127.0.0.1:${a.port}`]);
     const servers = (await pen.ctl('servers')).trim().split('\n');
     assert.deepEqual(servers.map((l) => l.split(' ').slice(0, 5).join(' ')), [`0 addr 127.0.0.1 port ${a.port}`, `1 addr 127.0.0.1 port ${a.port}`, '2 addr 127.0.0.1 port 9']);
     const saved = path.join(pen.root, 'saved.cfg');
