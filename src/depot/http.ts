@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import type http from 'node:http';
 import { pipeline } from 'node:stream/promises';
+import type { Answer } from './answers';
 import type { FileCache, FileEntry } from './filecache';
 
 export class HttpError extends Error {
@@ -49,8 +50,13 @@ export function httpDate(ms: number): string {
 export function cacheHeaders(maxAge: number): Record<string, string> {
   return {
     'Cache-Control': `must-revalidate, no-transform, max-age=${maxAge}`,
-    Expires: httpDate(Date.now() + maxAge * 1000),
+    Expires: expiresIn(maxAge),
   };
+}
+
+/** The `Expires` of an answer cached for `maxAge` seconds from now. */
+export function expiresIn(maxAge: number): string {
+  return httpDate(Date.now() + maxAge * 1000);
 }
 
 export function sendBody(res: http.ServerResponse, head: boolean, contentType: string, body: string | Buffer, headers: Record<string, string> = {}): void {
@@ -82,6 +88,8 @@ export interface SendOptions {
   etag?: string;
   /** Named by its content (a hash, an FMRI with its timestamp): served from memory once cached. */
   immutable?: boolean;
+  /** Given the whole answer to a plain GET served from memory, to send it again without routing. */
+  remember?: (answer: Answer) => void;
 }
 
 /**
@@ -97,16 +105,16 @@ export function sendFile(
   cache: FileCache,
   file: string,
   contentType: string,
-  headers: Record<string, string>,
+  maxAge: number,
   options: SendOptions,
 ): boolean | Promise<boolean> {
   const immutable = options.immutable ?? false;
   const cached = cache.peek(file, immutable);
   // A cached entry always holds its body, so sendEntry completes the answer.
-  if (cached) return sendEntry(req, res, cached, contentType, headers, options) === null;
+  if (cached) return sendEntry(req, res, file, cached, contentType, maxAge, options) === null;
   return cache.get(file, immutable).then(async (entry) => {
     if (!entry) return false;
-    const streaming = sendEntry(req, res, entry, contentType, headers, options);
+    const streaming = sendEntry(req, res, file, entry, contentType, maxAge, options);
     if (streaming) await pipeline(fs.createReadStream(file, { start: streaming.start, end: streaming.end, highWaterMark: STREAM_CHUNK }), res).catch(() => res.destroy());
     return true;
   });
@@ -128,13 +136,15 @@ export function sentOr404(sent: boolean | Promise<boolean>, missing: () => HttpE
 export function sendEntry(
   req: http.IncomingMessage,
   res: http.ServerResponse,
+  file: string,
   entry: FileEntry,
   contentType: string,
-  headers: Record<string, string>,
+  maxAge: number,
   options: SendOptions,
 ): { start: number; end: number } | null {
   const modifiedMs = Math.floor(entry.mtimeMs / 1000) * 1000;
   const etag = options.etag ?? `"${entry.size.toString(16)}-${Math.floor(entry.mtimeMs).toString(16)}"`;
+  const headers = cacheHeaders(maxAge);
   headers['Last-Modified'] = httpDate(modifiedMs);
   headers.ETag = etag;
   if (options.ranges) headers['Accept-Ranges'] = 'bytes';
@@ -164,6 +174,9 @@ export function sendEntry(
   }
   headers['Content-Type'] = contentType;
   headers['Content-Length'] = String(entry.size === 0 ? 0 : end - start + 1);
+  if (status === 200 && entry.body && req.method === 'GET' && options.remember) {
+    options.remember({ file, immutable: options.immutable ?? false, entry, headers, maxAge });
+  }
   res.writeHead(status, headers);
   if (req.method === 'HEAD' || entry.size === 0) {
     res.end();

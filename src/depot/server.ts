@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { Logger } from '../runtime';
 import { formatFmri, FmriError, parseFmri, type Fmri } from './fmri';
+import { AnswerCache, sendAnswer } from './answers';
 import { cacheHeaders, DAY, HttpError, httpDate, safeDecode, searchUnavailable, sendBody, sendError, sendFile, sentOr404, YEAR } from './http';
 import { FileCache } from './filecache';
 import { packageInfo } from './info';
@@ -61,18 +62,26 @@ function isoFromCatalog(stamp: string): string {
 export class Depot {
   private readonly requests = { catalog: 0, file: 0, manifests: 0 };
   private readonly files = new FileCache();
+  private readonly answers = new AnswerCache(this.files);
 
   constructor(private readonly options: DepotOptions) {}
 
   /** Forgets cached files: the repository list was reloaded. */
   reloaded(): void {
     this.files.clear();
+    this.answers.clear();
   }
 
   readonly handle = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const started = Date.now();
     const sentBefore = req.socket.bytesWritten;
     res.on('finish', () => this.logAccess(req, res, started, req.socket.bytesWritten - sentBefore));
+    const remembered = this.answers.lookup(req);
+    if (remembered) {
+      this.requests[remembered.counted]++;
+      sendAnswer(res, remembered.answer);
+      return;
+    }
     // Most answers complete synchronously; only those that wait on the disk return a promise.
     let answer: void | Promise<void>;
     try {
@@ -225,7 +234,7 @@ export class Depot {
     const file = r.args.length === 1 ? r.mount.repo.catalogPart(pub, name) : null;
     const missing = () => new HttpError(404, `The path '${r.rawPath}' was not found.`);
     if (!file) throw missing();
-    return sentOr404(sendFile(r.req, r.res, this.files, file, TEXT, cacheHeaders(Math.min(DAY, REFRESH_SECONDS)), { ranges: true }), missing);
+    return sentOr404(sendFile(r.req, r.res, this.files, file, TEXT, Math.min(DAY, REFRESH_SECONDS), { ranges: true, remember: this.answers.rememberer(r.req.url, 'catalog') }), missing);
   }
 
   private fmriArg(r: Request): Fmri {
@@ -245,7 +254,11 @@ export class Depot {
     const missing = () => new HttpError(404, `No manifest could be found for the FMRI: '${formatFmri(fmri)}'.`);
     if (!fmri.complete) throw missing();
     // A manifest never changes under its FMRI, whose version carries the publication time.
-    return sentOr404(sendFile(r.req, r.res, this.files, r.mount.repo.manifestPath(pub, fmri), TEXT, cacheHeaders(YEAR), { ranges: true, immutable: true }), missing);
+    return sentOr404(sendFile(r.req, r.res, this.files, r.mount.repo.manifestPath(pub, fmri), TEXT, YEAR, {
+        ranges: true,
+        immutable: true,
+        remember: this.answers.rememberer(r.req.url, 'manifests'),
+      }), missing);
   }
 
   /** Unprefixed file requests look in every publisher's store. */
@@ -262,7 +275,12 @@ export class Depot {
     // The publishers' stores in turn: the first that holds the payload answers.
     const from = (i: number): void | Promise<void> => {
       if (i >= paths.length) throw missing();
-      const sent = sendFile(r.req, r.res, this.files, paths[i]!, 'application/data', cacheHeaders(r.version === 2 ? DAY : YEAR), { ranges: true, etag: `"${hash}"`, immutable: true });
+      const sent = sendFile(r.req, r.res, this.files, paths[i]!, 'application/data', r.version === 2 ? DAY : YEAR, {
+        ranges: true,
+        etag: `"${hash}"`,
+        immutable: true,
+        remember: this.answers.rememberer(r.req.url, 'file'),
+      });
       if (sent === true) return;
       if (sent === false) return from(i + 1);
       return sent.then((ok) => (ok ? undefined : from(i + 1)));

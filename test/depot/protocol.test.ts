@@ -105,6 +105,39 @@ describe('depot protocol', () => {
     await waitFor('the original catalog.attrs again', async () => (await depot.get(url)).body.equals(original), 3000);
   });
 
+  it('a request asked again is answered from memory exactly as the first time, and still counted', async () => {
+    const hash = 'db98339f55b9829e09f2b5c7e9281718f8442842';
+    const urls = [`/userland/file/1/${hash}`, `/userland/manifest/0/${MATE}`, '/userland/catalog/1/catalog.attrs'];
+    const counts = async () => (JSON.parse((await depot.get('/status/0/')).body.toString()) as any).repository.requests as Record<string, number>;
+    const countsBefore = await counts();
+    const clocked = new Set(['date', 'expires']);
+    const timeless = (headers: Record<string, unknown>) => Object.entries(headers).filter(([name]) => !clocked.has(name));
+    for (const url of urls) {
+      const first = await depot.get(url);
+      assert.equal(first.status, 200, url);
+      for (let i = 0; i < 2; i++) {
+        const again = await depot.get(url);
+        assert.equal(again.status, 200, url);
+        assert.deepEqual(timeless(again.headers), timeless(first.headers), `${url}: the same headers in the same order`);
+        assert.ok(again.body.equals(first.body), `${url}: the same body`);
+        assert.ok(Date.parse(again.headers.expires!) >= Date.parse(first.headers.expires!), `${url}: Expires moves with the clock`);
+      }
+    }
+    const countsAfter = await counts();
+    const grown = (op: string) => countsAfter[op]! - countsBefore[op]!;
+    assert.deepEqual([grown('file'), grown('manifests'), grown('catalog')], [3, 3, 3]);
+    // Conditions and ranges on an answer held in memory are still honoured.
+    const full = await depot.get(urls[0]!);
+    assert.equal((await depot.get(urls[0]!, { 'If-None-Match': full.headers.etag! })).status, 304);
+    assert.equal((await depot.get(urls[0]!, { 'if-modified-since': full.headers['last-modified']! })).status, 304);
+    const part = await depot.get(urls[0]!, { RANGE: 'bytes=0-9' });
+    assert.equal(part.status, 206);
+    assert.ok(part.body.equals(full.body.subarray(0, 10)));
+    const head = await depot.get(urls[0]!, {}, 'HEAD');
+    assert.equal(head.status, 200);
+    assert.equal(head.body.length, 0);
+  });
+
   it('search over the real sample repository: a file by basename, packages by summary words', async () => {
     await depot.indexed();
     const basename = await depot.get('/search/0/mate-autogen');
@@ -207,6 +240,33 @@ describe('several repositories in one depot', () => {
     assert.equal((await slow).status, 200);
     await waitFor('the depot to answer after HUP', async () => (await depot.get('/nosuch/versions/0/')).status === 404);
     assert.ok(isAlive(depot.pid));
+  });
+});
+
+describe('a depot reloading its repository list from its configuration file', () => {
+  const depot = new DepotHarness();
+  let scratch: string;
+  let config: string;
+  const writeList = (prefix: string) => fs.writeFileSync(config, JSON.stringify({ repositories: [{ path: path.join(scratch, 'sample-repo'), prefix }] }));
+  before(async () => {
+    scratch = tempDir('reload');
+    copyFixture(SAMPLE, scratch);
+    config = path.join(scratch, 'depot.conf');
+    writeList('one');
+    await depot.start(['-c', config]);
+  });
+  after(async () => {
+    await depot.stop();
+    fs.rmSync(scratch, { recursive: true, force: true });
+  });
+
+  it('answers held in memory do not outlive the reload that moved their repository', async () => {
+    const file = '/file/1/db98339f55b9829e09f2b5c7e9281718f8442842';
+    for (let i = 0; i < 3; i++) assert.equal((await depot.get(`/one${file}`)).status, 200);
+    writeList('two');
+    process.kill(depot.pid, 'SIGHUP');
+    await waitFor('the new prefix', async () => (await depot.get(`/two${file}`)).status === 200);
+    assert.equal((await depot.get(`/one${file}`)).status, 404);
   });
 });
 
