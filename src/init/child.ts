@@ -11,7 +11,6 @@ export interface Child {
   adopted: boolean;
   /** Resolves with the exit code (null: killed by a signal, or unknown for an adopted child). */
   exited: Promise<number | null>;
-  exitCode?: number | null;
 }
 
 const ADOPTED_POLL_MS = 100;
@@ -39,9 +38,7 @@ export function startChild(command: string, logFile: string, user: string | null
     });
     if (proc.pid === undefined) throw new Error(`cannot run ${file}: not found or not executable`);
     proc.unref();
-    const child: Child = { pid: proc.pid, startTime: processStartTime(proc.pid), adopted: false, exited };
-    void exited.then((code) => (child.exitCode = code));
-    return child;
+    return { pid: proc.pid, startTime: processStartTime(proc.pid), adopted: false, exited };
   } finally {
     fs.closeSync(out);
   }
@@ -59,9 +56,7 @@ export function adoptChild(pid: number, startTime: string | null): Child | null 
       }
     }, ADOPTED_POLL_MS);
   });
-  const child: Child = { pid, startTime: now, adopted: true, exited };
-  void exited.then((code) => (child.exitCode = code));
-  return child;
+  return { pid, startTime: now, adopted: true, exited };
 }
 
 function signalGroup(pid: number, signal: NodeJS.Signals | 0): boolean {
