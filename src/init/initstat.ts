@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import path from 'node:path';
+import { writeFileAtomic } from '../runtime';
 
 export type GroupState = 'start' | 'run' | 'fail' | 'stopping' | 'stopped';
 
@@ -21,10 +21,7 @@ export class InitstatWriter {
   write(rows: GroupStatus[]): void {
     this.id++;
     const body = [`!startid ${this.id}`, ...rows.map((r) => `${r.group} ${r.state} ${r.level}`), `!endid ${this.id}`, ''].join('\n');
-    fs.mkdirSync(path.dirname(this.file), { recursive: true });
-    const temp = `${this.file}.${process.pid}.tmp`;
-    fs.writeFileSync(temp, body, { mode: 0o644 });
-    fs.renameSync(temp, this.file);
+    writeFileAtomic(this.file, body, { mode: 0o644, createDir: true });
   }
 }
 

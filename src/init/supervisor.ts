@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Logger } from '../runtime';
+import { writeFileAtomic, type Logger } from '../runtime';
 import { adoptChild, startChild, stopChild, type Child } from './child';
 import type { Entry, Inittab } from './inittab';
 import { InitstatWriter, type GroupState } from './initstat';
@@ -366,9 +366,6 @@ export class Supervisor {
         .filter((r) => r.child && r.child.pid > 0)
         .map((r) => ({ group: r.entry.group, tag: r.entry.tag, pid: r.child!.pid, startTime: r.child!.startTime })),
     };
-    fs.mkdirSync(path.dirname(this.options.stateFile), { recursive: true });
-    const temp = `${this.options.stateFile}.${process.pid}.tmp`;
-    fs.writeFileSync(temp, JSON.stringify(state));
-    fs.renameSync(temp, this.options.stateFile);
+    writeFileAtomic(this.options.stateFile, JSON.stringify(state), { createDir: true });
   }
 }

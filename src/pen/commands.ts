@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { writeFileAtomic } from '../runtime';
 import { AclError } from './acl';
 import { newServer } from './balancer';
 import type { Proxy } from './proxy';
@@ -297,12 +298,9 @@ export function runCommand(host: CommandHost, line: string, depth = 0): string {
       case 'write': {
         const file = arg ?? state.configFile;
         if (!file) return '';
-        const temp = `${file}.${process.pid}.tmp`;
         try {
-          fs.writeFileSync(temp, describeConfig(state));
-          fs.renameSync(temp, file);
+          writeFileAtomic(file, describeConfig(state));
         } catch (err) {
-          fs.rmSync(temp, { force: true });
           return `do_cmd: cannot write ${file}: ${(err as Error).message}\n`;
         }
         return '';

@@ -1,12 +1,9 @@
 import fs from 'node:fs';
-import path from 'node:path';
+import { writeFileAtomic } from './atomic-file';
 
-/** Writes the PID file atomically (temp + rename): readers never see a partial number. */
+/** Writes the PID file atomically: readers never see a partial number. */
 export function writePidFile(file: string, pid = process.pid): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const temp = `${file}.tmp`;
-  fs.writeFileSync(temp, `${pid}\n`, { mode: 0o644 });
-  fs.renameSync(temp, file);
+  writeFileAtomic(file, `${pid}\n`, { mode: 0o644, createDir: true });
 }
 
 export function removePidFile(file: string, pid = process.pid): void {
