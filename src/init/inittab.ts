@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { nameProblem } from './names';
 
 export const MODES = ['respawn', 'once', 'wait', 'test', 'off'] as const;
 export type Mode = (typeof MODES)[number];
@@ -43,12 +44,17 @@ export class InittabError extends Error {
   }
 }
 
-const NAME = /^[A-Za-z0-9_.-]+$/;
 const USER = /^[a-z_][a-z0-9_-]{0,31}$/;
 
 export function parseLevels(field: string): string[] {
   if (field.includes(',')) return field.split(',').filter((l) => l !== '');
   return [...field];
+}
+
+function checkName(file: string, line: number, what: string, value: string): string {
+  const problem = nameProblem(what, value);
+  if (problem) throw new InittabError(file, line, problem);
+  return value;
 }
 
 const DIRECTIVES = 'use :::socket:PATH, :::initstat:PATH, :::cluster:URL[,URL...], :::node:NAME or :::single:GROUP[,GROUP...]';
@@ -92,11 +98,7 @@ export function parseInittab(text: string, file = 'isinittab'): Inittab {
     const [group, tag, levelField, modeField] = fields as [string, string, string, string];
     const command = fields.slice(4).join(':');
     if (group === '' && tag === '' && levelField === '') {
-      const names = (what: string) => {
-        const list = command.split(',').map((n) => n.trim());
-        for (const n of list) if (!NAME.test(n)) throw new InittabError(file, line, `${what} "${n}" must be letters, digits, ".", "_" or "-"`);
-        return list;
-      };
+      const names = (what: string) => command.split(',').map((n) => checkName(file, line, what, n.trim()));
       switch (modeField) {
         case 'socket':
         case 'initstat':
@@ -120,10 +122,12 @@ export function parseInittab(text: string, file = 'isinittab'): Inittab {
           throw new InittabError(file, line, `unknown directive "${modeField}"; ${DIRECTIVES}`);
       }
     }
-    if (!NAME.test(group)) throw new InittabError(file, line, `group "${group}" must be letters, digits, ".", "_" or "-"`);
-    if (!NAME.test(tag)) throw new InittabError(file, line, `tag "${tag}" must be letters, digits, ".", "_" or "-"`);
+    checkName(file, line, 'group', group);
+    checkName(file, line, 'tag', tag);
     const levels = parseLevels(levelField);
     if (levels.length === 0) throw new InittabError(file, line, `tag ${tag} has no runlevels`);
+    // A level a switch could not name would never run.
+    for (const level of levels) checkName(file, line, 'runlevel', level);
     const [mode, user, ...extra] = modeField.split('@');
     if (!(MODES as readonly string[]).includes(mode ?? '') || extra.length) {
       throw new InittabError(file, line, `mode "${modeField}" is not one of ${MODES.join(', ')} (optionally @user)`);

@@ -1,3 +1,5 @@
+import { nameProblem } from './names';
+
 /**
  * The control protocol: one request line per connection, one JSON reply line. A request is JSON
  * (`{"op":"switch","group":"g","level":"2"}`, `{"op":"reread"}`, `{"op":"status"}`,
@@ -11,12 +13,10 @@ export type Request =
 
 export class ProtocolError extends Error {}
 
-const WORD = /^[A-Za-z0-9_.,-]+$/;
-
-function checkWord(what: string, value: unknown): string {
-  if (typeof value !== 'string' || !WORD.test(value)) {
-    throw new ProtocolError(`${what} must be letters, digits, ".", ",", "_" or "-" (got ${JSON.stringify(value)})`);
-  }
+function checkName(what: string, value: unknown): string {
+  if (typeof value !== 'string') throw new ProtocolError(`${what} is missing or not a string; send {"op":"switch","group":"GROUP","level":"LEVEL"}`);
+  const problem = nameProblem(what, value);
+  if (problem) throw new ProtocolError(problem);
   return value;
 }
 
@@ -32,7 +32,7 @@ export function parseRequest(line: string): Request {
     }
     switch (raw.op) {
       case 'switch':
-        return { op: 'switch', group: checkWord('group', raw.group), level: checkWord('level', raw.level) };
+        return { op: 'switch', group: checkName('group', raw.group), level: checkName('level', raw.level) };
       case 'reread':
       case 'status':
       case 'kill':
@@ -43,5 +43,5 @@ export function parseRequest(line: string): Request {
   }
   const words = text.split(/\s+/);
   if (words.length !== 2) throw new ProtocolError(`expected "GROUP LEVEL", got ${words.length} word(s)`);
-  return { op: 'switch', group: checkWord('group', words[0]), level: checkWord('level', words[1]) };
+  return { op: 'switch', group: checkName('group', words[0]), level: checkName('level', words[1]) };
 }

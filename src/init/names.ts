@@ -1,0 +1,10 @@
+/**
+ * Groups, tags, runlevels and node names, in the isinittab and in a switch request alike: a name
+ * the file takes can be switched to, and a switch can name nothing the file would refuse.
+ */
+const NAME = /^[A-Za-z0-9_.-]+$/;
+
+/** Why `value` cannot be a name (`what` says which), with what it may hold; null when it can. */
+export function nameProblem(what: string, value: string): string | null {
+  return NAME.test(value) ? null : `${what} "${value}" must be letters, digits, ".", "_" or "-"`;
+}
