@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
 import { isAlive, waitFor } from '../support/process';
-import { InitHarness } from './harness';
+import { GRACE_S, InitHarness } from './harness';
 
 const harnesses: InitHarness[] = [];
 function harness(tab: string): InitHarness {
@@ -55,13 +55,21 @@ describe('defects of the reference, fixed', () => {
     for (const pid of pids) assert.ok(!isAlive(pid) || /\) Z /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')), `PID ${pid} still running`);
   });
 
-  it('a child that ignores TERM is killed after the grace period', async () => {
-    const h = harness("g:stubborn:1:respawn:trap '' TERM; echo $$ >> OUT; while :; do sleep 0.1; done\n");
+  it('a child that ignores TERM gets TERM first, and KILL only after the grace period', async () => {
+    const h = harness("g:stubborn:1:respawn:trap 'echo TERM $(date +%s%3N) >> OUT' TERM; echo $$ >> OUT; while :; do sleep 0.1; done\n");
     await h.start();
     await h.tell('g', '1');
     const [pid] = await h.waitLines('the PID', (l) => l.length === 1);
+    const asked = Date.now();
     const down = await h.tell('g', '0');
+    const took = Date.now() - asked;
     assert.deepEqual(down.results?.map((r) => r.action), ['stopped']);
+    // Only a live shell runs its trap: the line shows TERM came before any KILL.
+    const term = h.lines().find((l) => l.startsWith('TERM '));
+    assert.ok(term, 'the child ran its TERM trap');
+    const termAfter = Number(term.split(' ')[1]) - asked;
+    assert.ok(termAfter < GRACE_S * 1000, `TERM came ${termAfter} ms after the stop was asked, within the grace period`);
+    assert.ok(took >= GRACE_S * 1000, `the stop took ${took} ms: KILL waited for the ${GRACE_S} s grace period`);
     assert.ok(!isAlive(Number(pid)) || /\) Z /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')));
   });
 
@@ -96,26 +104,37 @@ describe('defects of the reference, fixed', () => {
     assert.deepEqual(status.entries?.filter((e) => e.state === 'running').map((e) => e.tag), ['two']);
   });
 
-  it('the socket stays while children exit: a second daemon is refused', async () => {
-    const h = harness('g:quick:1:respawn:exec sleep 0.05\n');
+  it('the socket stays while children exit: the same inode throughout, and a second daemon is refused', async () => {
+    const h = harness('g:quick:1:respawn:/bin/echo x >> OUT; exec sleep 0.05\n');
     const first = await h.start();
+    const socketFile = () => fs.statSync(h.layout.controlSocket, { bigint: true });
+    const before = socketFile();
     await h.tell('g', '1');
-    await new Promise((r) => setTimeout(r, 300));
+    await h.waitLines('three children to exit', (l) => l.length >= 4);
     const second = await h.isinit(['-d']);
     assert.equal(second.code, 1);
     assert.match(second.stderr, new RegExp(`already running as PID ${first}`));
     assert.equal((await h.status()).ok, true);
+    const after = socketFile();
+    // A socket created again would have a new inode, or at least a new change time.
+    assert.deepEqual([after.ino, after.ctimeNs], [before.ino, before.ctimeNs], 'the socket file was never created again');
   });
 
-  it('a held entry is retried without outside help, with a growing backoff', async () => {
-    const h = harness('g:crash:1:respawn:/bin/echo x >> OUT; exit 3\n');
-    await h.start();
+  it('a held entry is retried without outside help, its hold doubling each time', async () => {
+    const h = harness('g:crash:1:respawn:/bin/echo $(date +%s%3N) >> OUT; exit 3\n');
+    await h.startLogged();
     await h.tell('g', '1');
     await h.waitLines('5 starts', (l) => l.length === 5);
     const held = await waitFor('the hold', async () => (await h.status()).entries?.find((e) => e.state === 'held'));
     assert.equal(held.tag, 'crash');
-    await h.waitLines('the retry', (l) => l.length >= 6, 5000);
+    // Five starts, a hold, five more, a hold twice as long, then the next start.
+    const started = (await h.waitLines('the retry after the second hold', (l) => l.length >= 11, 15000)).map(Number);
     await h.tell('g', '0');
+    const holds = h.logLines().flatMap((l) => /g:crash respawning too rapidly .*; held for (\d+) s$/.exec(l)?.[1] ?? []);
+    assert.deepEqual(holds.slice(0, 2), ['1', '2']);
+    const [firstGap, secondGap] = [started[5]! - started[4]!, started[10]! - started[9]!];
+    assert.ok(firstGap >= 1000, `first hold lasted ${firstGap} ms`);
+    assert.ok(secondGap >= 2000 && secondGap > firstGap, `second hold lasted ${secondGap} ms, the first ${firstGap} ms`);
   });
 
   it('the client never starts a daemon: without one it says how to start it', async () => {

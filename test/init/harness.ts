@@ -2,9 +2,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { layout, loadFlavor, underRoot, type Layout } from '../../src/flavor';
 import { readInitstat } from '../../src/init/initstat';
-import { askSocket, isAlive, killAndWait, run, runTs, tempDir, waitFor, type Ran } from '../support/process';
+import { askSocket, isAlive, killAndWait, run, runTs, spawnTs, tempDir, waitFor, type Ran } from '../support/process';
 
 const ISINIT = 'src/init/bin/isinit.ts';
+/** The grace period of the daemons tests start: TERM, then KILL after this long. */
+export const GRACE_S = 2;
 
 export interface Reply {
   ok: boolean;
@@ -21,6 +23,7 @@ export class InitHarness {
   readonly out = path.join(this.root, 'out');
   readonly tab = path.join(this.root, 'isinittab');
   private daemonPid: number | null = null;
+  private logged = '';
   private readonly seenPids = new Set<number>();
 
   /** The program run as isinit: the sources, or a bundle (run with this Node). */
@@ -46,10 +49,33 @@ export class InitHarness {
   }
 
   async start(extra: string[] = []): Promise<number> {
-    const started = await this.isinit(['-d', '--grace', '2', ...extra]);
+    const started = await this.isinit(['-d', '--grace', String(GRACE_S), ...extra]);
     if (started.code !== 0) throw new Error(`isinit -d failed: ${started.stderr}`);
     this.daemonPid = Number(fs.readFileSync(this.layout.pidFile, 'utf8'));
     return this.daemonPid;
+  }
+
+  /**
+   * Starts the daemon in the foreground (-f) as a child of the test, keeping what it logs: in the
+   * foreground every line goes to stderr, whether or not syslog takes it too.
+   */
+  async startLogged(): Promise<number> {
+    const daemon = spawnTs(ISINIT, ['-c', this.tab, '-f', '--grace', String(GRACE_S)], this.env());
+    daemon.stdout?.resume();
+    daemon.stderr?.setEncoding('utf8').on('data', (d: string) => (this.logged += d));
+    await waitFor('the daemon to serve', () => this.logged.includes(' started (flavor') || daemon.exitCode !== null);
+    if (daemon.exitCode !== null) throw new Error(`isinit -f exited with ${daemon.exitCode}: ${this.logged}`);
+    this.daemonPid = daemon.pid!;
+    return this.daemonPid;
+  }
+
+  /** The lines logged by a daemon started with startLogged. */
+  logLines(): string[] {
+    return this.logged.split('\n').filter((l) => l !== '');
+  }
+
+  waitLog(what: string, pattern: RegExp, timeoutMs = 10000): Promise<string> {
+    return waitFor(what, () => this.logLines().find((l) => pattern.test(l)), timeoutMs);
   }
 
   get pid(): number {
