@@ -2,19 +2,11 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, afterEach, describe, it } from 'node:test';
-import { isAlive, waitFor } from '../support/process';
-import { GRACE_S, InitHarness } from './harness';
+import { describe, it } from 'node:test';
+import { isAlive, isGone, waitFor } from '../support/process';
+import { GRACE_S, harnessPerTest, type InitHarness } from './harness';
 
-const harnesses: InitHarness[] = [];
-function harness(tab: string): InitHarness {
-  const h = new InitHarness(tab);
-  harnesses.push(h);
-  return h;
-}
-afterEach(async () => {
-  for (const h of harnesses.splice(0)) await h.cleanup();
-});
+const harness = harnessPerTest();
 
 const pidsOf = (h: InitHarness) => h.lines().map(Number);
 
@@ -37,7 +29,7 @@ describe('defects of the reference, fixed', () => {
     const [grandchild] = await h.waitLines('the grandchild PID', (l) => l.length === 1);
     assert.ok(isAlive(Number(grandchild)));
     await h.tell('g', '0');
-    await waitFor('the grandchild to be gone', () => !isAlive(Number(grandchild)) || /\) Z /.test(fs.readFileSync(`/proc/${grandchild}/stat`, 'utf8')));
+    await waitFor('the grandchild to be gone', () => isGone(Number(grandchild)));
   });
 
   it('stops 50 children in parallel, in under a second', async () => {
@@ -52,7 +44,7 @@ describe('defects of the reference, fixed', () => {
     const took = Date.now() - started;
     assert.equal(down.results?.filter((r) => r.action === 'stopped').length, 50);
     assert.ok(took < 1000, `stopping 50 took ${took} ms`);
-    for (const pid of pids) assert.ok(!isAlive(pid) || /\) Z /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')), `PID ${pid} still running`);
+    for (const pid of pids) assert.ok(isGone(pid), `PID ${pid} still running`);
   });
 
   it('a child that ignores TERM gets TERM first, and KILL only after the grace period', async () => {
@@ -70,7 +62,7 @@ describe('defects of the reference, fixed', () => {
     const termAfter = Number(term.split(' ')[1]) - asked;
     assert.ok(termAfter < GRACE_S * 1000, `TERM came ${termAfter} ms after the stop was asked, within the grace period`);
     assert.ok(took >= GRACE_S * 1000, `the stop took ${took} ms: KILL waited for the ${GRACE_S} s grace period`);
-    assert.ok(!isAlive(Number(pid)) || /\) Z /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')));
+    assert.ok(isGone(Number(pid)));
   });
 
   it('a restarted daemon adopts its children and starts no duplicate', async () => {
@@ -99,7 +91,7 @@ describe('defects of the reference, fixed', () => {
     await waitFor('the daemon to exit', () => !isAlive(old));
     h.writeTab('g:one:1:off:/bin/echo $$ >> OUT; exec sleep 30\ng:two:1:respawn:exec sleep 30\n');
     await h.start();
-    await waitFor('the child of the entry turned off to stop', () => !isAlive(Number(pid)) || /\) Z /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')));
+    await waitFor('the child of the entry turned off to stop', () => isGone(Number(pid)));
     const status = await h.status();
     assert.deepEqual(status.entries?.filter((e) => e.state === 'running').map((e) => e.tag), ['two']);
   });
@@ -277,7 +269,7 @@ describe('re-reading the file', () => {
     assert.match(reread.stdout, /g:off stopped/);
     assert.match(reread.stdout, /g:keep kept/);
     assert.ok(isAlive(pid('keep')));
-    for (const tag of ['gone', 'off']) assert.ok(!isAlive(pid(tag)) || /\) Z /.test(fs.readFileSync(`/proc/${pid(tag)}/stat`, 'utf8')));
+    for (const tag of ['gone', 'off']) assert.ok(isGone(pid(tag)));
   });
 
   it('isinit -k stops everything and ends the daemon', async () => {
@@ -288,11 +280,7 @@ describe('re-reading the file', () => {
     const killed = await h.isinit(['-k']);
     assert.equal(killed.code, 0, killed.stderr);
     await waitFor('the daemon to end', () => !isAlive(h.pid));
-    for (const pid of [a.results![0]!.pid!, b.results![0]!.pid!]) assert.ok(!isAlive(pid) || /\) Z /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')));
+    for (const pid of [a.results![0]!.pid!, b.results![0]!.pid!]) assert.ok(isGone(pid));
     assert.equal(fs.existsSync(h.layout.controlSocket), false);
   });
-});
-
-after(async () => {
-  for (const h of harnesses.splice(0)) await h.cleanup();
 });

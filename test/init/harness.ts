@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { afterEach } from 'node:test';
 import { layout, loadFlavor, underRoot, type Layout } from '../../src/flavor';
 import { readInitstat } from '../../src/init/initstat';
 import { askSocket, isAlive, killAndWait, run, runTs, spawnTs, tempDir, waitFor, type Ran } from '../support/process';
@@ -144,4 +145,17 @@ export class InitHarness {
     }
     fs.rmSync(this.root, { recursive: true, force: true });
   }
+}
+
+/** Makes harnesses for the tests of a file, each cleaned up (daemon, children, files) after its test. */
+export function harnessPerTest(): (tab: string) => InitHarness {
+  const made: InitHarness[] = [];
+  afterEach(async () => {
+    for (const h of made.splice(0)) await h.cleanup();
+  });
+  return (tab) => {
+    const h = new InitHarness(tab);
+    made.push(h);
+    return h;
+  };
 }

@@ -106,7 +106,12 @@ export async function killAndWait(pid: number, signal: NodeJS.Signals = 'SIGKILL
   } catch {
     return;
   }
-  await waitFor(`PID ${pid} to exit`, () => !isAlive(pid) || isZombie(pid));
+  await waitFor(`PID ${pid} to exit`, () => isGone(pid));
+}
+
+/** The process has ended: gone, or a zombie its parent has yet to reap. */
+export function isGone(pid: number): boolean {
+  return !isAlive(pid) || isZombie(pid);
 }
 
 function isZombie(pid: number): boolean {
