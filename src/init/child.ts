@@ -70,6 +70,17 @@ function signalGroup(pid: number, signal: NodeJS.Signals | 0): boolean {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The child's exit code, or 'running' when it has not ended within `ms`. */
+export async function exitWithin(child: Child, ms: number): Promise<number | null | 'running'> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<'running'>((resolve) => (timer = setTimeout(() => resolve('running'), ms)));
+  try {
+    return await Promise.race([child.exited, limit]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
  * Stops a child and everything in its process group: TERM, then KILL for whatever is left after
  * the grace period (including grandchildren that outlived the direct child).
@@ -79,8 +90,7 @@ export async function stopChild(child: Child, graceMs: number): Promise<void> {
   signalGroup(child.pid, 'SIGTERM');
   signalGroup(child.pid, 'SIGCONT');
   const deadline = Date.now() + graceMs;
-  const gone = await Promise.race([child.exited.then(() => true), sleep(graceMs).then(() => false)]);
-  if (!gone) signalGroup(child.pid, 'SIGKILL');
+  if ((await exitWithin(child, graceMs)) === 'running') signalGroup(child.pid, 'SIGKILL');
   await child.exited;
   // The group may outlive its leader: poll until it is empty, then KILL the rest.
   while (signalGroup(child.pid, 0)) {

@@ -31,8 +31,17 @@ export interface Inittab {
   socket: string | null;
   initstat: string | null;
   cluster: ClusterConfig | null;
+  /** How long a wait or test entry may run before it is stopped and counted failed. */
+  waitLimitS: number;
   groups: string[];
 }
+
+/**
+ * Without `:::waitlimit:`: long enough for a slow fsck, mount or migration, short enough that a
+ * hung one does not hold its group's switches for good.
+ */
+export const WAIT_LIMIT_DEFAULT_S = 300;
+const WAIT_LIMIT_MAX_S = 86_400;
 
 export class InittabError extends Error {
   constructor(
@@ -57,7 +66,15 @@ function checkName(file: string, line: number, what: string, value: string): str
   return value;
 }
 
-const DIRECTIVES = 'use :::socket:PATH, :::initstat:PATH, :::cluster:URL[,URL...], :::node:NAME or :::single:GROUP[,GROUP...]';
+const DIRECTIVES = 'use :::socket:PATH, :::initstat:PATH, :::waitlimit:SECONDS, :::cluster:URL[,URL...], :::node:NAME or :::single:GROUP[,GROUP...]';
+
+function waitLimit(file: string, line: number, text: string): number {
+  const seconds = Number(text);
+  if (!/^\d+$/.test(text) || seconds < 1 || seconds > WAIT_LIMIT_MAX_S) {
+    throw new InittabError(file, line, `the waitlimit directive takes whole seconds from 1 to ${WAIT_LIMIT_MAX_S}, not "${text}"; write e.g. :::waitlimit:${WAIT_LIMIT_DEFAULT_S}`);
+  }
+  return seconds;
+}
 
 function endpoint(file: string, line: number, text: string): string {
   let url: URL;
@@ -74,14 +91,15 @@ function endpoint(file: string, line: number, text: string): string {
 
 /**
  * Parses an isinittab: `group:tag:levels:mode[@user]:command`, `#` comments, blank lines, and
- * the directives `:::socket:PATH`, `:::initstat:PATH`, `:::cluster:URLS`, `:::node:NAME` and
- * `:::single:GROUPS`. Every error names its line.
+ * the directives `:::socket:PATH`, `:::initstat:PATH`, `:::waitlimit:SECONDS`, `:::cluster:URLS`,
+ * `:::node:NAME` and `:::single:GROUPS`. Every error names its line.
  */
 export function parseInittab(text: string, file = 'isinittab'): Inittab {
   const entries: Entry[] = [];
   const seen = new Map<string, number>();
   let socket: string | null = null;
   let initstat: string | null = null;
+  let waitLimitS = WAIT_LIMIT_DEFAULT_S;
   let endpoints: string[] = [];
   let node: string | null = null;
   const single: string[] = [];
@@ -105,6 +123,9 @@ export function parseInittab(text: string, file = 'isinittab'): Inittab {
           if (!command.startsWith('/')) throw new InittabError(file, line, `the ${modeField} directive needs an absolute path`);
           if (modeField === 'socket') socket = command;
           else initstat = command;
+          return;
+        case 'waitlimit':
+          waitLimitS = waitLimit(file, line, command);
           return;
         case 'cluster':
           endpoints = command.split(',').map((u) => endpoint(file, line, u.trim()));
@@ -144,7 +165,7 @@ export function parseInittab(text: string, file = 'isinittab'): Inittab {
     throw new InittabError(file, needsCluster, 'the node and single directives need a cluster: add :::cluster:http://HOST:PORT');
   }
   const cluster = endpoints.length ? { endpoints, node, single } : null;
-  return { entries, socket, initstat, cluster, groups };
+  return { entries, socket, initstat, cluster, waitLimitS, groups };
 }
 
 export function readInittab(file: string): Inittab {

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic, type Logger } from '../runtime';
-import { adoptChild, startChild, stopChild, type Child } from './child';
-import type { Entry, Inittab } from './inittab';
+import { adoptChild, exitWithin, startChild, stopChild, type Child } from './child';
+import { parseInittab, type Entry, type Inittab } from './inittab';
 import { InitstatWriter, type GroupState } from './initstat';
 
 /** Respawn throttle: more than this many starts of one tag within the window holds it. */
@@ -68,7 +68,7 @@ const keyOf = (e: { group: string; tag: string }) => `${e.group}:${e.tag}`;
  * respawn entry is restarted whichever group was told last.
  */
 export class Supervisor {
-  private table: Inittab = { entries: [], socket: null, initstat: null, cluster: null, groups: [] };
+  private table: Inittab = parseInittab('');
   private readonly levels = new Map<string, string>();
   private readonly groupStates = new Map<string, GroupState>();
   private readonly runs = new Map<string, Run>();
@@ -235,12 +235,21 @@ export class Supervisor {
     return { group: run.entry.group, tag: run.entry.tag, action: 'stopped', pid: child.pid };
   }
 
-  /** wait and test run to their end; the daemon keeps serving meanwhile. */
+  /**
+   * wait and test run to their end, or are stopped at the file's waitlimit so that the group's
+   * next entries and switches go on; the daemon keeps serving meanwhile.
+   */
   private async runToEnd(run: Run): Promise<TagResult> {
     const { group, tag, mode } = run.entry;
     const child = this.spawn(run);
     if (typeof child === 'string') return { group, tag, action: 'error', error: child };
-    const code = await child.exited;
+    const limitS = this.table.waitLimitS;
+    const code = await exitWithin(child, limitS * 1000);
+    if (code === 'running') {
+      this.options.log.warn(`${group}:${tag}: ${mode} entry did not end within ${limitS} s (:::waitlimit:); stopping PID ${child.pid} and going on with group ${group}`);
+      await stopChild(child, this.options.graceMs);
+      return { group, tag, action: 'failed', pid: child.pid, error: `did not end within ${limitS} s; stopped (raise :::waitlimit: if it needs longer)` };
+    }
     const passed = code === 0;
     return { group, tag, action: mode === 'test' ? (passed ? 'passed' : 'failed') : 'started', pid: child.pid, exitCode: code };
   }

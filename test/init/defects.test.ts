@@ -52,9 +52,7 @@ describe('defects of the reference, fixed', () => {
     await h.start();
     await h.tell('g', '1');
     const [pid] = await h.waitLines('the PID', (l) => l.length === 1);
-    const asked = Date.now();
-    const down = await h.tell('g', '0');
-    const took = Date.now() - asked;
+    const { reply: down, asked, took } = await h.timedTell('g', '0');
     assert.deepEqual(down.results?.map((r) => r.action), ['stopped']);
     // Only a live shell runs its trap: the line shows TERM came before any KILL.
     const term = h.lines().find((l) => l.startsWith('TERM '));

@@ -96,6 +96,13 @@ export class InitHarness {
     return this.request({ op: 'switch', group, level });
   }
 
+  /** A switch, with when it was asked and how long its answer took. */
+  async timedTell(group: string, level: string): Promise<{ reply: Reply; asked: number; took: number }> {
+    const asked = Date.now();
+    const reply = await this.tell(group, level);
+    return { reply, asked, took: Date.now() - asked };
+  }
+
   status(): Promise<Reply> {
     return this.request({ op: 'status' });
   }
