@@ -128,6 +128,7 @@ export async function main(argv: string[]): Promise<number> {
     const answer = await request(socketPath, body);
     if (o.json || o.status) process.stdout.write(`${JSON.stringify(answer, null, o.json ? 0 : 2)}\n`);
     else for (const r of (answer.results as TagResult[] | undefined) ?? []) process.stdout.write(`${describe(r)}\n`);
+    for (const warning of (answer.warnings as string[] | undefined) ?? []) process.stderr.write(`isinit: ${warning}\n`);
     if (!answer.ok) {
       process.stderr.write(`isinit: ${String(answer.error)}\n`);
       return 1;

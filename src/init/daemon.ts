@@ -1,8 +1,9 @@
 import type { Layout } from '../flavor';
-import { lineRequests, listenControlSocket, locatePackageData, runDaemon } from '../runtime';
+import { lineRequests, listenControlSocket, locatePackageData, runDaemon, type Logger } from '../runtime';
 import type { Cluster } from './cluster';
 import { readInittab, type Inittab } from './inittab';
 import { parseRequest, ProtocolError } from './protocol';
+import { restartNeeded, startOnlyOf } from './start-only';
 import { Supervisor } from './supervisor';
 
 /** A request line is short; anything longer is refused, not buffered. */
@@ -24,9 +25,18 @@ export async function runInitDaemon(options: DaemonOptions): Promise<void> {
   const { layout } = options;
   // A bad file stops the start here, with its line number, before anything runs.
   const first = readInittab(options.configFile);
-  const socketPath = options.socket ?? first.socket ?? layout.controlSocket;
+  const startOnly = (table: Inittab) =>
+    startOnlyOf(table, { socketOption: options.socket, socket: layout.controlSocket, initstat: layout.files.initstat! });
+  const running = startOnly(first);
   let supervisor: Supervisor;
   const load = (): Inittab => readInittab(options.configFile);
+  /** Re-applies every group's level; directives only a restart applies are logged and returned. */
+  const reread = async (log: Logger) => {
+    const table = load();
+    const warnings = restartNeeded(running, startOnly(table));
+    for (const warning of warnings) log.warn(`${options.configFile}: ${warning}`);
+    return { results: await supervisor.reread(table), warnings };
+  };
   if (first.cluster && !FLAVORKIT_FEATURES.cluster) {
     throw new Error(
       `${options.configFile} has a :::cluster: directive, but this flavor was built without the cluster feature; ` +
@@ -44,7 +54,7 @@ export async function runInitDaemon(options: DaemonOptions): Promise<void> {
     async start(ctx) {
       supervisor = new Supervisor({
         entryLogDir: layout.files.entryLogDir!,
-        initstatFile: first.initstat ?? layout.files.initstat!,
+        initstatFile: running.initstat,
         stateFile: layout.files.state!,
         log: ctx.log,
         graceMs: options.graceMs,
@@ -68,7 +78,7 @@ export async function runInitDaemon(options: DaemonOptions): Promise<void> {
         });
       }
       const server = await listenControlSocket(
-        { path: socketPath, mode: 0o600 },
+        { path: running.socket, mode: 0o600 },
         lineRequests(async (line) => {
           try {
             const request = parseRequest(line);
@@ -90,8 +100,10 @@ export async function runInitDaemon(options: DaemonOptions): Promise<void> {
                 }
                 return reply({ ok: true, results: await supervisor.switchGroup(table, request.group, request.level) });
               }
-              case 'reread':
-                return reply({ ok: true, results: await supervisor.reread(load()) });
+              case 'reread': {
+                const { results, warnings } = await reread(ctx.log);
+                return reply({ ok: true, results, ...(warnings.length ? { warnings } : {}) });
+              }
               case 'status':
                 return reply({ ok: true, ...supervisor.status(), ...(cluster ? { cluster: cluster.info() } : {}) });
               case 'kill': {
@@ -112,7 +124,7 @@ export async function runInitDaemon(options: DaemonOptions): Promise<void> {
       ctx.onStop(() => new Promise<void>((resolve) => server.close(() => resolve())));
     },
     async reload(ctx) {
-      const results = await supervisor.reread(load());
+      const { results } = await reread(ctx.log);
       ctx.log.info(`re-read ${options.configFile}: ${results.length} change(s)`);
     },
   });

@@ -270,6 +270,30 @@ describe('re-reading the file', () => {
     for (const tag of ['gone', 'off']) assert.ok(isGone(pid(tag)));
   });
 
+  it('a changed :::socket:, :::initstat:, :::cluster:, :::node: or :::single: is named, with the restart that applies it', async () => {
+    const entry = 'g:keep:1:respawn:exec sleep 30\n';
+    const h = harness(entry);
+    await h.startLogged();
+    const pid = (await h.tell('g', '1')).results![0]!.pid!;
+    const unchanged = await h.isinit([]);
+    assert.equal(unchanged.stderr, '', 'an unchanged file is re-read without a word');
+    const moved = path.join(h.root, 'moved');
+    h.writeTab(`:::initstat:${moved}.initstat\n${entry}`);
+    const reread = await h.isinit([]);
+    assert.equal(reread.code, 0, reread.stderr);
+    const restart = "; restart the daemon to apply it \\(the init script's restart; running entries are kept\\)";
+    assert.match(reread.stderr, new RegExp(`^isinit: :::initstat: changed from ".*/initstat" to "${moved}\\.initstat"${restart}\n$`));
+    h.writeTab(`:::socket:${moved}.s\n:::initstat:${moved}.initstat\n:::cluster:http://127.0.0.1:9\n:::node:n1\n:::single:g\n${entry}`);
+    process.kill(h.pid, 'SIGHUP');
+    await h.waitLog('the re-read on HUP', /re-read .*isinittab: \d+ change/);
+    const named = h.logLines().flatMap((l) => new RegExp(`isinittab: :::(\\w+): changed from .* to .*${restart}$`).exec(l)?.[1] ?? []);
+    assert.deepEqual(named, ['initstat', 'socket', 'initstat', 'cluster', 'node', 'single']);
+    // Until a restart the daemon serves where it did, and its entries run on.
+    assert.equal(fs.existsSync(`${moved}.s`), false);
+    assert.equal(fs.existsSync(`${moved}.initstat`), false);
+    assert.deepEqual((await h.status()).entries?.map((e) => [e.tag, e.state, e.pid]), [['keep', 'running', pid]]);
+  });
+
   it('isinit -k stops everything and ends the daemon', async () => {
     const h = harness('g:a:1:respawn:exec sleep 30\nh:b:1:respawn:exec sleep 30\n');
     await h.start();

@@ -15,6 +15,7 @@ export interface Reply {
   results?: Array<{ group: string; tag: string; action: string; pid?: number; exitCode?: number | null; error?: string }>;
   groups?: Array<{ group: string; level: string; state: string }>;
   entries?: Array<{ group: string; tag: string; state: string; pid: number | null; restarts: number; heldUntil: string | null }>;
+  warnings?: string[];
 }
 
 /** One isinit daemon of flavor abc in a private root, with its isinittab and an output file. */
