@@ -18,7 +18,7 @@ import { buildFlavor } from '../../src/build/build';
 import { pkgQuote } from '../../src/depot/fmri';
 import { generateRepository, type PackageSpec } from '../../src/depot/repogen/generate';
 import { syntheticRepository } from '../../src/depot/repogen/synthetic';
-import { BenchProcesses, fmt, freePort, loadAverage, peakRssMiB, ratio, wrkMs } from '../support/processes';
+import { BenchProcesses, cpuTimes, fmt, freePort, loadAverage, peakRssMiB, ratio, wrkMs } from '../support/processes';
 
 const loadBefore = loadAverage();
 const bench = new BenchProcesses('depot');
@@ -31,6 +31,14 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const SEARCH_PACKAGES = Number(process.env.BENCH_SEARCH_PACKAGES ?? 10000);
 const PUB = 'bench';
 const VERSION = '1.0,5.11-0:20250101T000000Z';
+/** The servers measured side by side, ours first. */
+const SERVERS = ['ours', 'nginx', 'nginx + log', 'nginx, no sendfile', 'bare Node'] as const;
+type Server = (typeof SERVERS)[number];
+const NGINX_VARIANTS: Array<[Server, NginxVariant]> = [
+  ['nginx', { accessLog: false, sendfile: true }],
+  ['nginx + log', { accessLog: true, sendfile: true }],
+  ['nginx, no sendfile', { accessLog: false, sendfile: false }],
+];
 const SIZES = [
   ['1 KB', 1024],
   ['100 KB', 100 * 1024],
@@ -87,8 +95,11 @@ function fileRepository(root: string): Array<{ label: string; hash: string; stor
   });
 }
 
-/** nginx serving the repository's files; with `accessLog`, logging every request as ours does (buffered: its fastest way). */
-function nginxConfig(dir: string, port: number, docroot: string, accessLog: boolean): string {
+/**
+ * nginx serving the repository's files; with `accessLog`, logging every request as ours does
+ * (buffered: its fastest way); without `sendfile`, reading each file and writing it as ours must.
+ */
+function nginxConfig(dir: string, port: number, docroot: string, { accessLog, sendfile }: NginxVariant): string {
   return `daemon off;
 master_process off;
 worker_processes 1;
@@ -97,7 +108,7 @@ error_log ${dir}/error.log error;
 events { worker_connections 4096; }
 http {
   access_log ${accessLog ? `${dir}/access.log combined buffer=64k flush=1s` : 'off'};
-  sendfile on;
+  sendfile ${sendfile ? 'on' : 'off'};
   tcp_nopush on;
   keepalive_requests 10000000;
   client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir}; uwsgi_temp_path ${dir}; scgi_temp_path ${dir};
@@ -111,12 +122,24 @@ http {
 `;
 }
 
-interface Measure {
+interface NginxVariant {
+  accessLog: boolean;
+  sendfile: boolean;
+}
+
+interface Run {
   rps: number;
   mbps: number;
   p50: number;
   p99: number;
   errors: string;
+  requests: number;
+}
+
+interface Measure extends Run {
+  /** CPU time of the server per request, µs. */
+  userUs: number;
+  sysUs: number;
 }
 
 function toMB(value: string): number {
@@ -125,7 +148,7 @@ function toMB(value: string): number {
   return Number(m[1]) * { B: 1 / 1048576, KB: 1 / 1024, MB: 1, GB: 1024 }[m[2] as 'B' | 'KB' | 'MB' | 'GB'];
 }
 
-function wrk(port: number, urlPath: string, connections = CONNECTIONS, seconds = SECONDS): Measure {
+function wrk(port: number, urlPath: string, connections = CONNECTIONS, seconds = SECONDS): Run {
   const out = execFileSync('wrk', ['-t2', `-c${connections}`, `-d${seconds}s`, '--latency', '--timeout', '10s', `http://127.0.0.1:${port}${urlPath}`], {
     encoding: 'utf8',
     timeout: (seconds + 60) * 1000,
@@ -137,7 +160,16 @@ function wrk(port: number, urlPath: string, connections = CONNECTIONS, seconds =
     p50: wrkMs(/^\s+50%\s+(\S+)/m.exec(out)?.[1] ?? ''),
     p99: wrkMs(/^\s+99%\s+(\S+)/m.exec(out)?.[1] ?? ''),
     errors,
+    requests: Number(/(\d+) requests in/.exec(out)?.[1]),
   };
+}
+
+/** A wrk run with the CPU time the server process spent on it. */
+function measure(pid: number, port: number, urlPath: string): Measure {
+  const before = cpuTimes(pid);
+  const m = wrk(port, urlPath);
+  const after = cpuTimes(pid);
+  return { ...m, userUs: (after.user - before.user) / m.requests, sysUs: (after.sys - before.sys) / m.requests };
 }
 
 /** The depot as it ships: flavor abc built into the scratch directory (bundles only). */
@@ -164,19 +196,21 @@ async function main(): Promise<void> {
   const repo = path.join(work, 'files');
   const payloads = fileRepository(repo);
 
-  const startNginx = async (name: string, accessLog: boolean) => {
+  const startNginx = async (name: string, variant: NginxVariant) => {
     const port = await freePort();
     const dir = path.join(work, name);
     fs.mkdirSync(dir);
-    fs.writeFileSync(path.join(dir, 'nginx.conf'), nginxConfig(dir, port, repo, accessLog));
+    fs.writeFileSync(path.join(dir, 'nginx.conf'), nginxConfig(dir, port, repo, variant));
     const child = start('nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf')]);
     await waitFor(name, async () => (await status(port, '/pkg5.repository')) === 200);
     return { port, child };
   };
-  const { port: nginxPort, child: nginx } = await startNginx('nginx', false);
-  const { port: loggingPort, child: loggingNginx } = await startNginx('nginx-logging', true);
+  // master_process off: the nginx process is its one worker, whose CPU time is measured.
+  const servers: Array<{ name: Server; port: number; child: ChildProcess }> = [];
+  for (const [name, variant] of NGINX_VARIANTS) servers.push({ name, ...(await startNginx(name.replace(/\W+/g, '-'), variant)) });
   const bundle = await buildOurDepot();
   const ours = await ourDepot(bundle, repo, 'files');
+  servers.unshift({ name: 'ours', ...ours });
 
   // The same bytes under each server's URL: the depot's operations, nginx's file paths.
   const manifestName = (i: number) => `${pkgQuote(`bench/size${i}`)}/${pkgQuote(VERSION)}`;
@@ -204,36 +238,29 @@ async function main(): Promise<void> {
       bytes: fs.statSync(path.join(repo, 'publisher', PUB, 'pkg', manifestName(0))).size,
     },
   ];
+  const urlOf = (server: Server, c: (typeof cases)[number]) => (server === 'ours' ? c.ours : server === 'bare Node' ? '/' : c.nginx);
   for (const c of cases) {
-    for (const [server, port, url] of [['ours', ours.port, c.ours], ['nginx', nginxPort, c.nginx], ['nginx with its access log', loggingPort, c.nginx]] as const) {
-      const code = await status(port, url);
-      if (code !== 200) throw new Error(`${server} answered ${code} to ${url}`);
+    for (const server of servers) {
+      const code = await status(server.port, urlOf(server.name, c));
+      if (code !== 200) throw new Error(`${server.name} answered ${code} to ${urlOf(server.name, c)}`);
     }
   }
 
-  const rows: Array<{ label: string; bytes: number; ours: Measure; nginx: Measure; logging: Measure; bare: Measure }> = [];
+  const rows: Array<{ label: string; bytes: number; by: Record<Server, Measure> }> = [];
   for (const c of cases) {
     // The bare Node server answers with this case's bytes: the most a Node server reaches here.
     const barePort = await freePort();
     const bare = start(process.execPath, ['--import', 'tsx', path.join(__dirname, 'node-baseline.ts'), String(barePort), path.join(repo, decodeURIComponent(c.nginx))]);
     await waitFor('the bare node server', async () => (await status(barePort, '/')) === 200);
-    wrk(ours.port, c.ours, CONNECTIONS, 1);
-    wrk(nginxPort, c.nginx, CONNECTIONS, 1);
-    wrk(loggingPort, c.nginx, CONNECTIONS, 1);
-    wrk(barePort, '/', CONNECTIONS, 1);
-    const o = wrk(ours.port, c.ours);
-    const n = wrk(nginxPort, c.nginx);
-    const l = wrk(loggingPort, c.nginx);
-    const b = wrk(barePort, '/');
+    const measured = [...servers, { name: 'bare Node' as const, port: barePort, child: bare }];
+    for (const server of measured) wrk(server.port, urlOf(server.name, c), CONNECTIONS, 1);
+    const by = Object.fromEntries(measured.map((server) => [server.name, measure(server.child.pid!, server.port, urlOf(server.name, c))])) as Record<Server, Measure>;
     await bench.stop(bare);
-    rows.push({ label: c.label, bytes: c.bytes, ours: o, nginx: n, logging: l, bare: b });
-    process.stderr.write(
-      `${c.label}: ours ${fmt(o.rps)} req/s ${fmt(o.mbps, 1)} MB/s p99 ${fmt(o.p99, 2)} ms; nginx ${fmt(n.rps)} req/s ${fmt(n.mbps, 1)} MB/s p99 ${fmt(n.p99, 2)} ms; nginx with log ${fmt(l.rps)} req/s; bare node ${fmt(b.rps)} req/s\n`,
-    );
+    rows.push({ label: c.label, bytes: c.bytes, by });
+    process.stderr.write(`${c.label}: ${measured.map((s) => `${s.name} ${fmt(by[s.name].rps)} req/s (${fmt(by[s.name].userUs, 1)}+${fmt(by[s.name].sysUs, 1)} µs)`).join('; ')}\n`);
   }
-  const rss = { ours: peakRssMiB(ours.child.pid!), nginx: peakRssMiB(nginx.pid!) };
-  await bench.stop(loggingNginx);
-  await bench.stop(ours.child);
+  const rss = { ours: peakRssMiB(ours.child.pid!), nginx: peakRssMiB(servers.find((s) => s.name === 'nginx')!.child.pid!) };
+  for (const server of servers) await bench.stop(server.child);
 
   // Search: a generated repository of SEARCH_PACKAGES packages, indexed at start.
   const big = path.join(work, 'search');
@@ -263,7 +290,7 @@ async function main(): Promise<void> {
     ['a field query (`file:basename:file2-1.txt`)', query('file:basename:file2-1.txt')],
     ['a glob (`pkg42*`), packages', query('pkg42*', 1)],
   ];
-  const searchRows: Array<{ label: string; m: Measure; hits: number }> = [];
+  const searchRows: Array<{ label: string; m: Run; hits: number }> = [];
   for (const [label, url] of searches) {
     const hits = Math.max((await body(again.port, url)).split('\n').filter(Boolean).length - 1, 0);
     const m = wrk(again.port, url, 10);
@@ -274,11 +301,21 @@ async function main(): Promise<void> {
   bench.stopping = true;
 
   const lines: string[] = [];
-  lines.push('| request | stored bytes | ours req/s | nginx req/s | nginx + log req/s | bare node req/s | ours MB/s | nginx MB/s | ours/nginx | ours/nginx + log | ours/bare node | ours p50 ms | nginx p50 ms | ours p99 ms | nginx p99 ms | errors |');
-  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
-  for (const r of rows) {
+  const others = SERVERS.filter((s) => s !== 'ours');
+  lines.push(`| request | stored bytes | ours req/s | ${others.map((s) => `${s} req/s | ours/${s}`).join(' | ')} | ours MB/s | nginx MB/s | errors |`);
+  lines.push(`|---|---:|---:|${others.map(() => '---:|---:|').join('')}---:|---:|---|`);
+  for (const { label, bytes, by } of rows) {
+    const errors = SERVERS.filter((s) => by[s].errors).map((s) => `${s}: ${by[s].errors}`);
     lines.push(
-      `| ${r.label} | ${r.bytes} | ${fmt(r.ours.rps)} | ${fmt(r.nginx.rps)} | ${fmt(r.logging.rps)} | ${fmt(r.bare.rps)} | ${fmt(r.ours.mbps, 1)} | ${fmt(r.nginx.mbps, 1)} | ${ratio(r.ours.rps, r.nginx.rps)} | ${ratio(r.ours.rps, r.logging.rps)} | ${ratio(r.ours.rps, r.bare.rps)} | ${fmt(r.ours.p50, 2)} | ${fmt(r.nginx.p50, 2)} | ${fmt(r.ours.p99, 2)} | ${fmt(r.nginx.p99, 2)} | ${[r.ours.errors, r.nginx.errors, r.logging.errors].filter(Boolean).join('; ') || '–'} |`,
+      `| ${label} | ${bytes} | ${fmt(by.ours.rps)} | ${others.map((s) => `${fmt(by[s].rps)} | ${ratio(by.ours.rps, by[s].rps)}`).join(' | ')} | ${fmt(by.ours.mbps, 1)} | ${fmt(by.nginx.mbps, 1)} | ${errors.join('; ') || '–'} |`,
+    );
+  }
+  lines.push('', 'Latency and the CPU time each server spent per request (user + system, µs):', '');
+  lines.push(`| request | ours p50 ms | nginx p50 ms | ours p99 ms | nginx p99 ms | ${SERVERS.map((s) => `${s} CPU µs/req`).join(' | ')} |`);
+  lines.push(`|---|---:|---:|---:|---:|${SERVERS.map(() => '---:|').join('')}`);
+  for (const { label, by } of rows) {
+    lines.push(
+      `| ${label} | ${fmt(by.ours.p50, 2)} | ${fmt(by.nginx.p50, 2)} | ${fmt(by.ours.p99, 2)} | ${fmt(by.nginx.p99, 2)} | ${SERVERS.map((s) => `${fmt(by[s].userUs, 1)} + ${fmt(by[s].sysUs, 1)}`).join(' | ')} |`,
     );
   }
   lines.push('', `Peak RSS: ours ${fmt(rss.ours, 1)} MiB, nginx ${fmt(rss.nginx, 1)} MiB.`, '');
@@ -288,7 +325,7 @@ async function main(): Promise<void> {
   for (const s of searchRows) lines.push(`| ${s.label} | ${s.hits} | ${fmt(s.m.rps)} | ${fmt(s.m.p50, 2)} | ${fmt(s.m.p99, 2)} |`);
   const machine = [
     `nproc: ${os.cpus().length}, memory: ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, kernel ${os.release()}, node ${process.version}`,
-    `nginx: ${spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr.trim().replace('nginx version: ', '')} (1 worker, sendfile on; access log off, and on in the combined format with a 64 KiB buffer for "nginx + log"); ours (access log on): the depot bundle of a flavor abc build, one process`,
+    `nginx: ${spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr.trim().replace('nginx version: ', '')} (1 worker, sendfile on; access log off, and on in the combined format with a 64 KiB buffer for "nginx + log"; "nginx, no sendfile" reads and writes each file as a Node server must); ours (access log on): the depot bundle of a flavor abc build, one process`,
     `wrk -t2 -c${CONNECTIONS} -d${SECONDS}s --latency after 1 s of warm-up per server and request; all on 127.0.0.1`,
   ];
   const report = `${lines.join('\n')}\n`;

@@ -13,7 +13,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { referenceFile } from '../../test/support/reference';
-import { BenchProcesses, fmt, freePort, loadAverage, peakRssMiB, ratio, wrkMs } from '../support/processes';
+import { BenchProcesses, cpuTimes, fmt, freePort, loadAverage, peakRssMiB, ratio, wrkMs } from '../support/processes';
 
 const loadBefore = loadAverage();
 const bench = new BenchProcesses('pen');
@@ -120,14 +120,6 @@ function bundleOurs(): string | null {
     { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] },
   );
   return out;
-}
-
-/** User and system CPU time of a process (all its threads), in microseconds. */
-function cpuTimes(pid: number): { user: number; sys: number } {
-  // Fields 14 and 15 of /proc/PID/stat, in clock ticks; the command name may hold spaces.
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  const tick = 1e6 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
-  return { user: Number(fields[11]) * tick, sys: Number(fields[12]) * tick };
 }
 
 function wrk(port: number, mode: Mode, seconds: number): { rps: number; p50: number; p99: number; requests: number; errors: string } {

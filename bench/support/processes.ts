@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -87,3 +87,11 @@ export const ratio = (a: number | undefined, b: number | undefined) => (a && b ?
 
 /** The 1, 5 and 15 minute load averages, to show how quiet the machine was when a run began. */
 export const loadAverage = () => os.loadavg().map((l) => l.toFixed(2)).join(', ');
+
+/** User and system CPU time of a process (all its threads), in microseconds. */
+export function cpuTimes(pid: number): { user: number; sys: number } {
+  // Fields 14 and 15 of /proc/PID/stat, in clock ticks; the command name may hold spaces.
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const tick = 1e6 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+  return { user: Number(fields[11]) * tick, sys: Number(fields[12]) * tick };
+}

@@ -1,8 +1,7 @@
-import fs from 'node:fs';
 import type http from 'node:http';
-import { pipeline } from 'node:stream/promises';
 import type { Answer } from './answers';
 import type { FileCache, FileEntry } from './filecache';
+import { streamFile } from './stream';
 
 export class HttpError extends Error {
   constructor(
@@ -80,9 +79,6 @@ function parseRange(header: string, size: number): [number, number] | 'invalid' 
   return [start, end];
 }
 
-/** Large files go out in chunks of this size: fewer reads and writes than the 64 KiB default. */
-const STREAM_CHUNK = 1024 * 1024;
-
 export interface SendOptions {
   ranges: boolean;
   etag?: string;
@@ -115,7 +111,7 @@ export function sendFile(
   return cache.get(file, immutable).then(async (entry) => {
     if (!entry) return false;
     const streaming = sendEntry(req, res, file, entry, contentType, maxAge, options);
-    if (streaming) await pipeline(fs.createReadStream(file, { start: streaming.start, end: streaming.end, highWaterMark: STREAM_CHUNK }), res).catch(() => res.destroy());
+    if (streaming) await streamFile(file, streaming.start, streaming.end, res).catch(() => res.destroy());
     return true;
   });
 }

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { parseManifest } from '../../src/depot/manifest';
+import { generateRepository } from '../../src/depot/repogen/generate';
 import { FIXTURES_DIR, isAlive, tempDir, waitFor } from '../support/process';
 import { createTestUser, writeTestPamService, type TestUser } from '../support/pam';
 import { copyFixture, DepotHarness } from './harness';
@@ -240,6 +242,75 @@ describe('several repositories in one depot', () => {
     assert.equal((await slow).status, 200);
     await waitFor('the depot to answer after HUP', async () => (await depot.get('/nosuch/versions/0/')).status === 404);
     assert.ok(isAlive(depot.pid));
+  });
+});
+
+describe('large files, streamed from the disk', () => {
+  const depot = new DepotHarness();
+  let scratch: string;
+  let hash: string;
+  let stored: Buffer;
+  before(async () => {
+    scratch = tempDir('large');
+    const repo = path.join(scratch, 'repo');
+    // Random bytes: gzip cannot shrink them, so the stored file is larger than a cache entry (1 MiB).
+    const content = crypto.randomBytes(3 * 1024 * 1024 + 123);
+    hash = sha1(content);
+    const version = '1.0,5.11-0:20250101T000000Z';
+    generateRepository(repo, {
+      publishers: [{ name: 'big', packages: [{ stem: 'big/payload', versions: [{ version, summary: 'a large payload', files: [{ path: 'usr/share/big.bin', content }] }] }] }],
+      created: new Date(Date.UTC(2025, 0, 1)),
+      lastModified: new Date(Date.UTC(2025, 0, 2)),
+    });
+    stored = fs.readFileSync(path.join(repo, 'publisher/big/file', hash.slice(0, 2), hash));
+    assert.ok(stored.length > 3 * 1024 * 1024);
+    await depot.start(['-d', repo]);
+  });
+  after(async () => {
+    await depot.stop();
+    fs.rmSync(scratch, { recursive: true, force: true });
+  });
+
+  /** Starts a GET of the payload and drops the connection once part of the body has come. */
+  const abandon = () =>
+    new Promise<void>((resolve, reject) => {
+      const req = http.get({ host: '127.0.0.1', port: depot.port, path: `/file/1/${hash}`, agent: false }, (res) => {
+        res.once('data', () => {
+          req.destroy();
+          resolve();
+        });
+      });
+      req.on('error', (err) => (req.destroyed ? resolve() : reject(err)));
+    });
+  const openFds = () => fs.readdirSync(`/proc/${depot.pid}/fd`).length;
+
+  it('whole, several at once, each byte as stored', async () => {
+    const replies = await Promise.all([1, 2, 3, 4].map(() => depot.get(`/file/1/${hash}`)));
+    for (const reply of replies) {
+      assert.equal(reply.status, 200);
+      assert.equal(reply.headers['content-length'], String(stored.length));
+      assert.ok(reply.body.equals(stored));
+    }
+    assert.equal(sha1(zlib.gunzipSync(replies[0]!.body)), hash);
+  });
+
+  it('byte ranges across the reads it is streamed in', async () => {
+    for (const [range, from, to] of [['bytes=1048000-1049999', 1048000, 1050000], [`bytes=-100`, stored.length - 100, stored.length], ['bytes=2097150-', 2097150, stored.length]] as const) {
+      const part = await depot.get(`/file/1/${hash}`, { Range: range });
+      assert.equal(part.status, 206, range);
+      assert.ok(part.body.equals(stored.subarray(from, to)), range);
+    }
+  });
+
+  it('clients that go away mid-file leave the depot serving whole files, with no descriptor left open', async () => {
+    await depot.get(`/file/1/${hash}`);
+    const baseline = openFds();
+    for (let i = 0; i < 20; i++) await abandon();
+    await Promise.all([abandon(), abandon(), depot.get(`/file/1/${hash}`).then((r) => assert.ok(r.body.equals(stored)))]);
+    assert.ok(isAlive(depot.pid));
+    const whole = await Promise.all([1, 2].map(() => depot.get(`/file/1/${hash}`)));
+    for (const reply of whole) assert.ok(reply.body.equals(stored), 'the same bytes after abandoned transfers');
+    await waitFor('descriptors back to the baseline', () => openFds() <= baseline, 5000);
   });
 });
 
