@@ -299,7 +299,7 @@ export async function main(argv: string[]): Promise<number> {
       let listener: net.Server;
       if (p.tls && FLAVORKIT_FEATURES.tls) {
         const tlsModule: typeof import('./tls') = require('./tls');
-        listener = tlsModule.createTlsServer(tlsModule.tlsContext(p.tls, state.tls), state.tls, accept);
+        listener = tlsModule.createTlsServer(tlsModule.tlsContext(p.tls, state.tls), state.tls, accept, (m) => log.warn(m));
       } else {
         listener = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, accept);
       }

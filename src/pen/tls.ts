@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import path from 'node:path';
 import tls from 'node:tls';
+import { SniCertificates } from './sni';
 import type { SslOption, TlsSettings } from './state';
 
 export interface TlsOptions {
@@ -91,46 +91,13 @@ class OcspResponses {
   };
 }
 
-const HOST_NAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i;
-
-/**
- * `ssl_sni_path DIR`: a client naming a host that has DIR/NAME.crt and DIR/NAME.key gets that
- * certificate (with DIR/NAME.ca as its CA and DIR/NAME.ocsp stapled); any other name gets the
- * default one. The directory is read at start, before pen gives up root, so the keys may stay
- * readable by root alone; a certificate replaced later is taken up if pen can read it.
- */
-function sniContexts(dir: string, base: ServerOptions, ocsp: OcspResponses): NonNullable<tls.TlsOptions['SNICallback']> {
-  const loaded = new Map<string, { mtimeMs: number; context: tls.SecureContext }>();
-  const load = (name: string): tls.SecureContext | undefined => {
-    const file = (ext: string) => path.join(dir, `${name}.${ext}`);
-    const known = loaded.get(name);
-    const stat = fs.statSync(file('crt'), { throwIfNoEntry: false });
-    if (!stat || (known && known.mtimeMs === stat.mtimeMs)) return known?.context;
-    try {
-      const cert = fs.readFileSync(file('crt'));
-      const ca = fs.existsSync(file('ca')) ? fs.readFileSync(file('ca')) : base.ca;
-      const context = tls.createSecureContext({ ...base, cert, key: fs.readFileSync(file('key')), ca });
-      ocsp.add(cert, () => file('ocsp'));
-      loaded.set(name, { mtimeMs: stat.mtimeMs, context });
-      return context;
-    } catch {
-      return known?.context;
-    }
-  };
-  for (const entry of fs.readdirSync(dir)) {
-    const name = entry.toLowerCase().replace(/\.crt$/, '');
-    if (entry.endsWith('.crt') && HOST_NAME.test(name)) load(name);
-  }
-  return (servername, callback) => {
-    // The name comes from the client: only a host name may become a file name.
-    callback(null, HOST_NAME.test(servername) ? load(servername.toLowerCase()) : undefined);
-  };
-}
-
-export function createTlsServer(options: ServerOptions, settings: TlsSettings, onSecure: (socket: tls.TLSSocket) => void): tls.Server {
+/** The TLS listener; `warn` logs what it cannot use (an SNI certificate, say) and goes on without it. */
+export function createTlsServer(options: ServerOptions, settings: TlsSettings, onSecure: (socket: tls.TLSSocket) => void, warn: (message: string) => void): tls.Server {
   const ocsp = new OcspResponses();
   ocsp.add(options.cert as Buffer, () => settings.ocspResponse);
-  const sni = settings.sniPath ? { SNICallback: sniContexts(settings.sniPath, options, ocsp) } : {};
+  const certificates = new SniCertificates(() => settings.sniPath, options, (cert, ocspFile) => ocsp.add(cert, () => ocspFile), warn);
+  certificates.scan();
+  const sni = settings.sniPath ? { SNICallback: certificates.callback } : {};
   // Node's guard against client renegotiation (documented as settable), set to pen's rule: at
   // most one per interval.
   const limits = tls as { CLIENT_RENEG_LIMIT: number; CLIENT_RENEG_WINDOW: number };

@@ -97,6 +97,25 @@ describe('TLS termination (-E/-K)', () => {
     assert.equal((await handshake(pen.port, { servername: '../outside' })).subject, '127.0.0.1');
   });
 
+  it('an SNI certificate that cannot be used is logged with its file and problem, and its name gets the default', async () => {
+    const broken = path.join(dir, 'sni-broken');
+    fs.mkdirSync(broken);
+    certificate('mismatch.test', 'sni-broken/unused.key', 'sni-broken/mismatch.test.crt');
+    fs.copyFileSync(path.join(dir, 'key.pem'), path.join(broken, 'mismatch.test.key'));
+    fs.writeFileSync(path.join(broken, 'garbage.test.crt'), 'not a certificate\n');
+    fs.copyFileSync(path.join(dir, 'key.pem'), path.join(broken, 'garbage.test.key'));
+    certificate('nokey.test', 'sni-broken/other.key', 'sni-broken/nokey.test.crt');
+    fs.chmodSync(broken, 0o755);
+    const pen = await tlsPen([`ssl_sni_path ${broken}`]);
+    const logged = (pattern: RegExp) => pen.stderr.split('\n').filter((l) => pattern.test(l));
+    assert.equal(logged(/the key in .*mismatch\.test\.key does not match the certificate in .*mismatch\.test\.crt; clients asking for mismatch\.test get the default certificate/).length, 1, pen.stderr);
+    assert.equal(logged(/garbage\.test\.crt holds no PEM certificate; clients asking for garbage\.test get the default/).length, 1, pen.stderr);
+    assert.equal(logged(/nokey\.test\.key does not exist; clients asking for nokey\.test get the default/).length, 1, pen.stderr);
+    for (const name of ['mismatch.test', 'garbage.test', 'nokey.test']) assert.equal((await handshake(pen.port, { servername: name })).subject, '127.0.0.1', name);
+    // Logged once, not at every handshake for the name.
+    assert.equal(logged(/mismatch\.test\.key does not match/).length, 1, pen.stderr);
+  });
+
   it('an OCSP response given at run time is stapled from then on, as pen-ocsp.sh expects', async () => {
     const pen = await tlsPen([]);
     assert.equal((await handshake(pen.port)).stapled, null);
