@@ -4,6 +4,7 @@ import { AclError } from './acl';
 import { newServer } from './balancer';
 import type { Proxy } from './proxy';
 import { DEFAULT_RENEGOTIATION_SECONDS, SSL_OPTIONS, type PenState, type SslOption } from './state';
+import { explainPath } from './tlsfiles';
 import { fdOf, statusPage } from './webstats';
 
 export interface CommandHost {
@@ -48,12 +49,13 @@ function sslCommand(state: PenState, cmd: string, arg: string | undefined): stri
       if (!(SSL_OPTIONS as readonly string[]).includes(arg)) return `do_cmd: unknown ssl_option '${arg}'; use one of ${SSL_OPTIONS.join(', ')}\n`;
       tls.options.add(arg as SslOption);
       return '';
-    case 'ssl_sni_path':
-      tls.sniPath = arg;
+    case 'ssl_sni_path': case 'ssl_ocsp_response': {
+      const problem = explainPath(cmd, arg, cmd === 'ssl_sni_path' ? 'directory' : 'file');
+      if (problem) return `do_cmd: ${problem}\n`;
+      if (cmd === 'ssl_sni_path') tls.sniPath = arg;
+      else tls.ocspResponse = arg;
       return '';
-    case 'ssl_ocsp_response':
-      tls.ocspResponse = arg;
-      return '';
+    }
     default: {
       const seconds = int(arg);
       if (seconds === null || seconds < 0) return `do_cmd: ${cmd} takes a number of seconds, not '${arg}'\n`;

@@ -76,7 +76,7 @@ export class SniCertificates {
       const cert = readOrExplain(file('crt'));
       const key = readOrExplain(file('key'));
       const ca = stamp.endsWith(' -') ? undefined : readOrExplain(file('ca'));
-      const wrong = pairProblem({ file: file('crt'), data: cert }, { file: file('key'), data: key });
+      const wrong = pairProblem({ name: file('crt'), data: cert }, { name: file('key'), data: key });
       if (wrong) throw new Error(wrong);
       if (ca && !holdsCertificate(ca)) throw new Error(`${file('ca')} holds no PEM certificate`);
       context = tls.createSecureContext({ ...this.base, cert, key, ...(ca ? { ca } : {}) });

@@ -1,8 +1,10 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import tls from 'node:tls';
 import { SniCertificates } from './sni';
 import type { SslOption, TlsSettings } from './state';
+import { explainPath, holdsCertificate, pairProblem, readNamed, WANTED, type TlsPathSource } from './tlsfiles';
 
 export interface TlsOptions {
   cert: string;
@@ -33,25 +35,33 @@ function minimumVersion(protocol: string, options: Set<SslOption>): tls.SecureVe
   return VERSIONS[lowest]![0];
 }
 
-function readFor(what: string): (file: string) => Buffer {
-  return (file) => {
-    try {
-      return fs.readFileSync(file);
-    } catch {
-      throw new Error(`cannot read ${what} ${file}; check the path given to pen`);
-    }
-  };
+/** The CA certificates of -G and -A, each checked: Node would take a file that holds none silently. */
+function clientCas(o: TlsOptions): Buffer[] {
+  const files: Array<[TlsPathSource, string]> = o.caFile ? [['-G', o.caFile]] : [];
+  if (o.caDir) {
+    const problem = explainPath('-A', o.caDir, 'directory');
+    if (problem) throw new Error(problem);
+    const inDir = fs.readdirSync(o.caDir).filter((f) => /\.(pem|crt|\d)$/.test(f));
+    if (!inDir.length) throw new Error(`-A ${o.caDir} holds no *.pem, *.crt or HASH.0 file; give ${WANTED['-A']}`);
+    files.push(...inDir.map((f): [TlsPathSource, string] => ['-A', path.join(o.caDir!, f)]));
+  }
+  return files.map(([source, file]) => {
+    const data = readNamed(source, file);
+    if (!holdsCertificate(data)) throw new Error(`${source} ${file} holds no PEM certificate; give ${WANTED[source]}`);
+    return data;
+  });
 }
 
 /** TLS termination on the client side (`-E`/`-K`/`-G`/`-A`/`-R`/`-L`/`-Z` and `ssl_*`); backends stay plain. */
 export function tlsContext(o: TlsOptions, settings: TlsSettings): ServerOptions {
-  const cert = readFor('certificate')(o.cert);
-  const ca: Buffer[] = [];
-  if (o.caFile) ca.push(readFor('CA file')(o.caFile));
-  if (o.caDir) for (const f of fs.readdirSync(o.caDir)) if (/\.(pem|crt|\d)$/.test(f)) ca.push(readFor('CA')(`${o.caDir}/${f}`));
+  const cert = readNamed('-E', o.cert);
+  const key = o.key ? readNamed('-K', o.key) : cert;
+  const wrong = pairProblem({ name: `-E ${o.cert}`, data: cert }, { name: o.key ? `-K ${o.key}` : `-E ${o.cert}`, data: key });
+  if (wrong) throw new Error(`${wrong}; give with -E a PEM certificate and with -K its unencrypted private key (or put the key in the -E file)`);
+  const ca = clientCas(o);
   const options: ServerOptions = {
     cert,
-    key: o.key ? readFor('key')(o.key) : cert,
+    key,
     requestCert: o.requireClientCert || ca.length > 0,
     rejectUnauthorized: o.requireClientCert,
     minVersion: minimumVersion(o.protocol, settings.options),

@@ -22,9 +22,15 @@ it('every command of pen.conf.sample is accepted when uncommented', async () => 
     .split('\n')
     .filter((line) => /^#[a-z]/.test(line))
     .map((line) => line.slice(1))
-    // Paths inside the instance's temp dir; server 1 of the sample needs a second server.
+    // Paths inside the instance's temp dir (the TLS ones must exist); server 1 of the sample needs a second server.
     .map((line) => line.replace(/^log .*/, `log ${path.join(pen.root, 'pen.log')}`))
-    .map((line) => line.replace(/^web_stats .*/, `web_stats ${path.join(pen.root, 'pen.html')}`));
+    .map((line) => line.replace(/^web_stats .*/, `web_stats ${path.join(pen.root, 'pen.html')}`))
+    .map((line) => line.replace(/^ssl_sni_path .*/, `ssl_sni_path ${pen.root}`))
+    .map((line) => line.replace(/^ssl_ocsp_response .*/, `ssl_ocsp_response ${path.join(pen.root, 'ocsp.der')}`));
+  fs.writeFileSync(path.join(pen.root, 'ocsp.der'), '', { mode: 0o644 });
+  // The log exists and belongs to the user pen drops to, so that `log` can reopen it at run time.
+  fs.writeFileSync(path.join(pen.root, 'pen.log'), '');
+  fs.chownSync(path.join(pen.root, 'pen.log'), 65534, 65534);
   assert.ok(commands.length >= 15, `the sample documents its commands (found ${commands.length})`);
   const file = path.join(pen.root, 'full.conf');
   fs.writeFileSync(file, commands.join('\n') + '\n');

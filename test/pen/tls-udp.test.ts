@@ -130,11 +130,40 @@ describe('TLS termination (-E/-K)', () => {
     assert.match(pen.stderr, /ssl_ciphers "NO-SUCH-CIPHER" matches no cipher/);
   });
 
-  it('a certificate that cannot be read stops the start with the path named', async () => {
-    const pen = new PenInstance('ours');
-    instances.push(pen);
-    await assert.rejects(pen.start(['-E', path.join(dir, 'missing.pem')], [`127.0.0.1:${backend.port}`]));
-    assert.match(pen.stderr, /cannot read certificate .*missing\.pem/);
+  it('a TLS file or directory that cannot be used stops the start, naming the option, the path and what to give', async () => {
+    const file = (name: string) => path.join(dir, name);
+    fs.writeFileSync(file('junk.pem'), 'not a certificate\n');
+    const tlsArgs = ['-E', file('cert.pem'), '-K', file('key.pem')];
+    const cases: Array<[string[], RegExp]> = [
+      [['-E', file('missing.pem')], /-E \S*missing\.pem does not exist; give the PEM file of the certificate pen serves/],
+      [['-E', file('cert.pem'), '-K', file('outside.key')], /the key in -K \S*outside\.key does not match the certificate in -E \S*cert\.pem; give with -E a PEM certificate and with -K its/],
+      [['-E', file('junk.pem'), '-K', file('key.pem')], /-E \S*junk\.pem holds no PEM certificate; give with -E/],
+      [[...tlsArgs, '-A', file('no-such-dir')], /-A \S*no-such-dir does not exist; give a directory of PEM CA certificates/],
+      [[...tlsArgs, '-A', file('cert.pem')], /-A \S*cert\.pem is not a directory; give a directory of PEM CA certificates/],
+      [[...tlsArgs, '-G', file('junk.pem')], /-G \S*junk\.pem holds no PEM certificate; give a PEM file of the CA certificates/],
+      [[...tlsArgs, '-o', `ssl_sni_path ${file('no-such-dir')}`], /-o "ssl_sni_path \S+": ssl_sni_path \S*no-such-dir does not exist; give a directory with NAME\.crt and NAME\.key/],
+      [[...tlsArgs, '-o', `ssl_ocsp_response ${file('no.ocsp')}`], /ssl_ocsp_response \S*no\.ocsp does not exist; give the DER OCSP response file/],
+    ];
+    for (const [args, message] of cases) {
+      const pen = new PenInstance('ours');
+      instances.push(pen);
+      await assert.rejects(pen.start(args, [`127.0.0.1:${backend.port}`]), /pen exited with status 1/, args.join(' '));
+      assert.match(pen.stderr, message, args.join(' '));
+    }
+  });
+
+  it('ssl_sni_path and ssl_ocsp_response at run time answer a path that cannot be used with an error, and pen keeps serving', async () => {
+    const pen = await tlsPen([]);
+    const reply = (command: string) => pen.ctl(command);
+    assert.match(await reply(`ssl_sni_path ${path.join(dir, 'no-such-dir')}`), /^do_cmd: ssl_sni_path \S*no-such-dir does not exist; give a directory with NAME\.crt and NAME\.key for each host name\n$/);
+    assert.match(await reply(`ssl_sni_path ${path.join(dir, 'cert.pem')}`), /^do_cmd: ssl_sni_path \S*cert\.pem is not a directory; give /);
+    // pen runs as nobody by now: a directory only root may read is named as such.
+    const closed = path.join(dir, 'closed');
+    fs.mkdirSync(closed, { mode: 0o700 });
+    assert.match(await reply(`ssl_sni_path ${closed}`), /^do_cmd: ssl_sni_path \S*closed cannot be read by user nobody \(make it readable by that user\); give /);
+    assert.match(await reply(`ssl_ocsp_response ${path.join(dir, 'no.ocsp')}`), /^do_cmd: ssl_ocsp_response \S*no\.ocsp does not exist; give the DER OCSP response file that pen-ocsp\.sh fetches\n$/);
+    assert.equal((await handshake(pen.port)).subject, '127.0.0.1');
+    assert.equal(await reply('pid'), `${pen.pid}\n`);
   });
 });
 
