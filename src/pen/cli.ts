@@ -7,6 +7,7 @@ import { runCommand, type CommandHost } from './commands';
 import { Proxy } from './proxy';
 import { openRequestLog, type OpenLog } from './requestlog';
 import { initialState, type PenState } from './state';
+import type { LiveTls } from './tls';
 import { getopt, UsageError } from './tools/getopt';
 import { statusPage } from './webstats';
 
@@ -165,9 +166,11 @@ export async function main(argv: string[]): Promise<number> {
   let proxy: Proxy | null = null;
   let requestLog: OpenLog | null = null;
   let ctxRef: DaemonContext | null = null;
+  let liveTls: LiveTls | null = null;
   const host: CommandHost = {
     state,
     proxy: () => proxy,
+    liveTls: () => liveTls,
     exit: () => setImmediate(() => void ctxRef?.stop(0)),
     writeWebStats: () => {
       if (!state.webStats || !proxy) return false;
@@ -299,7 +302,9 @@ export async function main(argv: string[]): Promise<number> {
       let listener: net.Server;
       if (p.tls && FLAVORKIT_FEATURES.tls) {
         const tlsModule: typeof import('./tls') = require('./tls');
-        listener = tlsModule.createTlsServer(tlsModule.tlsContext(p.tls, state.tls), state.tls, accept, (m) => log.warn(m));
+        const opened = tlsModule.createTlsServer(tlsModule.tlsContext(p.tls, state.tls), state.tls, accept, (m) => log.warn(m));
+        listener = opened.server;
+        liveTls = opened.live;
       } else {
         listener = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, accept);
       }

@@ -3,6 +3,7 @@ import { writeFileAtomic } from '../runtime';
 import { AclError } from './acl';
 import { newServer } from './balancer';
 import type { Proxy } from './proxy';
+import type { LiveTls } from './tls';
 import { DEFAULT_RENEGOTIATION_SECONDS, SSL_OPTIONS, type PenState, type SslOption } from './state';
 import { explainPath } from './tlsfiles';
 import { fdOf, statusPage } from './webstats';
@@ -10,6 +11,8 @@ import { fdOf, statusPage } from './webstats';
 export interface CommandHost {
   state: PenState;
   proxy: () => Proxy | null;
+  /** The open TLS listener; null before the start and without -E. */
+  liveTls: () => LiveTls | null;
   /** `exit` (with -X). */
   exit: () => void;
   /** Where `status` writes the HTML page. */
@@ -32,21 +35,30 @@ function aclNumber(n: number): number {
   return n >= 0 && n < 10 ? n : 0;
 }
 
+/** The reply to an ssl_* change that an open TLS listener cannot take up. */
+function keptUntilRestart(line: string, what: string): string {
+  return `do_cmd: ${line}: the TLS listener keeps the ${what} it opened with; put the command in the config file and restart pen\n`;
+}
+
 /**
- * The `ssl_*` commands; like pen, they shape the TLS listener when it opens, except
- * ssl_ocsp_response, which takes effect at once (pen-ocsp.sh sends it to a running pen).
+ * The `ssl_*` commands. They shape the TLS listener when it opens; once it is open, as in pen,
+ * ssl_sni_path, ssl_ocsp_response and the renegotiation interval take effect at once, and a
+ * change of ciphers or options is refused rather than ignored.
  */
-function sslCommand(state: PenState, cmd: string, arg: string | undefined): string {
+function sslCommand(state: PenState, live: LiveTls | null, cmd: string, arg: string | undefined): string {
   const tls = state.tls;
-  // As in pen, ssl_ciphers alone goes back to the default list.
-  if (cmd === 'ssl_ciphers' && arg === undefined) tls.ciphers = null;
-  if (arg === undefined) return cmd === 'ssl_ciphers' ? '' : `do_cmd: ${cmd} needs a value\n`;
+  if (cmd === 'ssl_ciphers') {
+    // As in pen, ssl_ciphers alone goes back to the default list.
+    const ciphers = arg ?? null;
+    if (live && ciphers !== tls.ciphers) return keptUntilRestart(`ssl_ciphers ${arg ?? ''}`.trim(), 'ciphers');
+    tls.ciphers = ciphers;
+    return '';
+  }
+  if (arg === undefined) return `do_cmd: ${cmd} needs a value\n`;
   switch (cmd) {
-    case 'ssl_ciphers':
-      tls.ciphers = arg;
-      return '';
     case 'ssl_option':
       if (!(SSL_OPTIONS as readonly string[]).includes(arg)) return `do_cmd: unknown ssl_option '${arg}'; use one of ${SSL_OPTIONS.join(', ')}\n`;
+      if (live && !tls.options.has(arg as SslOption)) return keptUntilRestart(`ssl_option ${arg}`, 'protocol versions and options');
       tls.options.add(arg as SslOption);
       return '';
     case 'ssl_sni_path': case 'ssl_ocsp_response': {
@@ -54,15 +66,16 @@ function sslCommand(state: PenState, cmd: string, arg: string | undefined): stri
       if (problem) return `do_cmd: ${problem}\n`;
       if (cmd === 'ssl_sni_path') tls.sniPath = arg;
       else tls.ocspResponse = arg;
-      return '';
+      break;
     }
     default: {
       const seconds = int(arg);
       if (seconds === null || seconds < 0) return `do_cmd: ${cmd} takes a number of seconds, not '${arg}'\n`;
       tls.renegotiationInterval = seconds;
-      return '';
     }
   }
+  live?.refresh();
+  return '';
 }
 
 const FLAGS = ['ascii', 'hash', 'http', 'roundrobin', 'stubborn', 'weight', 'prio', 'tcp_nodelay', 'keepalive', 'transparent', 'dummy', 'abort_on_error'] as const;
@@ -316,7 +329,7 @@ export function runCommand(host: CommandHost, line: string, depth = 0): string {
       case 'dsr_if': case 'dsr_ip':
         return `do_cmd: ${cmd}: direct server return needs raw sockets and is not offered by this pen; balance in TCP mode instead\n`;
       case 'ssl_ciphers': case 'ssl_client_renegotiation_interval': case 'ssl_ocsp_response': case 'ssl_option': case 'ssl_sni_path':
-        return sslCommand(state, cmd, arg);
+        return sslCommand(state, host.liveTls(), cmd, arg);
       default:
         return `do_cmd: ignoring command starting with '${cmd}'\n`;
     }

@@ -101,19 +101,37 @@ class OcspResponses {
   };
 }
 
-/** The TLS listener; `warn` logs what it cannot use (an SNI certificate, say) and goes on without it. */
-export function createTlsServer(options: ServerOptions, settings: TlsSettings, onSecure: (socket: tls.TLSSocket) => void, warn: (message: string) => void): tls.Server {
-  const ocsp = new OcspResponses();
-  ocsp.add(options.cert as Buffer, () => settings.ocspResponse);
-  const certificates = new SniCertificates(() => settings.sniPath, options, (cert, ocspFile) => ocsp.add(cert, () => ocspFile), warn);
-  certificates.scan();
-  const sni = settings.sniPath ? { SNICallback: certificates.callback } : {};
-  // Node's guard against client renegotiation (documented as settable), set to pen's rule: at
-  // most one per interval.
+/** Node's guard against client renegotiation (documented as settable), set to pen's rule: at most one per interval. */
+function limitRenegotiation(settings: TlsSettings): void {
   const limits = tls as { CLIENT_RENEG_LIMIT: number; CLIENT_RENEG_WINDOW: number };
   limits.CLIENT_RENEG_LIMIT = settings.renegotiationInterval > 0 ? 1 : Number.MAX_SAFE_INTEGER;
   if (settings.renegotiationInterval > 0) limits.CLIENT_RENEG_WINDOW = settings.renegotiationInterval;
-  const server = tls.createServer({ ...options, ...sni, allowHalfOpen: true, pauseOnConnect: true }, onSecure);
+}
+
+/** What an open TLS listener takes up from the ssl_* commands. */
+export interface LiveTls {
+  /** Reads the SNI directory and applies the renegotiation interval anew, as pen's handshakes use both as they are. */
+  refresh(): void;
+}
+
+/** The TLS listener; `warn` logs what it cannot use (an SNI certificate, say) and goes on without it. */
+export function createTlsServer(
+  options: ServerOptions,
+  settings: TlsSettings,
+  onSecure: (socket: tls.TLSSocket) => void,
+  warn: (message: string) => void,
+): { server: tls.Server; live: LiveTls } {
+  const ocsp = new OcspResponses();
+  ocsp.add(options.cert as Buffer, () => settings.ocspResponse);
+  const certificates = new SniCertificates(() => settings.sniPath, options, (cert, ocspFile) => ocsp.add(cert, () => ocspFile), warn);
+  const live = {
+    refresh: () => {
+      certificates.scan();
+      limitRenegotiation(settings);
+    },
+  };
+  live.refresh();
+  const server = tls.createServer({ ...options, SNICallback: certificates.callback, allowHalfOpen: true, pauseOnConnect: true }, onSecure);
   server.on('OCSPRequest', ocsp.answer);
-  return server;
+  return { server, live };
 }

@@ -116,6 +116,42 @@ describe('TLS termination (-E/-K)', () => {
     assert.equal(logged(/mismatch\.test\.key does not match/).length, 1, pen.stderr);
   });
 
+  /** How many of `tries` renegotiations pen lets one TLS 1.2 connection make. */
+  const renegotiations = (port: number, tries: number) =>
+    new Promise<number>((resolve) => {
+      let done = 0;
+      const s = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false, maxVersion: 'TLSv1.2' }, () => next());
+      const next = (): void => {
+        if (done === tries) return void s.destroy();
+        s.renegotiate({ rejectUnauthorized: false }, (err) => {
+          if (err) return void s.destroy();
+          done++;
+          next();
+        });
+      };
+      s.on('error', () => s.destroy());
+      s.on('close', () => resolve(done));
+    });
+
+  it('at run time ssl_sni_path and the renegotiation interval take effect, and a change of ciphers or options is refused', async () => {
+    const pen = await tlsPen(['ssl_option no_tlsv1']);
+    assert.equal((await handshake(pen.port, { servername: 'other.test' })).subject, '127.0.0.1');
+    // Read at run time, by the user pen runs as: its key must be readable by nobody.
+    const open = path.join(dir, 'sni-open');
+    fs.mkdirSync(open, { mode: 0o755 });
+    for (const ext of ['crt', 'key']) fs.copyFileSync(path.join(dir, `sni/other.test.${ext}`), path.join(open, `other.test.${ext}`));
+    fs.chmodSync(path.join(open, 'other.test.key'), 0o644);
+    assert.equal(await pen.ctl(`ssl_sni_path ${open}`), '');
+    assert.equal((await handshake(pen.port, { servername: 'other.test' })).subject, 'other.test');
+    assert.equal(await renegotiations(pen.port, 2), 1, "pen's default: one renegotiation an hour");
+    assert.equal(await pen.ctl('ssl_client_renegotiation_interval 0'), '');
+    assert.equal(await renegotiations(pen.port, 2), 2);
+    assert.equal(await pen.ctl('ssl_ciphers HIGH'), 'do_cmd: ssl_ciphers HIGH: the TLS listener keeps the ciphers it opened with; put the command in the config file and restart pen\n');
+    assert.match(await pen.ctl('ssl_option no_tlsv1.2'), /^do_cmd: ssl_option no_tlsv1\.2: the TLS listener keeps the protocol versions and options it opened with; /);
+    assert.equal(await pen.ctl('ssl_option no_tlsv1'), '', 'an option already in force');
+    assert.equal((await handshake(pen.port, { maxVersion: 'TLSv1.2' })).protocol, 'TLSv1.2');
+  });
+
   it('an OCSP response given at run time is stapled from then on, as pen-ocsp.sh expects', async () => {
     const pen = await tlsPen([]);
     assert.equal((await handshake(pen.port)).stapled, null);
