@@ -22,11 +22,11 @@ function port(text: string, what: string): number {
 }
 
 /** `[host:]port` or `/path/to/socket`: split at the last colon, as pen does (so `::1:2222` works). */
-export function parseListen(text: string): Endpoint {
+export function parseListen(text: string, what = `listen address "${text}"`): Endpoint {
   if (text.includes('/')) return { kind: 'unix', path: text };
   const colon = text.lastIndexOf(':');
   const host = colon < 0 ? '0.0.0.0' : text.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
-  return { kind: 'inet', host: host || '0.0.0.0', port: port(colon < 0 ? text : text.slice(colon + 1), `listen address "${text}"`) };
+  return { kind: 'inet', host: host || '0.0.0.0', port: port(colon < 0 ? text : text.slice(colon + 1), what) };
 }
 
 export interface ServerSpec {

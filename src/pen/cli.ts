@@ -1,9 +1,10 @@
 import fs from 'node:fs';
 import net from 'node:net';
-import { currentLayout, FeatureMissingError, lineRequests, listenControlSocket, runDaemon, type DaemonContext } from '../runtime';
+import { currentLayout, FeatureMissingError, lineRequests, listenControlSocket, lookupUser, runDaemon, type DaemonContext } from '../runtime';
 import { AddressError, describeEndpoint, parseListen, parseServerSpec, resolveOnce, type Endpoint } from './address';
 import { ABUSE, EMERGENCY, newServer, type Server } from './balancer';
 import { runCommand, type CommandHost } from './commands';
+import { errnoProblem } from './paths';
 import { Proxy } from './proxy';
 import { openRequestLog, type OpenLog } from './requestlog';
 import { initialState, type PenState } from './state';
@@ -77,11 +78,13 @@ export function parseCommandLine(argv: string[], defaultConfig: string | null): 
   const p: Parsed = { state, foreground: false, pidFile: undefined, user: undefined, udp: false, backlog: 500, startupCommands: [], operands, emergency: null, abuse: null, tls: null, notices: [] };
   let tlsCert: string | null = null;
   const tlsRest = { key: null as string | null, caFile: null as string | null, caDir: null as string | null, requireClientCert: false, compat: false, protocol: 'ssl23' };
+  const tlsOnly = new Set<string>();
   let configFile: string | null = defaultConfig && fs.existsSync(defaultConfig) ? defaultConfig : null;
   for (const { opt, arg = '' } of options) {
+    if ('KGAZRL'.includes(opt)) tlsOnly.add(`-${opt}`);
     switch (opt) {
       case 'B': p.abuse = arg; break;
-      case 'C': state.control = arg; break;
+      case 'C': parseListen(arg, `-C "${arg}"`); state.control = arg; break;
       case 'D': p.notices.push('-D is obsolete (delayed forward was removed); ignored'); break;
       case 'F': configFile = arg; break;
       case 'H': state.proxy.http = true; break;
@@ -127,6 +130,10 @@ export function parseCommandLine(argv: string[], defaultConfig: string | null): 
     }
   }
   if (tlsCert) p.tls = { cert: tlsCert, ...tlsRest };
+  else if (tlsOnly.size) {
+    const given = [...tlsOnly].join(' ');
+    throw new UsageError(`${given}: ${tlsOnly.size > 1 ? 'these options apply' : 'this option applies'} only to TLS termination; add -E certfile, or leave ${given} out`);
+  }
   state.configFile = configFile;
   state.commandLine = argv.join(' ');
   return p;
@@ -136,6 +143,15 @@ async function serverFrom(spec: string, index: number, listenPort: number): Prom
   const parsed = parseServerSpec(spec, listenPort);
   const host = parsed.unixPath ?? (await resolveOnce(parsed.host));
   return newServer(index, { ...parsed, host });
+}
+
+/** `-u`: checked before anything opens, so that a user that does not exist stops the start at once. */
+function lookupUserFor(user: string): void {
+  try {
+    lookupUser(user);
+  } catch {
+    throw new PenError(`-u ${user}: no such user; create it, or give another with -u`);
+  }
 }
 
 function listenOn(server: net.Server, endpoint: Endpoint, backlog: number): Promise<void> {
@@ -208,11 +224,10 @@ export async function main(argv: string[]): Promise<number> {
     let text: string;
     try {
       text = fs.readFileSync(state.configFile, 'utf8');
-    } catch {
-      // At start the flavor's default file may well be absent; on HUP its loss is worth a warning.
+    } catch (err) {
+      // The flavor's default file is read only when it exists, so at start any failure here is a mistake.
       if (reloading) return [`can't read config file '${state.configFile}'; the settings in use are kept`];
-      process.stderr.write(`pen: Can't read config file '${state.configFile}'\n`);
-      return [];
+      return [`can't read config file '${state.configFile}': it ${errnoProblem(err)}; create it (it may be empty), or give another with -F`];
     }
     return text.split('\n').flatMap((line, i) => {
       const wrong = problem(runCommand(host, line));
@@ -242,8 +257,12 @@ export async function main(argv: string[]): Promise<number> {
       const configured = state.balancer.servers;
       state.balancer.servers = [...fromCli.map((server, i) => ({ ...server, acl: configured[i]?.acl ?? server.acl })), ...configured.slice(fromCli.length)];
     }
-    if (p.emergency) state.balancer.emergency = { ...(await serverFrom(p.emergency, 0, listenPort)), index: EMERGENCY };
-    if (p.abuse) state.balancer.abuse = { ...(await serverFrom(p.abuse, 0, listenPort)), index: ABUSE };
+    const named = (option: string) => (err: Error): never => {
+      throw new PenError(`-${option}: ${err.message}`);
+    };
+    if (p.emergency) state.balancer.emergency = { ...(await serverFrom(p.emergency, 0, listenPort).catch(named('e'))), index: EMERGENCY };
+    if (p.abuse) state.balancer.abuse = { ...(await serverFrom(p.abuse, 0, listenPort).catch(named('B'))), index: ABUSE };
+    if (p.user) lookupUserFor(p.user);
     if (state.balancer.servers.length === 0 && !p.emergency) {
       throw new PenError('no servers given; name them after the listen address (host[:port[:maxc[:hard[:weight[:prio]]]]]) or with "server N address A port P" in the config file');
     }
@@ -329,7 +348,12 @@ export async function main(argv: string[]): Promise<number> {
       log.info(`listening on ${describeEndpoint(listen)}, ${state.balancer.servers.length} servers`);
     },
     reload(ctx) {
-      if (state.log) host.setLog(state.log);
+      try {
+        if (state.log) host.setLog(state.log);
+      } catch (err) {
+        // The log in use stays open; the config file is re-read all the same.
+        ctx.log.warn(`${(err as Error).message}; the log in use is kept`);
+      }
       for (const m of readConfig(true)) ctx.log.warn(m);
       ctx.log.info('log reopened and configuration re-read');
     },

@@ -1,5 +1,6 @@
 import dgram from 'node:dgram';
 import fs from 'node:fs';
+import { errnoProblem } from './paths';
 import type { RequestLogger } from './proxy';
 
 /** The first line of a chunk as pen logs it: at most 100 bytes, up to CR/LF, non-ASCII as '.'. */
@@ -45,7 +46,14 @@ export function openRequestLog(target: string): OpenLog {
       close: () => socket.close(),
     };
   }
-  const stream = fs.createWriteStream(target, { flags: 'a' });
+  // Opened here, not by the stream, so that a file that cannot be written is an error now, not silence.
+  let fd: number;
+  try {
+    fd = fs.openSync(target, 'a');
+  } catch (err) {
+    throw new Error(`log target "${target}" ${errnoProblem(err, 'written')}; give a FILE pen can append to, or the host:port of a penlogd`);
+  }
+  const stream = fs.createWriteStream('', { fd });
   stream.on('error', () => undefined);
   return {
     logger: (client, server, chunk) => stream.write(`${client} ${Math.floor(Date.now() / 1000)} ${server} ${requestLine(chunk)}\n`),

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import tls from 'node:tls';
-import { holdsCertificate, pairProblem, readOrExplain } from './tlsfiles';
+import { readOrExplain } from './paths';
+import { holdsCertificate, pairProblem } from './tlsfiles';
 
 const HOST_NAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i;
 

@@ -1,46 +1,5 @@
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-
-function currentUser(): string {
-  try {
-    return os.userInfo().username;
-  } catch {
-    return `uid ${process.geteuid?.() ?? '?'}`;
-  }
-}
-
-function errnoProblem(err: unknown): string {
-  switch ((err as NodeJS.ErrnoException).code) {
-    case 'ENOENT': return 'does not exist';
-    case 'EACCES': case 'EPERM': return `cannot be read by user ${currentUser()} (make it readable by that user)`;
-    case 'ENOTDIR': return 'cannot be reached: a part of its path is not a directory';
-    case 'EISDIR': return 'is a directory, not a file';
-    default: return (err as Error).message;
-  }
-}
-
-/** What stops pen from reading `file` as a file or a directory, or null when nothing does. */
-export function pathProblem(file: string, kind: 'file' | 'directory'): string | null {
-  try {
-    const stat = fs.statSync(file);
-    if (kind === 'directory' && !stat.isDirectory()) return 'is not a directory';
-    if (kind === 'file' && stat.isDirectory()) return 'is a directory, not a file';
-    fs.accessSync(file, kind === 'directory' ? fs.constants.R_OK | fs.constants.X_OK : fs.constants.R_OK);
-    return null;
-  } catch (err) {
-    return errnoProblem(err);
-  }
-}
-
-/** Reads a file, or throws naming it and what stops it ("/etc/x.key does not exist"). */
-export function readOrExplain(file: string): Buffer {
-  try {
-    return fs.readFileSync(file);
-  } catch (err) {
-    throw new Error(`${file} ${errnoProblem(err)}`);
-  }
-}
+import { pathProblem, readOrExplain } from './paths';
 
 /** What each option or command that names a TLS path wants there, for messages that say what to give. */
 export const WANTED = {

@@ -223,6 +223,23 @@ describe('reliability', () => {
     await a.stop();
   });
 
+  it('a log that cannot be reopened on HUP is kept and named, and the config file is re-read all the same', async () => {
+    const a = await new Backend('A').start();
+    const pen = new PenInstance('ours');
+    instances.push(pen);
+    const config = path.join(pen.root, 'pen.cfg');
+    fs.writeFileSync(config, 'timeout 4\n', { mode: 0o644 });
+    // Created by root at start, so that nobody cannot reopen it.
+    const logFile = path.join(pen.root, 'requests.log');
+    await pen.start(['-F', config, '-l', logFile], [`127.0.0.1:${a.port}`]);
+    fs.writeFileSync(config, 'timeout 6\n');
+    process.kill(pen.pid, 'SIGHUP');
+    await waitFor('the config file re-read', async () => (await pen.ctl('timeout')) === '6\n');
+    assert.match(pen.stderr, /log target "\S*requests\.log" cannot be written by user nobody \(make it writable by that user\); give a FILE .*; the log in use is kept/);
+    assert.equal(await fetchName(pen.port), 'A');
+    await a.stop();
+  });
+
   it('servers on the command line keep the config file\'s per-server acl and its further servers', async () => {
     const a = await new Backend('A').start();
     const { pen } = await oursWithConfig('acl 1 permit 127.0.0.1\nserver 0 acl 1\nserver 2 address 127.0.0.1 port 9\n', [`127.0.0.1:${a.port}`, `127.0.0.1:${a.port}`]);
@@ -295,6 +312,13 @@ describe('bad command lines', () => {
     [['-f', '-o', 'frobnicate', '18080', '127.0.0.1:1'], /-o "frobnicate": ignoring command starting with 'frobnicate'; the commands are those of penctl/],
     [['-f', '-o', 'ssl_option sslv9', '18080', '127.0.0.1:1'], /unknown ssl_option 'sslv9'; use one of no_sslv2, .*cipher_server_preference/],
     [['-f', '-l', '127.0.0.1:99999', '18080', '127.0.0.1:1'], /log target "127\.0\.0\.1:99999": the port must be a number from 1 to 65535/],
+    [['-f', '-l', '/nonexistent/dir/pen.log', '18080', '127.0.0.1:1'], /log target "\/nonexistent\/dir\/pen\.log" cannot be created: its directory does not exist; give a FILE pen can append to/],
+    [['-f', '-K', '/etc/pen/key.pem', '18080', '127.0.0.1:1'], /-K: this option applies only to TLS termination; add -E certfile, or leave -K out/],
+    [['-f', '-R', '-L', 'tls1', '18080', '127.0.0.1:1'], /-R -L: these options apply only to TLS termination; add -E certfile, or leave -R -L out/],
+    [['-f', '-F', '/nonexistent/pen.cfg', '18080', '127.0.0.1:1'], /can't read config file '\/nonexistent\/pen\.cfg': it does not exist; create it \(it may be empty\), or give another with -F/],
+    [['-f', '-C', 'ctl', '18080', '127.0.0.1:1'], /-C "ctl": "ctl" is neither a port number nor a service name/],
+    [['-f', '-e', '127.0.0.1:1:x', '18080', '127.0.0.1:1'], /-e: server "127\.0\.0\.1:1:x": max connections "x" is not a number/],
+    [['-f', '-u', 'no-such-user-here', '18080', '127.0.0.1:1'], /-u no-such-user-here: no such user; create it, or give another with -u/],
   ];
   for (const [args, message] of cases) {
     it(args.join(' '), async () => {
