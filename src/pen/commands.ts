@@ -1,11 +1,13 @@
 import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
 import { writeFileAtomic } from '../runtime';
 import { AclError } from './acl';
 import { newServer } from './balancer';
 import type { Proxy } from './proxy';
+import { sslCommand } from './sslcommands';
+import { DEFAULT_RENEGOTIATION_SECONDS, type PenState } from './state';
 import type { LiveTls } from './tls';
-import { DEFAULT_RENEGOTIATION_SECONDS, SSL_OPTIONS, type PenState, type SslOption } from './state';
-import { explainPath } from './tlsfiles';
 import { fdOf, statusPage } from './webstats';
 
 export interface CommandHost {
@@ -23,59 +25,33 @@ export interface CommandHost {
 
 const int = (text: string | undefined): number | null => (text !== undefined && /^-?\d+$/.test(text) ? Number(text) : null);
 
-/** A getter/setter of an integer setting: replies with the (new) value, as pen does. */
-function intSetting(arg: string | undefined, get: () => number, set: (n: number) => void): string {
+/** A mistake in a command, answered as `do_cmd: MESSAGE`. */
+class CommandError extends Error {}
+
+/** A command's optional whole-number argument: null when absent, an error when not a number. */
+function optionalInt(cmd: string, arg: string | undefined): number | null {
+  if (arg === undefined) return null;
   const n = int(arg);
+  if (n === null) throw new CommandError(`${cmd} takes a whole number, not '${arg}'`);
+  return n;
+}
+
+/** A getter/setter of an integer setting: replies with the (new) value, as pen does. */
+function intSetting(cmd: string, arg: string | undefined, get: () => number, set: (n: number) => void): string {
+  const n = optionalInt(cmd, arg);
   if (n !== null) set(n);
   return `${get()}\n`;
+}
+
+/** Whether `address` is an IP address this host can bind (the wildcard addresses too). */
+function isLocalAddress(address: string): boolean {
+  if (address === '0.0.0.0' || address === '::') return true;
+  return net.isIP(address) !== 0 && Object.values(os.networkInterfaces()).some((list) => list?.some((i) => i.address === address));
 }
 
 /** pen has ACLs 0 to 9; a number out of range selects 0, as pen does. */
 function aclNumber(n: number): number {
   return n >= 0 && n < 10 ? n : 0;
-}
-
-/** The reply to an ssl_* change that an open TLS listener cannot take up. */
-function keptUntilRestart(line: string, what: string): string {
-  return `do_cmd: ${line}: the TLS listener keeps the ${what} it opened with; put the command in the config file and restart pen\n`;
-}
-
-/**
- * The `ssl_*` commands. They shape the TLS listener when it opens; once it is open, as in pen,
- * ssl_sni_path, ssl_ocsp_response and the renegotiation interval take effect at once, and a
- * change of ciphers or options is refused rather than ignored.
- */
-function sslCommand(state: PenState, live: LiveTls | null, cmd: string, arg: string | undefined): string {
-  const tls = state.tls;
-  if (cmd === 'ssl_ciphers') {
-    // As in pen, ssl_ciphers alone goes back to the default list.
-    const ciphers = arg ?? null;
-    if (live && ciphers !== tls.ciphers) return keptUntilRestart(`ssl_ciphers ${arg ?? ''}`.trim(), 'ciphers');
-    tls.ciphers = ciphers;
-    return '';
-  }
-  if (arg === undefined) return `do_cmd: ${cmd} needs a value\n`;
-  switch (cmd) {
-    case 'ssl_option':
-      if (!(SSL_OPTIONS as readonly string[]).includes(arg)) return `do_cmd: unknown ssl_option '${arg}'; use one of ${SSL_OPTIONS.join(', ')}\n`;
-      if (live && !tls.options.has(arg as SslOption)) return keptUntilRestart(`ssl_option ${arg}`, 'protocol versions and options');
-      tls.options.add(arg as SslOption);
-      return '';
-    case 'ssl_sni_path': case 'ssl_ocsp_response': {
-      const problem = explainPath(cmd, arg, cmd === 'ssl_sni_path' ? 'directory' : 'file');
-      if (problem) return `do_cmd: ${problem}\n`;
-      if (cmd === 'ssl_sni_path') tls.sniPath = arg;
-      else tls.ocspResponse = arg;
-      break;
-    }
-    default: {
-      const seconds = int(arg);
-      if (seconds === null || seconds < 0) return `do_cmd: ${cmd} takes a number of seconds, not '${arg}'\n`;
-      tls.renegotiationInterval = seconds;
-    }
-  }
-  live?.refresh();
-  return '';
 }
 
 const FLAGS = ['ascii', 'hash', 'http', 'roundrobin', 'stubborn', 'weight', 'prio', 'tcp_nodelay', 'keepalive', 'transparent', 'dummy', 'abort_on_error'] as const;
@@ -98,27 +74,38 @@ function setFlag(state: PenState, flag: Flag, on: boolean): void {
   }
 }
 
-/** `server N [acl A] [address A] [port P] [max M] [hard H] [blacklist T] [weight W] [prio P]`. */
+const SERVER_KEYWORDS = ['acl', 'address', 'port', 'max', 'hard', 'blacklist', 'weight', 'prio'];
+
+/**
+ * `server N [acl A] [address A] [port P] [max M] [hard H] [blacklist T] [weight W] [prio P]`.
+ * Every pair is checked before any is applied, so a mistake changes nothing.
+ */
 function serverCommand(state: PenState, words: string[]): string {
   const index = int(words[1]);
   if (index === null || index < 0 || index > 100000) return `do_cmd: bad server number '${words[1] ?? ''}'\n`;
+  const pairs: Array<[string, string, number]> = [];
+  for (let i = 2; i < words.length; i += 2) {
+    const [key, value] = [words[i]!, words[i + 1]];
+    const n = int(value);
+    if (!SERVER_KEYWORDS.includes(key)) return `do_cmd: unknown server keyword '${key}'; use ${SERVER_KEYWORDS.join(', ')}\n`;
+    if (value === undefined) return `do_cmd: server ${index} ${key} needs a value\n`;
+    if (key !== 'address' && n === null) return `do_cmd: server ${index} ${key} takes a whole number, not '${value}'\n`;
+    if (key === 'port' && (n! < 0 || n! > 65535)) return `do_cmd: server ${index} port ${value} is out of range 0..65535\n`;
+    pairs.push([key, value, n ?? 0]);
+  }
   const { balancer } = state;
   while (balancer.servers.length <= index) balancer.servers.push(newServer(balancer.servers.length, { host: '0.0.0.0', port: 0 }));
   const s = balancer.servers[index]!;
-  for (let i = 2; i + 1 < words.length; i += 2) {
-    const key = words[i]!;
-    const value = words[i + 1]!;
-    const n = int(value);
+  for (const [key, value, n] of pairs) {
     switch (key) {
       case 'address': s.host = value; s.unixPath = value.includes('/') ? value : null; break;
-      case 'port': if (n !== null) s.port = n; break;
-      case 'max': if (n !== null) s.maxc = n; break;
-      case 'hard': if (n !== null) s.hard = n; break;
-      case 'weight': if (n !== null) s.weight = n; break;
-      case 'prio': if (n !== null) s.prio = n; break;
-      case 'acl': if (n !== null) s.acl = n; break;
-      case 'blacklist': if (n !== null) balancer.blacklist(s, n); break;
-      default: return `do_cmd: unknown server keyword '${key}'\n`;
+      case 'port': s.port = n; break;
+      case 'max': s.maxc = n; break;
+      case 'hard': s.hard = n; break;
+      case 'weight': s.weight = n; break;
+      case 'prio': s.prio = n; break;
+      case 'acl': s.acl = n; break;
+      case 'blacklist': balancer.blacklist(s, n); break;
     }
   }
   return '';
@@ -205,27 +192,31 @@ export function runCommand(host: CommandHost, line: string, depth = 0): string {
         state.acls.add(words[1]!, words[2]!, words[3]!, words[4]);
         return '';
       case 'blacklist':
-        return intSetting(arg, () => s.blacklistSeconds, (n) => (s.blacklistSeconds = Math.max(0, n)));
+        return intSetting(cmd, arg, () => s.blacklistSeconds, (n) => (s.blacklistSeconds = Math.max(0, n)));
       case 'client_acl':
-        return intSetting(arg, () => s.clientAcl, (n) => (s.clientAcl = aclNumber(n)));
+        return intSetting(cmd, arg, () => s.clientAcl, (n) => (s.clientAcl = aclNumber(n)));
       case 'control_acl':
-        return intSetting(arg, () => state.controlAcl, (n) => (state.controlAcl = aclNumber(n)));
+        return intSetting(cmd, arg, () => state.controlAcl, (n) => (state.controlAcl = aclNumber(n)));
       case 'clients_max':
-        return intSetting(arg, () => s.clientsMax, (n) => (s.clientsMax = Math.max(s.clientsMax, n)));
+        return intSetting(cmd, arg, () => s.clientsMax, (n) => (s.clientsMax = Math.max(s.clientsMax, n)));
       case 'conn_max':
-        return intSetting(arg, () => state.proxy.connMax, (n) => (proxy ? proxy.grow(n) : (state.proxy.connMax = Math.max(state.proxy.connMax, n))));
+        return intSetting(cmd, arg, () => state.proxy.connMax, (n) => (proxy ? proxy.grow(n) : (state.proxy.connMax = Math.max(state.proxy.connMax, n))));
       case 'timeout':
-        return intSetting(arg, () => state.proxy.timeout, (n) => (state.proxy.timeout = Math.max(1, n)));
+        return intSetting(cmd, arg, () => state.proxy.timeout, (n) => (state.proxy.timeout = Math.max(1, n)));
       case 'tracking':
-        return intSetting(arg, () => s.trackingSeconds, (n) => (s.trackingSeconds = Math.max(0, n)));
+        return intSetting(cmd, arg, () => s.trackingSeconds, (n) => (s.trackingSeconds = Math.max(0, n)));
       case 'debug':
-        return intSetting(arg, () => state.debug, (n) => (state.debug = Math.max(0, n)));
-      case 'idle_timeout':
-        if (int(arg) !== null) state.proxy.idleTimeout = Math.max(0, int(arg)!);
+        return intSetting(cmd, arg, () => state.debug, (n) => (state.debug = Math.max(0, n)));
+      case 'idle_timeout': {
+        const n = optionalInt(cmd, arg);
+        if (n !== null) state.proxy.idleTimeout = Math.max(0, n);
         return `Idle timeout: ${state.proxy.idleTimeout} seconds\n`;
-      case 'pending_max':
-        if (int(arg) !== null) state.pendingMax = Math.max(1, int(arg)!);
+      }
+      case 'pending_max': {
+        const n = optionalInt(cmd, arg);
+        if (n !== null) state.pendingMax = Math.max(1, n);
         return '';
+      }
       case 'mode': {
         const y = (on: boolean) => (on ? '' : 'no ');
         return `${y(s.hash)}hash ${y(s.roundrobin)}roundrobin ${y(s.stubborn)}stubborn ${y(s.weight)}weight ${y(s.prio)}prio\n`;
@@ -256,7 +247,7 @@ export function runCommand(host: CommandHost, line: string, depth = 0): string {
         if (!proxy || !host.writeWebStats()) return 'Unable to create webstats\n';
         return statusPage(state, proxy);
       case 'recent': {
-        const window = int(arg) ?? 300;
+        const window = optionalInt(cmd, arg) ?? 300;
         const since = Math.floor(Date.now() / 1000) - window;
         return [...state.balancer.clients.values()]
           .filter((c) => c.last >= since)
@@ -280,20 +271,23 @@ export function runCommand(host: CommandHost, line: string, depth = 0): string {
         return `Socket ${arg ?? ''} belongs to connection ${owner?.slot ?? -1}\n`;
       }
       case 'tarpit_acl': {
-        const n = int(arg);
+        const n = optionalInt(cmd, arg);
         // -1 turns the tarpit off, as in pen.
         if (n !== null) state.tarpitAcl = n === -1 ? -1 : aclNumber(n);
         return `tarpit_acl = ${state.tarpitAcl}`;
       }
       case 'idlers':
-        return `Idlers: 0/${int(arg) ?? 0}\n`;
+        return `Idlers: 0/${optionalInt(cmd, arg) ?? 0}\n`;
       case 'source':
         if (arg === undefined) return '';
+        // pen's refusal, with the reason: a source this host cannot bind would fail every backend connect.
+        if (!isLocalAddress(arg)) return `do_cmd: unable to set source address to '${arg}': it is not an IP address of this host; give one of its addresses\n`;
         state.proxy.source = arg;
         return '';
       case 'tcp_fastclose':
         if (arg === undefined) return 'do_cmd: ignoring tcp_fastclose without argument\n';
-        if (arg === 'up' || arg === 'down' || arg === 'both' || arg === 'off') state.tcpFastclose = arg;
+        if (arg !== 'up' && arg !== 'down' && arg !== 'both' && arg !== 'off') return `do_cmd: tcp_fastclose takes up, down, both or off, not '${arg}'\n`;
+        state.tcpFastclose = arg;
         return '';
       case 'include': {
         if (arg === undefined) return 'do_cmd: include needs a file name\n';
@@ -312,7 +306,7 @@ export function runCommand(host: CommandHost, line: string, depth = 0): string {
       }
       case 'write': {
         const file = arg ?? state.configFile;
-        if (!file) return '';
+        if (!file) return 'do_cmd: write needs a file name, as pen was started without -F; give one: write FILE\n';
         try {
           writeFileAtomic(file, describeConfig(state));
         } catch (err) {
@@ -335,6 +329,6 @@ export function runCommand(host: CommandHost, line: string, depth = 0): string {
     }
   } catch (err) {
     // A command never stops pen: whatever went wrong is its reply.
-    return err instanceof AclError ? `do_cmd: ${err.message}\n` : `do_cmd: ${cmd}: ${(err as Error).message}\n`;
+    return err instanceof AclError || err instanceof CommandError ? `do_cmd: ${err.message}\n` : `do_cmd: ${cmd}: ${(err as Error).message}\n`;
   }
 }

@@ -199,6 +199,34 @@ describe('reliability', () => {
     await a.stop();
   });
 
+  it('a command with a value pen cannot use is answered with the fix, and changes nothing', async () => {
+    const a = await new Backend('A').start();
+    const pen = await ours([], [`127.0.0.1:${a.port}`]);
+    // The start-up probe's connection may still be counted at first.
+    const servers = async () => (await pen.ctl('servers')).replace(/ conn \d+/g, '');
+    const before = await servers();
+    const answers: Array<[string, string]> = [
+      ['blacklist soon', "do_cmd: blacklist takes a whole number, not 'soon'\n"],
+      ['idle_timeout 5s', "do_cmd: idle_timeout takes a whole number, not '5s'\n"],
+      ['recent lately', "do_cmd: recent takes a whole number, not 'lately'\n"],
+      ['server 0 port 80 weight heavy', "do_cmd: server 0 weight takes a whole number, not 'heavy'\n"],
+      ['server 0 port 99999', 'do_cmd: server 0 port 99999 is out of range 0..65535\n'],
+      ['server 0 max 5 address', 'do_cmd: server 0 address needs a value\n'],
+      ['server 0 colour red', "do_cmd: unknown server keyword 'colour'; use acl, address, port, max, hard, blacklist, weight, prio\n"],
+      ['tcp_fastclose sometimes', "do_cmd: tcp_fastclose takes up, down, both or off, not 'sometimes'\n"],
+      ['source 203.0.113.7', "do_cmd: unable to set source address to '203.0.113.7': it is not an IP address of this host; give one of its addresses\n"],
+      ['write', 'do_cmd: write needs a file name, as pen was started without -F; give one: write FILE\n'],
+    ];
+    for (const [command, answer] of answers) assert.equal(await pen.ctl(command), answer, command);
+    assert.match(await pen.ctl('log /nonexistent/dir/requests.log'), /^do_cmd: log: log target "\/nonexistent\/dir\/requests\.log" cannot be created: its directory does not exist; give a FILE /);
+    assert.equal(await pen.ctl('log'), '', 'no log was set');
+    assert.equal(await pen.ctl('blacklist'), '30\n');
+    assert.equal(await servers(), before, 'no server was half changed');
+    assert.equal(await pen.ctl('source 127.0.0.1'), '');
+    assert.equal(await fetchName(pen.port), 'A');
+    await a.stop();
+  });
+
   it('write saves the running configuration, and -F of that file restores it', async () => {
     const a = await new Backend('A').start();
     const settings = ['roundrobin', 'blacklist 7', 'tarpit_acl 3', 'ssl_ciphers HIGH', 'ssl_option no_tlsv1.2', 'ssl_client_renegotiation_interval 60'];
