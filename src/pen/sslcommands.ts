@@ -29,6 +29,8 @@ export function sslCommand(state: PenState, live: LiveTls | null, cmd: string, a
       tls.options.add(arg as SslOption);
       return '';
     case 'ssl_sni_path': case 'ssl_ocsp_response': {
+      // Unchanged, as when SIGHUP re-reads the config file: nothing to check, and pen may no longer read it.
+      if (cmd === 'ssl_sni_path' && arg === tls.sniPath) return '';
       const problem = explainPath(cmd, arg, cmd === 'ssl_sni_path' ? 'directory' : 'file');
       if (problem) return `do_cmd: ${problem}\n`;
       if (cmd === 'ssl_sni_path') tls.sniPath = arg;

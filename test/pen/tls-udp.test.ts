@@ -6,7 +6,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { freePort } from '../pentools/support';
-import { tempDir } from '../support/process';
+import { tempDir, waitFor } from '../support/process';
 import { Backend, PenInstance } from './harness';
 
 const instances: PenInstance[] = [];
@@ -150,6 +150,21 @@ describe('TLS termination (-E/-K)', () => {
     assert.match(await pen.ctl('ssl_option no_tlsv1.2'), /^do_cmd: ssl_option no_tlsv1\.2: the TLS listener keeps the protocol versions and options it opened with; /);
     assert.equal(await pen.ctl('ssl_option no_tlsv1'), '', 'an option already in force');
     assert.equal((await handshake(pen.port, { maxVersion: 'TLSv1.2' })).protocol, 'TLSv1.2');
+  });
+
+  it('an SNI directory only root may read serves its certificates after SIGHUP re-reads the config file, without a warning', async () => {
+    const closed = path.join(dir, 'sni-root-only');
+    fs.mkdirSync(closed, { mode: 0o700 });
+    for (const ext of ['crt', 'key']) fs.copyFileSync(path.join(dir, `sni/other.test.${ext}`), path.join(closed, `other.test.${ext}`));
+    const config = path.join(dir, 'sni.cfg');
+    fs.writeFileSync(config, `ssl_sni_path ${closed}\n`, { mode: 0o644 });
+    const pen = new PenInstance('ours');
+    instances.push(pen);
+    await pen.start(['-E', path.join(dir, 'cert.pem'), '-K', path.join(dir, 'key.pem'), '-F', config], [`127.0.0.1:${backend.port}`]);
+    process.kill(pen.pid, 'SIGHUP');
+    await waitFor('the config file re-read', () => pen.stderr.includes('configuration re-read'));
+    assert.doesNotMatch(pen.stderr, /sni-root-only/);
+    assert.equal((await handshake(pen.port, { servername: 'other.test' })).subject, 'other.test');
   });
 
   it('an OCSP response given at run time is stapled from then on, as pen-ocsp.sh expects', async () => {
