@@ -5,13 +5,30 @@ import fs from 'node:fs';
  * busy depot does not pay a write per request.
  */
 export class AccessLog {
-  private readonly stream: fs.WriteStream;
+  private stream: fs.WriteStream;
   private pending: string[] = [];
   private scheduled = false;
 
-  constructor(file: string) {
-    this.stream = fs.createWriteStream(file, { flags: 'a' });
-    this.stream.on('error', () => undefined);
+  constructor(private readonly file: string) {
+    this.stream = AccessLog.open(file);
+  }
+
+  private static open(file: string): fs.WriteStream {
+    // Opened at once, so that a file that cannot be created is known here, not at the first line.
+    const stream = fs.createWriteStream(file, { flags: 'a', fd: fs.openSync(file, 'a', 0o640) });
+    stream.on('error', () => undefined);
+    return stream;
+  }
+
+  /**
+   * Opens the log file anew, for log rotation: lines so far go to the file that was open. When it
+   * cannot be opened, the old one stays in use and the error says why.
+   */
+  reopen(): void {
+    const next = AccessLog.open(this.file);
+    this.flush();
+    this.stream.end();
+    this.stream = next;
   }
 
   readonly write = (line: string): void => {

@@ -110,6 +110,7 @@ export async function main(argv: string[]): Promise<number> {
   const address = o.address ?? config.address ?? '127.0.0.1';
   let prepareSearch = () => {};
   let depot: Depot | null = null;
+  let accessLog: AccessLog | null = null;
   const port = o.port ?? config.port ?? layout.ports.service!;
   await runDaemon({
     daemon: 'depot',
@@ -117,7 +118,8 @@ export async function main(argv: string[]): Promise<number> {
     foreground: o.foreground,
     async start(ctx) {
       fs.mkdirSync(layout.logDir, { recursive: true });
-      const accessLog = new AccessLog(layout.files.accessLog!);
+      const requestLog = new AccessLog(layout.files.accessLog!);
+      accessLog = requestLog;
       let admin: AdminAuth | null = null;
       if (FLAVORKIT_FEATURES.admin) {
         admin = {
@@ -133,7 +135,7 @@ export async function main(argv: string[]): Promise<number> {
         const service: typeof import('./search/service') = require('./search/service');
         search = new service.SearchService(layout.files.searchIndex!, ctx.log);
       }
-      depot = new Depot({ mounts: () => mounts, log: ctx.log, accessLog: accessLog.write, admin, search });
+      depot = new Depot({ mounts: () => mounts, log: ctx.log, accessLog: requestLog.write, admin, search });
       // Indexes are loaded or built in the background: the depot serves everything else meanwhile.
       prepareSearch = () => {
         search?.prepare(mounts.map((m) => m.repo)).catch((err: unknown) => ctx.log.error(`search indexes: ${(err as Error).message}`));
@@ -150,10 +152,15 @@ export async function main(argv: string[]): Promise<number> {
         server.closeIdleConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));
         await search?.saved(SAVE_ON_STOP_MS);
-        await accessLog.end();
+        await requestLog.end();
       });
     },
     reload(ctx) {
+      try {
+        accessLog?.reopen();
+      } catch (err) {
+        ctx.log.error(`access log not reopened, still writing to the file open before: ${(err as Error).message}; let the depot's user create files in ${layout.logDir}`);
+      }
       // A bad new list leaves the old one serving.
       try {
         mounts = buildMounts(repositoryList());

@@ -125,9 +125,11 @@ export async function runDaemon(def: DaemonDefinition): Promise<DaemonContext> {
     }
     if (pidFile) writePidFile(pidFile);
   } catch (err) {
-    const message = err instanceof StartLockError ? `${layout.logIdentity}: ${err.message}` : `${layout.logIdentity}: cannot start: ${(err as Error).message}`;
-    log.error(message);
-    if (!def.foreground || !(err instanceof StartLockError)) process.stderr.write(`${message}\n`);
+    const reason = err instanceof StartLockError ? err.message : `cannot start: ${(err as Error).message}`;
+    const message = `${layout.logIdentity}: ${reason}`;
+    // The logger names the daemon itself, and in the foreground it writes to stderr already.
+    log.error(reason);
+    if (!def.foreground) process.stderr.write(`${message}\n`);
     tellParent(false, message);
     if (err instanceof StartLockError) {
       // Not ours: leave the holder's lock, PID file and socket alone.

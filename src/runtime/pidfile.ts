@@ -3,7 +3,11 @@ import { writeFileAtomic } from './atomic-file';
 
 /** Writes the PID file atomically: readers never see a partial number. */
 export function writePidFile(file: string, pid = process.pid): void {
-  writeFileAtomic(file, `${pid}\n`, { mode: 0o644, createDir: true });
+  try {
+    writeFileAtomic(file, `${pid}\n`, { mode: 0o644, createDir: true });
+  } catch (err) {
+    throw new Error(`the PID file ${file} cannot be written (${(err as Error).message}); give a path whose directory the daemon's user can create or write to`);
+  }
 }
 
 export function removePidFile(file: string, pid = process.pid): void {

@@ -166,6 +166,25 @@ describe('depot protocol', () => {
     assert.match(line, /^127\.0\.0\.1 - - \[[^\]]+\] "GET \/versions\/0\/ HTTP\/1\.1" 200 \d+ "pkg\/access-log-test"$/);
   });
 
+  it('HUP reopens the access log, so a rotated log gets no more lines and a new one takes them', async () => {
+    const file = depot.layout.files.accessLog!;
+    const lineOf = (f: string, agent: string) => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8') : '').split('\n').find((l) => l.includes(agent));
+    await depot.get('/versions/0/', { 'User-Agent': 'pkg/before-rotation' });
+    await waitFor('the line before rotation', () => lineOf(file, 'pkg/before-rotation'));
+    const rotated = `${file}.1`;
+    fs.renameSync(file, rotated);
+    try {
+      process.kill(depot.pid, 'SIGHUP');
+      await waitFor('a new access log', () => fs.existsSync(file));
+      await depot.get('/versions/0/', { 'User-Agent': 'pkg/after-rotation' });
+      await waitFor('the line after rotation', () => lineOf(file, 'pkg/after-rotation'));
+      assert.equal(lineOf(rotated, 'pkg/after-rotation'), undefined);
+      assert.ok(lineOf(rotated, 'pkg/before-rotation'));
+    } finally {
+      fs.rmSync(rotated, { force: true });
+    }
+  });
+
   it('publication is refused clearly, malformed requests get 400', async () => {
     assert.equal((await depot.get('/file/1/abc', {}, 'POST')).status, 400);
     assert.match((await depot.get('/file/1/abc', {}, 'POST')).body.toString(), /read-only/);

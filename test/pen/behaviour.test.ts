@@ -362,6 +362,18 @@ describe('bad command lines', () => {
     });
   }
 
+  it('a PID file that cannot be written stops the start, said once, with the path and what to give', async () => {
+    const root = tempDir('pen-pidfile');
+    try {
+      const result = await runTs('src/pen/bin/pen.ts', ['-f', '-p', '/etc/hostname/pen.pid', `127.0.0.1:${await freePort()}`, '127.0.0.1:1'], { FLAVOR: 'abc', FLAVORKIT_ROOT: root });
+      assert.equal(result.code, 1, result.stderr);
+      const said = result.stderr.split('\n').filter((l) => l.includes('cannot start'));
+      assert.deepEqual(said, ["penabc: cannot start: the PID file /etc/hostname/pen.pid cannot be written (EEXIST: file already exists, mkdir '/etc/hostname'); give a path whose directory the daemon's user can create or write to"]);
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
   it('a config file line pen would ignore stops the start, named by its line', async () => {
     const dir = tempDir('pen-config');
     try {
