@@ -120,6 +120,7 @@ export async function main(argv: string[]): Promise<number> {
       fs.mkdirSync(layout.logDir, { recursive: true });
       const requestLog = new AccessLog(layout.files.accessLog!);
       accessLog = requestLog;
+      ctx.handOver(layout.files.accessLog!);
       let admin: AdminAuth | null = null;
       if (FLAVORKIT_FEATURES.admin) {
         admin = {

@@ -6,7 +6,7 @@ import { ABUSE, EMERGENCY, newServer, type Server } from './balancer';
 import { runCommand, type CommandHost } from './commands';
 import { errnoProblem } from './paths';
 import { Proxy } from './proxy';
-import { openRequestLog, type OpenLog } from './requestlog';
+import { isLogFile, openRequestLog, type OpenLog } from './requestlog';
 import { initialState, type PenState } from './state';
 import type { LiveTls } from './tls';
 import { getopt, UsageError } from './tools/getopt';
@@ -308,6 +308,7 @@ export async function main(argv: string[]): Promise<number> {
         }
       }
       if (state.log) host.setLog(state.log);
+      if (state.log && isLogFile(state.log)) ctx.handOver(state.log);
       ctx.onStop(() => requestLog?.close());
       if (p.udp && FLAVORKIT_FEATURES.udp) {
         if (listen.kind !== 'inet') throw new PenError('UDP mode needs a host:port to listen on');

@@ -23,9 +23,14 @@ export interface OpenLog {
  * `-l FILE`: a line per chunk read from a client; `-l host:port`: the same sent to penlogd as
  * `+ client server request` datagrams.
  */
+/** A log target names a file unless it is host:port (a file path may hold a colon after a '/'). */
+export function isLogFile(target: string): boolean {
+  return target.startsWith('/') || target.lastIndexOf(':') <= 0;
+}
+
 export function openRequestLog(target: string): OpenLog {
-  const colon = target.lastIndexOf(':');
-  if (!target.startsWith('/') && colon > 0) {
+  if (!isLogFile(target)) {
+    const colon = target.lastIndexOf(':');
     const host = target.slice(0, colon);
     const portText = target.slice(colon + 1);
     const port = Number(portText);

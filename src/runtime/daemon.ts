@@ -19,6 +19,11 @@ export interface DaemonContext {
   onStop(cleanup: () => Promise<void> | void): void;
   /** Stops cleanly and exits with `code`. */
   stop(code?: number): Promise<never>;
+  /**
+   * A file the start opened that the daemon opens again later (a log reopened on SIGHUP): given
+   * to the daemon's user, with the run directory, when it drops root.
+   */
+  handOver(file: string): void;
 }
 
 export interface DaemonDefinition {
@@ -95,7 +100,8 @@ export async function runDaemon(def: DaemonDefinition): Promise<DaemonContext> {
     log.close();
     process.exit(code);
   };
-  const ctx: DaemonContext = { layout, log, foreground: def.foreground, onStop: (c) => cleanups.push(c), stop };
+  const handedOver: string[] = [];
+  const ctx: DaemonContext = { layout, log, foreground: def.foreground, onStop: (c) => cleanups.push(c), stop, handOver: (file) => handedOver.push(file) };
 
   const reload = () => {
     log.info('reloading (SIGHUP)');
@@ -119,8 +125,7 @@ export async function runDaemon(def: DaemonDefinition): Promise<DaemonContext> {
     const user = def.user === undefined ? layout.user : def.user;
     if (user && process.getuid?.() === 0) {
       const account = lookupUser(user);
-      fs.chownSync(layout.runDir, account.uid, account.gid);
-      fs.chownSync(layout.startLock, account.uid, account.gid);
+      for (const file of [layout.runDir, layout.startLock, ...handedOver]) fs.chownSync(file, account.uid, account.gid);
       dropPrivileges(user);
     }
     if (pidFile) writePidFile(pidFile);

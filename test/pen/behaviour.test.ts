@@ -1,6 +1,7 @@
 // pen's documented behaviour where the reference 0.34.1 is recorded as broken (a refused
 // connect is not failed over there), penctl from Debian driving ours, and reliability.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -251,15 +252,36 @@ describe('reliability', () => {
     await a.stop();
   });
 
+  it('a log file opened as root at the start is given to the -u user, so a HUP reopens it', async () => {
+    const a = await new Backend('A').start();
+    const pen = new PenInstance('ours');
+    instances.push(pen);
+    try {
+      const logFile = path.join(pen.root, 'requests.log');
+      await pen.start(['-l', logFile], [`127.0.0.1:${a.port}`]);
+      const nobody = Number(execFileSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).trim());
+      assert.equal(fs.statSync(logFile).uid, nobody);
+      process.kill(pen.pid, 'SIGHUP');
+      await waitFor('the HUP carried out', () => pen.stderr.includes('log reopened and configuration re-read'));
+      assert.doesNotMatch(pen.stderr, /the log in use is kept/);
+      assert.equal(await fetchName(pen.port), 'A');
+      await waitFor('a request logged after the HUP', () => fs.readFileSync(logFile, 'utf8').includes('GET /'));
+    } finally {
+      await a.stop();
+    }
+  });
+
   it('a log that cannot be reopened on HUP is kept and named, and the config file is re-read all the same', async () => {
     const a = await new Backend('A').start();
     const pen = new PenInstance('ours');
     instances.push(pen);
     const config = path.join(pen.root, 'pen.cfg');
     fs.writeFileSync(config, 'timeout 4\n', { mode: 0o644 });
-    // Created by root at start, so that nobody cannot reopen it.
     const logFile = path.join(pen.root, 'requests.log');
     await pen.start(['-F', config, '-l', logFile], [`127.0.0.1:${a.port}`]);
+    // Taken back by root after the start, so that nobody cannot reopen it.
+    fs.chownSync(logFile, 0, 0);
+    fs.chmodSync(logFile, 0o644);
     fs.writeFileSync(config, 'timeout 6\n');
     process.kill(pen.pid, 'SIGHUP');
     await waitFor('the config file re-read', async () => (await pen.ctl('timeout')) === '6\n');

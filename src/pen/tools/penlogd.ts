@@ -141,6 +141,7 @@ export async function penlogdMain(args: readonly string[]): Promise<number> {
         if (opts.debug >= level) ctx.log.debug(message);
       };
       merged = new MergedLog(logFile);
+      if (logFile) ctx.handOver(logFile);
       debug(1, logFile ? `Logging to ${logFile}` : 'Logging to stdout');
       const ring = new PenlogRing(opts.entries, debug);
       const sock = dgram.createSocket('udp4');
