@@ -254,11 +254,8 @@ export class Depot {
     const missing = () => new HttpError(404, `No manifest could be found for the FMRI: '${formatFmri(fmri)}'.`);
     if (!fmri.complete) throw missing();
     // A manifest never changes under its FMRI, whose version carries the publication time.
-    return sentOr404(sendFile(r.req, r.res, this.files, r.mount.repo.manifestPath(pub, fmri), TEXT, YEAR, {
-        ranges: true,
-        immutable: true,
-        remember: this.answers.rememberer(r.req.url, 'manifests'),
-      }), missing);
+    const options = { ranges: true, immutable: true, remember: this.answers.rememberer(r.req.url, 'manifests') };
+    return sentOr404(sendFile(r.req, r.res, this.files, r.mount.repo.manifestPath(pub, fmri), TEXT, YEAR, options), missing);
   }
 
   /** Unprefixed file requests look in every publisher's store. */

@@ -260,7 +260,8 @@ describe('reliability', () => {
       const logFile = path.join(pen.root, 'requests.log');
       await pen.start(['-l', logFile], [`127.0.0.1:${a.port}`]);
       const nobody = Number(execFileSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).trim());
-      assert.equal(fs.statSync(logFile).uid, nobody);
+      // Given over when pen drops root, just after it starts listening.
+      await waitFor('the log given to nobody', () => fs.statSync(logFile).uid === nobody, 5000);
       process.kill(pen.pid, 'SIGHUP');
       await waitFor('the HUP carried out', () => pen.stderr.includes('log reopened and configuration re-read'));
       assert.doesNotMatch(pen.stderr, /the log in use is kept/);
