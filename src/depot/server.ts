@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import http from 'node:http';
+import type net from 'node:net';
 import type { Logger } from '../runtime';
 import { formatFmri, FmriError, parseFmri, type Fmri } from './fmri';
 import { AnswerCache, sendAnswer } from './answers';
@@ -63,6 +64,8 @@ export class Depot {
   private readonly requests = { catalog: 0, file: 0, manifests: 0 };
   private readonly files = new FileCache();
   private readonly answers = new AnswerCache(this.files);
+  /** Per connection, its bytes written when its last answer finished: the access log's byte count. */
+  private readonly sentBefore = new WeakMap<net.Socket, number>();
 
   constructor(private readonly options: DepotOptions) {}
 
@@ -74,12 +77,11 @@ export class Depot {
 
   readonly handle = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const started = Date.now();
-    const sentBefore = req.socket.bytesWritten;
-    res.on('finish', () => this.logAccess(req, res, started, req.socket.bytesWritten - sentBefore));
+    res.on('finish', () => this.logAccess(req, res, started, this.sentSinceLastAnswer(req.socket)));
     const remembered = this.answers.lookup(req);
     if (remembered) {
       this.requests[remembered.counted]++;
-      sendAnswer(res, remembered.answer);
+      sendAnswer(res, remembered.prepared);
       return;
     }
     // Most answers complete synchronously; only those that wait on the disk return a promise.
@@ -92,6 +94,17 @@ export class Depot {
     }
     answer?.catch((err: unknown) => this.fail(req, res, err));
   };
+
+  /**
+   * Bytes written to a connection since its previous answer finished: answers on one connection
+   * go out one after another, so this is the answer just finished, headers included.
+   */
+  private sentSinceLastAnswer(socket: net.Socket): number {
+    const total = socket.bytesWritten;
+    const sent = total - (this.sentBefore.get(socket) ?? 0);
+    this.sentBefore.set(socket, total);
+    return sent;
+  }
 
   private fail(req: http.IncomingMessage, res: http.ServerResponse, err: unknown): void {
     const httpError = err instanceof HttpError ? err : new HttpError(500, 'Internal error');

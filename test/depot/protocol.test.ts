@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
@@ -164,6 +165,43 @@ describe('depot protocol', () => {
       return text.split('\n').find((l) => l.includes('pkg/access-log-test'));
     });
     assert.match(line, /^127\.0\.0\.1 - - \[[^\]]+\] "GET \/versions\/0\/ HTTP\/1\.1" 200 \d+ "pkg\/access-log-test"$/);
+  });
+
+  it('logs for each answer on a kept-alive connection the bytes the client received, headers included', async () => {
+    const payload = '/userland/file/1/00d094b09cff97e86865c2b95ee20fd7bc30338e';
+    // The payload twice: the second answer comes from memory. Then an error page and a manifest.
+    const paths = [payload, payload, '/userland/manifest/0/nosuch@1.0', `/userland/manifest/0/${MATE}`];
+    const agent = `pkg/bytes-${process.pid}`;
+    const socket = net.connect(depot.port, '127.0.0.1');
+    const received: number[] = [];
+    try {
+      await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+      let pending = Buffer.alloc(0);
+      socket.on('data', (chunk: Buffer) => (pending = Buffer.concat([pending, chunk])));
+      for (const urlPath of paths) {
+        socket.write(`GET ${urlPath} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: ${agent}\r\n\r\n`);
+        // One whole answer: its header, then Content-Length bytes of body.
+        const length = await waitFor(`the answer to ${urlPath}`, () => {
+          const end = pending.indexOf('\r\n\r\n');
+          if (end < 0) return undefined;
+          const size = Number(/\r\ncontent-length: (\d+)/i.exec(pending.subarray(0, end).toString('latin1'))?.[1]);
+          return pending.length >= end + 4 + size ? end + 4 + size : undefined;
+        });
+        received.push(length);
+        pending = pending.subarray(length);
+      }
+    } finally {
+      socket.destroy();
+    }
+    const file = depot.layout.files.accessLog!;
+    const logged = await waitFor('the four lines', () => {
+      const lines = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.endsWith(`"${agent}"`));
+      return lines.length === paths.length ? lines : undefined;
+    });
+    assert.deepEqual(
+      logged.map((l) => Number(/" \d{3} (\d+) "/.exec(l)?.[1])),
+      received,
+    );
   });
 
   it('HUP reopens the access log, so a rotated log gets no more lines and a new one takes them', async () => {
