@@ -26,16 +26,17 @@ interface Prepared {
 
 /** Up to this size a body is also kept as a string (Node writes strings this long from its stack). */
 const TEXT_BODY_MAX = 16 * 1024;
+/** All bodies kept as strings together, beyond the file cache that holds them as buffers. */
+const TEXT_BYTES_MAX = 16 * 1024 * 1024;
 
-function prepare(answer: Answer): Prepared {
+function prepare(answer: Answer, withText: boolean): Prepared {
   const headers: string[] = [];
   let expiresAt = -1;
   for (const [name, value] of Object.entries(answer.headers)) {
     if (name === 'Expires') expiresAt = headers.length + 1;
     headers.push(name, value);
   }
-  const { body } = answer.entry;
-  return { answer, headers, expiresAt, text: body && body.length <= TEXT_BODY_MAX ? body.toString('latin1') : null };
+  return { answer, headers, expiresAt, text: withText ? answer.entry.body!.toString('latin1') : null };
 }
 
 /** What a request counts as in status/0. */
@@ -67,6 +68,7 @@ function asksForLess(rawHeaders: string[]): boolean {
  */
 export class AnswerCache {
   private readonly answers = new Map<string, Remembered>();
+  private textBytes = 0;
 
   constructor(
     private readonly files: FileCache,
@@ -81,7 +83,7 @@ export class AnswerCache {
     if (remembered === undefined || asksForLess(req.rawHeaders)) return undefined;
     const { answer } = remembered.prepared;
     if (this.files.peek(answer.file, answer.immutable) !== answer.entry) {
-      this.answers.delete(url);
+      this.forget(url);
       return undefined;
     }
     return remembered;
@@ -91,13 +93,24 @@ export class AnswerCache {
   rememberer(url: string | undefined, counted: Counted): (answer: Answer) => void {
     return (answer) => {
       if (url === undefined) return;
-      if (this.answers.size >= this.maxAnswers) this.answers.delete(this.answers.keys().next().value!);
-      this.answers.set(url, { prepared: prepare(answer), counted });
+      this.forget(url);
+      if (this.answers.size >= this.maxAnswers) this.forget(this.answers.keys().next().value!);
+      const size = answer.entry.body?.length ?? Infinity;
+      const withText = size <= TEXT_BODY_MAX && this.textBytes + size <= TEXT_BYTES_MAX;
+      if (withText) this.textBytes += size;
+      this.answers.set(url, { prepared: prepare(answer, withText), counted });
     };
   }
 
   clear(): void {
     this.answers.clear();
+    this.textBytes = 0;
+  }
+
+  private forget(url: string): void {
+    const text = this.answers.get(url)?.prepared.text;
+    if (text) this.textBytes -= text.length;
+    this.answers.delete(url);
   }
 }
 
