@@ -87,7 +87,11 @@ export async function bundleDaemon(flavor: Flavor, daemon: DaemonName, outDir: s
   const define: Record<string, string> = {};
   for (const f of FEATURE_NAMES) define[`FLAVORKIT_FEATURES.${f}`] = String(flavor.features[f]);
   const results: BundleResult[] = [];
-  for (const program of DAEMON_SPECS[daemon].programs) {
+  const spec = DAEMON_SPECS[daemon];
+  for (const program of spec.programs) {
+    // env -S splits the line, so that Node's own options reach node.
+    const nodeOptions = program === spec.programs[0] ? (spec.nodeOptions ?? []) : [];
+    const shebang = nodeOptions.length ? `#!/usr/bin/env -S node ${nodeOptions.join(' ')}` : '#!/usr/bin/env node';
     const entry = entryOf(daemon, program);
     if (!(await fs.pathExists(entry))) throw new BuildError(`${entry} does not exist: program ${program} of ${daemon} has no entry point`);
     const stamped = { count: 0 };
@@ -102,7 +106,7 @@ export async function bundleDaemon(flavor: Flavor, daemon: DaemonName, outDir: s
       format: 'cjs',
       minifySyntax: true,
       legalComments: 'none',
-      banner: { js: '#!/usr/bin/env node' },
+      banner: { js: shebang },
       external: NATIVE_EXTERNALS,
       define,
       plugins: [stampPlugin(l, stamped), packageDataPlugin(packageData)],

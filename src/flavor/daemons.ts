@@ -24,6 +24,8 @@ export interface DaemonSpec {
   programs: readonly string[];
   ports: readonly PortName[];
   extraFiles: Readonly<Record<string, ExtraFile>>;
+  /** Options of Node itself for the daemon program (the first), given in its bundle's #! line. */
+  nodeOptions?: readonly string[];
 }
 
 export const PORT_NAMES = ['service', 'control'] as const;
@@ -54,6 +56,10 @@ export const DAEMON_SPECS: Readonly<Record<DaemonName, DaemonSpec>> = {
     configName: 'depot.conf',
     programs: ['depot'],
     ports: ['service'],
+    // A depot idle between bursts would otherwise have its heap shrunk, which throws away its
+    // compiled request path; recompiled after a mix of small and large answers, that path costs
+    // a third more CPU per request for as long as the process runs (docs/BENCHMARKS.md).
+    nodeOptions: ['--no-memory-reducer'],
     extraFiles: {
       searchIndex: { dir: 'dataDir', name: 'index', cache: true },
       accessLog: { dir: 'logDir', name: 'access.log' },

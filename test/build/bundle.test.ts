@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { layout, loadFlavor, relocate, type Layout } from '../../src/flavor';
-import { PROJECT_ROOT, run, tempDir } from '../support/process';
+import { FIXTURES_DIR, killAndWait, PROJECT_ROOT, run, tempDir, waitFor } from '../support/process';
 
 const FLAVOR_CLI = path.join(PROJECT_ROOT, 'bin/flavor');
 
@@ -68,6 +69,25 @@ describe('stamped bundles', () => {
       const printed = await flavorOf(stagedBin(l, program));
       assert.equal(printed.flavor, 'abc');
       assert.equal(printed.daemon, 'pen');
+    }
+  });
+
+  it('the depot, run as a command, gets the Node options its #! line gives; other programs get none', async () => {
+    const depot = stagedBin(layout(loadFlavor('abc'), 'depot'), 'depot');
+    assert.equal(fs.readFileSync(depot, 'utf8').split('\n', 1)[0], '#!/usr/bin/env -S node --no-memory-reducer');
+    assert.equal(fs.readFileSync(stagedBin(layout(loadFlavor('abc'), 'pen'), 'penctl'), 'utf8').split('\n', 1)[0], '#!/usr/bin/env node');
+    const root = tempDir('depot-options');
+    const child = spawn(depot, ['-f', '-p', '0', '-d', path.join(FIXTURES_DIR, 'pkg5/sample-repo')], { env: { ...process.env, FLAVORKIT_ROOT: root }, stdio: 'ignore' });
+    try {
+      // env runs first under the same PID, then replaces itself with node.
+      const argv = await waitFor('node to run the depot', () => {
+        const args = fs.existsSync(`/proc/${child.pid}/cmdline`) ? fs.readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0') : [];
+        return path.basename(args[0] ?? '') === 'node' ? args : undefined;
+      });
+      assert.deepEqual(argv.slice(1, 3), ['--no-memory-reducer', depot]);
+    } finally {
+      await killAndWait(child.pid!, 'SIGTERM');
+      fs.rmSync(root, { recursive: true, force: true });
     }
   });
 
