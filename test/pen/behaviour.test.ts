@@ -280,7 +280,10 @@ describe('reliability', () => {
     fs.writeFileSync(config, 'timeout 4\n', { mode: 0o644 });
     const logFile = path.join(pen.root, 'requests.log');
     await pen.start(['-F', config, '-l', logFile], [`127.0.0.1:${a.port}`]);
-    // Taken back by root after the start, so that nobody cannot reopen it.
+    // Taken back by root once pen has given it to nobody (just after it starts listening), so
+    // that nobody cannot reopen it.
+    const nobody = Number(execFileSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).trim());
+    await waitFor('the log given to nobody', () => fs.statSync(logFile).uid === nobody, 5000);
     fs.chownSync(logFile, 0, 0);
     fs.chmodSync(logFile, 0o644);
     fs.writeFileSync(config, 'timeout 6\n');
