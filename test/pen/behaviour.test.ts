@@ -274,24 +274,27 @@ describe('reliability', () => {
 
   it('a log that cannot be reopened on HUP is kept and named, and the config file is re-read all the same', async () => {
     const a = await new Backend('A').start();
-    const pen = new PenInstance('ours');
-    instances.push(pen);
-    const config = path.join(pen.root, 'pen.cfg');
-    fs.writeFileSync(config, 'timeout 4\n', { mode: 0o644 });
-    const logFile = path.join(pen.root, 'requests.log');
-    await pen.start(['-F', config, '-l', logFile], [`127.0.0.1:${a.port}`]);
-    // Taken back by root once pen has given it to nobody (just after it starts listening), so
-    // that nobody cannot reopen it.
-    const nobody = Number(execFileSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).trim());
-    await waitFor('the log given to nobody', () => fs.statSync(logFile).uid === nobody, 5000);
-    fs.chownSync(logFile, 0, 0);
-    fs.chmodSync(logFile, 0o644);
-    fs.writeFileSync(config, 'timeout 6\n');
-    process.kill(pen.pid, 'SIGHUP');
-    await waitFor('the config file re-read', async () => (await pen.ctl('timeout')) === '6\n');
-    assert.match(pen.stderr, /log target "\S*requests\.log" cannot be written by user nobody \(make it writable by that user\); give a FILE .*; the log in use is kept/);
-    assert.equal(await fetchName(pen.port), 'A');
-    await a.stop();
+    try {
+      const pen = new PenInstance('ours');
+      instances.push(pen);
+      const config = path.join(pen.root, 'pen.cfg');
+      fs.writeFileSync(config, 'timeout 4\n', { mode: 0o644 });
+      const logFile = path.join(pen.root, 'requests.log');
+      await pen.start(['-F', config, '-l', logFile], [`127.0.0.1:${a.port}`]);
+      // Taken back by root once pen has given it to nobody (just after it starts listening), so
+      // that nobody cannot reopen it.
+      const nobody = Number(execFileSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).trim());
+      await waitFor('the log given to nobody', () => fs.statSync(logFile).uid === nobody, 5000);
+      fs.chownSync(logFile, 0, 0);
+      fs.chmodSync(logFile, 0o644);
+      fs.writeFileSync(config, 'timeout 6\n');
+      process.kill(pen.pid, 'SIGHUP');
+      await waitFor('the config file re-read', async () => (await pen.ctl('timeout')) === '6\n');
+      assert.match(pen.stderr, /log target "\S*requests\.log" cannot be written by user nobody \(make it writable by that user\); give a FILE .*; the log in use is kept/);
+      assert.equal(await fetchName(pen.port), 'A');
+    } finally {
+      await a.stop();
+    }
   });
 
   it('servers on the command line keep the config file\'s per-server acl and its further servers', async () => {
