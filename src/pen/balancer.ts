@@ -86,7 +86,7 @@ export class Balancer {
 
   /** Finds or adds the client's entry; the least recently used one makes room. */
   storeClient(address: string): ClientEntry {
-    const key = net.isIPv4(address.replace(/^::ffff:/, '')) ? address.replace(/^::ffff:/, '') : address;
+    const key = address.startsWith('::ffff:') && net.isIPv4(address.slice(7)) ? address.slice(7) : address;
     const t = now();
     let entry = this.clients.get(key);
     if (entry && this.settings.trackingSeconds > 0 && t - entry.last > this.settings.trackingSeconds) {

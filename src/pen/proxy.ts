@@ -192,6 +192,7 @@ export class Proxy {
       client.end();
     });
     upstream.on('error', () => client.destroy());
+    // Not every client error destroys the client (a TLS renegotiation attack does not): this does.
     client.on('error', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
     client.on('close', () => upstream.destroy());
