@@ -30,6 +30,12 @@ after(async () => {
   for (const p of instances) await p.stop();
 });
 
+/** Waits until pen has given `file` to nobody, which it does when it drops root, just after it starts listening. */
+async function logGivenToNobody(file: string): Promise<void> {
+  const nobody = Number(execFileSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).trim());
+  await waitFor('the log given to nobody', () => fs.statSync(file).uid === nobody, 5000);
+}
+
 describe('failover, blacklist and the emergency server', () => {
   const a = new Backend('A');
   const e = new Backend('E');
@@ -259,9 +265,7 @@ describe('reliability', () => {
     try {
       const logFile = path.join(pen.root, 'requests.log');
       await pen.start(['-l', logFile], [`127.0.0.1:${a.port}`]);
-      const nobody = Number(execFileSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).trim());
-      // Given over when pen drops root, just after it starts listening.
-      await waitFor('the log given to nobody', () => fs.statSync(logFile).uid === nobody, 5000);
+      await logGivenToNobody(logFile);
       process.kill(pen.pid, 'SIGHUP');
       await waitFor('the HUP carried out', () => pen.stderr.includes('log reopened and configuration re-read'));
       assert.doesNotMatch(pen.stderr, /the log in use is kept/);
@@ -281,10 +285,8 @@ describe('reliability', () => {
       fs.writeFileSync(config, 'timeout 4\n', { mode: 0o644 });
       const logFile = path.join(pen.root, 'requests.log');
       await pen.start(['-F', config, '-l', logFile], [`127.0.0.1:${a.port}`]);
-      // Taken back by root once pen has given it to nobody (just after it starts listening), so
-      // that nobody cannot reopen it.
-      const nobody = Number(execFileSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).trim());
-      await waitFor('the log given to nobody', () => fs.statSync(logFile).uid === nobody, 5000);
+      // Taken back by root once pen has given it to nobody, so that nobody cannot reopen it.
+      await logGivenToNobody(logFile);
       fs.chownSync(logFile, 0, 0);
       fs.chmodSync(logFile, 0o644);
       fs.writeFileSync(config, 'timeout 6\n');
