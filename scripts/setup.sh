@@ -5,23 +5,30 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # rpm: rpmbuild and rpm -i; libpam0g-dev: node-linux-pam builds against it; rsyslog: the syslog
-# tests; etcd-server: the init cluster tests; util-linux/mount: private namespaces of the install tests.
-APT_PACKAGES=(rpm libpam0g-dev rsyslog pamtester etcd-server util-linux mount passwd procps psmisc iproute2 busybox-static)
+# tests; etcd-server: the init cluster tests; util-linux/mount: private namespaces of the install tests;
+# rpmlint: the packages' lint test; gnupg: the signing test's throwaway key.
+APT_PACKAGES=(rpm rpmlint gnupg libpam0g-dev rsyslog pamtester etcd-server util-linux mount passwd procps psmisc iproute2 busybox-static)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || missing+=("$pkg")
 done
-lists_empty() { ! ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1; }
-if [ "${#missing[@]}" -gt 0 ] || lists_empty; then
+# apt stores its lists compressed or not (_Packages, _Packages.lz4, .gz, .xz, ...), depending on
+# its configuration: any of them means `apt-get update` has run.
+lists_empty() {
+  for list in /var/lib/apt/lists/*_Packages /var/lib/apt/lists/*_Packages.*; do
+    [ -e "$list" ] && return 1
+  done
+  return 0
+}
+# Only a machine that lacks a package needs the network and the apt lock; a ready one needs neither.
+if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
-    echo "setup: Debian packages missing: ${missing[*]:-none} (or no package lists); run as root: apt-get update && apt-get install ${missing[*]:-}" >&2
+    echo "setup: Debian packages missing: ${missing[*]}; run as root: apt-get update && apt-get install ${missing[*]}" >&2
     exit 1
   fi
-  apt-get update -qq
-  if [ "${#missing[@]}" -gt 0 ]; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  fi
+  if lists_empty; then apt-get update -qq; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -o DPkg::Lock::Timeout=300 -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 stamp=node_modules/.flavorkit-setup

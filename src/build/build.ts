@@ -15,6 +15,8 @@ export interface DaemonBuild {
   /** Staging root: every file at its installed path below it. */
   root: string;
   bundles: BundleResult[];
+  /** Package files written for this daemon, with their size in bytes. */
+  packages: Array<{ file: string; bytes: number }>;
 }
 
 export interface FlavorBuild {
@@ -55,7 +57,7 @@ export async function buildFlavor(name: string, steps: BuildStep[] = []): Promis
       await copyNatives(PROJECT_ROOT, path.join(root, l.libDir));
       await copyPackageData(PROJECT_ROOT, path.join(root, l.libDir), new Set(bundles.flatMap((b) => b.packageData)));
       await fs.outputJson(path.join(staging, daemon, 'layout.json'), l, { spaces: 2 });
-      build.daemons.push({ daemon, layout: l, root, bundles });
+      build.daemons.push({ daemon, layout: l, root, bundles, packages: [] });
     }
     for (const step of steps) await step(build, staging);
     await fs.remove(outDir);
@@ -64,6 +66,7 @@ export async function buildFlavor(name: string, steps: BuildStep[] = []): Promis
     for (const d of build.daemons) {
       d.root = path.join(outDir, path.relative(staging, d.root));
       for (const b of d.bundles) b.file = path.join(outDir, path.relative(staging, b.file));
+      for (const p of d.packages) p.file = path.join(outDir, path.relative(staging, p.file));
     }
     return build;
   } catch (err) {

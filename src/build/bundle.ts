@@ -8,6 +8,9 @@ export const PROJECT_ROOT = path.resolve(__dirname, '../..');
 const STAMP_SOURCE = path.join(PROJECT_ROOT, 'src/runtime/stamp-source.ts');
 const UNBUNDLED_MARKER = 'flavorkit-unbundled-stamp-source';
 
+/** Where distributions install node; the bundles' #! line names it. */
+export const NODE_INTERPRETER = '/usr/bin/node';
+
 export class BuildError extends Error {
   override name = 'BuildError';
 }
@@ -89,9 +92,13 @@ export async function bundleDaemon(flavor: Flavor, daemon: DaemonName, outDir: s
   const results: BundleResult[] = [];
   const spec = DAEMON_SPECS[daemon];
   for (const program of spec.programs) {
-    // env -S splits the line, so that Node's own options reach node.
-    const nodeOptions = program === spec.programs[0] ? (spec.nodeOptions ?? []) : [];
-    const shebang = nodeOptions.length ? `#!/usr/bin/env -S node ${nodeOptions.join(' ')}` : '#!/usr/bin/env node';
+    // Distributions run scripts through the interpreter's own path, never env. The kernel hands
+    // the rest of the line to node as one argument: room for one option without spaces.
+    const nodeOption = program === spec.programs[0] ? spec.nodeOption : undefined;
+    if (nodeOption !== undefined && !/^--[a-z0-9-]+(=[A-Za-z0-9._-]+)?$/.test(nodeOption)) {
+      throw new BuildError(`${daemon}: node option "${nodeOption}" cannot go in a #! line; give one option without spaces`);
+    }
+    const shebang = nodeOption ? `#!${NODE_INTERPRETER} ${nodeOption}` : `#!${NODE_INTERPRETER}`;
     const entry = entryOf(daemon, program);
     if (!(await fs.pathExists(entry))) throw new BuildError(`${entry} does not exist: program ${program} of ${daemon} has no entry point`);
     const stamped = { count: 0 };

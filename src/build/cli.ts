@@ -1,12 +1,15 @@
 import { DAEMONS, FlavorError, findCollisions, foreignPathsOnHost, isDaemonName, knownFlavorNames, layout, layoutsOf, layoutTable, loadFlavor, DEFAULT_FLAVOR } from '../flavor';
 import { BuildError } from './bundle';
 import { buildFlavor } from './build';
+import { defaultPackageOptions } from './rpm';
 import { packageSteps } from './steps';
 
 const USAGE = `usage:
   flavor show NAME [DAEMON] [--json]   print the layout of a flavor's daemons
-  flavor doctor NAME...                report collisions between flavors, and foreign files on this host
-  flavor build [NAME]                  bundle, render and package a flavor into dist/NAME (default: $FLAVOR or ${DEFAULT_FLAVOR})
+  flavor doctor [--force] NAME...      report collisions between flavors, and foreign files on this host
+                                       (--force: foreign files are warnings, not errors)
+  flavor build [--sign-key KEY] [NAME] bundle, render and package a flavor into dist/NAME (default: $FLAVOR or ${DEFAULT_FLAVOR});
+                                       with a GPG key (or $FLAVORKIT_SIGN_KEY), every package is signed
   flavor list                          the flavors that have a file in flavors/`;
 
 class UsageError extends Error {}
@@ -23,23 +26,42 @@ function show(args: string[]): number {
   return 0;
 }
 
-function doctor(names: string[]): number {
+function doctor(args: string[]): number {
+  const force = args.includes('--force');
+  const names = args.filter((a) => a !== '--force');
   if (names.length === 0) throw new UsageError('flavor doctor takes one or more flavor names');
   const flavors = names.map((n) => loadFlavor(n));
   const collisions = findCollisions(flavors);
   for (const c of collisions) process.stdout.write(`collision: ${c.item} ${c.value} is shared by ${c.owners.join(', ')}\n`);
-  for (const w of foreignPathsOnHost(layoutsOf(flavors))) process.stdout.write(`warning: ${w}\n`);
+  // A foreign file where a package would install is an error: rpm would refuse the package,
+  // or the file would be overwritten. --force is the operator's explicit way past it.
+  const foreign = foreignPathsOnHost(layoutsOf(flavors));
+  for (const w of foreign) process.stdout.write(`${force ? 'warning' : 'error'}: ${w}\n`);
+  if (foreign.length && !force) process.stdout.write(`${foreign.length} path(s) above are not this package's; remove or move them, or pass --force to go on\n`);
   if (collisions.length === 0) process.stdout.write(`no collisions between ${names.join(', ')}\n`);
-  return collisions.length ? 1 : 0;
+  return collisions.length || (foreign.length && !force) ? 1 : 0;
 }
 
 async function build(args: string[]): Promise<number> {
-  if (args.length > 1) throw new UsageError('flavor build takes at most one flavor name');
-  const name = args[0] ?? (process.env.FLAVOR || DEFAULT_FLAVOR);
+  const rest = [...args];
+  let signKey: string | undefined;
+  const at = rest.indexOf('--sign-key');
+  if (at >= 0) {
+    signKey = rest[at + 1];
+    if (!signKey || signKey.startsWith('-')) throw new UsageError('--sign-key takes a GPG key id, fingerprint or user id');
+    rest.splice(at, 2);
+  }
+  if (rest.length > 1 || rest.some((a) => a.startsWith('-'))) throw new UsageError('flavor build takes at most one flavor name, and --sign-key KEY');
+  const name = rest[0] ?? (process.env.FLAVOR || DEFAULT_FLAVOR);
   const started = Date.now();
-  const result = await buildFlavor(name, packageSteps());
+  const options = defaultPackageOptions(signKey ? { ...process.env, FLAVORKIT_SIGN_KEY: signKey } : process.env);
+  const result = await buildFlavor(name, packageSteps(options));
   for (const d of result.daemons) {
     for (const b of d.bundles) process.stdout.write(`${d.layout.packageName}: ${b.file} (${b.bytes} bytes)\n`);
+  }
+  process.stdout.write(`packages${options.signKey ? ` (signed with ${options.signKey})` : ''}:\n`);
+  for (const d of result.daemons) {
+    for (const p of d.packages) process.stdout.write(`  ${p.file} (${p.bytes} bytes)\n`);
   }
   process.stdout.write(`built flavor ${name} into ${result.outDir} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
   return 0;

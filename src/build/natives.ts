@@ -1,5 +1,9 @@
+import { execFile } from 'node:child_process';
 import fs from 'fs-extra';
+import { promisify } from 'node:util';
 import path from 'node:path';
+
+const run = promisify(execFile);
 
 /**
  * Native addons a bundle loads at run time (esbuild cannot inline them), with the files each
@@ -14,6 +18,14 @@ export const NATIVE_PACKAGES: Readonly<Record<string, readonly string[]>> = {
 
 export const NATIVE_EXTERNALS = ['node-linux-pam', 'unix-dgram'];
 
+async function stripAddon(file: string): Promise<void> {
+  try {
+    await run('strip', ['--strip-unneeded', file]);
+  } catch (err) {
+    throw new Error(`strip ${file} failed (${(err as Error).message.trim()}); install binutils`);
+  }
+}
+
 /** Copies the addons into <libDir>/node_modules of a staging tree. */
 export async function copyNatives(projectRoot: string, targetLibDir: string): Promise<void> {
   for (const [pkg, files] of Object.entries(NATIVE_PACKAGES)) {
@@ -22,7 +34,12 @@ export async function copyNatives(projectRoot: string, targetLibDir: string): Pr
       if (!(await fs.pathExists(from))) {
         throw new Error(`${from} is missing; run 'npm ci' (native addons build from source after 'apt-get install libpam0g-dev')`);
       }
-      await fs.copy(from, path.join(targetLibDir, 'node_modules', pkg, file), { preserveTimestamps: false });
+      const to = path.join(targetLibDir, 'node_modules', pkg, file);
+      await fs.copy(from, to, { preserveTimestamps: false });
+      // npm leaves some sources executable; only the compiled addons are loaded as code objects,
+      // and they ship without the symbols node-gyp's build leaves in.
+      await fs.chmod(to, file.endsWith('.node') ? 0o755 : 0o644);
+      if (file.endsWith('.node')) await stripAddon(to);
     }
   }
 }

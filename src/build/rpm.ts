@@ -1,64 +1,39 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import fs from 'fs-extra';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import type { Layout } from '../flavor';
 import { BuildError, PROJECT_ROOT } from './bundle';
-import { renderDaemonFiles, renderScriptlets, TEMPLATE_DIRS, type RenderedFile } from './templates';
+import { describePackage, ownedDirs, type Dependency, type PackageDescription } from './description';
+import { assertShellSafe, renderDaemonFiles, renderStrict, TEMPLATE_DIRS, type RenderedFile, type View } from './templates';
 
-// rpm-builder 1.2.1 ships no types; this is the part of its interface used here.
-interface RpmFileEntry {
-  cwd: string;
-  src: string;
-  dest: string;
-  directive?: string;
-}
-interface RpmBuilderOptions {
-  name: string;
-  version: string;
-  release: string;
-  buildArch: string;
-  summary: string;
-  description: string;
-  license: string;
-  vendor: string;
-  group: string;
-  prefix?: string;
-  requires: string[];
-  autoReq: boolean;
-  autoProv: boolean;
-  files: RpmFileEntry[];
-  preInstallScript: string[];
-  postInstallScript: string[];
-  preUninstallScript: string[];
-  postUninstallScript: string[];
-  tempDir: string;
-  rpmDest: string;
-  keepTemp: boolean;
-  verbose: boolean;
-  execOpts: { env: NodeJS.ProcessEnv; maxBuffer: number };
-}
-type RpmBuilder = (options: RpmBuilderOptions, cb: (err: Error | null, rpm: string | null) => void) => void;
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const buildRpm: RpmBuilder = require('rpm-builder');
+const run = promisify(execFile);
 
 export interface PackageOptions {
   version: string;
   release: string;
   /** Seconds since the epoch; fixes build time and file times for reproducible packages. */
   sourceDateEpoch: string | null;
+  url: string;
+  packager: string;
+  /** GPG key (id, fingerprint or user id) that signs every package; null: unsigned. */
+  signKey: string | null;
 }
 
-/** rpm-builder runs rpmbuild through an unquoted shell string: its paths must hold no metacharacter. */
-const RPMBUILD_SAFE_PATH = /^\/[A-Za-z0-9._\/-]+$/;
 const RELEASE_PATTERN = /^[A-Za-z0-9._+]+$/;
+/** Paths reach rpmbuild's spec and macros: letters, digits and a few marks only. */
+const SAFE_PATH = /^\/[A-Za-z0-9._\/-]+$/;
+/** A value that goes on one spec line unquoted. */
+const SPEC_TEXT = /^[A-Za-z0-9 ._:\/@<>()+,=-]+$/;
 
 /**
  * Version and release of the packages: the project's version, release from $FLAVORKIT_RPM_RELEASE
  * (default 1), and SOURCE_DATE_EPOCH from the environment or else the last commit's time, so two
- * builds of the same tree give the same packages.
+ * builds of the same tree give the same packages. $FLAVORKIT_URL, $FLAVORKIT_PACKAGER and
+ * $FLAVORKIT_SIGN_KEY set the URL, the packager and the signing key.
  */
 export function defaultPackageOptions(env: NodeJS.ProcessEnv = process.env): PackageOptions {
-  const version = (fs.readJsonSync(path.join(PROJECT_ROOT, 'package.json')) as { version: string }).version;
+  const project = fs.readJsonSync(path.join(PROJECT_ROOT, 'package.json')) as { version: string; homepage: string };
   const release = env.FLAVORKIT_RPM_RELEASE || '1';
   if (!RELEASE_PATTERN.test(release)) {
     throw new BuildError(`FLAVORKIT_RPM_RELEASE=${release} is not a valid RPM release; use letters, digits, ".", "_" and "+"`);
@@ -72,7 +47,14 @@ export function defaultPackageOptions(env: NodeJS.ProcessEnv = process.env): Pac
     }
   }
   if (epoch !== null && !/^\d+$/.test(epoch)) throw new BuildError(`SOURCE_DATE_EPOCH=${epoch} is not a number of seconds; unset it or give an integer`);
-  return { version, release, sourceDateEpoch: epoch };
+  const url = env.FLAVORKIT_URL || project.homepage;
+  const packager = env.FLAVORKIT_PACKAGER || 'flavorkit <root@localhost>';
+  for (const [name, value] of [['FLAVORKIT_URL', url], ['FLAVORKIT_PACKAGER', packager]] as const) {
+    if (!SPEC_TEXT.test(value)) throw new BuildError(`${name}=${value} holds characters a package header cannot take; use letters, digits, spaces and . _ : / @ < > ( ) + , = -`);
+  }
+  const signKey = env.FLAVORKIT_SIGN_KEY || null;
+  if (signKey !== null && !/^[A-Za-z0-9@._<> -]+$/.test(signKey)) throw new BuildError(`FLAVORKIT_SIGN_KEY=${signKey} is not a GPG key id, fingerprint or user id`);
+  return { version: project.version, release, sourceDateEpoch: epoch, url, packager, signKey };
 }
 
 /** Macros that make rpmbuild's output depend on the inputs only, and keep it from adding paths. */
@@ -83,75 +65,211 @@ export function rpmMacros(): string {
     '%clamp_mtime_to_source_date_epoch 1',
     '%source_date_epoch_from_changelog 0',
     // Native addons are ELF files: no /usr/lib/.build-id links (every flavor would ship the same
-    // paths), no debuginfo, no stripping, and no refusal of binaries in a noarch package.
+    // paths), no debuginfo, no stripping.
     '%_build_id_links none',
     '%debug_package %{nil}',
     '%__os_install_post %{nil}',
-    '%_binaries_in_noarch_packages_terminate_build 0',
+    '%_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm',
     '',
   ].join('\n');
 }
 
-const isUnder = (p: string, dir: string) => p === dir || p.startsWith(`${dir}/`);
-
-/**
- * The directories the package owns, so that `rpm -e` removes them: everything under the prefix
- * of a relocatable package; for the default layout only the package's own directories (never
- * /usr/bin, /etc/init.d or /etc/pam.d, which the system owns).
- */
-export function ownedDirs(l: Layout, stagedDirs: string[]): string[] {
-  const layoutDirs = [l.binDir, l.libDir, l.configDir, l.runDir, l.logDir, l.dataDir];
-  const bases = l.relocatable ? [l.prefix] : [l.libDir, l.configDir, l.runDir, l.logDir, l.dataDir];
-  const owned = new Set<string>();
-  for (const dir of [...layoutDirs, ...stagedDirs]) {
-    const base = bases.find((b) => isUnder(dir, b));
-    if (!base) continue;
-    for (let d = dir; isUnder(d, base); d = path.posix.dirname(d)) owned.add(d);
-  }
-  return [...owned].sort();
+/** RPM's name of the CPU Node calls `machine`. */
+export function rpmArch(machine: string | null): string {
+  if (machine === null) return 'noarch';
+  const arch = ({ x64: 'x86_64', arm64: 'aarch64', ia32: 'i686', arm: 'armv7hl', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' } as Record<string, string>)[machine];
+  if (!arch) throw new BuildError(`no RPM architecture is known for Node's "${machine}"; build on x64, arm64, ia32, arm, ppc64, s390x or riscv64`);
+  return arch;
 }
 
-function walk(root: string, rel = ''): { files: string[]; dirs: string[] } {
-  const out = { files: [] as string[], dirs: [] as string[] };
-  for (const entry of fs.readdirSync(path.join(root, rel), { withFileTypes: true })) {
-    const child = path.posix.join(rel, entry.name);
-    if (entry.isDirectory()) {
-      out.dirs.push(`/${child}`);
-      const inner = walk(root, child);
-      out.files.push(...inner.files);
-      out.dirs.push(...inner.dirs);
+const dependency = (d: Dependency) => (d.op ? `${d.name} ${d.op} ${d.version}` : d.name);
+
+function wrap(text: string, width = 79): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/)) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
     } else {
-      out.files.push(`/${child}`);
+      line = line ? `${line} ${word}` : word;
     }
   }
+  if (line) lines.push(line);
+  return lines;
+}
+
+/** A path as a scriptlet of a relocatable package writes it: below "${PREFIX}", which it sets. */
+function instPath(prefix: string | null, p: string): string {
+  if (!prefix) return p;
+  if (p === prefix) return '${PREFIX}';
+  return p.startsWith(`${prefix}/`) ? `\${PREFIX}${p.slice(prefix.length)}` : p;
+}
+
+type Scripted = Pick<PackageDescription, 'name' | 'intents'>;
+
+/** What the scriptlet templates in packaging/rpm/ see: the description's intents. */
+export function scriptletView(d: Scripted): View {
+  const i = d.intents;
+  const prefix = i.relocation?.prefix ?? null;
+  const view: View = {
+    packageName: d.name,
+    relocatable: i.relocation !== null,
+    prefix: i.relocation?.prefix ?? '/',
+    relocated: i.relocation?.rewrite ?? [],
+    user: i.createUser,
+    service: { ...i.service },
+    inst: { removeOnErase: i.removeOnErase.map((p) => instPath(prefix, p)), keepOnErase: i.keepOnErase.map((p) => instPath(prefix, p)) },
+  };
+  assertShellSafe({ ...view, inst: { removeOnErase: i.removeOnErase, keepOnErase: i.keepOnErase } }, d.name);
+  return view;
+}
+
+export function renderScriptlets(d: Scripted, dirs = TEMPLATE_DIRS): Record<'pre' | 'post' | 'preun' | 'postun', string> {
+  const view = scriptletView(d);
+  const render = (name: string) => {
+    const file = path.join(dirs.packaging, 'rpm', `${name}.sh.mustache`);
+    return renderStrict(fs.readFileSync(file, 'utf8'), view, file);
+  };
+  return { pre: render('pre'), post: render('post'), preun: render('preun'), postun: render('postun') };
+}
+
+/** The %files line of each file and directory: what rpm installs, verifies, keeps and removes. */
+function fileList(d: PackageDescription): string[] {
+  const out = ['%defattr(-,root,root,-)'];
+  for (const dir of d.dirs) {
+    const attr = dir.user ? `%attr(0755,${dir.user},${dir.user}) ` : '';
+    // A run dir lives on a tmpfs and is made by the daemon: owned, not installed, not verified.
+    if (dir.lifetime === 'runtime') out.push(`%ghost %dir %verify(not mode user group mtime) ${attr || '%attr(0755,root,root) '}${dir.path}`);
+    else out.push(`%dir ${attr}${dir.path}`);
+  }
+  for (const f of d.files) {
+    const directive = { config: '%config(noreplace) ', doc: '%doc ', license: '%license ', service: '', program: '', library: '' }[f.kind];
+    out.push(`${directive}${f.rewritten ? '%verify(not md5 size mtime) ' : ''}${f.path}`);
+  }
+  // Never installed: the attributes only describe the file the daemon will make.
+  for (const g of d.ghosts) out.push(`%ghost %verify(not md5 size mtime mode user group) %attr(0644,root,root) ${g}`);
   return out;
+}
+
+/** The spec of one package: header from the description, no build steps (the files are staged). */
+export function renderSpec(d: PackageDescription, dirs = TEMPLATE_DIRS): string {
+  for (const [name, value] of [['summary', d.summary], ['url', d.url], ['packager', d.packager], ['vendor', d.vendor], ['license', d.license]]) {
+    if (!SPEC_TEXT.test(value!)) throw new BuildError(`${d.name}: ${name} "${value}" holds characters a spec line cannot take`);
+  }
+  for (const p of [...d.files.map((f) => f.path), ...d.dirs.map((x) => x.path), ...d.ghosts]) {
+    if (!SAFE_PATH.test(p)) throw new BuildError(`${d.name}: ${p} cannot go in a package; use letters, digits, ".", "_", "-" and "/"`);
+  }
+  const s = renderScriptlets(d, dirs);
+  const changelogDate = (t: number) => {
+    const u = new Date(t * 1000);
+    const days = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+    const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+    return `${days[u.getUTCDay()]} ${months[u.getUTCMonth()]} ${String(u.getUTCDate()).padStart(2, '0')} ${u.getUTCFullYear()}`;
+  };
+  return [
+    `Name: ${d.name}`,
+    `Version: ${d.version}`,
+    `Release: ${d.release}`,
+    `Summary: ${d.summary}`,
+    `License: ${d.license}`,
+    `URL: ${d.url}`,
+    `Vendor: ${d.vendor}`,
+    `Packager: ${d.packager}`,
+    'Group: System Environment/Daemons',
+    `BuildArch: ${rpmArch(d.machine)}`,
+    ...(d.prefix ? [`Prefix: ${d.prefix}`] : []),
+    // The real requirements are node's; automatic ones would add the addons' C library and
+    // the scripts' interpreter, which node brings.
+    'AutoReqProv: no',
+    ...d.requires.map((x) => `Requires: ${dependency(x)}`),
+    ...d.provides.map((x) => `Provides: ${dependency(x)}`),
+    ...d.conflicts.map((x) => `Conflicts: ${dependency(x)}`),
+    '',
+    '%description',
+    ...wrap(d.description),
+    '',
+    '%pre', s.pre.trimEnd(), '',
+    '%post', s.post.trimEnd(), '',
+    '%preun', s.preun.trimEnd(), '',
+    '%postun', s.postun.trimEnd(), '',
+    '%files',
+    ...fileList(d),
+    '',
+    '%changelog',
+    ...d.changelog.flatMap((c) => [`* ${changelogDate(c.time)} ${c.author} - ${c.version}`, `- ${c.text}`]),
+    '',
+  ].join('\n');
+}
+
+/** A format's way of turning a package description into a file. */
+export interface Packager {
+  format: string;
+  fileName(d: PackageDescription): string;
+  package(d: PackageDescription, outDir: string, workDir: string, options: PackageOptions): Promise<string>;
+}
+
+/** Where rpmbuild and rpmsign find their macros: a private HOME, so the user's own play no part. */
+async function rpmHome(workDir: string): Promise<NodeJS.ProcessEnv> {
+  const home = path.join(workDir, 'home');
+  await fs.outputFile(path.join(home, '.rpmmacros'), `%_topdir ${path.join(workDir, 'top')}\n%_tmppath ${path.join(workDir, 'tmp')}\n${rpmMacros()}`);
+  await fs.ensureDir(path.join(workDir, 'tmp'));
+  return { PATH: process.env.PATH, HOME: home, LC_ALL: 'C', TZ: 'UTC', GNUPGHOME: process.env.GNUPGHOME || path.join(process.env.HOME ?? '/root', '.gnupg') };
+}
+
+export const rpmPackager: Packager = {
+  format: 'rpm',
+  fileName: (d) => `${d.name}-${d.version}-${d.release}.${rpmArch(d.machine)}.rpm`,
+  async package(d, outDir, workDir, options) {
+    for (const p of [d.root, outDir, workDir]) {
+      if (!SAFE_PATH.test(p)) throw new BuildError(`${p}: rpmbuild cannot work in a path with spaces or shell metacharacters; build from a plain path`);
+    }
+    const env = await rpmHome(workDir);
+    if (options.sourceDateEpoch) env.SOURCE_DATE_EPOCH = options.sourceDateEpoch;
+    const spec = path.join(workDir, `${d.name}.spec`);
+    await fs.outputFile(spec, renderSpec(d));
+    const arch = rpmArch(d.machine);
+    try {
+      await run('rpmbuild', ['-bb', '--noclean', '--buildroot', d.root, '--target', arch, '--define', `_rpmdir ${outDir}`, spec], { env, maxBuffer: 16 * 1024 * 1024 });
+    } catch (err) {
+      const e = err as { stderr?: string; message: string };
+      throw new BuildError(`rpmbuild failed for ${d.name}: ${(e.stderr || e.message).trim()}`);
+    }
+    const file = path.join(outDir, this.fileName(d));
+    if (!(await fs.pathExists(file))) throw new BuildError(`rpmbuild wrote no ${file}`);
+    if (options.signKey) await signRpms([file], options.signKey, env);
+    return file;
+  },
+};
+
+/**
+ * Signs packages with rpmsign and the GPG key named (from the keyring in $GNUPGHOME, else
+ * ~/.gnupg); the key must need no passphrase, or a gpg-agent must hold it.
+ */
+export async function signRpms(files: string[], key: string, env: NodeJS.ProcessEnv): Promise<void> {
+  try {
+    await run('rpmsign', ['--addsign', '--define', `_gpg_name ${key}`, ...files], { env, maxBuffer: 16 * 1024 * 1024 });
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new BuildError(`rpmsign could not sign with key "${key}": ${(e.stderr || e.message).trim()}; check the key is in ${env.GNUPGHOME} (gpg --list-secret-keys) and needs no passphrase`);
+  }
 }
 
 export interface PackagedDaemon {
   rpm: string;
+  bytes: number;
   rendered: RenderedFile[];
-  files: string[];
-  dirs: string[];
-  ghosts: string[];
+  description: PackageDescription;
+}
+
+/** The Node.js the addons in node_modules were built for: this one, which ran npm ci. */
+export function buildNode(): { major: number; machine: string } {
+  return { major: Number(process.versions.node.split('.')[0]), machine: process.arch };
 }
 
 /**
- * What a running instance writes beside its package's files and that goes with the package:
- * PID file, start lock, control socket, console log, and the daemon's extra files in its run dir.
- * The daemon's own log files are too; data kept in the data dir is the operator's and stays.
- */
-export function runtimeFiles(l: Layout): string[] {
-  const inRunDir = Object.values(l.files).filter((f) => path.posix.dirname(f) === l.runDir);
-  // The daemon's own log files (access log, request log) go with the package; a name without a
-  // dot in the log dir is a directory of per-entry logs, which stays with the operator's data.
-  const ownLogs = Object.values(l.files).filter((f) => path.posix.dirname(f) === l.logDir && path.posix.basename(f).includes('.'));
-  return [...new Set([l.pidFile, l.startLock, l.controlSocket, l.consoleLog, ...inRunDir, ...ownLogs])].sort();
-}
-
-/**
- * Renders one daemon's init script, PAM file and default configs into its staging root, then
- * builds its RPM from that root with rpm-builder. Knows no daemon: everything comes from the
- * layout and the templates.
+ * Renders one daemon's init script, PAM file, configs and docs into its staging root, describes
+ * its package and builds the RPM. Knows no daemon: everything comes from the layout and the templates.
  */
 export async function packageDaemon(
   l: Layout,
@@ -162,86 +280,28 @@ export async function packageDaemon(
   dirs = TEMPLATE_DIRS,
 ): Promise<PackagedDaemon> {
   for (const p of [root, outDir, workDir]) {
-    if (!RPMBUILD_SAFE_PATH.test(p)) throw new BuildError(`${p}: rpmbuild cannot work in a path with spaces or shell metacharacters; build from a plain path`);
+    if (!SAFE_PATH.test(p)) throw new BuildError(`${p}: rpmbuild cannot work in a path with spaces or shell metacharacters; build from a plain path`);
   }
   const rendered = renderDaemonFiles(l, dirs);
+  // Directories the package owns exist in the staging root even when empty (logs, data); the run
+  // dir does not: it is a ghost.
+  for (const dir of ownedDirs(l, [])) if (dir !== l.runDir && !dir.startsWith(`${l.runDir}/`)) await fs.ensureDir(path.join(root, dir));
   for (const file of rendered) {
     const target = path.join(root, file.path);
     await fs.outputFile(target, file.content, { mode: file.mode });
     await fs.chmod(target, file.mode);
   }
-  const staged = walk(root);
-  const owned = ownedDirs(l, staged.dirs).filter((d) => d !== l.runDir);
-  for (const dir of owned) await fs.ensureDir(path.join(root, dir));
-  // The run dir and what a running instance writes there are %ghost: owned (so `rpm -qf` names
-  // the package and `rpm -e` removes them) but not installed, so a run dir on a tmpfs that is
-  // gone after a reboot does not fail `rpm -V`. rpm-builder lists only files it finds, so empty
-  // placeholders stand in for them while rpmbuild runs.
-  const ghosts = runtimeFiles(l);
-  await fs.ensureDir(path.join(root, l.runDir));
-  for (const file of ghosts) await fs.outputFile(path.join(root, file), '');
-
-  const directiveOf = (file: string): string | undefined => {
-    const r = rendered.find((x) => x.path === file);
-    if (r?.kind === 'config') return 'config(noreplace)';
-    // %post rewrites the prefix line of a relocated package's init script.
-    if (r?.kind === 'initScript' && l.relocatable) return 'verify(not md5 size mtime)';
-    return undefined;
-  };
-  // Directives are pasted into the spec after "%": rpm-builder accepts those starting with attr/verify/dir/config.
-  const ownDir = (d: string) => (l.user && (d === l.logDir || d === l.dataDir) ? `attr(0755,${l.user},${l.user}) %dir` : 'dir');
-  const entry = (p: string, directive?: string): RpmFileEntry => ({ cwd: root, src: p.slice(1), dest: '/', ...(directive ? { directive } : {}) });
-  const files = [
-    ...staged.files.map((f) => entry(f, directiveOf(f))),
-    ...owned.map((d) => entry(d, ownDir(d))),
-    entry(l.runDir, 'verify(not mode user group mtime) %ghost %dir'),
-    ...ghosts.map((f) => entry(f, 'verify(not md5 size mtime mode user group) %ghost')),
-  ];
-
-  const home = path.join(workDir, 'home');
-  await fs.outputFile(path.join(home, '.rpmmacros'), `%_tmppath ${path.join(workDir, 'tmp')}\n${rpmMacros()}`);
-  await fs.ensureDir(path.join(workDir, 'tmp'));
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: home, LC_ALL: 'C', TZ: 'UTC' };
-  if (options.sourceDateEpoch) env.SOURCE_DATE_EPOCH = options.sourceDateEpoch;
-
-  const scripts = renderScriptlets(l, dirs);
-  const lines = (s: string) => s.trimEnd().split('\n');
-  const rpmOptions: RpmBuilderOptions = {
-    name: l.packageName,
+  const description = describePackage(l, root, rendered, {
     version: options.version,
     release: options.release,
-    buildArch: 'noarch',
-    summary: `${Object.keys(l.programs)[0]} of flavor ${l.flavor}`,
-    description: `${l.packageName}: the ${l.daemon} daemon built for flavor ${l.flavor}, installed under ${l.prefix}.`,
+    buildTime: Number(options.sourceDateEpoch ?? Math.floor(Date.now() / 1000)),
+    url: options.url,
     license: 'MIT',
     vendor: 'flavorkit',
-    group: 'System Environment/Daemons',
-    ...(l.relocatable ? { prefix: l.prefix } : {}),
-    requires: ['nodejs'],
-    // Automatic dependencies would require /usr/bin/env and the C library for the addons;
-    // the real requirement is nodejs.
-    autoReq: false,
-    autoProv: false,
-    files,
-    preInstallScript: lines(scripts.pre),
-    postInstallScript: lines(scripts.post),
-    preUninstallScript: lines(scripts.preun),
-    postUninstallScript: lines(scripts.postun),
-    tempDir: path.join(workDir, 'rpmbuild'),
-    rpmDest: outDir,
-    keepTemp: false,
-    verbose: false,
-    execOpts: { env, maxBuffer: 16 * 1024 * 1024 },
-  };
-  const rpm = await new Promise<string>((resolve, reject) => {
-    buildRpm(rpmOptions, (err, file) => {
-      if (err) reject(new BuildError(`rpmbuild failed for ${l.packageName}: ${err.message.trim()}`));
-      else if (!file) reject(new BuildError(`rpmbuild wrote no package for ${l.packageName}`));
-      else resolve(file);
-    });
+    packager: options.packager,
+    node: buildNode(),
   });
+  const rpm = await rpmPackager.package(description, outDir, workDir, options);
   await fs.remove(workDir);
-  for (const file of ghosts) await fs.remove(path.join(root, file));
-  await fs.remove(path.join(root, l.runDir));
-  return { rpm, rendered, files: staged.files, dirs: [...owned, l.runDir].sort(), ghosts };
+  return { rpm, bytes: (await fs.stat(rpm)).size, rendered, description };
 }

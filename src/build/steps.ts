@@ -3,13 +3,14 @@ import type { BuildStep } from './build';
 import { defaultPackageOptions, packageDaemon, type PackageOptions } from './rpm';
 
 /**
- * Renders each daemon's init script, PAM file and default configs into its staging root and
- * builds its RPM into the flavor's output directory.
+ * Renders each daemon's init script, PAM file, configs and docs into its staging root and
+ * builds its package into the flavor's output directory.
  */
 export function rpmStep(options: PackageOptions = defaultPackageOptions()): BuildStep {
   return async (build, stagingDir) => {
     for (const d of build.daemons) {
-      await packageDaemon(d.layout, d.root, stagingDir, path.join(stagingDir, d.daemon, 'rpmwork'), options);
+      const packaged = await packageDaemon(d.layout, d.root, stagingDir, path.join(stagingDir, d.daemon, 'rpmwork'), options);
+      d.packages.push({ file: packaged.rpm, bytes: packaged.bytes });
     }
   };
 }

@@ -1,8 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Mustache from 'mustache';
-import { cacheFiles, type Layout } from '../flavor';
+import { cacheFiles, DAEMON_SPECS, type Layout } from '../flavor';
 import { BuildError, PROJECT_ROOT } from './bundle';
+import { docDir, type FileKind } from './description';
 
 /** Characters a value may hold to be pasted into a shell script, a PAM file or an RPM spec line. */
 const SHELL_SAFE = /^[A-Za-z0-9._\/:@%+,=-]*$/;
@@ -26,7 +27,7 @@ export function layoutView(l: Layout): View {
     prefix: l.prefix, binDir: l.binDir, libDir: l.libDir, configDir: l.configDir, configFile: l.configFile,
     runDir: l.runDir, pidFile: l.pidFile, startLock: l.startLock, controlSocket: l.controlSocket,
     logDir: l.logDir, consoleLog: l.consoleLog, dataDir: l.dataDir, pamFile: l.pamFile, initScript: l.initScript,
-    daemonPath: l.programs[daemonProgram]!,
+    logrotateFile: l.logrotateFile, daemonPath: l.programs[daemonProgram]!, docDir: docDir(l),
   };
   const instView: View = {};
   for (const [k, v] of Object.entries(paths)) instView[k] = inst(v);
@@ -49,6 +50,8 @@ export function layoutView(l: Layout): View {
     logIdentity: l.logIdentity,
     pamService: l.pamService,
     user: l.user,
+    // The distribution's package whose plain paths the default flavor takes (null for the others).
+    replaces: (l.isDefault && DAEMON_SPECS[l.daemon].distributionPackage?.name) || null,
     programs: { ...l.programs },
     files: { ...l.files },
     ports: { ...l.ports },
@@ -143,6 +146,8 @@ export const TEMPLATE_DIRS = {
   initd: path.join(PROJECT_ROOT, 'init.d'),
   pam: path.join(PROJECT_ROOT, 'pam'),
   packaging: path.join(PROJECT_ROOT, 'packaging'),
+  /** Holds LICENSE, shipped in every package. */
+  license: PROJECT_ROOT,
 };
 
 export interface RenderedFile {
@@ -150,7 +155,9 @@ export interface RenderedFile {
   path: string;
   content: string;
   mode: number;
-  kind: 'initScript' | 'pam' | 'config';
+  kind: FileKind;
+  /** Outside the prefix yet naming paths under it: rewritten after `rpm -i --prefix`. */
+  namesPrefix?: true;
 }
 
 function readTemplate(file: string): string {
@@ -189,13 +196,27 @@ export function renderDaemonFiles(l: Layout, dirs = TEMPLATE_DIRS): RenderedFile
   assertShellSafe(view, l.packageName);
   const out: RenderedFile[] = [];
 
+  const relocated = l.relocatable ? { namesPrefix: true as const } : {};
   const argsFile = path.join(dirs.initd, 'start', `${l.daemon}.mustache`);
-  const partials = { startArgs: readTemplate(argsFile).trim() };
+  const partials: Record<string, string> = { startArgs: readTemplate(argsFile).trim() };
   const initTemplate = path.join(dirs.initd, 'service.mustache');
-  out.push({ path: l.initScript, content: renderStrict(readTemplate(initTemplate), view, initTemplate, partials), mode: 0o755, kind: 'initScript' });
+  for (const [name, dir] of [['stopAll', 'stop-all'], ['configured', 'configured']] as const) {
+    // Optional per daemon: what else `stop-all` stops, and how `start` tells an unconfigured daemon.
+    const file = path.join(dirs.initd, dir, `${l.daemon}.mustache`);
+    partials[name] = fs.existsSync(file) ? readTemplate(file).trimEnd() : ':';
+  }
+  out.push({ path: l.initScript, content: renderStrict(readTemplate(initTemplate), view, initTemplate, partials), mode: 0o755, kind: 'service', ...relocated });
 
+  // A PAM file is the administrator's to edit: a config file like those of the config dir.
   const pamTemplate = firstExisting([path.join(dirs.pam, `${l.daemon}.mustache`), path.join(dirs.pam, 'service.mustache')]);
-  out.push({ path: l.pamFile, content: renderStrict(readTemplate(pamTemplate), view, pamTemplate), mode: 0o644, kind: 'pam' });
+  out.push({ path: l.pamFile, content: renderStrict(readTemplate(pamTemplate), view, pamTemplate), mode: 0o644, kind: 'config' });
+
+  const logrotate = path.join(dirs.packaging, 'logrotate.mustache');
+  out.push({ path: l.logrotateFile, content: renderStrict(readTemplate(logrotate), view, logrotate), mode: 0o644, kind: 'config', ...relocated });
+
+  const readme = path.join(dirs.packaging, 'doc', 'README.mustache');
+  out.push({ path: path.posix.join(docDir(l), 'README'), content: renderStrict(readTemplate(readme), view, readme), mode: 0o644, kind: 'doc' });
+  out.push({ path: path.posix.join(docDir(l), 'LICENSE'), content: readTemplate(path.join(dirs.license, 'LICENSE')), mode: 0o644, kind: 'license' });
 
   for (const file of configTemplates(l, dirs)) {
     const name = path.basename(file).replace(/\.mustache$/, '');

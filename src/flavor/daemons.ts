@@ -24,8 +24,18 @@ export interface DaemonSpec {
   programs: readonly string[];
   ports: readonly PortName[];
   extraFiles: Readonly<Record<string, ExtraFile>>;
-  /** Options of Node itself for the daemon program (the first), given in its bundle's #! line. */
-  nodeOptions?: readonly string[];
+  /**
+   * One option of Node itself for the daemon program (the first), given in its bundle's #! line:
+   * the kernel passes everything after the interpreter as a single argument, so one fits.
+   */
+  nodeOption?: string;
+  /** One line saying what the daemon is: a package's summary. */
+  summary: string;
+  /**
+   * A distribution's own package of the same program, whose plain paths (/usr/bin/pen) the default
+   * flavor takes: its packages conflict with it and provide its name, at the version they behave as.
+   */
+  distributionPackage?: { name: string; version: string };
 }
 
 export const PORT_NAMES = ['service', 'control'] as const;
@@ -39,6 +49,8 @@ export const DAEMON_SPECS: Readonly<Record<DaemonName, DaemonSpec>> = {
     configName: 'pen.conf',
     programs: ['pen', 'penctl', 'penlog', 'penlogd', 'mergelogs'],
     ports: ['service', 'control'],
+    summary: 'TCP load balancer compatible with pen 0.34',
+    distributionPackage: { name: 'pen', version: '0.34.1' },
     extraFiles: {
       sampleConfig: { dir: 'configDir', name: 'pen.conf.sample' },
       webStats: { dir: 'runDir', name: 'pen.html' },
@@ -59,7 +71,8 @@ export const DAEMON_SPECS: Readonly<Record<DaemonName, DaemonSpec>> = {
     // A depot idle between bursts would otherwise have its heap shrunk, which throws away its
     // compiled request path; recompiled after a mix of small and large answers, that path costs
     // a third more CPU per request for as long as the process runs (docs/BENCHMARKS.md).
-    nodeOptions: ['--no-memory-reducer'],
+    nodeOption: '--no-memory-reducer',
+    summary: 'Read-only pkg(5) repository server',
     extraFiles: {
       searchIndex: { dir: 'dataDir', name: 'index', cache: true },
       accessLog: { dir: 'logDir', name: 'access.log' },
@@ -72,6 +85,7 @@ export const DAEMON_SPECS: Readonly<Record<DaemonName, DaemonSpec>> = {
     configName: 'isinittab',
     programs: ['isinit'],
     ports: [],
+    summary: 'Cluster init with resource groups and runlevels',
     extraFiles: {
       initstat: { dir: 'runDir', name: 'initstat' },
       state: { dir: 'dataDir', name: 'state.json' },

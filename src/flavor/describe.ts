@@ -25,6 +25,7 @@ export function layoutTable(l: Layout, extra: Array<[string, string]> = []): str
     ['PAM service', l.pamService],
     ['PAM file', l.pamFile],
     ['init script', l.initScript],
+    ['logrotate file', l.logrotateFile],
     ...Object.entries(l.ports).map(([k, v]): [string, string] => [`${k} port`, String(v)]),
     ...Object.entries(l.features).map(([k, v]): [string, string] => [`feature ${k}`, v ? 'on' : 'off']),
     ['user', l.user ?? '(invoking user)'],

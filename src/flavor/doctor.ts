@@ -76,7 +76,7 @@ export function foreignPathsOnHost(layouts: Layout[]): string[] {
   const warnings: string[] = [];
   for (const l of layouts) {
     const mine = [
-      ...Object.values(l.programs), l.configFile, l.pidFile, l.startLock, l.controlSocket, l.pamFile, l.initScript,
+      ...Object.values(l.programs), l.configFile, l.pidFile, l.startLock, l.controlSocket, l.pamFile, l.initScript, l.logrotateFile,
       ...(l.isDefault ? [l.libDir] : [l.prefix]),
     ];
     for (const p of mine) {

@@ -31,6 +31,8 @@ export interface Layout {
   pamService: string;
   pamFile: string;
   initScript: string;
+  /** logrotate's file for the logs of this instance. */
+  logrotateFile: string;
   ports: Partial<Record<PortName, number>>;
   user: string | null;
   /** Features of this daemon; true = compiled in. */
@@ -40,7 +42,7 @@ export interface Layout {
 /** The layout keys that hold paths, for rebasing and collision checks. */
 export const PATH_KEYS = [
   'prefix', 'binDir', 'libDir', 'configDir', 'configFile', 'runDir', 'pidFile', 'startLock',
-  'controlSocket', 'logDir', 'consoleLog', 'dataDir', 'pamFile', 'initScript',
+  'controlSocket', 'logDir', 'consoleLog', 'dataDir', 'pamFile', 'initScript', 'logrotateFile',
 ] as const satisfies readonly (keyof Layout)[];
 
 /**
@@ -62,7 +64,8 @@ export function layout(flavor: Flavor, daemon: DaemonName): Layout {
   const under = (...parts: string[]) => path.posix.join(prefix, ...parts);
 
   const configDir = isDefault ? `/etc/${spec.systemName}` : under('etc', spec.systemName);
-  const runDir = isDefault ? `/var/run/${packageName}` : under('var', 'run', packageName);
+  // /run is the tmpfs distributions keep runtime files on (/var/run is a link to it).
+  const runDir = isDefault ? `/run/${packageName}` : under('var', 'run', packageName);
   const logDir = isDefault ? `/var/log/${spec.systemName}` : under('var', 'log');
   const dataDir = isDefault ? `/var/lib/${spec.systemName}` : under('var', 'lib');
   const binDir = under('bin');
@@ -101,6 +104,7 @@ export function layout(flavor: Flavor, daemon: DaemonName): Layout {
     pamService: identity,
     pamFile: `/etc/pam.d/${identity}`,
     initScript: `/etc/init.d/${packageName}`,
+    logrotateFile: `/etc/logrotate.d/${packageName}`,
     ports: { ...flavor.ports[daemon] },
     user: flavor.user ?? null,
     features,

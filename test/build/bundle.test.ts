@@ -74,12 +74,12 @@ describe('stamped bundles', () => {
 
   it('the depot, run as a command, gets the Node options its #! line gives; other programs get none', async () => {
     const depot = stagedBin(layout(loadFlavor('abc'), 'depot'), 'depot');
-    assert.equal(fs.readFileSync(depot, 'utf8').split('\n', 1)[0], '#!/usr/bin/env -S node --no-memory-reducer');
-    assert.equal(fs.readFileSync(stagedBin(layout(loadFlavor('abc'), 'pen'), 'penctl'), 'utf8').split('\n', 1)[0], '#!/usr/bin/env node');
+    assert.equal(fs.readFileSync(depot, 'utf8').split('\n', 1)[0], '#!/usr/bin/node --no-memory-reducer');
+    assert.equal(fs.readFileSync(stagedBin(layout(loadFlavor('abc'), 'pen'), 'penctl'), 'utf8').split('\n', 1)[0], '#!/usr/bin/node');
     const root = tempDir('depot-options');
     const child = spawn(depot, ['-f', '-p', '0', '-d', path.join(FIXTURES_DIR, 'pkg5/sample-repo')], { env: { ...process.env, FLAVORKIT_ROOT: root }, stdio: 'ignore' });
     try {
-      // env runs first under the same PID, then replaces itself with node.
+      // The kernel runs node with the #! line's option, then the script.
       const argv = await waitFor('node to run the depot', () => {
         const args = fs.existsSync(`/proc/${child.pid}/cmdline`) ? fs.readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0') : [];
         return path.basename(args[0] ?? '') === 'node' ? args : undefined;

@@ -19,10 +19,10 @@ describe('layout of the default flavor tog: the plain system layout', () => {
       assert.equal(l.programs[program], `/usr/bin/${program}`);
       assert.equal(l.configDir, `/etc/${sys}`);
       assert.equal(l.configFile, `/etc/${sys}/${config}`);
-      assert.equal(l.runDir, `/var/run/tog-${daemon}`);
-      assert.equal(l.pidFile, `/var/run/tog-${daemon}/${base}.pid`);
-      assert.equal(l.startLock, `/var/run/tog-${daemon}/${base}_start.lock`);
-      assert.equal(l.controlSocket, `/var/run/tog-${daemon}/${socket}`);
+      assert.equal(l.runDir, `/run/tog-${daemon}`);
+      assert.equal(l.pidFile, `/run/tog-${daemon}/${base}.pid`);
+      assert.equal(l.startLock, `/run/tog-${daemon}/${base}_start.lock`);
+      assert.equal(l.controlSocket, `/run/tog-${daemon}/${socket}`);
       assert.equal(l.logIdentity, sys);
       assert.equal(l.logDir, `/var/log/${sys}`);
       assert.equal(l.dataDir, `/var/lib/${sys}`);

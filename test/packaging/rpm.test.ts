@@ -4,7 +4,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { layout, loadFlavor } from '../../src/flavor';
-import { defaultPackageOptions, ownedDirs, packageDaemon } from '../../src/build/rpm';
+import { ownedDirs } from '../../src/build/description';
+import { defaultPackageOptions, packageDaemon } from '../../src/build/rpm';
 import { tempDir } from '../support/process';
 import { assembleFlavor, type AssembledDaemon } from './assemble';
 

@@ -5,7 +5,9 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { layout, loadFlavor } from '../../src/flavor';
 import { BuildError } from '../../src/build/bundle';
-import { layoutView, renderDaemonFiles, renderScriptlets, renderStrict, TEMPLATE_DIRS } from '../../src/build/templates';
+import { scriptIntents } from '../../src/build/description';
+import { renderScriptlets } from '../../src/build/rpm';
+import { layoutView, renderDaemonFiles, renderStrict, TEMPLATE_DIRS } from '../../src/build/templates';
 import { tempDir } from '../support/process';
 
 // Every shipped flavor, plus one with no file (derived from its name alone).
@@ -27,7 +29,7 @@ describe('templates of every flavor', () => {
       const l = layout(flavor, daemon);
       it(`${l.packageName}: init script, PAM file, configs and scriptlets render and parse`, () => {
         const files = renderDaemonFiles(l);
-        const init = files.find((f) => f.kind === 'initScript');
+        const init = files.find((f) => f.kind === 'service');
         assert.ok(init, 'an init script is rendered');
         assert.equal(init.path, l.initScript);
         shellCheck(`${l.packageName}.init`, init.content);
@@ -37,13 +39,13 @@ describe('templates of every flavor', () => {
         assert.match(init.content, /^### END INIT INFO$/m);
         if (!l.isDefault) assert.doesNotMatch(init.content, /\btog\b/, 'no default-flavor name in a flavored script');
         assert.doesNotMatch(init.content, /\bps\b.*\|.*grep/, 'status never greps ps');
-        const pam = files.find((f) => f.kind === 'pam');
-        assert.equal(pam?.path, l.pamFile);
+        const pam = files.find((f) => f.path === l.pamFile);
+        assert.equal(pam?.kind, 'config', 'the PAM file is a config file, kept when edited');
         for (const f of files) {
           assert.doesNotMatch(f.content, /&#x2F;|&amp;|&quot;|&#39;|&lt;|&gt;/, `${f.path} holds no HTML escapes`);
-          if (f.kind === 'config') assert.ok(f.path.startsWith(`${l.configDir}/`), `${f.path} goes to ${l.configDir}`);
+          if (f.kind === 'config' && f !== pam) assert.ok(f.path.startsWith(`${l.configDir}/`), `${f.path} goes to ${l.configDir}`);
         }
-        const scripts = renderScriptlets(l);
+        const scripts = renderScriptlets({ name: l.packageName, intents: scriptIntents(l) });
         for (const [phase, text] of Object.entries(scripts)) {
           shellCheck(`${l.packageName}.${phase}`, text);
           if (!l.isDefault) assert.doesNotMatch(text, /\btog\b/);
@@ -55,8 +57,8 @@ describe('templates of every flavor', () => {
   }
 
   it('the init script of one flavor names only its own PID file and program', () => {
-    const abc = renderDaemonFiles(layout(loadFlavor('abc'), 'pen')).find((f) => f.kind === 'initScript')!.content;
-    const tog = renderDaemonFiles(layout(loadFlavor('tog'), 'pen')).find((f) => f.kind === 'initScript')!.content;
+    const abc = renderDaemonFiles(layout(loadFlavor('abc'), 'pen')).find((f) => f.kind === 'service')!.content;
+    const tog = renderDaemonFiles(layout(loadFlavor('tog'), 'pen')).find((f) => f.kind === 'service')!.content;
     assert.match(abc, /^PIDFILE="\$\{PREFIX\}\/var\/run\/abc-pen\/pen\.pid"$/m);
     assert.match(abc, /^PREFIX=\/usr\/local\/abc-pen$/m);
     assert.match(tog, /^PIDFILE="\/var\/run\/tog-pen\/pen\.pid"$/m);
@@ -70,7 +72,7 @@ describe('scriptlets on a host without chkconfig or update-rc.d', () => {
       // The init script path points into the test's directory, so nothing of the host is run.
       const l = { ...layout(loadFlavor(name), 'pen'), initScript: path.join(work, `${name}-initscript`) };
       fs.writeFileSync(l.initScript, '#!/bin/sh\necho "$1" >> "$0.calls"\nexit 1\n', { mode: 0o755 });
-      const scripts = renderScriptlets(l);
+      const scripts = renderScriptlets({ name: l.packageName, intents: scriptIntents(l) });
       // rpm passes the number of instances left: 1 on install, 0 on erase.
       const phases: Array<[keyof typeof scripts, string]> = [['pre', '1'], ['post', '1'], ['preun', '0'], ['postun', '0'], ['postun', '1']];
       for (const [phase, arg] of phases) {
@@ -78,13 +80,15 @@ describe('scriptlets on a host without chkconfig or update-rc.d', () => {
         const r = spawnSync('sh', ['-c', scripts[phase], phase, arg], { env, encoding: 'utf8' });
         assert.equal(r.status, 0, `${phase} ${arg}: ${r.stderr}`);
       }
-      // %preun stopped the service on erase and %postun asked for a try-restart after upgrade.
-      assert.equal(fs.readFileSync(`${l.initScript}.calls`, 'utf8'), 'stop\ntry-restart\n');
+      // %preun stopped the service and what it supervises on erase; %postun asked for a
+      // try-restart after upgrade.
+      assert.equal(fs.readFileSync(`${l.initScript}.calls`, 'utf8'), 'stop-all\ntry-restart\n');
     });
   }
 
   it('%pre refuses a relocation prefix unsafe for the scripts, before anything is installed', () => {
-    const scripts = renderScriptlets(layout(loadFlavor('abc'), 'pen'));
+    const l = layout(loadFlavor('abc'), 'pen');
+    const scripts = renderScriptlets({ name: l.packageName, intents: scriptIntents(l) });
     for (const bad of ['/opt/a b', '/opt/$(x)', 'relative/dir', '/opt/a|b']) {
       const r = spawnSync('sh', ['-c', scripts.pre, 'pre', '1'], { env: { PATH: '/usr/bin:/bin', RPM_INSTALL_PREFIX: bad }, encoding: 'utf8' });
       assert.equal(r.status, 1, bad);
@@ -127,7 +131,7 @@ describe('strict rendering', () => {
     l.pidFile = '/tmp/x$(reboot)';
     assert.throws(() => renderDaemonFiles(l), /pidFile .* unsafe in a shell script/);
     const spaced = { ...layout(loadFlavor('abc'), 'pen'), user: 'a b' };
-    assert.throws(() => renderScriptlets(spaced), /user .* unsafe/);
+    assert.throws(() => renderScriptlets({ name: spaced.packageName, intents: scriptIntents(spaced) }), /user .* unsafe/);
   });
 
   it('fails when a daemon has no start-argument template', () => {
