@@ -248,7 +248,9 @@ export const rpmPackager: Packager = {
  */
 export async function signRpms(files: string[], key: string, env: NodeJS.ProcessEnv): Promise<void> {
   try {
-    await run('rpmsign', ['--addsign', '--define', `_gpg_name ${key}`, ...files], { env, maxBuffer: 16 * 1024 * 1024 });
+    // rpm's default gpg path differs between distributions (gpg2 on some): use the one on PATH.
+    const gpg = (await run('sh', ['-c', 'command -v gpg'], { env })).stdout.trim();
+    await run('rpmsign', ['--addsign', '--define', `_gpg_name ${key}`, '--define', `__gpg ${gpg}`, ...files], { env, maxBuffer: 16 * 1024 * 1024 });
   } catch (err) {
     const e = err as { stderr?: string; message: string };
     throw new BuildError(`rpmsign could not sign with key "${key}": ${(e.stderr || e.message).trim()}; check the key is in ${env.GNUPGHOME} (gpg --list-secret-keys) and needs no passphrase`);
