@@ -61,7 +61,7 @@ async function main(): Promise<void> {
     row(`\`flavor build ${flavorName}\` (whole command, incl. Node and tsx start-up)`, cli),
     row('bundles (esbuild, stamped)', parts.map((p) => p.bundle)),
     row('native addons copied', parts.map((p) => p.natives)),
-    row('templates rendered + RPMs (rpm-builder, rpmbuild)', parts.map((p) => p.rpm)),
+    row('templates rendered + RPMs (spec, rpmbuild)', parts.map((p) => p.rpm)),
     '',
     `Target: < 10 000 ms for the whole command. Daemons: ${DAEMONS.filter((d) => flavor.daemons.includes(d)).join(', ')}.`,
     '',

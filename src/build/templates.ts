@@ -203,7 +203,8 @@ export function renderDaemonFiles(l: Layout, dirs = TEMPLATE_DIRS): RenderedFile
   for (const [name, dir] of [['stopAll', 'stop-all'], ['configured', 'configured']] as const) {
     // Optional per daemon: what else `stop-all` stops, and how `start` tells an unconfigured daemon.
     const file = path.join(dirs.initd, dir, `${l.daemon}.mustache`);
-    partials[name] = fs.existsSync(file) ? readTemplate(file).trimEnd() : ':';
+    // A standalone partial tag takes its line's newline with it: the partial brings its own.
+    partials[name] = fs.existsSync(file) ? `${readTemplate(file).trimEnd()}\n` : ':\n';
   }
   out.push({ path: l.initScript, content: renderStrict(readTemplate(initTemplate), view, initTemplate, partials), mode: 0o755, kind: 'service', ...relocated });
 
@@ -212,7 +213,9 @@ export function renderDaemonFiles(l: Layout, dirs = TEMPLATE_DIRS): RenderedFile
   out.push({ path: l.pamFile, content: renderStrict(readTemplate(pamTemplate), view, pamTemplate), mode: 0o644, kind: 'config' });
 
   const logrotate = path.join(dirs.packaging, 'logrotate.mustache');
-  out.push({ path: l.logrotateFile, content: renderStrict(readTemplate(logrotate), view, logrotate), mode: 0o644, kind: 'config', ...relocated });
+  // A relocatable package's logrotate file follows --prefix (%post rewrites it): it stays the
+  // package's file; the default flavor's is the administrator's to edit.
+  out.push({ path: l.logrotateFile, content: renderStrict(readTemplate(logrotate), view, logrotate), mode: 0o644, kind: l.relocatable ? 'service' : 'config', ...relocated });
 
   const readme = path.join(dirs.packaging, 'doc', 'README.mustache');
   out.push({ path: path.posix.join(docDir(l), 'README'), content: renderStrict(readTemplate(readme), view, readme), mode: 0o644, kind: 'doc' });

@@ -25,7 +25,8 @@ describe('flavor doctor', () => {
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it('finds nothing between tog, abc and the vendor flavor acme', async () => {
-    const result = await doctor(['tog', 'abc', 'acme']);
+    // Files of other installs on this host are not the point here: --force keeps them warnings.
+    const result = await doctor(['--force', 'tog', 'abc', 'acme']);
     assert.equal(result.code, 0, result.stdout + result.stderr);
     assert.match(result.stdout, /no collisions between tog, abc, acme/);
     assert.doesNotMatch(result.stdout, /collision:/);
@@ -51,13 +52,17 @@ describe('flavor doctor', () => {
     assert.match(result.stdout, /inside abc\/pen's \/usr\/local\/abc-pen .* is shared by abc\/pen, inside\/depot/);
   });
 
-  it('warns about a target path that exists on this host and is not ours', async () => {
+  it('fails on a target path that exists on this host and is not ours; --force makes it a warning', async () => {
     const target = path.join(dir, 'host');
     fs.writeFileSync(path.join(dir, 'hosted.json'), JSON.stringify({ daemons: ['pen'], prefix: target, ports: { pen: { service: 9480, control: 9481 } } }));
     fs.mkdirSync(path.join(target, 'bin'), { recursive: true });
     fs.writeFileSync(path.join(target, 'bin', 'pen'), 'someone else\'s pen\n');
     const result = await doctor(['hosted'], dir);
-    assert.equal(result.code, 0);
-    assert.match(result.stdout, new RegExp(`warning: ${target}/bin/pen \\(hosted/pen\\) already exists on this host`));
+    assert.equal(result.code, 1, result.stdout);
+    assert.match(result.stdout, new RegExp(`error: ${target}/bin/pen \\(hosted/pen\\) already exists on this host`));
+    assert.match(result.stdout, /pass --force to go on/);
+    const forced = await doctor(['--force', 'hosted'], dir);
+    assert.equal(forced.code, 0, forced.stdout);
+    assert.match(forced.stdout, new RegExp(`warning: ${target}/bin/pen \\(hosted/pen\\) already exists on this host`));
   });
 });

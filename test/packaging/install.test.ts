@@ -10,7 +10,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DAEMON_SPECS, layout, loadFlavor, relocate, type Layout } from '../../src/flavor';
-import { defaultPackageOptions, type PackageOptions } from '../../src/build/rpm';
+import { defaultPackageOptions, rpmPackager, type PackageOptions } from '../../src/build/rpm';
 import { configTemplates, TEMPLATE_DIRS } from '../../src/build/templates';
 import { FIXTURES_DIR, PROJECT_ROOT, run, tempDir, waitFor } from '../support/process';
 import { assembleFlavor, type AssembledDaemon } from './assemble';
@@ -89,12 +89,39 @@ function inNamespace(work: string): void {
   const initScript = (l: Layout, action: string) => run(l.initScript, [action], { timeoutMs: 30_000, stdio: ['ignore', 'pipe', 'pipe'] });
   const rpmsOf = (flavor: string, release = '1') => built.get(`${flavor}-${release}`)!.map((d) => d.rpm);
 
-  /** Files the overlays gained: anything but a directory the lower tree already had. */
+  /**
+   * What the overlays gained beyond what erase keeps for the operator (logs and data, and the
+   * directories holding them), which is removed here as an operator would.
+   */
   function leftovers(): string[] {
+    for (const l of [...built.values()].flat().map((d) => d.layout)) {
+      for (const dir of [l.logDir, l.dataDir]) {
+        if (fs.existsSync(path.join(upper, dir)) && !fs.existsSync(path.join(lower, dir))) removeUp(dir);
+      }
+    }
+    return gained();
+  }
+
+  /** Removes a file or directory, then its parents that are left empty and new to the overlays. */
+  function removeUp(p: string): void {
+    fs.rmSync(p, { recursive: true, force: true });
+    for (let d = path.dirname(p); !fs.existsSync(path.join(lower, d)); d = path.dirname(d)) {
+      try {
+        fs.rmdirSync(d);
+      } catch {
+        break;
+      }
+    }
+  }
+
+  /** Files the overlays gained: anything but a directory the lower tree already had. */
+  function gained(): string[] {
     const found: string[] = [];
     const visit = (rel: string) => {
       for (const e of fs.readdirSync(path.join(upper, rel), { withFileTypes: true })) {
         const child = path.join(rel, e.name);
+        // A whiteout records a removal: the file is gone, not left over.
+        if (e.isCharacterDevice() && fs.statSync(path.join(upper, child)).rdev === 0) continue;
         if (e.isDirectory() && fs.existsSync(path.join(lower, child))) visit(child);
         else found.push(`/${child}${e.isDirectory() ? '/' : ''}`);
       }
@@ -145,24 +172,34 @@ function inNamespace(work: string): void {
       const daemons = await assembleFlavor(flavor, path.join(out, `${flavor}-${options.release}`), options, dirs);
       built.set(`${flavor}-${options.release}`, daemons);
     }
+    // The overlays show the host's /etc as it is now: a file another program put at one of the
+    // packages' system paths (a PAM file a test on this host writes for a while) is hidden here,
+    // so the scenario starts from a host without it.
+    for (const l of [...built.values()].flat().map((d) => d.layout)) {
+      for (const p of [l.pamFile, l.initScript, l.logrotateFile]) fs.rmSync(p, { force: true });
+    }
     for (const flavor of ['tog', 'abc', 'acme', 'xyz', SERVICE_FLAVOR]) {
       const server = http.createServer((_, res) => res.end(`backend of ${flavor}`));
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
       backends.set(flavor, server);
     }
 
-    // The test-only package that satisfies the packages' requirements in the empty database.
-    const providerDir = path.join(work, 'provider');
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const buildRpm = require('rpm-builder') as (o: object, cb: (e: Error | null, f: string) => void) => void;
-    const provider = await new Promise<string>((resolve, reject) =>
-      buildRpm(
-        {
-          name: 'flavorkit-test-host', version: '1', release: '1', buildArch: 'noarch', provides: ['/bin/sh', 'nodejs'],
-          files: [], tempDir: path.join(providerDir, 'build'), rpmDest: providerDir, verbose: false, execOpts: { env: { ...process.env, HOME: rpmHome } },
-        },
-        (e, f) => (e ? reject(e) : resolve(f)),
-      ),
+    // The test-only package that satisfies the packages' requirements in the empty database,
+    // as a distribution's shell and nodejs packages would.
+    const providerRoot = path.join(work, 'provider', 'root');
+    fs.mkdirSync(providerRoot, { recursive: true });
+    const major = process.versions.node.split('.')[0]!;
+    const provider = await rpmPackager.package(
+      {
+        name: 'flavorkit-test-host', version: '1', release: '1', machine: null, summary: 'Test host', description: 'Provides what the packages need.',
+        license: 'MIT', url: base.url, vendor: 'flavorkit', packager: base.packager, prefix: null, requires: [],
+        provides: [{ name: '/bin/sh' }, { name: 'nodejs(engine)', op: '=', version: process.versions.node }, { name: `nodejs(abi${major})`, op: '=', version: process.versions.modules }],
+        conflicts: [], files: [], dirs: [], ghosts: [], changelog: [], root: providerRoot,
+        intents: { createUser: null, relocation: null, service: { name: 'none', script: '/bin/true', stopOnErase: 'x', restartOnUpgrade: 'x' }, removeOnErase: [], keepOnErase: [] },
+      },
+      path.join(work, 'provider'),
+      path.join(work, 'provider', 'work'),
+      base,
     );
     await rpmOk(['-i', provider]);
   });
@@ -233,10 +270,11 @@ function inNamespace(work: string): void {
       assert.equal(r.code, 0, r.stderr);
     });
 
-    it('packages are noarch, require nodejs and mark default configs %config(noreplace)', async () => {
+    it('packages are built for this machine, require the Node ABI and mark default configs %config(noreplace)', async () => {
+      const arch = sh('rpm', ['--eval', '%{_arch}']).trim();
       for (const file of [...rpmsOf('tog'), ...rpmsOf('abc')]) {
-        assert.equal((await rpmOk(['-qp', '--qf', '%{ARCH}', file])).trim(), 'noarch');
-        assert.match(await rpmOk(['-qpR', file]), /^nodejs$/m);
+        assert.equal((await rpmOk(['-qp', '--qf', '%{ARCH}', file])).trim(), arch);
+        assert.match(await rpmOk(['-qpR', file]), /^nodejs\(abi\d+\)$/m);
         const configs = (await rpmOk(['-qp', '--qf', '[%{FILENAMES} %{FILEFLAGS:fflags}\n]', file])).split('\n').filter((x) => / c/.test(x));
         assert.ok(configs.length >= 1, `${file} has a config file`);
         for (const c of configs) assert.match(c, / cn$/, `${c}: config(noreplace)`);
@@ -315,26 +353,30 @@ function inNamespace(work: string): void {
       assert.equal((await initScript(tog[0]!, 'bogus')).code, 2);
     });
 
-    it('a changed config file survives an upgrade to a newer build', async () => {
+    it('a changed config file and PAM file survive an upgrade to a newer build; rpm -V shows only them', async () => {
       const l = layout(loadFlavor('abc'), 'pen');
       fs.appendFileSync(l.configFile, '# changed by the operator\n');
+      fs.appendFileSync(l.pamFile, '# changed by the operator\n');
       const changed = fs.readFileSync(l.configFile, 'utf8');
+      const pam = fs.readFileSync(l.pamFile, 'utf8');
       await rpmOk(['-U', ...rpmsOf('abc', '2')]);
       assert.equal((await rpmOk(['-q', '--qf', '%{RELEASE}', l.packageName])).trim(), '2');
       assert.equal(fs.readFileSync(l.configFile, 'utf8'), changed);
-      assert.ok(!fs.existsSync(`${l.configFile}.rpmnew`) || true);
+      assert.equal(fs.readFileSync(l.pamFile, 'utf8'), pam);
+      const verify = await rpm(['-V', l.packageName]);
+      const lines = verify.stdout.trim().split('\n').sort();
+      assert.deepEqual(lines.map((x) => x.split(/\s+/).slice(1).join(' ')).sort(), [`c ${l.pamFile}`, `c ${l.configFile}`].sort(), verify.stdout);
+      assert.equal((await rpm(['-V', '--noconfig', l.packageName])).stdout, '');
     });
 
     it('erases both and leaves nothing of theirs on disk', async () => {
       unconfigure([...built.get('tog-1')!, ...built.get('abc-2')!].map((d) => d.layout));
       await rpmOk(['-e', ...built.get('tog-1')!.map((d) => d.layout.packageName), ...built.get('abc-2')!.map((d) => d.layout.packageName)]);
-      // The operator's changed config is kept by rpm as .rpmsave: remove it, as an operator would.
+      // The operator's changed configs are kept by rpm as .rpmsave: remove them, as an operator would.
       const saved = `${layout(loadFlavor('abc'), 'pen').configFile}.rpmsave`;
       assert.ok(fs.existsSync(saved), 'the changed config is saved on erase');
-      fs.rmSync(saved);
-      fs.rmdirSync(path.dirname(saved));
-      fs.rmdirSync(path.dirname(path.dirname(saved)));
-      fs.rmdirSync(path.dirname(path.dirname(path.dirname(saved))));
+      removeUp(saved);
+      removeUp(`${layout(loadFlavor('abc'), 'pen').pamFile}.rpmsave`);
       assert.deepEqual(leftovers(), []);
     });
   });
@@ -362,7 +404,11 @@ function inNamespace(work: string): void {
       unconfigure([l]);
       await rpmOk(['-e', l.packageName]);
       assert.ok(!fs.existsSync(l.pidFile), 'erase stopped the daemon');
-      fs.rmdirSync(path.dirname(newPrefix));
+      // Only what the instance wrote is left under the prefix: its logs.
+      const kept = fs.readdirSync(newPrefix, { recursive: true, withFileTypes: true }).filter((e) => !e.isDirectory()).map((e) => path.join(e.parentPath, e.name));
+      assert.ok(kept.length > 0 && kept.every((f) => f.startsWith(`${l.logDir}/`)), kept.join(' '));
+      assert.ok(!fs.existsSync(l.logrotateFile) && !fs.existsSync(`${l.logrotateFile}.rpmsave`), 'the logrotate file %post rewrote goes on erase');
+      fs.rmSync(path.dirname(newPrefix), { recursive: true });
       assert.deepEqual(leftovers(), []);
     });
 
@@ -400,8 +446,38 @@ function inNamespace(work: string): void {
       assert.equal(doctor.code, 0, doctor.stdout + doctor.stderr);
       assert.doesNotMatch(doctor.stdout, /^(collision|warning):/m, doctor.stdout);
       assert.match(doctor.stdout, /^no collisions between tog, abc, acme, xyz$/m);
+
+      // abc's isinit supervises an entry; erasing abc stops it with everything abc runs.
+      const abcInit = layout(loadFlavor('abc'), 'init');
+      const childPidFile = path.join(work, 'abc-entry.pid');
+      fs.appendFileSync(abcInit.configFile, `web:sleeper:2:respawn:/bin/sh -c 'echo $$ > ${childPidFile}; exec sleep 1000'\n`);
+      const switched = await run(abcInit.programs.isinit!, ['-c', abcInit.configFile, 'web', '2'], { timeoutMs: 30_000, stdio: ['ignore', 'pipe', 'pipe'] });
+      assert.equal(switched.code, 0, switched.stdout + switched.stderr);
+      const child = await waitFor('the supervised entry', () => fs.existsSync(childPidFile) && Number(fs.readFileSync(childPidFile, 'utf8')));
+      assert.ok(fs.existsSync(`/proc/${child}`));
+      const abcLayouts = layouts.filter((l) => l.flavor === 'abc');
+      const others = layouts.filter((l) => l.flavor !== 'abc');
+      const othersPids = others.map((l) => fs.readFileSync(l.pidFile, 'utf8'));
+      unconfigure(abcLayouts);
+      const erased = await rpm(['-e', ...abcLayouts.map((l) => l.packageName)]);
+      assert.equal(erased.code, 0, erased.stderr);
+      await waitFor('the supervised entry to be gone', () => !fs.existsSync(`/proc/${child}/cmdline`) || fs.readFileSync(`/proc/${child}/cmdline`, 'utf8') === '');
+      for (const l of abcLayouts) {
+        assert.ok(!fs.existsSync(l.pidFile), `${l.packageName} stopped`);
+        // What the instance wrote stays, and erase says where.
+        assert.ok(fs.existsSync(l.consoleLog), `${l.consoleLog} kept`);
+        assert.match(erased.stdout, new RegExp(`${l.packageName}: kept ${l.logDir} `));
+      }
+      removeUp(`${abcInit.configFile}.rpmsave`);
+      // The other flavors ran on, untouched.
+      for (const [i, l] of others.entries()) {
+        assert.equal(fs.readFileSync(l.pidFile, 'utf8'), othersPids[i], `${l.packageName} kept its process`);
+        assert.equal((await initScript(l, 'status')).code, 0, l.packageName);
+        if (l.ports.service) await reachable(l);
+        assert.equal((await rpm(['-V', '--noconfig', l.packageName])).stdout, '', `rpm -V ${l.packageName}`);
+      }
       unconfigure(layouts);
-      await rpmOk(['-e', ...layouts.map((l) => l.packageName)]);
+      await rpmOk(['-e', ...others.map((l) => l.packageName)]);
       assert.deepEqual(leftovers(), []);
     });
   });
