@@ -16,7 +16,8 @@ done
 # apt stores its lists compressed or not (_Packages, _Packages.lz4, .gz, .xz, ...), depending on
 # its configuration: any of them means `apt-get update` has run.
 lists_empty() {
-  for list in /var/lib/apt/lists/*_Packages /var/lib/apt/lists/*_Packages.*; do
+  local dir=${APT_LISTS_DIR:-/var/lib/apt/lists}
+  for list in "$dir"/*_Packages "$dir"/*_Packages.*; do
     [ -e "$list" ] && return 1
   done
   return 0

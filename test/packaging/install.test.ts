@@ -455,6 +455,12 @@ function inNamespace(work: string): void {
       assert.equal(switched.code, 0, switched.stdout + switched.stderr);
       const child = await waitFor('the supervised entry', () => fs.existsSync(childPidFile) && Number(fs.readFileSync(childPidFile, 'utf8')));
       assert.ok(fs.existsSync(`/proc/${child}`));
+      // An upgrade restarts isinit, which adopts the running entry: same process, new daemon.
+      const daemonBefore = fs.readFileSync(abcInit.pidFile, 'utf8');
+      const abcInit2 = built.get('abc-2')!.find((d) => d.layout.daemon === 'init')!.rpm;
+      await rpmOk(['-U', abcInit2]);
+      assert.notEqual(fs.readFileSync(abcInit.pidFile, 'utf8'), daemonBefore, 'the upgrade restarted isinit');
+      assert.ok(fs.readFileSync(`/proc/${child}/cmdline`, 'utf8').includes('sleep'), 'the entry ran on through the upgrade');
       const abcLayouts = layouts.filter((l) => l.flavor === 'abc');
       const others = layouts.filter((l) => l.flavor !== 'abc');
       const othersPids = others.map((l) => fs.readFileSync(l.pidFile, 'utf8'));
