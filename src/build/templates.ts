@@ -200,8 +200,9 @@ export function renderDaemonFiles(l: Layout, dirs = TEMPLATE_DIRS): RenderedFile
   const argsFile = path.join(dirs.initd, 'start', `${l.daemon}.mustache`);
   const partials: Record<string, string> = { startArgs: readTemplate(argsFile).trim() };
   const initTemplate = path.join(dirs.initd, 'service.mustache');
-  for (const [name, dir] of [['stopAll', 'stop-all'], ['configured', 'configured']] as const) {
-    // Optional per daemon: what else `stop-all` stops, and how `start` tells an unconfigured daemon.
+  for (const [name, dir] of [['stopAll', 'stop-all'], ['configured', 'configured'], ['ready', 'ready']] as const) {
+    // Optional per daemon: what else `stop-all` stops, how `start` tells an unconfigured daemon,
+    // and what shows a started one serves.
     const file = path.join(dirs.initd, dir, `${l.daemon}.mustache`);
     // A standalone partial tag takes its line's newline with it: the partial brings its own.
     partials[name] = fs.existsSync(file) ? `${readTemplate(file).trimEnd()}\n` : ':\n';

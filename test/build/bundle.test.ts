@@ -34,11 +34,25 @@ describe('stamped bundles', () => {
     return JSON.parse(answer.stdout) as Layout & { origin: string };
   };
 
+  const listed = new Map<string, string>();
   before(async () => {
     dist = tempDir('dist');
     for (const name of ['abc', 'tog', 'acme']) {
       const built = await build(name);
       assert.equal(built.code, 0, built.stderr);
+      listed.set(name, built.stdout);
+    }
+  });
+
+  it('the build ends by listing every package it wrote, with its size', () => {
+    for (const [name, stdout] of listed) {
+      const rpms = fs.readdirSync(path.join(dist, name)).filter((f) => f.endsWith('.rpm'));
+      assert.equal(rpms.length, loadFlavor(name).daemons.length);
+      const tail = stdout.slice(stdout.lastIndexOf('packages:'));
+      for (const rpm of rpms) {
+        const file = path.join(dist, name, rpm);
+        assert.ok(tail.includes(`  ${file} (${fs.statSync(file).size} bytes)\n`), `${file} listed in:\n${tail}`);
+      }
     }
   });
   after(() => fs.rmSync(dist, { recursive: true, force: true }));

@@ -105,11 +105,16 @@ describe('LSB init script', () => {
   });
 
   it('a daemon that dies after detaching is a failed start, and the message says its PID file and lock do not block', async () => {
-    // A process with the daemon's command line that detaches, reports success and ends at once:
-    // what a daemon failing right after detaching looks like to the script.
+    // A process with the daemon's command line that detaches, opens the control socket, reports
+    // success and ends at once: what a daemon failing right after detaching looks like to the script.
     const real = `${l.programs.pen}.real`;
     fs.renameSync(l.programs.pen!, real);
-    fs.writeFileSync(l.programs.pen!, `#!/bin/sh\nsh -c 'sleep 0.1' "$0" </dev/null >/dev/null 2>&1 &\necho $! > ${l.pidFile}\nexit 0\n`, { mode: 0o755 });
+    const opensAndDies = `import socket, sys, time; s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(); time.sleep(0.1)`;
+    fs.writeFileSync(
+      l.programs.pen!,
+      `#!/bin/sh\nrm -f ${l.controlSocket}\npython3 -c '${opensAndDies}' ${l.controlSocket} "$0" </dev/null >/dev/null 2>&1 &\necho $! > ${l.pidFile}\nexit 0\n`,
+      { mode: 0o755 },
+    );
     try {
       const r = await act('start', { START_TIMEOUT: '3' });
       assert.equal(r.code, 1, r.stdout + r.stderr);
