@@ -65,7 +65,7 @@ export function rpmMacros(): string {
     '%clamp_mtime_to_source_date_epoch 1',
     '%source_date_epoch_from_changelog 0',
     // Native addons are ELF files: no /usr/lib/.build-id links (every flavor would ship the same
-    // paths), no debuginfo, no stripping.
+    // paths), no debuginfo, and no brp scripts (the addons are stripped when copied).
     '%_build_id_links none',
     '%debug_package %{nil}',
     '%__os_install_post %{nil}',
