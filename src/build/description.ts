@@ -245,3 +245,18 @@ export function describePackage(l: Layout, root: string, rendered: RenderedFile[
     root,
   };
 }
+
+/** What every packager is given besides the description. */
+export interface PackagingOptions {
+  /** Seconds since the epoch; fixes build time and file times for reproducible packages. */
+  sourceDateEpoch: string | null;
+  /** GPG key (id, fingerprint or user id) that signs every package; null: unsigned. */
+  signKey: string | null;
+}
+
+/** One package format: turns a description into a file with the format's conventional name. */
+export interface Packager {
+  format: string;
+  fileName(d: PackageDescription): string;
+  package(d: PackageDescription, outDir: string, workDir: string, options: PackagingOptions): Promise<string>;
+}

@@ -4,20 +4,16 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Layout } from '../flavor';
 import { BuildError, PROJECT_ROOT } from './bundle';
-import { describePackage, ownedDirs, type Dependency, type PackageDescription } from './description';
+import { describePackage, ownedDirs, type Dependency, type PackageDescription, type Packager, type PackagingOptions } from './description';
 import { assertShellSafe, renderDaemonFiles, renderStrict, TEMPLATE_DIRS, type RenderedFile, type View } from './templates';
 
 const run = promisify(execFile);
 
-export interface PackageOptions {
+export interface PackageOptions extends PackagingOptions {
   version: string;
   release: string;
-  /** Seconds since the epoch; fixes build time and file times for reproducible packages. */
-  sourceDateEpoch: string | null;
   url: string;
   packager: string;
-  /** GPG key (id, fingerprint or user id) that signs every package; null: unsigned. */
-  signKey: string | null;
 }
 
 const RELEASE_PATTERN = /^[A-Za-z0-9._+]+$/;
@@ -200,13 +196,6 @@ export function renderSpec(d: PackageDescription, dirs = TEMPLATE_DIRS): string 
     ...d.changelog.flatMap((c) => [`* ${changelogDate(c.time)} ${c.author} - ${c.version}`, `- ${c.text}`]),
     '',
   ].join('\n');
-}
-
-/** A format's way of turning a package description into a file. */
-export interface Packager {
-  format: string;
-  fileName(d: PackageDescription): string;
-  package(d: PackageDescription, outDir: string, workDir: string, options: PackageOptions): Promise<string>;
 }
 
 /** Where rpmbuild and rpmsign find their macros: a private HOME, so the user's own play no part. */
