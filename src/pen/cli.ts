@@ -199,7 +199,7 @@ export async function main(argv: string[]): Promise<number> {
     },
     setLog: (target) => {
       // Opened first: a target that cannot be used leaves the current log as it is.
-      const opened = target ? openRequestLog(target) : null;
+      const opened = target ? openRequestLog(target, (note) => ctxRef?.log.warn(note)) : null;
       requestLog?.close();
       requestLog = opened;
       state.log = target;

@@ -4,6 +4,7 @@ export { writePidFile, removePidFile } from './pidfile';
 export { writeFileAtomic, type AtomicWriteOptions } from './atomic-file';
 export { listenControlSocket, lineRequests, type ControlSocketOptions } from './control';
 export { createLogger, syslogLine, type Logger, type Severity } from './log';
+export { BatchedLogFile, LogFile, LostLines, type LogFileOptions } from './log-file';
 export { dropPrivileges, lookupUser } from './privileges';
 export { pamAuthenticate, type PamResult } from './pam';
 export { runDaemon, type DaemonContext, type DaemonDefinition } from './daemon';

@@ -64,10 +64,10 @@ export class LogFile {
   }
 
   /** Writes TEXT, whole lines each ending in "\n"; false when some were dropped. */
-  write(text: string): boolean {
+  write(text: string, encoding: BufferEncoding = 'utf8'): boolean {
     // The end of a line a full disk cut short comes first.
     const lead = this.torn ? 1 : 0;
-    const data = Buffer.from(lead ? `\n${text}` : text);
+    const data = Buffer.from(lead ? `\n${text}` : text, encoding);
     let done = 0;
     try {
       while (done < data.length) done += fs.writeSync(this.fd, data, done);
