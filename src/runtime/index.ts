@@ -2,7 +2,7 @@ export { currentLayout, stampOrigin } from './layout';
 export { acquireStartLock, livePidIn, processStartTime, StartLockError, type StartLock } from './lock';
 export { writePidFile, removePidFile } from './pidfile';
 export { writeFileAtomic, type AtomicWriteOptions } from './atomic-file';
-export { listenControlSocket, lineRequests, type ControlSocketOptions } from './control';
+export { CONTROL_CONNECTIONS_MAX, CONTROL_IDLE_MS, controlServer, listenControlSocket, lineRequests, type ControlSocketOptions } from './control';
 export { createLogger, syslogLine, type Logger, type Severity } from './log';
 export { BatchedLogFile, LogFile, LostLines, type LogFileOptions } from './log-file';
 export { dropPrivileges, lookupUser } from './privileges';
