@@ -200,6 +200,10 @@ export async function main(argv: string[]): Promise<number> {
       }
     },
     setLog: (target) => {
+      if (target !== null && target === state.log && requestLog) {
+        requestLog.reopen();
+        return;
+      }
       // Opened first: a target that cannot be used leaves the current log as it is.
       const opened = target ? openRequestLog(target, (note) => ctxRef?.log.warn(note)) : null;
       requestLog?.close();

@@ -16,6 +16,8 @@ export function requestLine(chunk: Buffer): string {
 
 export interface OpenLog {
   logger: RequestLogger;
+  /** The same target anew (a file after rotation); lines lost so far stay counted. */
+  reopen(): void;
   close(): void;
 }
 
@@ -48,6 +50,7 @@ export function openRequestLog(target: string, onRecovered: (note: string) => vo
           // A log that cannot be sent never stops the traffic it describes.
         }
       },
+      reopen: () => undefined,
       close: () => socket.close(),
     };
   }
@@ -61,6 +64,7 @@ export function openRequestLog(target: string, onRecovered: (note: string) => vo
   }
   return {
     logger: (client, server, chunk) => file.write(`${client} ${Math.floor(Date.now() / 1000)} ${server} ${requestLine(chunk)}\n`),
+    reopen: () => file.reopen(),
     close: () => file.close(),
   };
 }

@@ -89,7 +89,8 @@ export class LogFile {
     const fresh = fs.openSync(this.file, 'a', this.options.mode ?? 0o640);
     this.close();
     this.fd = fresh;
-    this.torn = false;
+    // The same file, not rotated away, still ends in the cut-short line.
+    if (fs.fstatSync(fresh).size === 0) this.torn = false;
   }
 
   close(): void {
