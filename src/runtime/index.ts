@@ -5,7 +5,7 @@ export { writeFileAtomic, type AtomicWriteOptions } from './atomic-file';
 export { CONTROL_CONNECTIONS_MAX, CONTROL_IDLE_MS, controlServer, listenControlSocket, lineRequests, type ControlSocketOptions } from './control';
 export { createLogger, syslogLine, type Logger, type Severity } from './log';
 export { BatchedLogFile, LogFile, LostLines, type LogFileOptions } from './log-file';
-export { dropPrivileges, lookupUser } from './privileges';
+export { dropPrivileges, lookupUser, type Account } from './privileges';
 export { pamAuthenticate, type PamResult } from './pam';
 export { runDaemon, type DaemonContext, type DaemonDefinition } from './daemon';
 export { FeatureMissingError } from './features';
