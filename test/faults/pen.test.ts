@@ -2,6 +2,7 @@
 // of its control sockets, and control commands that would block or read files.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import dgram from 'node:dgram';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -67,6 +68,48 @@ describe('pen with a full log disk', () => {
     for (const r of records) assert.ok(record.test(r) || '127.0.0.1 '.startsWith(r), `one record, or a record cut short, per line: ${r}`);
     assert.match(records.at(-1)!, /^127\.0\.0\.1 \d+ 127\.0\.0\.1 GET \/ HTTP\/1\.1$/);
     await waitFor('descriptors back to where they were', () => openDescriptors(pid) <= descriptors);
+  });
+});
+
+describe('penlogd with a full log disk', () => {
+  const root = tempDir('penlogd-disk');
+  const logs = underRoot(layout(loadFlavor('abc'), 'pen'), root);
+  const merged = path.join(logs.logDir, 'merged.log');
+  const sender = dgram.createSocket('udp4');
+  let pid = 0;
+
+  after(async () => {
+    sender.close();
+    if (pid) await killAndWait(pid, 'SIGTERM');
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  it('keeps merging through HUPs while its log cannot grow, and says what it lost once it can', async () => {
+    const port = await freePort();
+    const started = await runWithSmallLogDisk(
+      logs.logDir,
+      256,
+      [process.execPath, ...TSX_LOADER, path.join(PROJECT_ROOT, 'src/pen/bin/penlogd.ts'), '-l', merged, `127.0.0.1:${port}`],
+      { FLAVOR: 'abc', FLAVORKIT_ROOT: root },
+    );
+    assert.equal(started.code, 0, started.stderr);
+    pid = Number(fs.readFileSync(logs.files.penlogdPid!, 'utf8'));
+    const record = (n: number) =>
+      new Promise<void>((resolve, reject) => sender.send(`127.0.0.1 "GET /${n} HTTP/1.1" 200 ${n}\n`, port, '127.0.0.1', (err) => (err ? reject(err) : resolve())));
+    await record(0);
+    await waitFor('the first record', async () => (await readInNamespace(pid, merged)).includes('GET /0 '));
+    await fillLogDisk(pid, logs.logDir);
+    for (let round = 0; round < 10; round++) {
+      await hangUps(pid, 10);
+      for (let i = 1; i <= 20; i++) await record(round * 100 + i);
+    }
+    await freeLogDisk(pid, logs.logDir);
+    await waitFor('the last record and the count of the lost ones', async () => {
+      await record(9999);
+      const console = await readInNamespace(pid, logs.consoleLog);
+      return (await readInNamespace(pid, merged)).includes('GET /9999 ') && /\d+ merged log line\(s\) lost from \S+ to \S+ \(ENOSPC\)/.test(console);
+    });
+    assert.ok(isAlive(pid));
   });
 });
 
