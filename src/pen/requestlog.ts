@@ -56,15 +56,17 @@ export function openRequestLog(target: string, onRecovered: (note: string) => vo
   }
   // Opened here, not by the stream, so that a file that cannot be written is an error now, not silence.
   // A full disk drops lines (counted, and told through onRecovered); it never stops the traffic.
-  let file: BatchedLogFile;
-  try {
-    file = new BatchedLogFile(LogFile.open(target, { what: 'request log', mode: 0o644, onRecovered }));
-  } catch (err) {
-    throw new Error(`log target "${target}" ${errnoProblem(err, 'written')}; give a FILE pen can append to, or the host:port of a penlogd`);
-  }
+  const opening = <T>(open: () => T): T => {
+    try {
+      return open();
+    } catch (err) {
+      throw new Error(`log target "${target}" ${errnoProblem(err, 'written')}; give a FILE pen can append to, or the host:port of a penlogd`);
+    }
+  };
+  const file = opening(() => new BatchedLogFile(LogFile.open(target, { what: 'request log', mode: 0o644, onRecovered })));
   return {
     logger: (client, server, chunk) => file.write(`${client} ${Math.floor(Date.now() / 1000)} ${server} ${requestLine(chunk)}\n`),
-    reopen: () => file.reopen(),
+    reopen: () => opening(() => file.reopen()),
     close: () => file.close(),
   };
 }

@@ -85,9 +85,9 @@ export async function runDaemon(def: DaemonDefinition): Promise<DaemonContext> {
   const layout = def.layout ?? currentLayout(def.daemon);
   const pidFile = def.pidFile === undefined ? layout.pidFile : def.pidFile;
   if (!def.foreground && !process.env[DETACHED_ENV]) await detach(layout, pidFile);
-  // Whatever else writes to stdout or stderr (the console file when detached) must not end the
+  // Whatever else writes to stdout or stderr, the console file when detached, must not end the
   // daemon when that write fails; the logger counts its own losses.
-  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
+  if (!def.foreground) for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
   const log = createLogger({ identity: layout.logIdentity, foreground: def.foreground, libDir: layout.libDir, debug: def.debug });
   const cleanups: Array<() => Promise<void> | void> = [];
   let lock: StartLock | null = null;
