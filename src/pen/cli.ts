@@ -295,7 +295,7 @@ export async function main(argv: string[]): Promise<number> {
           socket.destroy();
           return;
         }
-        lineRequests((line) => runCommand(host, line), 4095, (m) => `do_cmd: ${m}\n`)(socket);
+        lineRequests((line) => runCommand(host, line, 0, true), 4095, (m) => `do_cmd: ${m}\n`)(socket);
       };
       const flavorControl = await listenControlSocket({ path: layout.controlSocket, mode: 0o600 }, controlHandler);
       ctx.onStop(() => new Promise<void>((resolve) => flavorControl.close(() => resolve())));

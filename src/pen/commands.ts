@@ -188,7 +188,11 @@ export function describeConfig(state: PenState): string {
  * One pen command (a penctl request, a line of a -F file, a -o option), with pen's reply.
  * Unknown or malformed commands, and commands that fail, are answered, never fatal.
  */
-export function runCommand(host: CommandHost, line: string, depth = 0): string {
+/**
+ * Runs one penctl command. From a control connection (`fromControl`), a line of an included file
+ * that is no pen command is reported by number only: include must not read files out to clients.
+ */
+export function runCommand(host: CommandHost, line: string, depth = 0, fromControl = false): string {
   const { state } = host;
   const words = line.replace(/[\r\n].*$/s, '').split(' ').filter((w) => w !== '');
   const [cmd, arg] = words;
@@ -328,15 +332,11 @@ export function runCommand(host: CommandHost, line: string, depth = 0): string {
           // pen's own words when the file cannot be opened; the reason when it is refused.
           return err instanceof CommandError ? `do_cmd: can't read config file '${arg}': ${err.message}\n` : `do_cmd: can't read config file '${arg}'\n`;
         }
-        // Problems inside the included file name it and the line; a line that is no pen command
-        // is not shown, so that include cannot be used to read files through the control port.
+        // Problems inside the included file name it and the line.
+        const hide = (reply: string) => (fromControl ? reply.replace(/^do_cmd: ignoring command starting with .*$/gm, 'do_cmd: not a pen command (the line is not shown)') : reply);
         return text
           .split('\n')
-          .map((l, i) =>
-            runCommand(host, l, depth + 1)
-              .replace(/^do_cmd: ignoring command starting with .*$/gm, 'do_cmd: not a pen command (the line is not shown)')
-              .replace(/^do_cmd: /gm, `do_cmd: ${arg} line ${i + 1}: `),
-          )
+          .map((l, i) => hide(runCommand(host, l, depth + 1, fromControl)).replace(/^do_cmd: /gm, `do_cmd: ${arg} line ${i + 1}: `))
           .join('');
       }
       case 'write': {
