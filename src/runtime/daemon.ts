@@ -65,7 +65,8 @@ async function detach(layout: Layout, pidFile: string | null): Promise<never> {
     });
   });
   if (!outcome.ok && outcome.message) process.stderr.write(`${outcome.message}\n`);
-  child.disconnect?.();
+  // A child that died has no channel left to close.
+  if (child.connected) child.disconnect();
   child.unref();
   process.exit(outcome.ok ? 0 : 1);
 }
