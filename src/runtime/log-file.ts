@@ -1,4 +1,13 @@
 import fs from 'node:fs';
+import { getSystemErrorName } from 'node:util';
+
+/** An error's short name: ENOSPC, also from a binding that gives the bare negative errno. */
+function reasonOf(err: unknown): string {
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code === 'number' && code < 0) return getSystemErrorName(code);
+  if (typeof code === 'string' && code !== '') return code;
+  return (err as Error)?.message ?? String(err);
+}
 
 /**
  * Lines a log could not take, counted while writing fails (a full or failing disk, a syslogd
@@ -13,7 +22,7 @@ export class LostLines {
     if (lines <= 0) return;
     this.count += lines;
     this.since ??= new Date();
-    this.reason = (err as NodeJS.ErrnoException)?.code ?? (err as Error)?.message ?? String(err);
+    this.reason = reasonOf(err);
   }
 
   get lost(): number {
