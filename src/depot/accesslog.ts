@@ -1,23 +1,16 @@
-import fs from 'node:fs';
+import { BatchedLogFile, LogFile } from '../runtime';
 
 /**
  * The access log: lines gathered during one turn of the event loop go out in one write, so a
- * busy depot does not pay a write per request.
+ * busy depot does not pay a write per request. A full disk drops lines (counted, and told through
+ * `onRecovered` once writing works again); it never stops the depot.
  */
 export class AccessLog {
-  private stream: fs.WriteStream;
-  private pending: string[] = [];
-  private scheduled = false;
+  private log: BatchedLogFile;
 
-  constructor(private readonly file: string) {
-    this.stream = AccessLog.open(file);
-  }
-
-  private static open(file: string): fs.WriteStream {
+  constructor(file: string, onRecovered: (note: string) => void = () => undefined) {
     // Opened at once, so that a file that cannot be created is known here, not at the first line.
-    const stream = fs.createWriteStream(file, { flags: 'a', fd: fs.openSync(file, 'a', 0o640) });
-    stream.on('error', () => undefined);
-    return stream;
+    this.log = new BatchedLogFile(LogFile.open(file, { what: 'access log', onRecovered }));
   }
 
   /**
@@ -25,28 +18,13 @@ export class AccessLog {
    * cannot be opened, the old one stays in use and the error says why.
    */
   reopen(): void {
-    const next = AccessLog.open(this.file);
-    this.flush();
-    this.stream.end();
-    this.stream = next;
+    this.log.reopen();
   }
 
-  readonly write = (line: string): void => {
-    this.pending.push(line);
-    if (this.scheduled) return;
-    this.scheduled = true;
-    setImmediate(() => this.flush());
-  };
-
-  private flush(): void {
-    this.scheduled = false;
-    if (this.pending.length === 0) return;
-    this.stream.write(this.pending.join(''));
-    this.pending = [];
-  }
+  readonly write = (line: string): void => this.log.write(line);
 
   end(): Promise<void> {
-    this.flush();
-    return new Promise((resolve) => this.stream.end(() => resolve()));
+    this.log.close();
+    return Promise.resolve();
   }
 }

@@ -118,7 +118,7 @@ export async function main(argv: string[]): Promise<number> {
     foreground: o.foreground,
     async start(ctx) {
       fs.mkdirSync(layout.logDir, { recursive: true });
-      const requestLog = new AccessLog(layout.files.accessLog!);
+      const requestLog = new AccessLog(layout.files.accessLog!, (note) => ctx.log.warn(note));
       accessLog = requestLog;
       ctx.handOver(layout.files.accessLog!);
       let admin: AdminAuth | null = null;

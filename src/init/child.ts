@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { lookupUser, processStartTime } from '../runtime';
+import { lookupUser, processStartTime, type Account } from '../runtime';
 import { argvOf } from './command';
 
 /** A process the supervisor runs, or one it adopted from a previous daemon. */
@@ -14,6 +14,14 @@ export interface Child {
 }
 
 const ADOPTED_POLL_MS = 100;
+
+/** PATH of a command run as another user: login.defs' ENV_PATH default, never root's. */
+export const USER_PATH = '/usr/local/bin:/usr/bin:/bin';
+
+/** The environment `runuser -u USER` gives, with a user's PATH instead of the caller's. */
+export function userEnvironment(account: Account, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return { ...base, HOME: account.home, USER: account.name, LOGNAME: account.name, SHELL: account.shell, PATH: USER_PATH };
+}
 
 /**
  * Starts a command in its own process group (so the whole tree can be signalled), with its
@@ -31,6 +39,7 @@ export function startChild(command: string, logFile: string, user: string | null
       stdio: ['ignore', out, out],
       uid: account?.uid,
       gid: account?.gid,
+      env: account ? userEnvironment(account) : process.env,
     });
     const exited = new Promise<number | null>((resolve) => {
       proc.once('error', () => resolve(127));

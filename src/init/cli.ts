@@ -3,16 +3,19 @@ import os from 'node:os';
 import { currentLayout, parseCommandLine, reportUsage, UsageError } from '../runtime';
 import { readInittab } from './inittab';
 import { runInitDaemon } from './daemon';
+import { levelWarnings } from './levels';
 import type { Request } from './protocol';
 import type { TagResult } from './supervisor';
 
 const USAGE = `usage: isinit [-k] [-c config] [-s socket] [[group] level]
        isinit [-c config] [-s socket] --status [--json]
        isinit -f | -d [-c config] [-s socket] [--grace SECONDS]
+       isinit --check [-c config]
   group level   switch GROUP to LEVEL (level alone: the group is this host's name; 0 stops the group)
   (nothing)     re-read the config file and re-apply every group's level
   -k            stop every entry and end the daemon
   -f, -d        run the daemon in the foreground, or detached
+  --check       read the config file and report its errors and warnings; nothing is switched
   -c config     the isinittab (default: the flavor's)
   -s socket     the control socket (default: :::socket: of the config, else the flavor's)
 Long forms: --kill, --config, --socket, --foreground, --detached, --help.`;
@@ -23,6 +26,7 @@ interface Options {
   socket: string | null;
   daemon: 'foreground' | 'detached' | null;
   status: boolean;
+  check: boolean;
   json: boolean;
   graceMs: number;
   words: string[];
@@ -39,6 +43,7 @@ function parseOptions(argv: string[], defaultConfig: string): Options {
       foreground: { type: 'boolean', short: 'f' },
       detached: { type: 'boolean', short: 'd' },
       status: { type: 'boolean' },
+      check: { type: 'boolean' },
       json: { type: 'boolean' },
       grace: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -47,7 +52,7 @@ function parseOptions(argv: string[], defaultConfig: string): Options {
   if (values.help) throw new UsageError('');
   if (values.foreground && values.detached) throw new UsageError('-f and -d exclude each other: the daemon runs in the foreground or detached');
   if (positionals.length > 2) throw new UsageError(`at most a group and a level, not ${positionals.length} words`);
-  const alone = values.foreground ? '-f' : values.detached ? '-d' : values.kill ? '-k' : values.status ? '--status' : null;
+  const alone = values.foreground ? '-f' : values.detached ? '-d' : values.kill ? '-k' : values.status ? '--status' : values.check ? '--check' : null;
   if (alone && positionals.length > 0) {
     throw new UsageError(`${alone} takes no group or level ("${positionals.join(' ')}"); switch a group with a separate 'isinit GROUP LEVEL'`);
   }
@@ -61,6 +66,7 @@ function parseOptions(argv: string[], defaultConfig: string): Options {
     socket: values.socket ?? null,
     daemon: values.foreground ? 'foreground' : values.detached ? 'detached' : null,
     status: values.status ?? false,
+    check: values.check ?? false,
     json: values.json ?? false,
     graceMs: seconds * 1000,
     words: positionals,
@@ -105,6 +111,13 @@ export async function main(argv: string[]): Promise<number> {
     throw err;
   }
   try {
+    if (o.check) {
+      // Errors throw (with their line) and exit 1; warnings are printed and the file is usable.
+      const warnings = levelWarnings(readInittab(o.config), o.config);
+      for (const warning of warnings) process.stderr.write(`isinit: ${warning}\n`);
+      process.stdout.write(`${o.config}: ${warnings.length ? `usable, with ${warnings.length} warning(s)` : 'no problems found'}\n`);
+      return 0;
+    }
     if (o.daemon) {
       await runInitDaemon({ layout, configFile: o.config, socket: o.socket, foreground: o.daemon === 'foreground', graceMs: o.graceMs });
       return -1;

@@ -2,6 +2,7 @@ import type { Layout } from '../flavor';
 import { lineRequests, listenControlSocket, locatePackageData, runDaemon, type Logger } from '../runtime';
 import type { Cluster } from './cluster';
 import { readInittab, type Inittab } from './inittab';
+import { emptyLevelWarning, levelWarnings } from './levels';
 import { parseRequest, ProtocolError } from './protocol';
 import { restartNeeded, startOnlyOf } from './start-only';
 import { Supervisor } from './supervisor';
@@ -33,8 +34,11 @@ export async function runInitDaemon(options: DaemonOptions): Promise<void> {
   /** Re-applies every group's level; directives only a restart applies are logged and returned. */
   const reread = async (log: Logger) => {
     const table = load();
-    const warnings = restartNeeded(running, startOnly(table));
-    for (const warning of warnings) log.warn(`${options.configFile}: ${warning}`);
+    const restart = restartNeeded(running, startOnly(table));
+    for (const warning of restart) log.warn(`${options.configFile}: ${warning}`);
+    const levels = levelWarnings(table, options.configFile);
+    for (const warning of levels) log.warn(warning);
+    const warnings = [...restart, ...levels];
     return { results: await supervisor.reread(table), warnings };
   };
   if (first.cluster && !FLAVORKIT_FEATURES.cluster) {
@@ -59,6 +63,7 @@ export async function runInitDaemon(options: DaemonOptions): Promise<void> {
         log: ctx.log,
         graceMs: options.graceMs,
       });
+      for (const warning of levelWarnings(first, options.configFile)) ctx.log.warn(warning);
       const adopted = supervisor.restore(first, first.cluster?.single ?? []);
       if (adopted.length) ctx.log.info(`adopted ${adopted.map((r) => `${r.group}:${r.tag} (PID ${r.pid})`).join(', ')}`);
       if (first.cluster && FLAVORKIT_FEATURES.cluster) {
@@ -92,13 +97,17 @@ export async function runInitDaemon(options: DaemonOptions): Promise<void> {
                   const groups = [...new Set(table.entries.map((e) => e.group))];
                   throw new ProtocolError(`no group "${request.group}" in ${options.configFile}; its groups are: ${groups.join(', ') || 'none'}`);
                 }
+                // A level no entry names starts nothing: said, not silent.
+                const empty = emptyLevelWarning(table.entries, request.group, request.level);
+                if (empty) ctx.log.warn(empty);
+                const warnings = empty ? { warnings: [empty] } : {};
                 if (cluster) {
                   // The cluster's level first: when etcd refuses in time, nothing changes here.
                   await cluster.setLevel(request.group, request.level);
                   const results = await supervisor.switchGroup(table, request.group, cluster.effectiveLevel(request.group));
-                  return reply({ ok: true, results, cluster: cluster.info() });
+                  return reply({ ok: true, results, cluster: cluster.info(), ...warnings });
                 }
-                return reply({ ok: true, results: await supervisor.switchGroup(table, request.group, request.level) });
+                return reply({ ok: true, results: await supervisor.switchGroup(table, request.group, request.level), ...warnings });
               }
               case 'reread': {
                 const { results, warnings } = await reread(ctx.log);

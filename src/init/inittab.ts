@@ -9,6 +9,8 @@ export interface Entry {
   tag: string;
   /** Runlevel labels: "12" is levels 1 and 2; "long1,long2" (or "long3,") are labels. */
   levels: string[];
+  /** The runlevels field as written, for the warnings about it. */
+  levelField?: string;
   mode: Mode;
   command: string;
   /** Run as this user (mode field `respawn@user`), else as the daemon's user. */
@@ -158,7 +160,7 @@ export function parseInittab(text: string, file = 'isinittab'): Inittab {
     const key = `${group}:${tag}`;
     if (seen.has(key)) throw new InittabError(file, line, `tag ${tag} of group ${group} is already defined on line ${seen.get(key)}`);
     seen.set(key, line);
-    entries.push({ group, tag, levels, mode: mode as Mode, command, user: user ?? null, line });
+    entries.push({ group, tag, levels, levelField, mode: mode as Mode, command, user: user ?? null, line });
   });
   const groups = [...new Set(entries.map((e) => e.group))];
   if (endpoints.length === 0 && (node !== null || single.length > 0)) {

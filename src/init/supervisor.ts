@@ -148,7 +148,8 @@ export class Supervisor {
   }
 
   private logFile(entry: Entry): string {
-    return path.join(this.options.entryLogDir, `${entry.group}.${entry.tag}.log`);
+    // ":" is in no group or tag name, so no two entries share a log ("a.b" "c" and "a" "b.c" did).
+    return path.join(this.options.entryLogDir, `${entry.group}:${entry.tag}.log`);
   }
 
   /** Starts the entry's command; the reason as text when it cannot start. */

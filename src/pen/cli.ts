@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import net from 'node:net';
-import { currentLayout, FeatureMissingError, lineRequests, listenControlSocket, lookupUser, runDaemon, type DaemonContext } from '../runtime';
+import { controlServer, currentLayout, FeatureMissingError, lineRequests, listenControlSocket, lookupUser, runDaemon, type DaemonContext } from '../runtime';
 import { AddressError, describeEndpoint, parseListen, parseServerSpec, resolveOnce, type Endpoint } from './address';
 import { ABUSE, EMERGENCY, newServer, type Server } from './balancer';
 import { runCommand, type CommandHost } from './commands';
@@ -189,17 +189,23 @@ export async function main(argv: string[]): Promise<number> {
     liveTls: () => liveTls,
     exit: () => setImmediate(() => void ctxRef?.stop(0)),
     writeWebStats: () => {
-      if (!state.webStats || !proxy) return false;
+      // Without web_stats, the flavor's own page in its run directory.
+      const page = state.webStats ?? layout.files.webStats;
+      if (!page || !proxy) return false;
       try {
-        fs.writeFileSync(state.webStats, statusPage(state, proxy));
+        fs.writeFileSync(page, statusPage(state, proxy));
         return true;
       } catch {
         return false;
       }
     },
     setLog: (target) => {
+      if (target !== null && target === state.log && requestLog) {
+        requestLog.reopen();
+        return;
+      }
       // Opened first: a target that cannot be used leaves the current log as it is.
-      const opened = target ? openRequestLog(target) : null;
+      const opened = target ? openRequestLog(target, (note) => ctxRef?.log.warn(note)) : null;
       requestLog?.close();
       requestLog = opened;
       state.log = target;
@@ -289,7 +295,7 @@ export async function main(argv: string[]): Promise<number> {
           socket.destroy();
           return;
         }
-        lineRequests((line) => runCommand(host, line), 4095, (m) => `do_cmd: ${m}\n`)(socket);
+        lineRequests((line) => runCommand(host, line, 0, true), 4095, (m) => `do_cmd: ${m}\n`)(socket);
       };
       const flavorControl = await listenControlSocket({ path: layout.controlSocket, mode: 0o600 }, controlHandler);
       ctx.onStop(() => new Promise<void>((resolve) => flavorControl.close(() => resolve())));
@@ -302,7 +308,7 @@ export async function main(argv: string[]): Promise<number> {
           const control =
             endpoint.kind === 'unix'
               ? await listenControlSocket({ path: endpoint.path, mode: 0o600 }, controlHandler)
-              : net.createServer(controlHandler);
+              : controlServer(controlHandler);
           if (endpoint.kind !== 'unix') await listenOn(control, !state.control.includes(':') ? { ...endpoint, host: '0.0.0.0' } : endpoint, 50);
           ctx.onStop(() => new Promise<void>((resolve) => control.close(() => resolve())));
         }

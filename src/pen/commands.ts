@@ -25,6 +25,31 @@ export interface CommandHost {
 
 const int = (text: string | undefined): number | null => (text !== undefined && /^-?\d+$/.test(text) ? Number(text) : null);
 
+/**
+ * The most a running pen grows its connection table to (`conn_max`): growing blocks the only
+ * thread, so a command may not make it arbitrarily large; -x sets any size at start.
+ */
+export const CONN_MAX_RUNNING = 65536;
+
+/** The most `include` reads: a config file, never a device or a log. */
+export const INCLUDE_MAX_BYTES = 1024 * 1024;
+
+/**
+ * An included file's text: only a regular file of at most INCLUDE_MAX_BYTES, opened without
+ * blocking, so that a FIFO or a device cannot stop pen's only thread.
+ */
+function readIncluded(file: string): string {
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  try {
+    const stat = fs.fstatSync(fd);
+    if (!stat.isFile()) throw new CommandError('it is not a regular file; include reads config files only');
+    if (stat.size > INCLUDE_MAX_BYTES) throw new CommandError(`it is larger than ${INCLUDE_MAX_BYTES} bytes; include reads config files only`);
+    return fs.readFileSync(fd, 'utf8');
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** A mistake in a command, answered as `do_cmd: MESSAGE`. */
 class CommandError extends Error {}
 
@@ -163,7 +188,11 @@ export function describeConfig(state: PenState): string {
  * One pen command (a penctl request, a line of a -F file, a -o option), with pen's reply.
  * Unknown or malformed commands, and commands that fail, are answered, never fatal.
  */
-export function runCommand(host: CommandHost, line: string, depth = 0): string {
+/**
+ * Runs one penctl command. From a control connection (`fromControl`), a line of an included file
+ * that is no pen command is reported by number only: include must not read files out to clients.
+ */
+export function runCommand(host: CommandHost, line: string, depth = 0, fromControl = false): string {
   const { state } = host;
   const words = line.replace(/[\r\n].*$/s, '').split(' ').filter((w) => w !== '');
   const [cmd, arg] = words;
@@ -200,7 +229,11 @@ export function runCommand(host: CommandHost, line: string, depth = 0): string {
       case 'clients_max':
         return intSetting(cmd, arg, () => s.clientsMax, (n) => (s.clientsMax = Math.max(s.clientsMax, n)));
       case 'conn_max':
-        return intSetting(cmd, arg, () => state.proxy.connMax, (n) => (proxy ? proxy.grow(n) : (state.proxy.connMax = Math.max(state.proxy.connMax, n))));
+        return intSetting(cmd, arg, () => state.proxy.connMax, (n) => {
+          if (!proxy) state.proxy.connMax = Math.max(state.proxy.connMax, n);
+          else if (n > CONN_MAX_RUNNING) throw new CommandError(`conn_max ${n}: a running pen grows its connection table to at most ${CONN_MAX_RUNNING}; start pen with -x ${n} for a larger one`);
+          else proxy.grow(n);
+        });
       case 'timeout':
         return intSetting(cmd, arg, () => state.proxy.timeout, (n) => (state.proxy.timeout = Math.max(1, n)));
       case 'tracking':
@@ -294,14 +327,16 @@ export function runCommand(host: CommandHost, line: string, depth = 0): string {
         if (depth > 8) return `do_cmd: include ${arg}: nested more than 8 deep; look for a file that includes itself\n`;
         let text: string;
         try {
-          text = fs.readFileSync(arg, 'utf8');
-        } catch {
-          return `do_cmd: can't read config file '${arg}'\n`;
+          text = readIncluded(arg);
+        } catch (err) {
+          // pen's own words when the file cannot be opened; the reason when it is refused.
+          return err instanceof CommandError ? `do_cmd: can't read config file '${arg}': ${err.message}\n` : `do_cmd: can't read config file '${arg}'\n`;
         }
         // Problems inside the included file name it and the line.
+        const hide = (reply: string) => (fromControl ? reply.replace(/^do_cmd: ignoring command starting with .*$/gm, 'do_cmd: not a pen command (the line is not shown)') : reply);
         return text
           .split('\n')
-          .map((l, i) => runCommand(host, l, depth + 1).replace(/^do_cmd: /gm, `do_cmd: ${arg} line ${i + 1}: `))
+          .map((l, i) => hide(runCommand(host, l, depth + 1, fromControl)).replace(/^do_cmd: /gm, `do_cmd: ${arg} line ${i + 1}: `))
           .join('');
       }
       case 'write': {

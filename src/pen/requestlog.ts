@@ -1,5 +1,5 @@
 import dgram from 'node:dgram';
-import fs from 'node:fs';
+import { BatchedLogFile, LogFile } from '../runtime';
 import { errnoProblem } from './paths';
 import type { RequestLogger } from './proxy';
 
@@ -16,6 +16,8 @@ export function requestLine(chunk: Buffer): string {
 
 export interface OpenLog {
   logger: RequestLogger;
+  /** The same target anew (a file after rotation); lines lost so far stay counted. */
+  reopen(): void;
   close(): void;
 }
 
@@ -28,7 +30,7 @@ export function isLogFile(target: string): boolean {
   return target.startsWith('/') || target.lastIndexOf(':') <= 0;
 }
 
-export function openRequestLog(target: string): OpenLog {
+export function openRequestLog(target: string, onRecovered: (note: string) => void = () => undefined): OpenLog {
   if (!isLogFile(target)) {
     const colon = target.lastIndexOf(':');
     const host = target.slice(0, colon);
@@ -48,20 +50,23 @@ export function openRequestLog(target: string): OpenLog {
           // A log that cannot be sent never stops the traffic it describes.
         }
       },
+      reopen: () => undefined,
       close: () => socket.close(),
     };
   }
   // Opened here, not by the stream, so that a file that cannot be written is an error now, not silence.
-  let fd: number;
-  try {
-    fd = fs.openSync(target, 'a');
-  } catch (err) {
-    throw new Error(`log target "${target}" ${errnoProblem(err, 'written')}; give a FILE pen can append to, or the host:port of a penlogd`);
-  }
-  const stream = fs.createWriteStream('', { fd });
-  stream.on('error', () => undefined);
+  // A full disk drops lines (counted, and told through onRecovered); it never stops the traffic.
+  const opening = <T>(open: () => T): T => {
+    try {
+      return open();
+    } catch (err) {
+      throw new Error(`log target "${target}" ${errnoProblem(err, 'written')}; give a FILE pen can append to, or the host:port of a penlogd`);
+    }
+  };
+  const file = opening(() => new BatchedLogFile(LogFile.open(target, { what: 'request log', mode: 0o644, onRecovered })));
   return {
-    logger: (client, server, chunk) => stream.write(`${client} ${Math.floor(Date.now() / 1000)} ${server} ${requestLine(chunk)}\n`),
-    close: () => stream.end(),
+    logger: (client, server, chunk) => file.write(`${client} ${Math.floor(Date.now() / 1000)} ${server} ${requestLine(chunk)}\n`),
+    reopen: () => opening(() => file.reopen()),
+    close: () => file.close(),
   };
 }

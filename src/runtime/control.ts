@@ -2,6 +2,40 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 
+/**
+ * The limits every control connection is held to, so that no local user can hold a daemon's
+ * control open: a client has CONTROL_IDLE_MS of silence to send its request (and to take its
+ * reply), and past CONTROL_CONNECTIONS_MAX open connections the one waiting longest for its
+ * request is dropped to admit the newest.
+ */
+export const CONTROL_IDLE_MS = 10_000;
+export const CONTROL_CONNECTIONS_MAX = 32;
+
+/** Connections whose request is read and is being answered. */
+const answering = new WeakSet<net.Socket>();
+
+/**
+ * A server for control connections: a client that half-closes after its request (shutdown of
+ * its writing side) still gets its reply, and the number of open connections is bounded.
+ */
+export function controlServer(onConnection: (socket: net.Socket) => void, connectionsMax = CONTROL_CONNECTIONS_MAX): net.Server {
+  const open = new Set<net.Socket>();
+  return net.createServer({ allowHalfOpen: true }, (socket) => {
+    if (open.size >= connectionsMax) {
+      // The oldest is the one that has waited longest; a request being answered is not dropped.
+      const oldest = [...open].find((s) => !answering.has(s));
+      oldest?.destroy();
+      if (oldest) open.delete(oldest);
+    }
+    open.add(socket);
+    socket.once('close', () => {
+      open.delete(socket);
+      answering.delete(socket);
+    });
+    onConnection(socket);
+  });
+}
+
 export interface ControlSocketOptions {
   path: string;
   /** File mode of the socket, e.g. 0o600: who may connect is decided by the file system. */
@@ -20,7 +54,7 @@ export async function listenControlSocket(
 ): Promise<net.Server> {
   fs.mkdirSync(path.dirname(options.path), { recursive: true });
   fs.rmSync(options.path, { force: true });
-  const server = net.createServer(onConnection);
+  const server = controlServer(onConnection);
   // The mode is applied through umask so that no moment exists with a wider mode.
   const oldMask = process.umask(0o777 & ~options.mode);
   try {
@@ -42,7 +76,8 @@ export async function listenControlSocket(
 
 /**
  * Reads one request line per connection and writes the handler's reply, then closes: the
- * form of pen's control protocol and of isinit's.
+ * form of pen's control protocol and of isinit's. A connection silent for CONTROL_IDLE_MS while
+ * its request is awaited, or while its reply waits to be taken, is dropped.
  */
 export function lineRequests(
   handler: (line: string, socket: net.Socket) => Promise<string> | string,
@@ -52,16 +87,24 @@ export function lineRequests(
   return (socket) => {
     let buffered = '';
     let answered = false;
+    const idle = () => socket.setTimeout(CONTROL_IDLE_MS, () => socket.destroy());
+    const reply = (text: string) => {
+      idle();
+      socket.end(text);
+      // Read on, discarding, so that the client's close is seen and the connection released.
+      socket.resume();
+    };
     const answer = (line: string) => {
       answered = true;
+      answering.add(socket);
+      // The handler may take its time (a switch waits for its entries); only the client's silence counts.
+      socket.setTimeout(0);
       socket.pause();
       Promise.resolve()
         .then(() => handler(line, socket))
-        .then(
-          (reply) => socket.end(reply),
-          (err: Error) => socket.end(errorReply(err.message)),
-        );
+        .then(reply, (err: Error) => reply(errorReply(err.message)));
     };
+    idle();
     socket.setEncoding('utf8');
     socket.on('error', () => socket.destroy());
     socket.on('data', (chunk: string) => {
@@ -69,7 +112,7 @@ export function lineRequests(
       buffered += chunk;
       if (buffered.length > maxLine) {
         answered = true;
-        socket.end(errorReply(`request longer than ${maxLine} bytes`));
+        reply(errorReply(`request longer than ${maxLine} bytes`));
         return;
       }
       const newline = buffered.indexOf('\n');

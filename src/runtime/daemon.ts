@@ -46,7 +46,8 @@ export interface DaemonDefinition {
  * Detaches: re-runs this program in a new session and waits until it is serving or has failed,
  * so the exit status of `pen ...` or an init script's start tells the truth.
  */
-async function detach(consoleLog: string): Promise<never> {
+async function detach(layout: Layout, pidFile: string | null): Promise<never> {
+  const consoleLog = layout.consoleLog;
   fs.mkdirSync(path.dirname(consoleLog), { recursive: true });
   const consoleFd = fs.openSync(consoleLog, 'a', 0o640);
   const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
@@ -56,10 +57,16 @@ async function detach(consoleLog: string): Promise<never> {
   });
   const outcome = await new Promise<{ ok: boolean; message?: string }>((resolve) => {
     child.once('message', (m: { ok: boolean; message?: string }) => resolve(m));
-    child.once('exit', (code) => resolve({ ok: false, message: `exited with status ${code} while starting` }));
+    child.once('exit', (code, signal) => {
+      // Whatever it left behind, a crash at start blocks no later start: say so, and where to look.
+      const left = [`start lock ${layout.startLock}`, ...(pidFile ? [`PID file ${pidFile}`] : [])].join(' and ');
+      const how = signal ? `was killed by ${signal}` : `exited with status ${code}`;
+      resolve({ ok: false, message: `${layout.logIdentity}: ${how} while starting (see ${consoleLog}); its ${left} are stale and the next start takes them over` });
+    });
   });
   if (!outcome.ok && outcome.message) process.stderr.write(`${outcome.message}\n`);
-  child.disconnect?.();
+  // A child that died has no channel left to close.
+  if (child.connected) child.disconnect();
   child.unref();
   process.exit(outcome.ok ? 0 : 1);
 }
@@ -77,9 +84,12 @@ function tellParent(ok: boolean, message?: string): void {
  */
 export async function runDaemon(def: DaemonDefinition): Promise<DaemonContext> {
   const layout = def.layout ?? currentLayout(def.daemon);
-  if (!def.foreground && !process.env[DETACHED_ENV]) await detach(layout.consoleLog);
-  const log = createLogger({ identity: layout.logIdentity, foreground: def.foreground, libDir: layout.libDir, debug: def.debug });
   const pidFile = def.pidFile === undefined ? layout.pidFile : def.pidFile;
+  if (!def.foreground && !process.env[DETACHED_ENV]) await detach(layout, pidFile);
+  // Whatever else writes to stdout or stderr, the console file when detached, must not end the
+  // daemon when that write fails; the logger counts its own losses.
+  if (!def.foreground) for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
+  const log = createLogger({ identity: layout.logIdentity, foreground: def.foreground, libDir: layout.libDir, debug: def.debug });
   const cleanups: Array<() => Promise<void> | void> = [];
   let lock: StartLock | null = null;
   let stopping = false;

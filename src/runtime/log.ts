@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { LogFile, LostLines } from './log-file';
 import { loadNative } from './native';
 
 export const SEVERITIES = { emerg: 0, alert: 1, crit: 2, err: 3, warning: 4, notice: 5, info: 6, debug: 7 } as const;
@@ -43,6 +44,14 @@ export function syslogLine(severity: Severity, identity: string, pid: number, me
   return `<${pri}>${stamp} ${identity}[${pid}]: ${message.replace(/[\r\n]+/g, ' ')}`;
 }
 
+function stderrIsFile(): boolean {
+  try {
+    return fs.fstatSync(2).isFile();
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Log under the stamped identity: to syslog through /dev/log where it exists (a datagram
  * socket, which Node's own dgram cannot open), and to stderr in the foreground.
@@ -61,13 +70,42 @@ export function createLogger(options: LoggerOptions): Logger {
     }
   }
   const toStderr = options.foreground || socket === null;
+  // A console that is a file (a detached daemon's) is written synchronously, so that a full disk
+  // is a counted loss, never an error thrown into the daemon; a terminal or pipe keeps Node's
+  // stream, whose errors (EPIPE, EIO) are counted the same way.
+  const consoleFile = toStderr && stderrIsFile() ? LogFile.onDescriptor(2, { what: 'log', onRecovered: (note) => log('warning', note) }) : null;
+  const consoleLost = new LostLines();
+  if (toStderr && !consoleFile) process.stderr.on('error', (err) => consoleLost.lose(1, err));
+  const syslogLost = new LostLines();
+  const toConsole = (line: string) => {
+    if (consoleFile) {
+      consoleFile.write(line);
+      return;
+    }
+    process.stderr.write(line);
+    const note = process.stderr.writable ? consoleLost.recovered('log') : null;
+    if (note) process.stderr.write(`${options.identity}: ${note}\n`);
+  };
+  const toSyslog = (severity: Severity, message: string) => {
+    const line = Buffer.from(syslogLine(severity, options.identity, process.pid, message));
+    let failed: unknown = null;
+    try {
+      // unix-dgram answers synchronously: an error, or "congestion" when syslogd's queue is full.
+      socket?.send(line, 0, line.length, SYSLOG_SOCKET, (err) => (failed = err ?? null));
+    } catch (err) {
+      failed = err;
+    }
+    if (failed) {
+      syslogLost.lose(1, failed);
+      return;
+    }
+    const note = syslogLost.recovered('syslog');
+    if (note) toSyslog('warning', note);
+  };
   const log = (severity: Severity, message: string) => {
     if (severity === 'debug' && !debugOn) return;
-    if (socket) {
-      const line = Buffer.from(syslogLine(severity, options.identity, process.pid, message));
-      socket.send(line, 0, line.length, SYSLOG_SOCKET, () => undefined);
-    }
-    if (toStderr) process.stderr.write(`${options.identity}: ${message}\n`);
+    if (socket) toSyslog(severity, message);
+    if (toStderr) toConsole(`${options.identity}: ${message}\n`);
   };
   return {
     identity: options.identity,

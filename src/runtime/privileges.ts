@@ -4,6 +4,8 @@ export interface Account {
   name: string;
   uid: number;
   gid: number;
+  home: string;
+  shell: string;
 }
 
 /** Looks a user up through NSS (getent), as the C library would. */
@@ -15,7 +17,7 @@ export function lookupUser(name: string): Account {
     throw new Error(`user "${name}" does not exist; create it or set another user for this flavor`);
   }
   const fields = line.split(':');
-  return { name, uid: Number(fields[2]), gid: Number(fields[3]) };
+  return { name, uid: Number(fields[2]), gid: Number(fields[3]), home: fields[5] || '/', shell: fields[6] || '/bin/sh' };
 }
 
 /**

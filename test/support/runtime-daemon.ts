@@ -11,6 +11,8 @@ void runDaemon({
   foreground: process.argv.includes('-f'),
   user: process.env.TEST_USER,
   async start(ctx) {
+    // A crash in the middle of a start, after the lock is taken: nothing of the daemon's own runs.
+    if (process.env.TEST_CRASH_AT_START) process.kill(process.pid, 'SIGKILL');
     const server = await listenControlSocket(
       { path: ctx.layout.controlSocket, mode: 0o600 },
       lineRequests((line) => (line === 'reloads' ? `${reloads}\n` : `${ctx.layout.flavor} ${process.pid} ${line}\n`)),

@@ -1,7 +1,7 @@
 import dgram from 'node:dgram';
 import fs from 'node:fs';
 import path from 'node:path';
-import { currentLayout, runDaemon, type DaemonContext } from '../../runtime';
+import { currentLayout, LogFile, runDaemon, type DaemonContext } from '../../runtime';
 import { getopt, UsageError } from './getopt';
 import { ipv4Number } from './netaddr';
 import { PenlogRing } from './penlogd-ring';
@@ -75,35 +75,30 @@ export function parsePenlogdArgs(args: readonly string[]): PenlogdOptions | 'usa
   return options;
 }
 
-/** Where the merged log goes: a file (reopened on HUP), or stdout. */
+/**
+ * Where the merged log goes: a file (reopened on HUP), or stdout. A record the disk cannot take
+ * is dropped and counted, never fatal; `onRecovered` is told the count once writing works again.
+ */
 class MergedLog {
-  private fd: number;
+  private readonly out: LogFile;
 
-  constructor(private readonly file: string | null) {
-    this.fd = file ? MergedLog.open(file) : 1;
-  }
-
-  private static open(file: string): number {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    return fs.openSync(file, 'a', 0o644);
+  constructor(file: string | null, onRecovered: (note: string) => void) {
+    const options = { what: 'merged log', mode: 0o644, onRecovered };
+    if (file) fs.mkdirSync(path.dirname(file), { recursive: true });
+    this.out = file ? LogFile.open(file, options) : LogFile.onDescriptor(1, options);
   }
 
   write(record: string): void {
-    const data = Buffer.from(record, 'latin1');
-    let done = 0;
-    while (done < data.length) done += fs.writeSync(this.fd, data, done);
+    this.out.write(record, 'latin1');
   }
 
   /** After `mv log log.1; kill -HUP`: a fresh file under the old name. */
   reopen(): void {
-    if (!this.file) return;
-    const fresh = MergedLog.open(this.file);
-    fs.closeSync(this.fd);
-    this.fd = fresh;
+    this.out.reopen();
   }
 
   close(): void {
-    if (this.fd !== 1) fs.closeSync(this.fd);
+    this.out.close();
   }
 }
 
@@ -140,7 +135,7 @@ export async function penlogdMain(args: readonly string[]): Promise<number> {
       const debug = (level: number, message: string) => {
         if (opts.debug >= level) ctx.log.debug(message);
       };
-      merged = new MergedLog(logFile);
+      merged = new MergedLog(logFile, (note) => ctx.log.warn(note));
       if (logFile) ctx.handOver(logFile);
       debug(1, logFile ? `Logging to ${logFile}` : 'Logging to stdout');
       const ring = new PenlogRing(opts.entries, debug);
