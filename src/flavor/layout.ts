@@ -32,6 +32,8 @@ export interface Layout {
   pamFile: string;
   initScript: string;
   ports: Partial<Record<PortName, number>>;
+  /** Where the daemon keeps its keys in a shared etcd: flavors sharing one etcd never meet. */
+  etcdPrefix: string;
   user: string | null;
   /** Features of this daemon; true = compiled in. */
   features: Partial<Record<FeatureName, boolean>>;
@@ -102,6 +104,7 @@ export function layout(flavor: Flavor, daemon: DaemonName): Layout {
     pamFile: `/etc/pam.d/${identity}`,
     initScript: `/etc/init.d/${packageName}`,
     ports: { ...flavor.ports[daemon] },
+    etcdPrefix: `/flavorkit/${flavor.name}/${spec.systemName}/`,
     user: flavor.user ?? null,
     features,
   };

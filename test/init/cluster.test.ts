@@ -12,6 +12,7 @@ import { InitHarness, type Reply } from './harness';
 const tab = (endpoint: string, node: string) => `:::cluster:${endpoint}
 :::node:${node}
 :::single:db
+:::leasettl:2
 web:w:2:respawn:sleep 3141
 db:d:2:respawn:sleep 3142
 `;
@@ -23,13 +24,13 @@ const running = (reply: Reply, group: string) => (reply.entries ?? []).filter((e
 describe('isinit cluster directives', () => {
   it('parses the cluster, node and single directives', () => {
     const t = parseInittab(':::cluster:http://127.0.0.1:2379,http://10.0.0.2:2379\n:::node:host-1\n:::single:db,queue\nweb:w:2:respawn:sleep 1\n');
-    assert.deepEqual(t.cluster, { endpoints: ['http://127.0.0.1:2379', 'http://10.0.0.2:2379'], node: 'host-1', single: ['db', 'queue'] });
+    assert.deepEqual(t.cluster, { endpoints: ['http://127.0.0.1:2379', 'http://10.0.0.2:2379'], node: 'host-1', single: ['db', 'queue'], leaseTtlS: 10 });
   });
 
   it('refuses what it cannot use, naming the line and the fix', () => {
-    assert.throws(() => parseInittab('web:w:2:respawn:sleep 1\n:::single:db\n'), /isinittab:2: the node and single directives need a cluster: add :::cluster:http/);
+    assert.throws(() => parseInittab('web:w:2:respawn:sleep 1\n:::single:db\n'), /isinittab:2: the node, single and leasettl directives need a cluster: add :::cluster:http/);
     assert.throws(() => parseInittab(':::cluster:127.0.0.1:2379\n'), /isinittab:1: cluster endpoint "127.0.0.1:2379" is not a URL; write it as http:\/\/HOST:PORT/);
-    assert.throws(() => parseInittab(':::cluster:http://h:2379/v3\n'), /must be http:\/\/HOST:PORT or https/);
+    assert.throws(() => parseInittab(':::cluster:http://h:2379/v3\n'), /isinittab:1: cluster endpoint "http:\/\/h:2379\/v3" has a path, query or fragment; write it as http:\/\/HOST:PORT/);
     assert.throws(() => parseInittab(':::cluster:http://h:2379\n:::node:a b\n'), /node name "a b" must be letters/);
     assert.throws(() => parseInittab(':::cluster:http://h:2379\n:::quorum:3\n'), /unknown directive "quorum"; use :::socket:PATH/);
   });
