@@ -47,6 +47,8 @@ export interface ClusterInfo {
   single: string[];
   /** Elections this host takes part in now: at most one per single-host group. */
   campaigns: number;
+  /** The process that kills this host's single-host entries at the claim's deadline. */
+  fenceGuardPid: number | null;
   groups: ClusterGroupInfo[];
   error?: string;
 }
@@ -236,8 +238,10 @@ export class Cluster {
 
   /** Why an entry of GROUP may not start now; null when it may. */
   startRefusal(group: string): string | null {
-    if (!this.isSingle(group) || this.claimLive(group)) return null;
-    return `${group} is a single-host group and this host holds no live claim on it`;
+    if (!this.isSingle(group)) return null;
+    if (!this.claimLive(group)) return `${group} is a single-host group and this host holds no live claim on it`;
+    if (!this.guard.running) return `${group} is a single-host group and its fence guard is not running`;
+    return null;
   }
 
   /** The guard kills a single-host entry's process group when the claim lapses. */
@@ -273,6 +277,7 @@ export class Cluster {
       leading: [...this.leading].filter((g) => this.claimLive(g)).sort(),
       single: this.config.single,
       campaigns: new Set([...this.asking, ...this.waiting, ...this.leading]).size,
+      fenceGuardPid: this.guard.pid,
       groups: names.map((group) => ({
         group,
         desired: this.desired.get(group) ?? null,

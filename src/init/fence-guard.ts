@@ -11,56 +11,53 @@ export function monotonicMs(): number {
  * the monotonic clock, `+ <pgid>` / `- <pgid>` a process group to kill or to forget) and SIGKILLs
  * every group it holds when the deadline passes unrenewed. It needs nothing from the daemon after
  * the last deadline it got, so a daemon killed or stopped cannot keep its entries running.
- * Self-contained: it is sent as source text.
+ * Plain JavaScript source, not a compiled function: no bundler helper may leak into it.
  */
-function guardProgram(): void {
-  const now = () => Number(process.hrtime.bigint() / 1000000n);
-  const groups = new Set<number>();
-  let deadline = Infinity;
-  let timer: NodeJS.Timeout | null = null;
-  let ended = false;
-  const fire = () => {
-    for (const pgid of groups) {
-      try {
-        process.kill(-pgid, 'SIGKILL');
-        process.stderr.write(`isinit fence guard: claim deadline passed; killed process group ${pgid}\n`);
-      } catch {
-        // Already gone.
-      }
-    }
-    groups.clear();
-    if (ended) process.exit(0);
-  };
-  const arm = () => {
-    if (timer) clearTimeout(timer);
-    timer = null;
-    if (deadline === Infinity) return;
-    const left = deadline - now();
-    if (left <= 0) fire();
-    else timer = setTimeout(arm, Math.min(left, 1000));
-  };
-  let buffered = '';
-  process.stdin.setEncoding('utf8');
-  process.stdin.on('data', (chunk: string) => {
-    buffered += chunk;
-    const lines = buffered.split('\n');
-    buffered = lines.pop() ?? '';
-    for (const line of lines) {
-      const [op, value] = line.split(' ');
-      const n = Number(value);
-      if (op === 'D') deadline = n;
-      else if (op === '+') groups.add(n);
-      else if (op === '-') groups.delete(n);
-    }
-    arm();
-  });
-  // The daemon is gone: what it left is killed at its last deadline, then the guard ends.
-  process.stdin.on('end', () => {
-    ended = true;
-    if (groups.size === 0) process.exit(0);
-    arm();
-  });
+const GUARD_PROGRAM = `
+const now = () => Number(process.hrtime.bigint() / 1000000n);
+const groups = new Set();
+let deadline = Infinity;
+let timer = null;
+let ended = false;
+function fire() {
+  for (const pgid of groups) {
+    try {
+      process.kill(-pgid, 'SIGKILL');
+      process.stderr.write('isinit fence guard: claim deadline passed; killed process group ' + pgid + '\\n');
+    } catch {}
+  }
+  groups.clear();
+  if (ended) process.exit(0);
 }
+function arm() {
+  if (timer) clearTimeout(timer);
+  timer = null;
+  if (deadline === Infinity) return;
+  const left = deadline - now();
+  if (left <= 0) fire();
+  else timer = setTimeout(arm, Math.min(left, 1000));
+}
+let buffered = '';
+process.stdin.setEncoding('utf8');
+process.stdin.on('data', (chunk) => {
+  buffered += chunk;
+  const lines = buffered.split('\\n');
+  buffered = lines.pop();
+  for (const line of lines) {
+    const [op, value] = line.split(' ');
+    const n = Number(value);
+    if (op === 'D') deadline = n;
+    else if (op === '+') groups.add(n);
+    else if (op === '-') groups.delete(n);
+  }
+  arm();
+});
+process.stdin.on('end', () => {
+  ended = true;
+  if (groups.size === 0) process.exit(0);
+  arm();
+});
+`;
 
 /**
  * Kills the process groups of a host's single-host entries when the host's claim in etcd can no
@@ -76,7 +73,7 @@ export class FenceGuard {
   constructor(private readonly log: Logger) {}
 
   start(): void {
-    const child = spawn(process.execPath, ['-e', `(${guardProgram.toString()})()`], {
+    const child = spawn(process.execPath, ['-e', GUARD_PROGRAM], {
       detached: true,
       stdio: ['pipe', 'ignore', 'inherit'],
     });
@@ -88,9 +85,9 @@ export class FenceGuard {
       if (this.child !== child) return;
       this.child = null;
       if (this.closed) return;
-      // Without a guard nothing would stop the entries of a stopped daemon: start another at once.
+      // Without a guard nothing would stop the entries of a stopped daemon: start another soon.
       this.log.warn(`cluster: fence guard PID ${child.pid} ended (${signal ?? `exit ${code}`}); starting a new one`);
-      this.start();
+      setTimeout(() => !this.closed && !this.child && this.start(), 200).unref();
     });
     this.send(`D ${this.deadline}`);
     for (const pgid of this.groups) this.send(`+ ${pgid}`);
@@ -98,6 +95,11 @@ export class FenceGuard {
 
   get pid(): number | null {
     return this.child?.pid ?? null;
+  }
+
+  /** Whether a guard runs now: without one, no single-host entry may start. */
+  get running(): boolean {
+    return this.child !== null && this.child.exitCode === null;
   }
 
   private send(line: string): void {
