@@ -6,6 +6,8 @@ import type { ClusterConfig } from './inittab';
 
 /** How long an etcd request may take before the cluster counts as unreachable. */
 const REQUEST_TIMEOUT_MS = 3000;
+/** One try on one member: a silent member costs this long, then the client tries another. */
+const ATTEMPT_MS = 900;
 const RETRY_MS = 500;
 
 export class ClusterUnavailable extends Error {}
@@ -89,8 +91,11 @@ class Session {
   private end!: (why: string) => void;
   private timer: NodeJS.Timeout | null = null;
 
+  /** Which member the keep-alives go to now. */
+  private member = 0;
+
   constructor(
-    private readonly client: Etcd3,
+    private readonly members: Etcd3[],
     readonly id: string,
     grantedTtlS: number,
     sentAt: number,
@@ -131,21 +136,23 @@ class Session {
     if (monotonicMs() >= this.softDeadline) return this.close(`no keep-alive confirmed since ${wallOf(this.confirmedAt)}`);
     const sentAt = monotonicMs();
     try {
-      const ttl = await this.keepAliveOnce(Math.max(100, this.softDeadline - sentAt));
+      // A try leaves time for two more before the soft deadline, each on the next member.
+      const ttl = await this.keepAliveOnce(Math.max(100, Math.min(this.ttlMs / 6, (this.softDeadline - sentAt) / 3)));
       if (!this.live) return;
       if (ttl <= 0) return this.close('etcd reports the lease expired');
       this.confirmedAt = sentAt;
       this.answeredAt = monotonicMs();
       this.onRenewed(this);
     } catch {
-      // Counted by the deadline: the next attempt, or the end of the session.
+      // Counted by the deadline; the next try goes to the next member.
+      this.member = (this.member + 1) % this.members.length;
     }
     if (monotonicMs() >= this.softDeadline) return this.close(`no keep-alive confirmed since ${wallOf(this.confirmedAt)}`);
     this.schedule();
   }
 
   private async keepAliveOnce(ms: number): Promise<number> {
-    const stream = await withTimeout(this.client.leaseClient.leaseKeepAlive(), 'keep-alive', [], ms);
+    const stream = await withTimeout(this.members[this.member]!.leaseClient.leaseKeepAlive(), 'keep-alive', [], ms);
     try {
       return await new Promise<number>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error('keep-alive timed out')), ms);
@@ -191,6 +198,8 @@ export class Cluster {
   private readonly asking = new Set<string>();
   /** Single-host groups this host lost to another and waits on, in the current session. */
   private readonly waiting = new Set<string>();
+  /** Election keys deleted while this host's try was under way: its answer may be stale. */
+  private readonly deletedWhileAsking = new Set<string>();
   private readonly pendingApply = new Set<string>();
   private readonly ttlS: number;
   private readonly marginMs: number;
@@ -215,11 +224,22 @@ export class Cluster {
     // Covers the kill's latency and clock rate differences between this host and etcd's leader.
     this.marginMs = Math.max(500, (this.ttlS * 1000) / 4);
     this.softLeadMs = Math.min(graceMs, (this.ttlS * 1000) / 4);
-    this.client = new Etcd3({ hosts: config.endpoints, dialTimeout: REQUEST_TIMEOUT_MS });
+    this.client = new Etcd3({
+      hosts: config.endpoints,
+      dialTimeout: REQUEST_TIMEOUT_MS,
+      // Per try, so that the client's retries move on to another member in time.
+      defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + ATTEMPT_MS }),
+      // A member gone silent under the watch is noticed (etcd refuses pings more often than 5 s).
+      grpcOptions: { 'grpc.keepalive_time_ms': 5000, 'grpc.keepalive_timeout_ms': 2000 },
+    });
+    // Keep-alives go to one member at a time, the next one after a failure: a silent member
+    // must not take the claim down while the others answer.
+    this.memberClients = config.endpoints.map((host) => new Etcd3({ hosts: [host], dialTimeout: REQUEST_TIMEOUT_MS }));
     this.guard = new FenceGuard(log);
   }
 
   private readonly softLeadMs: number;
+  private readonly memberClients: Etcd3[];
 
   private isSingle(group: string): boolean {
     return this.config.single.includes(group);
@@ -338,7 +358,7 @@ export class Cluster {
     const sentAt = monotonicMs();
     const granted = await withTimeout(this.client.leaseClient.leaseGrant({ TTL: this.ttlS, ID: 0 }), 'granting a lease', this.config.endpoints);
     // etcd may raise a TTL below its minimum, never lower it; the lower one is the safe one.
-    const session = new Session(this.client, String(granted.ID), Math.min(this.ttlS, Number(granted.TTL)), sentAt, this.marginMs, this.softLeadMs, (s) => this.renewed(s));
+    const session = new Session(this.memberClients, String(granted.ID), Math.min(this.ttlS, Number(granted.TTL)), sentAt, this.marginMs, this.softLeadMs, (s) => this.renewed(s));
     this.session = session;
     this.guard.setDeadline(session.deadline);
     return session;
@@ -377,6 +397,8 @@ export class Cluster {
       if (answer.succeeded) return;
       const kv = answer.responses[0]?.response_range?.kvs[0] as IKeyValue | undefined;
       if (!kv) continue;
+      // Put by an earlier try of this very claim (timed out on one member, retried on another).
+      if (kv.lease === session.id) return;
       let other: { host?: string; addresses?: string[]; pid?: number; instance?: { runDir: string } } = {};
       try {
         other = JSON.parse(kv.value.toString()) as typeof other;
@@ -431,6 +453,7 @@ export class Cluster {
     } else if (kind === 'elect') {
       if (value === null) {
         this.leaders.delete(name);
+        if (this.asking.has(name)) this.deletedWhileAsking.add(name);
         if (session && this.isSingle(name)) void this.campaign(name, session);
       } else this.leaders.set(name, value);
     }
@@ -457,6 +480,7 @@ export class Cluster {
     if (this.asking.has(group) || this.leading.has(group) || this.session !== session || !session.live || this.closed) return;
     this.asking.add(group);
     this.waiting.delete(group);
+    this.deletedWhileAsking.delete(group);
     const key = `${this.prefix}elect/${group}`;
     try {
       const answer = await withTimeout(
@@ -465,7 +489,9 @@ export class Cluster {
         this.config.endpoints,
       );
       if (this.session !== session || !session.live) return;
-      if (answer.succeeded) {
+      const holder = answer.responses[0]?.response_range?.kvs[0] as IKeyValue | undefined;
+      // The key may be this host's own: put by a try that timed out on one member and was retried.
+      if (answer.succeeded || holder?.lease === session.id) {
         this.leaders.set(group, this.node);
         if (monotonicMs() >= session.softDeadline) return;
         this.leading.add(group);
@@ -474,8 +500,7 @@ export class Cluster {
         this.scheduleReport();
         return;
       }
-      const holder = answer.responses[0]?.response_range?.kvs[0] as IKeyValue | undefined;
-      if (holder) {
+      if (holder && !this.deletedWhileAsking.has(group)) {
         this.leaders.set(group, holder.value.toString());
         this.waiting.add(group);
       } else setImmediate(() => void this.campaign(group, session));
@@ -495,6 +520,7 @@ export class Cluster {
     this.leading.clear();
     this.asking.clear();
     this.waiting.clear();
+    this.deletedWhileAsking.clear();
     for (const group of this.config.single) this.leaders.delete(group);
     this.watcher?.cancel().catch(() => undefined);
     this.watcher = null;
@@ -561,5 +587,6 @@ export class Cluster {
     await loop;
     this.guard.close();
     this.client.close();
+    for (const c of this.memberClients) c.close();
   }
 }

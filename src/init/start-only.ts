@@ -7,6 +7,7 @@ export interface StartOnly {
   cluster: string;
   node: string;
   single: string;
+  leasettl: string;
 }
 
 export interface StartOnlyDefaults {
@@ -24,6 +25,7 @@ export function startOnlyOf(table: Inittab, defaults: StartOnlyDefaults): StartO
     cluster: table.cluster?.endpoints.join(',') ?? '',
     node: table.cluster?.node ?? '',
     single: table.cluster?.single.join(',') ?? '',
+    leasettl: table.cluster ? String(table.cluster.leaseTtlS) : '',
   };
 }
 
