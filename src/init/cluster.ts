@@ -1,4 +1,5 @@
 import os from 'node:os';
+import { noop } from 'cockatiel';
 import { Etcd3, type IKeyValue, type Watcher } from 'etcd3';
 import type { Logger } from '../runtime';
 import { FenceGuard, monotonicMs } from './fence-guard';
@@ -125,30 +126,32 @@ class Session {
     return this.confirmedAt + this.ttlMs + this.marginMs;
   }
 
-  private schedule(): void {
+  private schedule(afterFailure = false): void {
     if (!this.live) return;
-    const period = this.ttlMs / 6;
-    this.timer = setTimeout(() => void this.keepAlive(), period);
+    this.timer = setTimeout(() => void this.keepAlive(), afterFailure ? 50 : this.ttlMs / 6);
   }
 
   private async keepAlive(): Promise<void> {
     if (!this.live) return;
     if (monotonicMs() >= this.softDeadline) return this.close(`no keep-alive confirmed since ${wallOf(this.confirmedAt)}`);
     const sentAt = monotonicMs();
+    let failed = false;
     try {
-      // A try leaves time for two more before the soft deadline, each on the next member.
-      const ttl = await this.keepAliveOnce(Math.max(100, Math.min(this.ttlMs / 6, (this.softDeadline - sentAt) / 3)));
+      // An answer takes milliseconds: a short try leaves time for more before the soft deadline,
+      // each on the next member.
+      const ttl = await this.keepAliveOnce(Math.max(100, Math.min(this.ttlMs / 12, (this.softDeadline - sentAt) / 2)));
       if (!this.live) return;
       if (ttl <= 0) return this.close('etcd reports the lease expired');
       this.confirmedAt = sentAt;
       this.answeredAt = monotonicMs();
       this.onRenewed(this);
     } catch {
-      // Counted by the deadline; the next try goes to the next member.
+      // Counted by the deadline; the next try goes to the next member, at once.
       this.member = (this.member + 1) % this.members.length;
+      failed = true;
     }
     if (monotonicMs() >= this.softDeadline) return this.close(`no keep-alive confirmed since ${wallOf(this.confirmedAt)}`);
-    this.schedule();
+    this.schedule(failed);
   }
 
   private async keepAliveOnce(ms: number): Promise<number> {
@@ -234,7 +237,10 @@ export class Cluster {
     });
     // Keep-alives go to one member at a time, the next one after a failure: a silent member
     // must not take the claim down while the others answer.
-    this.memberClients = config.endpoints.map((host) => new Etcd3({ hosts: [host], dialTimeout: REQUEST_TIMEOUT_MS }));
+    // No circuit breaker there: it would hold a member closed for 5 s after etcd came back.
+    this.memberClients = config.endpoints.map(
+      (host) => new Etcd3({ hosts: [host], dialTimeout: REQUEST_TIMEOUT_MS, faultHandling: { host: () => noop, global: noop } }),
+    );
     this.guard = new FenceGuard(log);
   }
 
@@ -547,7 +553,7 @@ export class Cluster {
    * the session is given up and the answer waits until the lease has certainly expired in etcd,
    * so a refused switch can never be applied later.
    */
-  async setLevel(group: string, level: string): Promise<void> {
+  async setLevel(group: string, level: string, retried = false): Promise<void> {
     const s = this.session;
     if (this.fatal) throw new ClusterUnavailable(`not in the cluster: ${this.fatal}`);
     if (!s?.live) throw new ClusterUnavailable(`setting ${group} to level ${level}: this host is not connected to etcd at ${this.config.endpoints.join(', ')} now; nothing was changed`);
@@ -566,7 +572,11 @@ export class Cluster {
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       throw new ClusterUnavailable(`${(err as Error).message}; this host's lease has expired since, so the switch will never apply`);
     }
-    if (!answer.succeeded) throw new ClusterUnavailable(`setting ${group} to level ${level}: this host's lease in etcd had expired; nothing was changed`);
+    if (!answer.succeeded) {
+      // The claim was renewed under a new lease meanwhile: this answer is final, so one more try is safe.
+      if (!retried && this.session !== s && this.session?.live) return this.setLevel(group, level, true);
+      throw new ClusterUnavailable(`setting ${group} to level ${level}: this host's lease in etcd had expired; nothing was changed`);
+    }
     this.desired.set(group, level);
   }
 

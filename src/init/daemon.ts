@@ -120,8 +120,10 @@ export async function runInitDaemon(options: DaemonOptions): Promise<void> {
                 const { results, warnings } = await reread(ctx.log);
                 return reply({ ok: true, results, ...(warnings.length ? { warnings } : {}) });
               }
-              case 'status':
-                return reply({ ok: true, ...supervisor.status(), ...(cluster ? { cluster: cluster.info(supervisor.status().groups.map((g) => g.group)) } : {}) });
+              case 'status': {
+                const here = supervisor.status();
+                return reply({ ok: true, ...here, ...(cluster ? { cluster: cluster.info(here.groups.map((g) => g.group)) } : {}) });
+              }
               case 'kill': {
                 stopping = true;
                 const results = await supervisor.stopAll();
