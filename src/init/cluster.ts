@@ -72,6 +72,7 @@ function withTimeout<T>(work: Promise<T>, what: string, endpoints: string[], ms 
 function readable(err: Error): string {
   if (/circuit breaker is open/i.test(err.message)) return 'refused or failed every recent request (retrying in the background)';
   if (/ECONNREFUSED|No connection established|UNAVAILABLE/i.test(err.message)) return `is unreachable (${err.message.split('\n')[0]})`;
+  if (/DEADLINE_EXCEEDED/.test(err.message)) return `did not answer within ${ATTEMPT_MS} ms on any member tried`;
   return `failed: ${err.message.split('\n')[0]}`;
 }
 
@@ -232,8 +233,9 @@ export class Cluster {
       dialTimeout: REQUEST_TIMEOUT_MS,
       // Per try, so that the client's retries move on to another member in time.
       defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + ATTEMPT_MS }),
-      // A member gone silent under the watch is noticed (etcd refuses pings more often than 5 s).
-      grpcOptions: { 'grpc.keepalive_time_ms': 5000, 'grpc.keepalive_timeout_ms': 2000 },
+      // A member gone silent under the watch is noticed; etcd drops clients that ping more often
+      // than every 5 s, so well above that.
+      grpcOptions: { 'grpc.keepalive_time_ms': 10000, 'grpc.keepalive_timeout_ms': 3000 },
     });
     // Keep-alives go to one member at a time, the next one after a failure: a silent member
     // must not take the claim down while the others answer.

@@ -162,7 +162,7 @@ g1:mid:5:once:echo mid >> OUT
     noOverlap();
   });
 
-  it(`the leader daemon stopped (SIGSTOP) for ${2 * TTL_S} s: its entries stop at its deadline, and it does not take them back`, async () => {
+  it(`the leader daemon stopped (SIGSTOP) for ${2 * TTL_S} s: its entries stop at its deadline, and it resumes without them`, async () => {
     const leader = await steady('before SIGSTOP');
     process.kill(hosts[leader]!.pid, 'SIGSTOP');
     try {
@@ -171,8 +171,10 @@ g1:mid:5:once:echo mid >> OUT
     } finally {
       process.kill(hosts[leader]!.pid, 'SIGCONT');
     }
+    await sleep(500);
+    assert.ok(!hostsRunningDb().includes(leader), 'the resumed host does not start the group again');
     await reachable(leader);
-    assert.notEqual(await steady('after SIGCONT'), leader);
+    await steady('after SIGCONT');
     noOverlap();
   });
 
@@ -277,7 +279,7 @@ g1:mid:5:once:echo mid >> OUT
     try {
       const refused = await hosts[2]!.tell('g1', '0');
       assert.equal(refused.ok, false);
-      assert.match(refused.error ?? '', /setting g1 to level 0: .*(no answer|not connected)/);
+      assert.match(refused.error ?? '', /setting g1 to level 0: .*(no answer|did not answer|not connected).*(will never apply|nothing was changed)/);
       // Level 5 passes on the hosts in touch (its once entry writes "mid"), then level 3 wins.
       assert.equal((await hosts[0]!.tell('g1', '5')).ok, true);
       assert.equal((await hosts[1]!.tell('g1', '3')).ok, true);
