@@ -207,6 +207,9 @@ export class Cluster {
   private readonly pendingApply = new Set<string>();
   private readonly ttlS: number;
   private readonly marginMs: number;
+  /** How long before the deadline the daemon gives its claim up, to stop its entries itself. */
+  private readonly softLeadMs: number;
+  private readonly memberClients: Etcd3[];
   private readonly guard: FenceGuard;
   private session: Session | null = null;
   private watcher: Watcher | null = null;
@@ -214,6 +217,8 @@ export class Cluster {
   private fatal: string | null = null;
   private reportTimer: NodeJS.Timeout | null = null;
   private loop: Promise<void> | null = null;
+  private closeNow!: (why: string) => void;
+  private readonly closing = new Promise<string>((resolve) => (this.closeNow = resolve));
 
   constructor(
     private readonly config: ClusterConfig,
@@ -245,9 +250,6 @@ export class Cluster {
     );
     this.guard = new FenceGuard(log);
   }
-
-  private readonly softLeadMs: number;
-  private readonly memberClients: Etcd3[];
 
   private isSingle(group: string): boolean {
     return this.config.single.includes(group);
@@ -358,9 +360,6 @@ export class Cluster {
       if (!this.closed) await new Promise((r) => setTimeout(r, RETRY_MS));
     }
   }
-
-  private closing = new Promise<string>((resolve) => (this.closeNow = resolve));
-  private closeNow!: (why: string) => void;
 
   private async openSession(): Promise<Session> {
     const sentAt = monotonicMs();
