@@ -26,6 +26,8 @@ export function layoutTable(l: Layout, extra: Array<[string, string]> = []): str
     ['PAM file', l.pamFile],
     ['init script', l.initScript],
     ['logrotate file', l.logrotateFile],
+    // Only a daemon that can share state through etcd has keys there.
+    ...('cluster' in l.features ? [['etcd prefix', l.etcdPrefix] as [string, string]] : []),
     ...Object.entries(l.ports).map(([k, v]): [string, string] => [`${k} port`, String(v)]),
     ...Object.entries(l.features).map(([k, v]): [string, string] => [`feature ${k}`, v ? 'on' : 'off']),
     ['user', l.user ?? '(invoking user)'],

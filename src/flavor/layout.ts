@@ -34,6 +34,8 @@ export interface Layout {
   /** logrotate's file for the logs of this instance. */
   logrotateFile: string;
   ports: Partial<Record<PortName, number>>;
+  /** Where the daemon keeps its keys in a shared etcd: flavors sharing one etcd never meet. */
+  etcdPrefix: string;
   user: string | null;
   /** Features of this daemon; true = compiled in. */
   features: Partial<Record<FeatureName, boolean>>;
@@ -106,6 +108,7 @@ export function layout(flavor: Flavor, daemon: DaemonName): Layout {
     initScript: `/etc/init.d/${packageName}`,
     logrotateFile: `/etc/logrotate.d/${packageName}`,
     ports: { ...flavor.ports[daemon] },
+    etcdPrefix: `/flavorkit/${flavor.name}/${spec.systemName}/`,
     user: flavor.user ?? null,
     features,
   };

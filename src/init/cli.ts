@@ -4,6 +4,7 @@ import { currentLayout, parseCommandLine, reportUsage, UsageError } from '../run
 import { readInittab } from './inittab';
 import { runInitDaemon } from './daemon';
 import { levelWarnings } from './levels';
+import type { ClusterInfo } from './cluster';
 import type { Request } from './protocol';
 import type { TagResult } from './supervisor';
 
@@ -101,6 +102,37 @@ function describe(r: TagResult): string {
   return `${r.group}:${r.tag} ${r.action}${pid}${code}${r.error ? `: ${r.error}` : ''}`;
 }
 
+interface StatusReply {
+  groups?: Array<{ group: string; level: string | null; state: string }>;
+  entries?: Array<{ group: string; tag: string; mode: string; state: string; pid: number | null }>;
+  cluster?: ClusterInfo;
+}
+
+/** `isinit --status` for a person: every group with its level and entries, and the cluster's view. */
+export function formatStatus(answer: StatusReply): string {
+  const out: string[] = [];
+  const c = answer.cluster;
+  if (c) {
+    out.push(
+      `node ${c.node}: etcd ${c.reachable ? 'reachable' : 'UNREACHABLE'} at ${c.endpoints.join(', ')}; ` +
+        `last confirmed keep-alive ${c.lastKeepAlive ?? 'none'}; claim until ${c.claimDeadline ?? 'none'} ` +
+        `(lease ${c.leaseId ?? 'none'}, ${c.leaseTtlS} s, margin ${c.marginMs} ms)${c.error ? `; ${c.error}` : ''}`,
+    );
+  }
+  const byGroup = new Map((c?.groups ?? []).map((g) => [g.group, g]));
+  for (const g of answer.groups ?? []) {
+    const shared = byGroup.get(g.group);
+    let line = `${g.group}: level ${g.level ?? '(none yet)'}, ${g.state}`;
+    if (shared) line += `; cluster level ${shared.desired ?? '(none yet)'}`;
+    if (shared?.single) line += `; single-host, led by ${shared.leader ?? 'nobody'}${shared.claimLive ? ' (this host, claim live)' : ''}`;
+    out.push(line);
+    for (const e of (answer.entries ?? []).filter((x) => x.group === g.group)) {
+      out.push(`  ${e.group}:${e.tag} ${e.mode} ${e.state}${e.pid ? ` PID ${e.pid}` : ''}`);
+    }
+  }
+  return out.join('\n') + '\n';
+}
+
 export async function main(argv: string[]): Promise<number> {
   const layout = currentLayout('init');
   let o: Options;
@@ -139,8 +171,10 @@ export async function main(argv: string[]): Promise<number> {
           ? { op: 'reread' }
           : { op: 'switch', group: o.words.length === 2 ? o.words[0]! : os.hostname(), level: o.words.at(-1)! };
     const answer = await request(socketPath, body);
-    if (o.json || o.status) process.stdout.write(`${JSON.stringify(answer, null, o.json ? 0 : 2)}\n`);
+    if (o.json) process.stdout.write(`${JSON.stringify(answer)}\n`);
+    else if (o.status && answer.ok) process.stdout.write(formatStatus(answer as StatusReply));
     else for (const r of (answer.results as TagResult[] | undefined) ?? []) process.stdout.write(`${describe(r)}\n`);
+    if (typeof answer.notice === 'string' && !o.json) process.stdout.write(`isinit: ${answer.notice}\n`);
     for (const warning of (answer.warnings as string[] | undefined) ?? []) process.stderr.write(`isinit: ${warning}\n`);
     if (!answer.ok) {
       process.stderr.write(`isinit: ${String(answer.error)}\n`);

@@ -62,6 +62,10 @@ export async function runInitDaemon(options: DaemonOptions): Promise<void> {
         stateFile: layout.files.state!,
         log: ctx.log,
         graceMs: options.graceMs,
+        // Single-host groups run only under a live claim, watched by the cluster's fence guard.
+        startRefusal: (group) => cluster?.startRefusal(group) ?? null,
+        childStarted: (group, pid) => cluster?.childStarted(group, pid),
+        childEnded: (group, pid) => cluster?.childEnded(group, pid),
       });
       for (const warning of levelWarnings(first, options.configFile)) ctx.log.warn(warning);
       const adopted = supervisor.restore(first, first.cluster?.single ?? []);
@@ -69,12 +73,20 @@ export async function runInitDaemon(options: DaemonOptions): Promise<void> {
       if (first.cluster && FLAVORKIT_FEATURES.cluster) {
         locatePackageData(layout.libDir);
         const clusterModule: typeof import('./cluster') = require('./cluster');
-        const joined = new clusterModule.Cluster(first.cluster, layout.flavor, ctx.log, {
-          apply: (group, level) => supervisor.switchGroup(load(), group, level),
-          report: () => ({ groups: supervisor.status().groups }),
-        });
+        const joined = new clusterModule.Cluster(
+          first.cluster,
+          layout.etcdPrefix,
+          { runDir: layout.runDir, socket: running.socket },
+          ctx.log,
+          {
+            apply: (group, level) => supervisor.switchGroup(load(), group, level),
+            report: () => ({ groups: supervisor.status().groups }),
+          },
+          options.graceMs,
+        );
         cluster = joined;
-        joined.start();
+        // A node name another daemon holds fails the start here; an unreachable etcd does not.
+        await joined.start();
         // On TERM the children stay for the next daemon, but a single-host group stops here first,
         // so that the host elected next never runs it beside this one.
         ctx.onStop(async () => {
@@ -102,10 +114,14 @@ export async function runInitDaemon(options: DaemonOptions): Promise<void> {
                 if (empty) ctx.log.warn(empty);
                 const warnings = empty ? { warnings: [empty] } : {};
                 if (cluster) {
-                  // The cluster's level first: when etcd refuses in time, nothing changes here.
+                  // The cluster's level first: when etcd refuses, nothing changes anywhere.
                   await cluster.setLevel(request.group, request.level);
                   const results = await supervisor.switchGroup(table, request.group, cluster.effectiveLevel(request.group));
-                  return reply({ ok: true, results, cluster: cluster.info(), ...warnings });
+                  const leader = first.cluster!.single.includes(request.group) ? cluster.leaderOf(request.group) : undefined;
+                  const notice =
+                    leader === undefined || leader === cluster.node ? undefined
+                    : `${request.group} is a single-host group led by ${leader ?? 'no host yet (an election is under way)'}; it runs there at level ${request.level}, not here`;
+                  return reply({ ok: true, results, ...(notice ? { notice } : {}), cluster: cluster.info(table.groups), ...warnings });
                 }
                 return reply({ ok: true, results: await supervisor.switchGroup(table, request.group, request.level), ...warnings });
               }
@@ -113,8 +129,10 @@ export async function runInitDaemon(options: DaemonOptions): Promise<void> {
                 const { results, warnings } = await reread(ctx.log);
                 return reply({ ok: true, results, ...(warnings.length ? { warnings } : {}) });
               }
-              case 'status':
-                return reply({ ok: true, ...supervisor.status(), ...(cluster ? { cluster: cluster.info() } : {}) });
+              case 'status': {
+                const here = supervisor.status();
+                return reply({ ok: true, ...here, ...(cluster ? { cluster: cluster.info(here.groups.map((g) => g.group)) } : {}) });
+              }
               case 'kill': {
                 stopping = true;
                 const results = await supervisor.stopAll();

@@ -26,6 +26,8 @@ export interface ClusterConfig {
   node: string | null;
   /** Groups that run on exactly one host at a time, placed by election. */
   single: string[];
+  /** Time to live of the host's lease in etcd: how long a dead leader holds its groups. */
+  leaseTtlS: number;
 }
 
 export interface Inittab {
@@ -68,7 +70,21 @@ function checkName(file: string, line: number, what: string, value: string): str
   return value;
 }
 
-const DIRECTIVES = 'use :::socket:PATH, :::initstat:PATH, :::waitlimit:SECONDS, :::cluster:URL[,URL...], :::node:NAME or :::single:GROUP[,GROUP...]';
+const DIRECTIVES =
+  'use :::socket:PATH, :::initstat:PATH, :::waitlimit:SECONDS, :::cluster:URL[,URL...], :::node:NAME, :::single:GROUP[,GROUP...] or :::leasettl:SECONDS';
+
+/** etcd grants no lease under 2 s with its default timing; longer than this, a dead leader holds its groups too long. */
+export const LEASE_TTL_DEFAULT_S = 10;
+const LEASE_TTL_MIN_S = 2;
+const LEASE_TTL_MAX_S = 600;
+
+function leaseTtl(file: string, line: number, text: string): number {
+  const seconds = Number(text);
+  if (!/^\d+$/.test(text) || seconds < LEASE_TTL_MIN_S || seconds > LEASE_TTL_MAX_S) {
+    throw new InittabError(file, line, `the leasettl directive takes whole seconds from ${LEASE_TTL_MIN_S} to ${LEASE_TTL_MAX_S}, not "${text}"; write e.g. :::leasettl:${LEASE_TTL_DEFAULT_S}`);
+  }
+  return seconds;
+}
 
 function waitLimit(file: string, line: number, text: string): number {
   const seconds = Number(text);
@@ -79,16 +95,32 @@ function waitLimit(file: string, line: number, text: string): number {
 }
 
 function endpoint(file: string, line: number, text: string): string {
+  const fix = 'write it as http://HOST:PORT (or https://HOST:PORT)';
   let url: URL;
   try {
     url = new URL(text);
   } catch {
-    throw new InittabError(file, line, `cluster endpoint "${text}" is not a URL; write it as http://HOST:PORT`);
+    throw new InittabError(file, line, `cluster endpoint "${text}" is not a URL; ${fix}`);
   }
-  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '' || url.pathname.length > 1) {
-    throw new InittabError(file, line, `cluster endpoint "${text}" must be http://HOST:PORT or https://HOST:PORT`);
-  }
-  return `${url.protocol}//${url.host}`;
+  const problem =
+    url.protocol !== 'http:' && url.protocol !== 'https:' ? `has the scheme "${url.protocol}"`
+    : url.hostname === '' ? 'names no host'
+    : url.username !== '' || url.password !== '' ? 'carries a user or password (etcd authentication is not supported; the credentials would be dropped)'
+    : url.pathname.length > 1 || url.search !== '' || url.hash !== '' ? 'has a path, query or fragment'
+    : !/^[a-z]+:\/\/[^/]*:\d+\/?$/i.test(text) ? 'names no port (etcd clients use 2379)'
+    : null;
+  if (problem) throw new InittabError(file, line, `cluster endpoint "${text}" ${problem}; ${fix}`);
+  // From the text, not url.host: that drops a scheme's default port, which etcd does not listen on.
+  return text.replace(/\/$/, '');
+}
+
+function endpoints(file: string, line: number, text: string): string[] {
+  const urls = text.split(',').map((u) => endpoint(file, line, u.trim()));
+  const schemes = new Set(urls.map((u) => u.slice(0, u.indexOf(':'))));
+  if (schemes.size > 1) throw new InittabError(file, line, 'cluster endpoints mix http and https; one etcd cluster speaks one of them: use the same scheme for every URL');
+  const twice = urls.find((u, i) => urls.indexOf(u) !== i);
+  if (twice) throw new InittabError(file, line, `cluster endpoint ${twice} is listed twice; list each etcd member once`);
+  return urls;
 }
 
 /**
@@ -102,8 +134,9 @@ export function parseInittab(text: string, file = 'isinittab'): Inittab {
   let socket: string | null = null;
   let initstat: string | null = null;
   let waitLimitS = WAIT_LIMIT_DEFAULT_S;
-  let endpoints: string[] = [];
+  let urls: string[] = [];
   let node: string | null = null;
+  let leaseTtlS = LEASE_TTL_DEFAULT_S;
   const single: string[] = [];
   /** The first node or single directive, for the error when no cluster is given. */
   let needsCluster = 0;
@@ -130,12 +163,18 @@ export function parseInittab(text: string, file = 'isinittab'): Inittab {
           waitLimitS = waitLimit(file, line, command);
           return;
         case 'cluster':
-          endpoints = command.split(',').map((u) => endpoint(file, line, u.trim()));
+          if (urls.length) throw new InittabError(file, line, 'a second cluster directive; list every etcd URL in one :::cluster:URL,URL... line');
+          urls = endpoints(file, line, command);
+          return;
+        case 'leasettl':
+          needsCluster ||= line;
+          leaseTtlS = leaseTtl(file, line, command);
           return;
         case 'node':
           needsCluster ||= line;
-          node = names('node name')[0]!;
           if (command.includes(',')) throw new InittabError(file, line, 'the node directive takes one name');
+          if (node !== null) throw new InittabError(file, line, `a second node directive; this host is already named "${node}"`);
+          node = names('node name')[0]!;
           return;
         case 'single':
           needsCluster ||= line;
@@ -163,10 +202,10 @@ export function parseInittab(text: string, file = 'isinittab'): Inittab {
     entries.push({ group, tag, levels, levelField, mode: mode as Mode, command, user: user ?? null, line });
   });
   const groups = [...new Set(entries.map((e) => e.group))];
-  if (endpoints.length === 0 && (node !== null || single.length > 0)) {
-    throw new InittabError(file, needsCluster, 'the node and single directives need a cluster: add :::cluster:http://HOST:PORT');
+  if (urls.length === 0 && needsCluster) {
+    throw new InittabError(file, needsCluster, 'the node, single and leasettl directives need a cluster: add :::cluster:http://HOST:PORT');
   }
-  const cluster = endpoints.length ? { endpoints, node, single } : null;
+  const cluster = urls.length ? { endpoints: urls, node, single, leaseTtlS } : null;
   return { entries, socket, initstat, cluster, waitLimitS, groups };
 }
 

@@ -1,4 +1,4 @@
-import type { Inittab } from './inittab';
+import { LEASE_TTL_DEFAULT_S, type Inittab } from './inittab';
 
 /** What the daemon takes from its isinittab at start alone: a re-read cannot move or rejoin it. */
 export interface StartOnly {
@@ -7,6 +7,7 @@ export interface StartOnly {
   cluster: string;
   node: string;
   single: string;
+  leasettl: string;
 }
 
 export interface StartOnlyDefaults {
@@ -24,6 +25,8 @@ export function startOnlyOf(table: Inittab, defaults: StartOnlyDefaults): StartO
     cluster: table.cluster?.endpoints.join(',') ?? '',
     node: table.cluster?.node ?? '',
     single: table.cluster?.single.join(',') ?? '',
+    // The default counts as unset, so that adding or removing a cluster names :::cluster: alone.
+    leasettl: table.cluster && table.cluster.leaseTtlS !== LEASE_TTL_DEFAULT_S ? String(table.cluster.leaseTtlS) : '',
   };
 }
 

@@ -59,6 +59,11 @@ export interface SupervisorOptions {
   stateFile: string;
   log: Logger;
   graceMs: number;
+  /** Why an entry of GROUP may not start now (a single-host group without a live claim); null: it may. */
+  startRefusal?: (group: string) => string | null;
+  /** Told of every child's start and end, with its PID (its process group). */
+  childStarted?: (group: string, pid: number) => void;
+  childEnded?: (group: string, pid: number) => void;
 }
 
 const keyOf = (e: { group: string; tag: string }) => `${e.group}:${e.tag}`;
@@ -158,6 +163,11 @@ export class Supervisor {
     if (run.holdTimer) clearTimeout(run.holdTimer);
     run.holdTimer = null;
     run.heldUntil = null;
+    const refusal = this.options.startRefusal?.(entry.group);
+    if (refusal) {
+      run.state = 'stopped';
+      return refusal;
+    }
     let child: Child;
     try {
       child = startChild(entry.command, this.logFile(entry), entry.user);
@@ -179,8 +189,10 @@ export class Supervisor {
     run.child = child;
     run.state = 'running';
     const startedAt = Date.now();
+    this.options.childStarted?.(run.entry.group, child.pid);
     this.persist();
     void child.exited.then((code) => {
+      this.options.childEnded?.(run.entry.group, child.pid);
       if (run.child !== child) return;
       run.child = null;
       run.state = code === 0 ? 'done' : 'failed';
@@ -340,18 +352,27 @@ export class Supervisor {
     return this.levels.has(group) || [...this.runs.values()].some((r) => r.entry.group === group);
   }
 
-  status(): { groups: Array<{ group: string; level: string; state: GroupState }>; entries: EntryStatus[] } {
+  /**
+   * Every group of the file and every group seen, with its level (null: never switched) and all
+   * its entries, those never started included.
+   */
+  status(): { groups: Array<{ group: string; level: string | null; state: GroupState }>; entries: EntryStatus[] } {
+    const groups = [...new Set([...this.table.groups, ...this.groupStates.keys()])];
+    const entries: EntryStatus[] = [...this.runs.values()].map((r) => ({
+      group: r.entry.group,
+      tag: r.entry.tag,
+      mode: r.entry.mode,
+      state: r.state,
+      pid: r.child?.pid ?? null,
+      restarts: r.restarts,
+      heldUntil: r.heldUntil ? new Date(r.heldUntil).toISOString() : null,
+    }));
+    for (const e of this.table.entries) {
+      if (!this.runs.has(keyOf(e))) entries.push({ group: e.group, tag: e.tag, mode: e.mode, state: 'stopped', pid: null, restarts: 0, heldUntil: null });
+    }
     return {
-      groups: [...this.groupStates.entries()].map(([group, state]) => ({ group, level: this.levels.get(group) ?? '0', state })),
-      entries: [...this.runs.values()].map((r) => ({
-        group: r.entry.group,
-        tag: r.entry.tag,
-        mode: r.entry.mode,
-        state: r.state,
-        pid: r.child?.pid ?? null,
-        restarts: r.restarts,
-        heldUntil: r.heldUntil ? new Date(r.heldUntil).toISOString() : null,
-      })),
+      groups: groups.map((group) => ({ group, level: this.levels.get(group) ?? null, state: this.groupStates.get(group) ?? 'stopped' })),
+      entries,
     };
   }
 

@@ -29,6 +29,7 @@ describe('layout of the default flavor tog: the plain system layout', () => {
       assert.equal(l.pamService, sys);
       assert.equal(l.pamFile, `/etc/pam.d/${sys}`);
       assert.equal(l.initScript, `/etc/init.d/tog-${daemon}`);
+      assert.equal(l.etcdPrefix, `/flavorkit/tog/${sys}/`);
       assert.equal(l.relocatable, false);
     });
   }
@@ -53,6 +54,7 @@ describe('layout of flavor abc: under /usr/local/abc-<daemon>, system-wide names
       assert.equal(l.dataDir, `${prefix}/var/lib`);
       assert.equal(l.pamFile, `/etc/pam.d/${sys}abc`);
       assert.equal(l.initScript, `/etc/init.d/abc-${daemon}`);
+      assert.equal(l.etcdPrefix, `/flavorkit/abc/${sys}/`);
       assert.equal(l.relocatable, true);
     });
   }

@@ -13,6 +13,8 @@ describe('directives a re-read cannot apply', () => {
     assert.deepEqual(changed('', ':::socket:/elsewhere.s\n'), [':::socket:']);
     assert.deepEqual(changed(':::cluster:http://h:2379\n', ':::cluster:http://h:2379\n:::node:a\n'), [':::node:']);
     assert.deepEqual(changed(':::cluster:http://h:2379\n:::single:db\n', ''), [':::cluster:', ':::single:']);
+    assert.deepEqual(changed(':::cluster:http://h:2379\n', ':::cluster:http://h:2379\n:::leasettl:10\n'), []);
+    assert.deepEqual(changed(':::cluster:http://h:2379\n', ':::cluster:http://h:2379\n:::leasettl:4\n'), [':::leasettl:']);
   });
 
   it('leave out :::socket: when the daemon was started with -s, which the file does not override', () => {
