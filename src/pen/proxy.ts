@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { ABUSE, type Balancer, type ClientEntry, type Server } from './balancer';
+import type { FastClose } from './state';
 
 export interface ProxySettings {
   /** Backend connect timeout, seconds. */
@@ -13,6 +14,8 @@ export interface ProxySettings {
   /** Local address for backend connections. */
   source: string | null;
   connMax: number;
+  /** `tcp_fastclose`: which side's EOF closes the whole pair at once (pen's CS_CLOSED_UP/DOWN). */
+  fastClose: FastClose;
 }
 
 /** One client connection and its backend connection: a slot of pen's connection table. */
@@ -25,7 +28,12 @@ export interface Conn {
   address: string;
   /** pen's state bits: 1 connecting, 2 connected, 4 EOF from server, 8 EOF from client. */
   state: number;
+  /** When a byte last moved either way, in seconds of the idle clock. */
+  lastActive: number;
 }
+
+/** Seconds since start, advanced by the idle scan: the clock `idle_timeout` is measured on, as pen's `now`. */
+let idleClock = 0;
 
 export type RequestLogger = (clientAddress: string, serverAddress: string, chunk: Buffer) => void;
 
@@ -69,6 +77,24 @@ export class Proxy {
   ) {
     this.conns = new Array(settings.connMax).fill(null);
     this.freeSlots = Array.from({ length: settings.connMax }, (_, i) => settings.connMax - 1 - i);
+    // One scan a second, as pen's main loop does: a change of `idle_timeout` applies to every
+    // connection, those already open included.
+    setInterval(() => this.closeIdle(), 1000).unref();
+  }
+
+  private closeIdle(): void {
+    idleClock++;
+    const limit = this.settings.idleTimeout;
+    if (limit <= 0) return;
+    for (const conn of this.conns) {
+      // Unlike pen, a half-closed pair counts too: a backend that never answers a client that
+      // has finished sending would otherwise hold its slot for good.
+      if (conn && conn.state & 2 && idleClock - conn.lastActive >= limit) {
+        this.debug(`connection ${conn.slot} idle for ${idleClock - conn.lastActive} s, closing`);
+        conn.client.destroy();
+        conn.upstream?.destroy();
+      }
+    }
   }
 
   /** Grows the connection table (`conn_max N`); it never shrinks. */
@@ -98,7 +124,7 @@ export class Proxy {
     client.on('error', () => undefined);
     const address = client.remoteAddress ?? '0.0.0.0';
     const entry = this.balancer.storeClient(address);
-    const conn: Conn = { slot, client, upstream: null, server: null, entry, address, state: 1 };
+    const conn: Conn = { slot, client, upstream: null, server: null, entry, address, state: 1, lastActive: idleClock };
     this.conns[slot] = conn;
     client.once('close', () => this.release(conn));
     const first = this.balancer.initialServer(entry, address, client.remotePort ?? 0);
@@ -161,6 +187,7 @@ export class Proxy {
   private pipe(conn: Conn, upstream: net.Socket, s: Server): void {
     const { client, entry } = conn;
     conn.state = 2;
+    conn.lastActive = idleClock;
     if (this.settings.tcpNodelay) {
       client.setNoDelay(true);
       upstream.setNoDelay(true);
@@ -174,35 +201,35 @@ export class Proxy {
       const out = http ? forwardHeaders(chunk, conn.address, this.proto) : chunk;
       s.sx += out.length;
       entry.rx += chunk.length;
+      conn.lastActive = idleClock;
       if (!upstream.write(out)) client.pause();
     });
     upstream.on('data', (chunk: Buffer) => {
       s.rx += chunk.length;
       entry.sx += chunk.length;
+      conn.lastActive = idleClock;
       if (!client.write(chunk)) upstream.pause();
     });
     upstream.on('drain', () => client.resume());
     client.on('drain', () => upstream.resume());
+    // EOF from one side: pass the half-close on, or with `tcp_fastclose` for that side close the
+    // pair once what is queued for the other side has been written.
+    const fast = this.settings.fastClose;
     client.on('end', () => {
       conn.state |= 8;
-      upstream.end();
+      if (fast === 'down' || fast === 'both') closeWhenWritten(upstream, client);
+      else upstream.end();
     });
     upstream.on('end', () => {
       conn.state |= 4;
-      client.end();
+      if (fast === 'up' || fast === 'both') closeWhenWritten(client, upstream);
+      else client.end();
     });
     upstream.on('error', () => client.destroy());
     // Not every client error destroys the client (a TLS renegotiation attack does not): this does.
     client.on('error', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
     client.on('close', () => upstream.destroy());
-    if (this.settings.idleTimeout > 0) {
-      const idle = () => {
-        client.destroy();
-        upstream.destroy();
-      };
-      client.setTimeout(this.settings.idleTimeout * 1000, idle);
-    }
     client.resume();
   }
 
@@ -225,4 +252,12 @@ export class Proxy {
     conn?.upstream?.destroy();
     return true;
   }
+}
+
+/** Ends `other` once its queue is written, and closes both: pen's close of a pair. */
+function closeWhenWritten(other: net.Socket, ended: net.Socket): void {
+  other.end(() => {
+    other.destroy();
+    ended.destroy();
+  });
 }
