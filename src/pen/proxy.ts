@@ -1,6 +1,6 @@
-import net from 'node:net';
 import { ABUSE, type Balancer, type ClientEntry, type Server } from './balancer';
 import type { FastClose } from './state';
+import { connect, CONNECTING, Pair, type DataPath, type Side, type SideOwner } from './transport';
 
 export interface ProxySettings {
   /** Backend connect timeout, seconds. */
@@ -19,21 +19,48 @@ export interface ProxySettings {
 }
 
 /** One client connection and its backend connection: a slot of pen's connection table. */
-export interface Conn {
-  slot: number;
-  client: net.Socket;
-  upstream: net.Socket | null;
-  server: Server | null;
-  entry: ClientEntry;
-  address: string;
-  /** pen's state bits: 1 connecting, 2 connected, 4 EOF from server, 8 EOF from client. */
-  state: number;
-  /** When a byte last moved either way, in seconds of the idle clock. */
-  lastActive: number;
-}
+export class Conn implements SideOwner {
+  upstream: Side | null = null;
+  server: Server | null = null;
+  pair: Pair | null = null;
+  /** Set when the client went away before its backend answered. */
+  aborted = false;
 
-/** Seconds since start, advanced by the idle scan: the clock `idle_timeout` is measured on, as pen's `now`. */
-let idleClock = 0;
+  constructor(
+    readonly slot: number,
+    readonly client: Side,
+    readonly entry: ClientEntry,
+    readonly address: string,
+    private readonly release: (conn: Conn) => void,
+  ) {
+    client.owner = this;
+  }
+
+  /** pen's state bits: 1 connecting, 2 connected, 4 EOF from server, 8 EOF from client. */
+  get state(): number {
+    return this.pair?.state ?? CONNECTING;
+  }
+
+  // While the backend connects, the client is not read: only its loss is heard (on net sockets).
+  data(): void {}
+  end(): void {}
+  drained(): void {}
+  shutdownDone(): void {}
+  failed(): void {
+    this.close();
+  }
+
+  /** Closes both sides and frees the slot. */
+  close(): void {
+    if (this.pair) {
+      this.pair.close();
+      return;
+    }
+    this.aborted = true;
+    this.client.close();
+    this.release(this);
+  }
+}
 
 export type RequestLogger = (clientAddress: string, serverAddress: string, chunk: Buffer) => void;
 
@@ -74,6 +101,8 @@ export class Proxy {
     private readonly proto: 'http' | 'https',
     private readonly logRequest: () => RequestLogger | null,
     private readonly debug: (message: string) => void,
+    /** How backend connections are made: on handles, or on net sockets. */
+    readonly dataPath: DataPath,
   ) {
     this.conns = new Array(settings.connMax).fill(null);
     this.freeSlots = Array.from({ length: settings.connMax }, (_, i) => settings.connMax - 1 - i);
@@ -83,16 +112,14 @@ export class Proxy {
   }
 
   private closeIdle(): void {
-    idleClock++;
     const limit = this.settings.idleTimeout;
-    if (limit <= 0) return;
     for (const conn of this.conns) {
+      const idle = conn?.pair?.idleTick() ?? 0;
       // Unlike pen, a half-closed pair counts too: a backend that never answers a client that
       // has finished sending would otherwise hold its slot for good.
-      if (conn && conn.state & 2 && idleClock - conn.lastActive >= limit) {
-        this.debug(`connection ${conn.slot} idle for ${idleClock - conn.lastActive} s, closing`);
-        conn.client.destroy();
-        conn.upstream?.destroy();
+      if (limit > 0 && idle >= limit) {
+        this.debug(`connection ${conn!.slot} idle for ${idle} s, closing`);
+        conn!.close();
       }
     }
   }
@@ -110,28 +137,25 @@ export class Proxy {
     return this.freeSlots.length === 0;
   }
 
-  readonly accept = (client: net.Socket): void => {
+  readonly accept = (client: Side): void => {
     const slot = this.freeSlots.pop();
     if (slot === undefined) {
       // The table is full: refuse this one cleanly.
-      client.destroy();
+      client.close();
       return;
     }
     this.used++;
     this.lastSlot = slot;
     if (this.freeSlots.length === 0) this.onFull?.();
-    client.pause();
-    client.on('error', () => undefined);
     const address = client.remoteAddress ?? '0.0.0.0';
     const entry = this.balancer.storeClient(address);
-    const conn: Conn = { slot, client, upstream: null, server: null, entry, address, state: 1, lastActive: idleClock };
+    const conn = new Conn(slot, client, entry, address, this.release);
     this.conns[slot] = conn;
-    client.once('close', () => this.release(conn));
-    const first = this.balancer.initialServer(entry, address, client.remotePort ?? 0);
+    const first = this.balancer.initialServer(entry, address, client.remotePort);
     if (first === null) {
       const emergency = this.balancer.emergency;
       if (emergency) this.connect(conn, emergency, null);
-      else client.destroy();
+      else conn.close();
       return;
     }
     const candidates = first.index === ABUSE ? null : this.balancer.failover(first, entry, address);
@@ -145,49 +169,39 @@ export class Proxy {
   private next(conn: Conn, candidates: Generator<Server> | null): void {
     const s = candidates?.next();
     if (!s || s.done) {
-      conn.client.destroy();
+      conn.close();
       return;
     }
     this.connect(conn, s.value, candidates);
   }
 
   private connect(conn: Conn, s: Server, candidates: Generator<Server> | null): void {
-    if (conn.client.destroyed) return;
+    if (conn.aborted) return;
     if (s.index >= 0) conn.entry.server = s.index;
-    const options: net.NetConnectOpts = s.unixPath
-      ? { path: s.unixPath, allowHalfOpen: true }
-      : { host: s.host, port: s.port, allowHalfOpen: true, ...(this.settings.source ? { localAddress: this.settings.source } : {}) };
-    const upstream = net.connect(options);
-    conn.upstream = upstream;
     conn.server = s;
     s.conns++;
-    let connected = false;
-    upstream.setTimeout(this.settings.timeout * 1000);
-    const fail = () => {
-      if (connected) return;
-      upstream.destroy();
+    const target = { host: s.host, port: s.port, unixPath: s.unixPath, source: this.settings.source, timeoutMs: this.settings.timeout * 1000 };
+    connect(this.dataPath, target, (upstream) => {
+      if (conn.aborted) {
+        s.conns--;
+        upstream?.close();
+        return;
+      }
+      if (upstream) {
+        this.pipe(conn, upstream, s);
+        return;
+      }
       s.conns--;
-      conn.upstream = null;
       conn.server = null;
       this.balancer.blacklist(s);
       this.debug(`connect to server ${s.index} failed; blacklisted for ${this.balancer.settings.blacklistSeconds} s`);
       this.next(conn, candidates);
-    };
-    upstream.once('timeout', fail);
-    upstream.once('error', fail);
-    upstream.once('connect', () => {
-      connected = true;
-      upstream.off('timeout', fail);
-      upstream.off('error', fail);
-      upstream.setTimeout(0);
-      this.pipe(conn, upstream, s);
     });
   }
 
-  private pipe(conn: Conn, upstream: net.Socket, s: Server): void {
+  private pipe(conn: Conn, upstream: Side, s: Server): void {
     const { client, entry } = conn;
-    conn.state = 2;
-    conn.lastActive = idleClock;
+    conn.upstream = upstream;
     if (this.settings.tcpNodelay) {
       client.setNoDelay(true);
       upstream.setNoDelay(true);
@@ -196,68 +210,45 @@ export class Proxy {
     const http = this.settings.http;
     const log = this.logRequest();
     const serverAddress = s.unixPath ?? s.host;
-    client.on('data', (chunk: Buffer) => {
-      if (log) log(conn.address, serverAddress, chunk);
-      const out = http ? forwardHeaders(chunk, conn.address, this.proto) : chunk;
-      s.sx += out.length;
-      entry.rx += chunk.length;
-      conn.lastActive = idleClock;
-      if (!upstream.write(out)) client.pause();
+    const proto = this.proto;
+    conn.pair = new Pair(client, upstream, this.settings.fastClose, {
+      fromClient(chunk) {
+        if (log) log(conn.address, serverAddress, chunk);
+        const out = http ? forwardHeaders(chunk, conn.address, proto) : chunk;
+        s.sx += out.length;
+        entry.rx += chunk.length;
+        return out;
+      },
+      fromServer(chunk) {
+        s.rx += chunk.length;
+        entry.sx += chunk.length;
+      },
+      closed: () => {
+        this.debug(`connection ${conn.slot} closed: ${conn.pair!.clientBytes} bytes from the client, ${conn.pair!.serverBytes} from server ${s.index}`);
+        this.release(conn);
+      },
     });
-    upstream.on('data', (chunk: Buffer) => {
-      s.rx += chunk.length;
-      entry.sx += chunk.length;
-      conn.lastActive = idleClock;
-      if (!client.write(chunk)) upstream.pause();
-    });
-    upstream.on('drain', () => client.resume());
-    client.on('drain', () => upstream.resume());
-    // EOF from one side: pass the half-close on, or with `tcp_fastclose` for that side close the
-    // pair once what is queued for the other side has been written.
-    const fast = this.settings.fastClose;
-    client.on('end', () => {
-      conn.state |= 8;
-      if (fast === 'down' || fast === 'both') closeWhenWritten(upstream, client);
-      else upstream.end();
-    });
-    upstream.on('end', () => {
-      conn.state |= 4;
-      if (fast === 'up' || fast === 'both') closeWhenWritten(client, upstream);
-      else client.end();
-    });
-    upstream.on('error', () => client.destroy());
-    // Not every client error destroys the client (a TLS renegotiation attack does not): this does.
-    client.on('error', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-    client.on('close', () => upstream.destroy());
-    client.resume();
   }
 
-  private release(conn: Conn): void {
+  private readonly release = (conn: Conn): void => {
     if (this.conns[conn.slot] !== conn) return;
     this.conns[conn.slot] = null;
     if (conn.server && conn.upstream) conn.server.conns--;
-    conn.upstream?.destroy();
     const wasFull = this.freeSlots.length === 0;
     this.freeSlots.push(conn.slot);
     this.used--;
     if (wasFull) this.onRoom?.();
-  }
+  };
 
   /** `close N`: closes a slot's connection. */
   close(slot: number): boolean {
-    const conn = this.conns[slot];
     if (slot < 0 || slot >= this.conns.length) return false;
-    conn?.client.destroy();
-    conn?.upstream?.destroy();
+    this.conns[slot]?.close();
     return true;
   }
-}
 
-/** Ends `other` once its queue is written, and closes both: pen's close of a pair. */
-function closeWhenWritten(other: net.Socket, ended: net.Socket): void {
-  other.end(() => {
-    other.destroy();
-    ended.destroy();
-  });
+  /** Every open connection closed, at stop. */
+  closeAll(): void {
+    for (const c of this.conns) c?.close();
+  }
 }
