@@ -322,7 +322,9 @@ export async function main(argv: string[]): Promise<number> {
       // net otherwise (and for TLS clients, and the dummy answer, which net serves).
       const dataPath = await chooseDataPath();
       log.info(dataPath.path === 'handles' ? 'data path: libuv stream handles' : `data path: net (${dataPath.reason})`);
-      proxy = new Proxy(state.balancer, state.proxy, p.tls ? 'https' : 'http', () => requestLog?.logger ?? null, debug, dataPath.path);
+      proxy = new Proxy(state.balancer, state.proxy, p.tls ? 'https' : 'http', () => requestLog?.logger ?? null, (message) => {
+        if (state.debug > 0) log.debug(message());
+      }, dataPath.path);
       const live = proxy;
       proxy.onFull = () => debug('connection table full');
       const acceptNet = state.dummy ? dummyAccept : (socket: net.Socket) => live.accept(netSide(socket));

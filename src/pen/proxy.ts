@@ -100,7 +100,8 @@ export class Proxy {
     readonly settings: ProxySettings,
     private readonly proto: 'http' | 'https',
     private readonly logRequest: () => RequestLogger | null,
-    private readonly debug: (message: string) => void,
+    /** Debug logging; the message is built only when debugging is on (it is per connection). */
+    private readonly debug: (message: () => string) => void,
     /** How backend connections are made: on handles, or on net sockets. */
     readonly dataPath: DataPath,
   ) {
@@ -118,7 +119,7 @@ export class Proxy {
       // Unlike pen, a half-closed pair counts too: a backend that never answers a client that
       // has finished sending would otherwise hold its slot for good.
       if (limit > 0 && idle >= limit) {
-        this.debug(`connection ${conn!.slot} idle for ${idle} s, closing`);
+        this.debug(() => `connection ${conn!.slot} idle for ${idle} s, closing`);
         conn!.close();
       }
     }
@@ -194,7 +195,7 @@ export class Proxy {
       s.conns--;
       conn.server = null;
       this.balancer.blacklist(s);
-      this.debug(`connect to server ${s.index} failed; blacklisted for ${this.balancer.settings.blacklistSeconds} s`);
+      this.debug(() => `connect to server ${s.index} failed; blacklisted for ${this.balancer.settings.blacklistSeconds} s`);
       this.next(conn, candidates);
     });
   }
@@ -224,7 +225,7 @@ export class Proxy {
         entry.sx += chunk.length;
       },
       closed: () => {
-        this.debug(`connection ${conn.slot} closed: ${conn.pair!.clientBytes} bytes from the client, ${conn.pair!.serverBytes} from server ${s.index}`);
+        this.debug(() => `connection ${conn.slot} closed: ${conn.pair!.clientBytes} bytes from the client, ${conn.pair!.serverBytes} from server ${s.index}`);
         this.release(conn);
       },
     });
