@@ -1,5 +1,5 @@
-// pen benchmark: wrk through Debian's pen 0.34.1, haproxy (tcp mode) and our pen, each in front
-// of the same two nginx backends on loopback, with keep-alive and with `Connection: close`, all
+// pen benchmark: wrk through Debian's pen 0.34.1, haproxy (tcp mode), bare Node proxies (on net and
+// on libuv handles) and our pen (on its handle path and forced onto net), each in front of the same two nginx backends on loopback, with keep-alive and with `Connection: close`, all
 // in one run. Everything is started and stopped by PID; every wrk run is bounded in time.
 //
 //   npx tsx bench/pen/run.ts                 # 10 s per measurement
@@ -9,27 +9,25 @@
 // Writes the table to stdout and to docs/benchmarks/pen.md (BENCH_NO_WRITE=1 to skip the file).
 import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { referenceFile } from '../../test/support/reference';
-import { BenchProcesses, cpuTimes, fmt, freePort, loadAverage, peakRssMiB, ratio, wrkMs } from '../support/processes';
+import { BenchProcesses, cpuTimes, fmt, freePort, loadAverage, peakRssMiB, ratio } from '../support/processes';
+import { bundleOurs, nginx, ROOT, waitForPort, wrk, type Mode } from './setup';
 
 const loadBefore = loadAverage();
 const bench = new BenchProcesses('pen');
 const { work } = bench;
 const start = bench.start.bind(bench);
 
-const ROOT = path.resolve(__dirname, '../..');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 3);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const MODES = ['keepalive', 'close'] as const;
-type Mode = (typeof MODES)[number];
+const MODES: readonly Mode[] = ['keepalive', 'close'];
 
 interface Proxy {
-  name: 'pen' | 'haproxy' | 'ours' | 'baseline' | 'lean';
+  name: 'pen' | 'haproxy' | 'ours' | 'ours-net' | 'baseline' | 'lean' | 'handles';
   label: string;
   port: number;
   child: ChildProcess;
@@ -45,51 +43,6 @@ interface Result {
   userUs: number;
   sysUs: number;
   errors: string;
-}
-
-async function waitForPort(port: number, what: string): Promise<void> {
-  const deadline = Date.now() + 15000;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`${what} did not accept on 127.0.0.1:${port} within 15 s`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function nginx(port: number): Promise<ChildProcess> {
-  const dir = path.join(work, `nginx-${port}`);
-  fs.mkdirSync(path.join(dir, 'logs'), { recursive: true });
-  const conf = path.join(dir, 'nginx.conf');
-  fs.writeFileSync(
-    conf,
-    `daemon off;
-master_process off;
-worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log ${dir}/logs/error.log error;
-events { worker_connections 8192; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir}; uwsgi_temp_path ${dir}; scgi_temp_path ${dir};
-  keepalive_requests 10000000;
-  server {
-    listen 127.0.0.1:${port} backlog=4096;
-    location / { default_type text/plain; return 200 "hello from ${port}\\n"; }
-  }
-}
-`,
-  );
-  const child = start('nginx', ['-p', dir, '-c', conf]);
-  await waitForPort(port, 'nginx');
-  return child;
 }
 
 function haproxyConfig(port: number, backends: number[]): string {
@@ -110,38 +63,11 @@ ${backends.map((b, i) => `  server s${i} 127.0.0.1:${b}`).join('\n')}
 `;
 }
 
-/** Our pen, bundled as the build would, if the daemon exists in this tree. */
-function bundleOurs(): string | null {
-  const entry = path.join(ROOT, 'src/pen/bin/pen.ts');
-  if (!fs.existsSync(entry)) return null;
-  const out = path.join(work, 'pen.js');
-  execFileSync(
-    path.join(ROOT, 'node_modules/.bin/esbuild'),
-    [entry, '--bundle', '--platform=node', '--format=cjs', '--minify-syntax', `--outfile=${out}`, '--define:FLAVORKIT_FEATURES.tls=true', '--define:FLAVORKIT_FEATURES.udp=true', '--log-level=warning'],
-    { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] },
-  );
-  return out;
-}
-
-function wrk(port: number, mode: Mode, seconds: number): { rps: number; p50: number; p99: number; requests: number; errors: string } {
-  const args = ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '--timeout', '5s'];
-  if (mode === 'close') args.push('-H', 'Connection: close');
-  args.push(`http://127.0.0.1:${port}/`);
-  const out = execFileSync('wrk', args, { encoding: 'utf8', timeout: (seconds + 30) * 1000 });
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
-  const p50 = wrkMs(/^\s+50%\s+(\S+)/m.exec(out)?.[1] ?? 'NaNms');
-  const p99 = wrkMs(/^\s+99%\s+(\S+)/m.exec(out)?.[1] ?? 'NaNms');
-  const errors = [/Socket errors:.*/.exec(out)?.[0], /Non-2xx or 3xx responses:.*/.exec(out)?.[0]].filter(Boolean).join('; ');
-  const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
-  return { rps, p50, p99, requests, errors };
-}
-
-
 async function main(): Promise<void> {
   const penBin = referenceFile('pen', 'usr/bin/pen');
   const geoip = path.dirname(referenceFile('libgeoip1', 'usr/lib/x86_64-linux-gnu/libGeoIP.so.1'));
   const backends = [await freePort(), await freePort()];
-  for (const b of backends) await nginx(b);
+  for (const b of backends) await nginx(bench, b);
 
   const proxies: Proxy[] = [];
   const penPort = await freePort();
@@ -162,6 +88,7 @@ async function main(): Promise<void> {
   for (const [name, file, label] of [
     ['baseline', 'node-baseline', 'node baseline (net + pipe)'],
     ['lean', 'node-lean', 'node lean (data events, no pipe)'],
+    ['handles', 'node-handles', 'node bare on libuv handles (transport.ts)'],
   ] as const) {
     const port = await freePort();
     const out = path.join(work, `${file}.js`);
@@ -171,16 +98,23 @@ async function main(): Promise<void> {
     proxies.push({ name, label, port, child });
   }
 
-  const bundle = bundleOurs();
+  const bundle = bundleOurs(work);
   if (bundle) {
-    const ourPort = await freePort();
-    // BENCH_CPU_PROF=DIR writes V8 CPU profiles of the Node proxies there (node --cpu-prof).
-    const ours = start(process.execPath, [...profile, bundle, '-f', '-r', '-x', '10000', `127.0.0.1:${ourPort}`, ...backends.map((b) => `127.0.0.1:${b}`)], {
-      ...process.env,
-      FLAVORKIT_ROOT: path.join(work, 'root'),
-    });
-    await waitForPort(ourPort, 'our pen');
-    proxies.push({ name: 'ours', label: 'our pen (node, bundled)', port: ourPort, child: ours });
+    // Ours on the path it picks (the handles) and forced onto net, the fallback.
+    for (const [name, label, env] of [
+      ['ours', 'our pen (bundled, handles)', {}],
+      ['ours-net', 'our pen (bundled, net fallback)', { FLAVORKIT_PEN_DATA_PATH: 'net' }],
+    ] as const) {
+      const ourPort = await freePort();
+      // BENCH_CPU_PROF=DIR writes V8 CPU profiles of the Node proxies there (node --cpu-prof).
+      const ours = start(process.execPath, [...profile, bundle, '-f', '-r', '-x', '10000', `127.0.0.1:${ourPort}`, ...backends.map((b) => `127.0.0.1:${b}`)], {
+        ...process.env,
+        ...env,
+        FLAVORKIT_ROOT: path.join(work, `root-${name}`),
+      });
+      await waitForPort(ourPort, label);
+      proxies.push({ name, label, port: ourPort, child: ours });
+    }
   } else {
     process.stderr.write('src/pen/bin/pen.ts is not in this tree: measuring Debian pen and haproxy only\n');
   }
@@ -191,14 +125,14 @@ async function main(): Promise<void> {
   const results: Result[] = [];
   const roundRatios = new Map<Mode, number[]>();
   for (const mode of MODES) {
-    for (const p of proxies) wrk(p.port, mode, WARMUP_SECONDS);
+    for (const p of proxies) wrk(p.port, mode, WARMUP_SECONDS, CONNECTIONS);
     const rounds: Result[][] = [];
     for (let r = 0; r < ROUNDS; r++) {
       const round: Result[] = [];
       for (let i = 0; i < proxies.length; i++) {
         const p = proxies[(i + r) % proxies.length]!;
         const before = cpuTimes(p.child.pid!);
-        const w = wrk(p.port, mode, SECONDS);
+        const w = wrk(p.port, mode, SECONDS, CONNECTIONS);
         const after = cpuTimes(p.child.pid!);
         const userUs = (after.user - before.user) / w.requests;
         const sysUs = (after.sys - before.sys) / w.requests;
@@ -219,7 +153,7 @@ async function main(): Promise<void> {
   }
   const rss = new Map(proxies.map((p) => [p.name, peakRssMiB(p.child.pid!)]));
   bench.stopping = true;
-  for (const p of proxies.filter((x) => x.name === 'ours' || x.name === 'baseline' || x.name === 'lean')) {
+  for (const p of proxies.filter((x) => x.name !== 'pen' && x.name !== 'haproxy')) {
     if (!process.env.BENCH_CPU_PROF) break;
     // A clean stop, so that node writes the profile.
     await bench.stop(p.child, 'SIGTERM');
@@ -237,26 +171,20 @@ async function main(): Promise<void> {
       );
     }
   }
+  // Every proxy against Debian's pen, in the same round: req/s, p99, CPU per request and peak RSS.
   const ratios: string[] = [];
+  ratios.push('| mode | proxy | req/s ÷ pen | p99 ÷ pen | CPU/req ÷ pen (user+sys) | peak RSS ÷ pen |');
+  ratios.push('|---|---|---:|---:|---:|---:|');
+  for (const mode of MODES) {
+    const p = get('pen', mode);
+    for (const x of proxies.filter((q) => q.name !== 'pen')) {
+      const r = get(x.name, mode);
+      ratios.push(`| ${mode} | ${x.label} | ${ratio(r?.rps, p?.rps)} | ${ratio(r?.p99, p?.p99)} | ${ratio(r && r.userUs + r.sysUs, p && p.userUs + p.sysUs)} | ${ratio(rss.get(x.name), rss.get('pen'))} |`);
+    }
+  }
   if (bundle) {
-    ratios.push('| mode | req/s ours/pen | req/s ours/haproxy | p99 ours/pen | p99 ours/haproxy | peak RSS ours/pen | peak RSS ours/haproxy | req/s ours/pen by round |');
-    ratios.push('|---|---:|---:|---:|---:|---:|---:|---|');
-    for (const mode of MODES) {
-      const o = get('ours', mode);
-      const p = get('pen', mode);
-      const h = get('haproxy', mode);
-      ratios.push(
-        `| ${mode} | ${ratio(o?.rps, p?.rps)} | ${ratio(o?.rps, h?.rps)} | ${ratio(o?.p99, p?.p99)} | ${ratio(o?.p99, h?.p99)} | ${ratio(rss.get('ours'), rss.get('pen'))} | ${ratio(rss.get('ours'), rss.get('haproxy'))} | ${(roundRatios.get(mode) ?? []).map((x) => `${x.toFixed(2)}×`).join(' ')} |`,
-      );
-    }
-  } else {
-    ratios.push('| mode | req/s pen/haproxy | p99 pen/haproxy | req/s baseline/pen | p99 baseline/pen | req/s lean/pen | p99 lean/pen |');
-    ratios.push('|---|---:|---:|---:|---:|---:|---:|');
-    for (const mode of MODES) {
-      ratios.push(
-        `| ${mode} | ${ratio(get('pen', mode)?.rps, get('haproxy', mode)?.rps)} | ${ratio(get('pen', mode)?.p99, get('haproxy', mode)?.p99)} | ${ratio(get('baseline', mode)?.rps, get('pen', mode)?.rps)} | ${ratio(get('baseline', mode)?.p99, get('pen', mode)?.p99)} | ${ratio(get('lean', mode)?.rps, get('pen', mode)?.rps)} | ${ratio(get('lean', mode)?.p99, get('pen', mode)?.p99)} |`,
-      );
-    }
+    ratios.push('', '| mode | req/s ours/pen by round |', '|---|---|');
+    for (const mode of MODES) ratios.push(`| ${mode} | ${(roundRatios.get(mode) ?? []).map((x) => `${x.toFixed(2)}×`).join(' ')} |`);
   }
   const machine = [
     `nproc: ${os.cpus().length}`,

@@ -6,6 +6,7 @@ import { ABUSE, EMERGENCY, newServer, type Server } from './balancer';
 import { runCommand, type CommandHost } from './commands';
 import { errnoProblem } from './paths';
 import { Proxy } from './proxy';
+import { chooseDataPath, listenHandles, netSide, type Listener } from './transport';
 import { isLogFile, openRequestLog, type OpenLog } from './requestlog';
 import { initialState, type PenState } from './state';
 import type { LiveTls } from './tls';
@@ -323,32 +324,34 @@ export async function main(argv: string[]): Promise<number> {
         ctx.onStop(stop);
         return;
       }
-      proxy = new Proxy(state.balancer, state.proxy, p.tls ? 'https' : 'http', () => requestLog?.logger ?? null, debug);
-      const accept = state.dummy ? dummyAccept : proxy.accept;
-      let listener: net.Server;
+      // The byte path: libuv handles where this Node has them and they pass a loopback probe,
+      // net otherwise (and for TLS clients, and the dummy answer, which net serves).
+      const dataPath = await chooseDataPath();
+      log.info(dataPath.path === 'handles' ? 'data path: libuv stream handles' : `data path: net (${dataPath.reason})`);
+      proxy = new Proxy(state.balancer, state.proxy, p.tls ? 'https' : 'http', () => requestLog?.logger ?? null, (message) => {
+        if (state.debug > 0) log.debug(message());
+      }, dataPath.path);
+      const live = proxy;
+      proxy.onFull = () => debug('connection table full');
+      const acceptNet = state.dummy ? dummyAccept : (socket: net.Socket) => live.accept(netSide(socket));
       if (p.tls && FLAVORKIT_FEATURES.tls) {
         const tlsModule: typeof import('./tls') = require('./tls');
-        const opened = tlsModule.createTlsServer(tlsModule.tlsContext(p.tls, state.tls), state.tls, accept, (m) => log.warn(m));
-        listener = opened.server;
+        const opened = tlsModule.createTlsServer(tlsModule.tlsContext(p.tls, state.tls), state.tls, acceptNet, (m) => log.warn(m));
         liveTls = opened.live;
+        await listenNet(opened.server, listen, p.backlog, ctx);
+      } else if (dataPath.path === 'handles' && !state.dummy) {
+        let listener: Listener;
+        try {
+          listener = await listenHandles(listen, p.backlog, live.accept);
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          throw new PenError(`cannot listen on ${describeEndpoint(listen)}: ${code === 'EADDRINUSE' ? 'the address is in use' : (err as Error).message}`);
+        }
+        ctx.onStop(() => listener.close());
       } else {
-        listener = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, accept);
+        await listenNet(net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, acceptNet), listen, p.backlog, ctx);
       }
-      // A full connection table refuses new clients cleanly instead of queueing them unseen.
-      listener.maxConnections = state.proxy.connMax;
-      proxy.onFull = () => debug('connection table full');
-      await listenOn(listener, listen, p.backlog);
-      // Every accepted socket, a TLS handshake in progress included, is closed on stop.
-      const open = new Set<net.Socket>();
-      listener.on('connection', (socket: net.Socket) => {
-        open.add(socket);
-        socket.once('close', () => open.delete(socket));
-      });
-      ctx.onStop(() => {
-        listener.close();
-        for (const socket of open) socket.destroy();
-        for (const c of proxy?.conns ?? []) c?.upstream?.destroy();
-      });
+      ctx.onStop(() => live.closeAll());
       process.on('SIGUSR1', () => {
         if (!host.writeWebStats() && proxy) log.info(`status: ${proxy.used} connections, ${state.balancer.clients.size} clients`);
       });
@@ -366,6 +369,20 @@ export async function main(argv: string[]): Promise<number> {
     },
   });
   return -1;
+}
+
+/** Listens with a net or TLS server; every accepted socket, a TLS handshake in progress included, is closed on stop. */
+async function listenNet(listener: net.Server, listen: Endpoint, backlog: number, ctx: DaemonContext): Promise<void> {
+  await listenOn(listener, listen, backlog);
+  const open = new Set<net.Socket>();
+  listener.on('connection', (socket: net.Socket) => {
+    open.add(socket);
+    socket.once('close', () => open.delete(socket));
+  });
+  ctx.onStop(() => {
+    listener.close();
+    for (const socket of open) socket.destroy();
+  });
 }
 
 /** `dummy`: pen answers every request itself (a test target). */

@@ -173,7 +173,7 @@ export function describeConfig(state: PenState): string {
     ...tlsLines(state.tls),
     yes(s.stubborn, 'stubborn'),
     ...(state.tarpitAcl >= 0 ? [`tarpit_acl ${state.tarpitAcl}`] : []),
-    `tcp_fastclose ${state.tcpFastclose}`,
+    `tcp_fastclose ${state.proxy.fastClose}`,
     yes(state.proxy.tcpNodelay, 'tcp_nodelay'),
     `timeout ${state.proxy.timeout}`,
     `tracking ${s.trackingSeconds}`,
@@ -320,7 +320,7 @@ export function runCommand(host: CommandHost, line: string, depth = 0, fromContr
       case 'tcp_fastclose':
         if (arg === undefined) return 'do_cmd: ignoring tcp_fastclose without argument\n';
         if (arg !== 'up' && arg !== 'down' && arg !== 'both' && arg !== 'off') return `do_cmd: tcp_fastclose takes up, down, both or off, not '${arg}'\n`;
-        state.tcpFastclose = arg;
+        state.proxy.fastClose = arg;
         return '';
       case 'include': {
         if (arg === undefined) return 'do_cmd: include needs a file name\n';

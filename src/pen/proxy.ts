@@ -1,5 +1,6 @@
-import net from 'node:net';
 import { ABUSE, type Balancer, type ClientEntry, type Server } from './balancer';
+import type { FastClose } from './state';
+import { connect, CONNECTING, Pair, type DataPath, type Side, type SideOwner } from './transport';
 
 export interface ProxySettings {
   /** Backend connect timeout, seconds. */
@@ -13,18 +14,52 @@ export interface ProxySettings {
   /** Local address for backend connections. */
   source: string | null;
   connMax: number;
+  /** `tcp_fastclose`: which side's EOF closes the whole pair at once (pen's CS_CLOSED_UP/DOWN). */
+  fastClose: FastClose;
 }
 
 /** One client connection and its backend connection: a slot of pen's connection table. */
-export interface Conn {
-  slot: number;
-  client: net.Socket;
-  upstream: net.Socket | null;
-  server: Server | null;
-  entry: ClientEntry;
-  address: string;
+export class Conn implements SideOwner {
+  upstream: Side | null = null;
+  server: Server | null = null;
+  pair: Pair | null = null;
+  /** Set when the client went away before its backend answered. */
+  aborted = false;
+
+  constructor(
+    readonly slot: number,
+    readonly client: Side,
+    readonly entry: ClientEntry,
+    readonly address: string,
+    private readonly release: (conn: Conn) => void,
+  ) {
+    client.owner = this;
+  }
+
   /** pen's state bits: 1 connecting, 2 connected, 4 EOF from server, 8 EOF from client. */
-  state: number;
+  get state(): number {
+    return this.pair?.state ?? CONNECTING;
+  }
+
+  // While the backend connects, the client is not read: only its loss is heard (on net sockets).
+  data(): void {}
+  end(): void {}
+  drained(): void {}
+  shutdownDone(): void {}
+  failed(): void {
+    this.close();
+  }
+
+  /** Closes both sides and frees the slot. */
+  close(): void {
+    if (this.pair) {
+      this.pair.close();
+      return;
+    }
+    this.aborted = true;
+    this.client.close();
+    this.release(this);
+  }
 }
 
 export type RequestLogger = (clientAddress: string, serverAddress: string, chunk: Buffer) => void;
@@ -65,10 +100,29 @@ export class Proxy {
     readonly settings: ProxySettings,
     private readonly proto: 'http' | 'https',
     private readonly logRequest: () => RequestLogger | null,
-    private readonly debug: (message: string) => void,
+    /** Debug logging; the message is built only when debugging is on (it is per connection). */
+    private readonly debug: (message: () => string) => void,
+    /** How backend connections are made: on handles, or on net sockets. */
+    readonly dataPath: DataPath,
   ) {
     this.conns = new Array(settings.connMax).fill(null);
     this.freeSlots = Array.from({ length: settings.connMax }, (_, i) => settings.connMax - 1 - i);
+    // One scan a second, as pen's main loop does: a change of `idle_timeout` applies to every
+    // connection, those already open included.
+    setInterval(() => this.closeIdle(), 1000).unref();
+  }
+
+  private closeIdle(): void {
+    const limit = this.settings.idleTimeout;
+    for (const conn of this.conns) {
+      const idle = conn?.pair?.idleTick() ?? 0;
+      // Unlike pen, a half-closed pair counts too: a backend that never answers a client that
+      // has finished sending would otherwise hold its slot for good.
+      if (limit > 0 && idle >= limit) {
+        this.debug(() => `connection ${conn!.slot} idle for ${idle} s, closing`);
+        conn!.close();
+      }
+    }
   }
 
   /** Grows the connection table (`conn_max N`); it never shrinks. */
@@ -84,28 +138,25 @@ export class Proxy {
     return this.freeSlots.length === 0;
   }
 
-  readonly accept = (client: net.Socket): void => {
+  readonly accept = (client: Side): void => {
     const slot = this.freeSlots.pop();
     if (slot === undefined) {
       // The table is full: refuse this one cleanly.
-      client.destroy();
+      client.close();
       return;
     }
     this.used++;
     this.lastSlot = slot;
     if (this.freeSlots.length === 0) this.onFull?.();
-    client.pause();
-    client.on('error', () => undefined);
     const address = client.remoteAddress ?? '0.0.0.0';
     const entry = this.balancer.storeClient(address);
-    const conn: Conn = { slot, client, upstream: null, server: null, entry, address, state: 1 };
+    const conn = new Conn(slot, client, entry, address, this.release);
     this.conns[slot] = conn;
-    client.once('close', () => this.release(conn));
-    const first = this.balancer.initialServer(entry, address, client.remotePort ?? 0);
+    const first = this.balancer.initialServer(entry, address, client.remotePort);
     if (first === null) {
       const emergency = this.balancer.emergency;
       if (emergency) this.connect(conn, emergency, null);
-      else client.destroy();
+      else conn.close();
       return;
     }
     const candidates = first.index === ABUSE ? null : this.balancer.failover(first, entry, address);
@@ -119,48 +170,39 @@ export class Proxy {
   private next(conn: Conn, candidates: Generator<Server> | null): void {
     const s = candidates?.next();
     if (!s || s.done) {
-      conn.client.destroy();
+      conn.close();
       return;
     }
     this.connect(conn, s.value, candidates);
   }
 
   private connect(conn: Conn, s: Server, candidates: Generator<Server> | null): void {
-    if (conn.client.destroyed) return;
+    if (conn.aborted) return;
     if (s.index >= 0) conn.entry.server = s.index;
-    const options: net.NetConnectOpts = s.unixPath
-      ? { path: s.unixPath, allowHalfOpen: true }
-      : { host: s.host, port: s.port, allowHalfOpen: true, ...(this.settings.source ? { localAddress: this.settings.source } : {}) };
-    const upstream = net.connect(options);
-    conn.upstream = upstream;
     conn.server = s;
     s.conns++;
-    let connected = false;
-    upstream.setTimeout(this.settings.timeout * 1000);
-    const fail = () => {
-      if (connected) return;
-      upstream.destroy();
+    const target = { host: s.host, port: s.port, unixPath: s.unixPath, source: this.settings.source, timeoutMs: this.settings.timeout * 1000 };
+    connect(this.dataPath, target, (upstream) => {
+      if (conn.aborted) {
+        s.conns--;
+        upstream?.close();
+        return;
+      }
+      if (upstream) {
+        this.pipe(conn, upstream, s);
+        return;
+      }
       s.conns--;
-      conn.upstream = null;
       conn.server = null;
       this.balancer.blacklist(s);
-      this.debug(`connect to server ${s.index} failed; blacklisted for ${this.balancer.settings.blacklistSeconds} s`);
+      this.debug(() => `connect to server ${s.index} failed; blacklisted for ${this.balancer.settings.blacklistSeconds} s`);
       this.next(conn, candidates);
-    };
-    upstream.once('timeout', fail);
-    upstream.once('error', fail);
-    upstream.once('connect', () => {
-      connected = true;
-      upstream.off('timeout', fail);
-      upstream.off('error', fail);
-      upstream.setTimeout(0);
-      this.pipe(conn, upstream, s);
     });
   }
 
-  private pipe(conn: Conn, upstream: net.Socket, s: Server): void {
+  private pipe(conn: Conn, upstream: Side, s: Server): void {
     const { client, entry } = conn;
-    conn.state = 2;
+    conn.upstream = upstream;
     if (this.settings.tcpNodelay) {
       client.setNoDelay(true);
       upstream.setNoDelay(true);
@@ -169,60 +211,45 @@ export class Proxy {
     const http = this.settings.http;
     const log = this.logRequest();
     const serverAddress = s.unixPath ?? s.host;
-    client.on('data', (chunk: Buffer) => {
-      if (log) log(conn.address, serverAddress, chunk);
-      const out = http ? forwardHeaders(chunk, conn.address, this.proto) : chunk;
-      s.sx += out.length;
-      entry.rx += chunk.length;
-      if (!upstream.write(out)) client.pause();
+    const proto = this.proto;
+    conn.pair = new Pair(client, upstream, this.settings.fastClose, {
+      fromClient(chunk) {
+        if (log) log(conn.address, serverAddress, chunk);
+        const out = http ? forwardHeaders(chunk, conn.address, proto) : chunk;
+        s.sx += out.length;
+        entry.rx += chunk.length;
+        return out;
+      },
+      fromServer(chunk) {
+        s.rx += chunk.length;
+        entry.sx += chunk.length;
+      },
+      closed: () => {
+        this.debug(() => `connection ${conn.slot} closed: ${conn.pair!.clientBytes} bytes from the client, ${conn.pair!.serverBytes} from server ${s.index}`);
+        this.release(conn);
+      },
     });
-    upstream.on('data', (chunk: Buffer) => {
-      s.rx += chunk.length;
-      entry.sx += chunk.length;
-      if (!client.write(chunk)) upstream.pause();
-    });
-    upstream.on('drain', () => client.resume());
-    client.on('drain', () => upstream.resume());
-    client.on('end', () => {
-      conn.state |= 8;
-      upstream.end();
-    });
-    upstream.on('end', () => {
-      conn.state |= 4;
-      client.end();
-    });
-    upstream.on('error', () => client.destroy());
-    // Not every client error destroys the client (a TLS renegotiation attack does not): this does.
-    client.on('error', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-    client.on('close', () => upstream.destroy());
-    if (this.settings.idleTimeout > 0) {
-      const idle = () => {
-        client.destroy();
-        upstream.destroy();
-      };
-      client.setTimeout(this.settings.idleTimeout * 1000, idle);
-    }
-    client.resume();
   }
 
-  private release(conn: Conn): void {
+  private readonly release = (conn: Conn): void => {
     if (this.conns[conn.slot] !== conn) return;
     this.conns[conn.slot] = null;
     if (conn.server && conn.upstream) conn.server.conns--;
-    conn.upstream?.destroy();
     const wasFull = this.freeSlots.length === 0;
     this.freeSlots.push(conn.slot);
     this.used--;
     if (wasFull) this.onRoom?.();
-  }
+  };
 
   /** `close N`: closes a slot's connection. */
   close(slot: number): boolean {
-    const conn = this.conns[slot];
     if (slot < 0 || slot >= this.conns.length) return false;
-    conn?.client.destroy();
-    conn?.upstream?.destroy();
+    this.conns[slot]?.close();
     return true;
+  }
+
+  /** Every open connection closed, at stop. */
+  closeAll(): void {
+    for (const c of this.conns) c?.close();
   }
 }

@@ -38,7 +38,6 @@ export interface PenState {
   log: string | null;
   webStats: string | null;
   configFile: string | null;
-  tcpFastclose: FastClose;
   pendingMax: number;
   abortOnError: boolean;
   transparent: boolean;
@@ -68,7 +67,7 @@ export function initialState(): PenState {
     acls,
     balancer: new Balancer(settings, acls),
     settings,
-    proxy: { timeout: 3, http: false, tcpNodelay: false, keepalive: false, idleTimeout: 0, source: null, connMax: 500 },
+    proxy: { timeout: 3, http: false, tcpNodelay: false, keepalive: false, idleTimeout: 0, source: null, connMax: 500, fastClose: 'off' },
     ascii: false,
     debug: 0,
     listen: '',
@@ -77,7 +76,6 @@ export function initialState(): PenState {
     log: null,
     webStats: null,
     configFile: null,
-    tcpFastclose: 'off',
     pendingMax: 100,
     abortOnError: false,
     transparent: false,

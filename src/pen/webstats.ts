@@ -1,6 +1,6 @@
-import type net from 'node:net';
 import type { PenState } from './state';
 import type { Proxy } from './proxy';
+import type { Side } from './transport';
 
 const two = (n: number) => String(n).padStart(2, '0');
 
@@ -27,13 +27,13 @@ export function statusPage(state: PenState, proxy: Proxy): string {
   html += row(['connection', 'downfd', 'upfd', 'pending data down', 'pending data up', 'client', 'server'], true);
   for (const c of proxy.conns) {
     if (!c) continue;
-    html += row([c.slot, fdOf(c.client), c.upstream ? fdOf(c.upstream) : -1, c.client.writableLength, c.upstream?.writableLength ?? 0, c.entry.address, c.server?.index ?? -1]);
+    html += row([c.slot, fdOf(c.client), c.upstream ? fdOf(c.upstream) : -1, c.client.queued, c.upstream?.queued ?? 0, c.entry.address, c.server?.index ?? -1]);
   }
   html += `</table>\n</body>\n</html>\n`;
   return html;
 }
 
 /** The file descriptor behind a socket, where Node exposes it (pen's commands name sockets by fd). */
-export function fdOf(socket: net.Socket): number {
-  return (socket as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
+export function fdOf(side: Side): number {
+  return side.fd;
 }

@@ -31,7 +31,8 @@ describe('stamped bundles', () => {
   const flavorOf = async (file: string) => {
     const answer = await run(process.execPath, [file, '--flavor', '--json']);
     assert.equal(answer.code, 0, answer.stderr);
-    return JSON.parse(answer.stdout) as Layout & { origin: string };
+    // pen adds the data path it would run (src/pen/transport.ts).
+    return JSON.parse(answer.stdout) as Layout & { origin: string; dataPath?: string };
   };
 
   const listed = new Map<string, string>();
@@ -60,8 +61,9 @@ describe('stamped bundles', () => {
   it('the tog bundles print tog\'s layout, stamped', async () => {
     for (const daemon of ['pen', 'depot', 'init'] as const) {
       const l = layout(loadFlavor('tog'), daemon);
-      const { origin, ...printed } = await flavorOf(stagedBin(l, Object.keys(l.programs)[0]!));
+      const { origin, dataPath, ...printed } = await flavorOf(stagedBin(l, Object.keys(l.programs)[0]!));
       assert.equal(origin, 'stamped');
+      assert.equal(dataPath, daemon === 'pen' ? 'handles' : undefined);
       assert.deepEqual(printed, JSON.parse(JSON.stringify(l)));
     }
   });
@@ -70,8 +72,9 @@ describe('stamped bundles', () => {
     for (const daemon of ['pen', 'depot', 'init'] as const) {
       const l = layout(loadFlavor('abc'), daemon);
       const file = stagedBin(l, Object.keys(l.programs)[0]!);
-      const { origin, ...printed } = await flavorOf(file);
+      const { origin, dataPath, ...printed } = await flavorOf(file);
       assert.equal(origin, 'stamped');
+      assert.equal(dataPath, daemon === 'pen' ? 'handles' : undefined);
       assert.deepEqual(printed, JSON.parse(JSON.stringify(relocate(l, path.dirname(path.dirname(file))))));
       assert.equal(printed.logIdentity, daemon === 'init' ? 'isinitabc' : `${daemon}abc`);
     }

@@ -326,6 +326,34 @@ describe('reliability', () => {
     }
   });
 
+  it('listens on a UNIX socket and relays to a UNIX-socket backend, and says which data path it runs', async () => {
+    const root = tempDir('pen-unix');
+    const backendPath = path.join(root, 'backend.sock');
+    const listenPath = path.join(root, 'pen.sock');
+    const backend = http.createServer((_, res) => res.end('over sockets'));
+    await new Promise<void>((r) => backend.listen(backendPath, r));
+    const child = spawnTs('src/pen/bin/pen.ts', ['-f', listenPath, backendPath], { FLAVOR: 'abc', FLAVORKIT_ROOT: root });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d));
+    const get = () =>
+      new Promise<string>((resolve) => {
+        const req = http.get({ socketPath: listenPath, path: '/', agent: false }, (res) => {
+          let body = '';
+          res.on('data', (d) => (body += d));
+          res.on('end', () => resolve(body));
+        });
+        req.on('error', () => resolve(''));
+      });
+    try {
+      await waitFor('an answer through the socket', async () => (await get()) === 'over sockets', 10000);
+      assert.match(stderr, /data path: libuv stream handles/);
+    } finally {
+      await killAndWait(child.pid!, 'SIGTERM');
+      backend.close();
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
   it('a client that connects and never sends is dropped after the idle timeout', async () => {
     const silent = net.createServer(() => undefined);
     const port = await freePort();

@@ -123,6 +123,61 @@ describe('pen compatibility, Debian pen and ours side by side', () => {
     }).then((seen) => assert.deepEqual(seen, [['1.2.3.4', 'http'], ['127.0.0.1', 'http']]));
   });
 
+  /** A backend that accepts and never answers nor closes, for the scenarios' length. */
+  const silentBackend = async <T>(scenario: (port: number) => Promise<T>): Promise<T> => {
+    const held = new Set<net.Socket>();
+    const silent = net.createServer((s) => {
+      held.add(s);
+      s.on('error', () => undefined);
+    });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    try {
+      return await scenario((silent.address() as net.AddressInfo).port);
+    } finally {
+      for (const s of held) s.destroy();
+      await new Promise((r) => silent.close(r));
+    }
+  };
+  /** The `conn` column of `servers`, per server. */
+  const connCounts = async (pen: PenInstance) => [...(await pen.ctl('servers')).matchAll(/ conn (\d+) /g)].map((m) => Number(m[1]));
+
+  it('tcp_fastclose both: clients that finish against a backend that never answers leave no connection behind', async () => {
+    await silentBackend(async (port) => {
+      const counts = await both(['-x', '5', '-o', 'tcp_fastclose both'], () => [`127.0.0.1:${port}`], async (pen) => {
+        await new Promise((r) => setTimeout(r, 300));
+        // As many clients as the table holds; each sends its request and closes its side.
+        const clients = Array.from({ length: 5 }, () => {
+          const s = net.connect(pen.port, '127.0.0.1', () => s.end('GET / HTTP/1.0\r\n\r\n'));
+          s.on('error', () => undefined);
+          s.resume();
+          return new Promise<void>((resolve) => s.once('close', () => resolve()));
+        });
+        await Promise.race([Promise.all(clients), new Promise((r) => setTimeout(r, 3000))]);
+        await new Promise((r) => setTimeout(r, 300));
+        return connCounts(pen);
+      });
+      assert.deepEqual(counts, [0]);
+    });
+  });
+
+  it('idle_timeout set at run time closes the connections already open', async () => {
+    await silentBackend(async (port) => {
+      const outcome = await both([], () => [`127.0.0.1:${port}`], async (pen) => {
+        await new Promise((r) => setTimeout(r, 300));
+        const s = net.connect(pen.port, '127.0.0.1');
+        s.on('error', () => undefined);
+        const closed = new Promise<string>((resolve) => s.once('close', () => resolve('closed')));
+        await new Promise((r) => s.once('connect', r));
+        await new Promise((r) => setTimeout(r, 500));
+        await pen.ctl('idle_timeout 1');
+        const result = await Promise.race([closed, new Promise<string>((r) => setTimeout(() => r('still open'), 5000))]);
+        s.destroy();
+        return result;
+      });
+      assert.equal(outcome, 'closed');
+    });
+  });
+
   it('every penctl reply is the same (numbers normalised)', async () => {
     const commands = [
       'mode', 'servers', 'clients_max', 'conn_max', 'blacklist', 'timeout', 'tracking', 'debug', 'client_acl', 'control_acl',

@@ -1,8 +1,20 @@
 import { handleFlavorFlag } from '../../runtime';
 import { main } from '../cli';
+import { chooseDataPath } from '../transport';
 
-if (handleFlavorFlag('pen', process.argv.slice(2))) process.exit(0);
-main(process.argv.slice(2)).then((code) => {
+const argv = process.argv.slice(2);
+
+async function run(): Promise<number> {
+  if (argv.includes('--flavor')) {
+    // The data path this pen would run here, probed as at start.
+    const chosen = await chooseDataPath();
+    handleFlavorFlag('pen', argv, [['dataPath', chosen.path], ...(chosen.reason ? ([['dataPathReason', chosen.reason]] as Array<[string, string]>) : [])]);
+    return 0;
+  }
+  return main(argv);
+}
+
+run().then((code) => {
   // A running daemon returns -1 and keeps serving.
   if (code >= 0) process.exit(code);
 });

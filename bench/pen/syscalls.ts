@@ -1,0 +1,90 @@
+// System calls per close-mode request (`Connection: close`: a new client and backend connection
+// each), counted with strace -c -f on the proxy process while wrk -c1 drives it: Debian's pen,
+// our pen on its handle path and on net, and the bare Node proxies on handles and on net.
+//
+//   npx tsx bench/pen/syscalls.ts          # BENCH_SECONDS (3) of traced requests per proxy
+//
+// Prints a markdown table: calls per request, by system call. strace slows every proxy down, so
+// only the counts mean anything, not the rates.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { referenceFile } from '../../test/support/reference';
+import { BenchProcesses, fmt, freePort } from '../support/processes';
+import { bundleOurs, nginx, ROOT, waitForPort, wrk } from './setup';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
+const bench = new BenchProcesses('pen-syscalls');
+
+/** strace -c's summary as calls per system call. */
+function parseSummary(text: string): Map<string, number> {
+  const calls = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const t = line.trim().split(/\s+/);
+    if (t.length < 5 || !/^[\d.]+$/.test(t[0]!) || t.at(-1) === 'total') continue;
+    calls.set(t.at(-1)!, Number(t[3]));
+  }
+  return calls;
+}
+
+async function traced(child: ChildProcess, port: number): Promise<{ perRequest: Map<string, number>; requests: number }> {
+  wrk(port, 'close', 1, 1);
+  const out = path.join(bench.work, `strace-${child.pid}.txt`);
+  const strace = spawn('strace', ['-c', '-f', '-q', '-o', out, '-p', String(child.pid)], { stdio: 'ignore' });
+  await new Promise((r) => setTimeout(r, 500));
+  const { requests } = wrk(port, 'close', SECONDS, 1);
+  const exited = new Promise((r) => strace.once('exit', r));
+  process.kill(strace.pid!, 'SIGINT');
+  await exited;
+  const perRequest = new Map([...parseSummary(fs.readFileSync(out, 'utf8'))].map(([k, v]) => [k, v / requests]));
+  return { perRequest, requests };
+}
+
+async function main(): Promise<void> {
+  const backends = [await freePort(), await freePort()];
+  for (const b of backends) await nginx(bench, b);
+  const targets = backends.map((b) => `127.0.0.1:${b}`);
+  const bundle = bundleOurs(bench.work);
+  if (!bundle) throw new Error('src/pen/bin/pen.ts is missing');
+  const lean = path.join(bench.work, 'node-lean.js');
+  const handles = path.join(bench.work, 'node-handles.js');
+  for (const [file, out] of [['node-lean', lean], ['node-handles', handles]] as const) {
+    execFileSync(path.join(ROOT, 'node_modules/.bin/esbuild'), [path.join(__dirname, `${file}.ts`), '--bundle', '--platform=node', '--format=cjs', `--outfile=${out}`, '--log-level=warning'], { cwd: ROOT });
+  }
+  const geoip = path.dirname(referenceFile('libgeoip1', 'usr/lib/x86_64-linux-gnu/libGeoIP.so.1'));
+  const proxies: Array<[string, (port: number) => ChildProcess]> = [
+    ['Debian pen', (port) => bench.start(referenceFile('pen', 'usr/bin/pen'), ['-f', '-r', '-x', '10000', `127.0.0.1:${port}`, ...targets], { ...process.env, LD_LIBRARY_PATH: geoip })],
+    ['ours, handles', (port) => bench.start(process.execPath, [bundle, '-f', '-r', '-x', '10000', `127.0.0.1:${port}`, ...targets], { ...process.env, FLAVORKIT_ROOT: path.join(bench.work, 'root-h') })],
+    ['ours, net', (port) => bench.start(process.execPath, [bundle, '-f', '-r', '-x', '10000', `127.0.0.1:${port}`, ...targets], { ...process.env, FLAVORKIT_ROOT: path.join(bench.work, 'root-n'), FLAVORKIT_PEN_DATA_PATH: 'net' })],
+    ['bare, handles', (port) => bench.start(process.execPath, [handles, `127.0.0.1:${port}`, ...targets])],
+    ['bare, net', (port) => bench.start(process.execPath, [lean, `127.0.0.1:${port}`, ...targets])],
+  ];
+  const columns: Array<{ name: string; perRequest: Map<string, number>; requests: number }> = [];
+  for (const [name, launch] of proxies) {
+    const port = await freePort();
+    const child = launch(port);
+    await waitForPort(port, name);
+    columns.push({ name, ...(await traced(child, port)) });
+    await bench.stop(child, 'SIGKILL');
+  }
+  const names = [...new Set(columns.flatMap((c) => [...c.perRequest.keys()]))].sort((a, b) => (columns[0]!.perRequest.get(b) ?? 0) - (columns[0]!.perRequest.get(a) ?? 0));
+  const lines = [`| system call | ${columns.map((c) => c.name).join(' | ')} |`, `|---|${columns.map(() => '---:').join('|')}|`];
+  for (const n of names) {
+    const cells = columns.map((c) => c.perRequest.get(n) ?? 0);
+    if (cells.every((x) => x < 0.05)) continue;
+    lines.push(`| ${n} | ${cells.map((x) => fmt(x, 2)).join(' | ')} |`);
+  }
+  lines.push(`| **total** | ${columns.map((c) => `**${fmt([...c.perRequest.values()].reduce((a, b) => a + b, 0), 1)}**`).join(' | ')} |`);
+  lines.push(`| requests traced | ${columns.map((c) => c.requests).join(' | ')} |`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+main()
+  .catch((err) => {
+    process.stderr.write(`bench failed: ${(err as Error).stack}\n`);
+    process.exitCode = 1;
+  })
+  .finally(() => {
+    bench.stopping = true;
+    bench.cleanup();
+  });

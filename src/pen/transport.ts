@@ -1,0 +1,698 @@
+import dns from 'node:dns';
+import fs from 'node:fs';
+import net from 'node:net';
+import util from 'node:util';
+import type { Endpoint } from './address';
+import type { FastClose } from './state';
+
+/*
+ * pen's byte path: accept, connect, relay both ways, close. It runs on libuv's stream handles
+ * directly (the objects under net.Socket: TCP and Pipe with readStart/onread, writeBuffer and
+ * shutdown requests), which costs a fraction of net.Socket's CPU per connection, and falls back
+ * to net where those handles are missing or do not behave as this module expects.
+ */
+
+/** Reading from the other side stops while more than this many bytes wait to be written. */
+export const WRITE_QUEUE_BOUND = 64 * 1024;
+
+/** What a side reports to the pair (or, while the backend connects, the connection) it belongs to. */
+export interface SideOwner {
+  data(from: Side, chunk: Buffer): void;
+  end(from: Side): void;
+  drained(side: Side): void;
+  shutdownDone(side: Side): void;
+  failed(side: Side): void;
+}
+
+/** One connected socket of a pair, on a libuv handle or on a net.Socket. */
+export interface Side {
+  readonly fd: number;
+  /** Bytes queued for writing. */
+  readonly queued: number;
+  readonly remoteAddress: string | null;
+  readonly remotePort: number;
+  owner: SideOwner | null;
+  startReading(): void;
+  stopReading(): void;
+  /** Queues `chunk`; false when the queue is over the bound (the owner hears `drained` later). */
+  write(chunk: Buffer): boolean;
+  /** Half-closes after the queued writes; the owner hears `shutdownDone`. */
+  shutdown(): void;
+  /** Closes at once; a second call does nothing. */
+  close(): void;
+  setNoDelay(on: boolean): void;
+  setKeepAlive(on: boolean): void;
+}
+
+// ---------------------------------------------------------------------------------------------
+// libuv stream handles
+
+interface StreamHandle {
+  fd: number;
+  writeQueueSize: number;
+  onread: ((this: StreamHandle, buffer?: ArrayBuffer) => void) | null;
+  readStart(): number;
+  readStop(): number;
+  writeBuffer(req: WriteRequest, chunk: Buffer): number;
+  shutdown(req: ShutdownRequest): number;
+  close(callback?: () => void): void;
+  getpeername?(out: { address?: string; port?: number }): number;
+  setNoDelay?(on: boolean): number;
+  setKeepAlive?(on: boolean, delaySeconds: number): number;
+  [SIDE]?: HandleSide;
+}
+interface ServerHandle {
+  onconnection: ((status: number, client?: StreamHandle) => void) | null;
+  bind(address: string, port?: number): number;
+  bind6?(address: string, port: number, flags: number): number;
+  listen(backlog: number): number;
+  close(callback?: () => void): void;
+}
+interface WriteRequest {
+  handle: StreamHandle;
+  buffer: Buffer | null;
+  async: boolean;
+  oncomplete: (this: WriteRequest, status: number) => void;
+}
+interface ShutdownRequest {
+  handle: StreamHandle;
+  oncomplete: (this: ShutdownRequest, status: number) => void;
+  callback: () => void;
+}
+interface ConnectRequest {
+  oncomplete: (status: number) => void;
+  address?: string;
+  port?: number;
+}
+type Ctor<T> = new (type?: number) => T;
+
+/** The handle classes and shared state this module needs; null where the running Node lacks them. */
+interface Bindings {
+  TCP: Ctor<StreamHandle & ServerHandle & { bind(a: string, p: number): number; bind6(a: string, p: number, flags: number): number; connect(r: ConnectRequest, a: string, p: number): number; connect6(r: ConnectRequest, a: string, p: number): number }>;
+  TCPConnectWrap: Ctor<ConnectRequest>;
+  Pipe: Ctor<StreamHandle & ServerHandle & { connect(r: ConnectRequest, path: string): number }>;
+  PipeConnectWrap: Ctor<ConnectRequest>;
+  WriteWrap: Ctor<WriteRequest>;
+  ShutdownWrap: Ctor<ShutdownRequest>;
+  streamBaseState: Int32Array;
+  kReadBytesOrError: number;
+  kArrayBufferOffset: number;
+  kLastWriteWasAsync: number;
+  UV_EOF: number;
+  UV_ENOTCONN: number;
+  tcpSocket: number;
+  tcpServer: number;
+  pipeSocket: number;
+  pipeServer: number;
+}
+
+const SIDE = Symbol('side');
+
+let bindings: Bindings | null = null;
+
+type ProcessWithBinding = NodeJS.Process & { binding?: (name: string) => Record<string, unknown> };
+
+/** Loads the handle bindings and checks every member this module uses; the reason when unusable. */
+function loadBindings(): Bindings | string {
+  const binding = (process as ProcessWithBinding).binding;
+  if (typeof binding !== 'function') return 'process.binding is not available';
+  let tcp: Record<string, unknown>, pipe: Record<string, unknown>, stream: Record<string, unknown>, uv: Record<string, unknown>;
+  try {
+    tcp = binding.call(process, 'tcp_wrap');
+    pipe = binding.call(process, 'pipe_wrap');
+    stream = binding.call(process, 'stream_wrap');
+    uv = binding.call(process, 'uv');
+  } catch (err) {
+    return `the handle bindings do not load (${(err as Error).message})`;
+  }
+  const missing: string[] = [];
+  const fn = (owner: Record<string, unknown>, name: string) => {
+    if (typeof owner[name] !== 'function') missing.push(name);
+    return owner[name];
+  };
+  const num = (owner: Record<string, unknown> | undefined, name: string) => {
+    if (typeof owner?.[name] !== 'number') missing.push(name);
+    return owner?.[name] as number;
+  };
+  fn(tcp, 'TCP');
+  fn(tcp, 'TCPConnectWrap');
+  fn(pipe, 'Pipe');
+  fn(pipe, 'PipeConnectWrap');
+  fn(stream, 'WriteWrap');
+  fn(stream, 'ShutdownWrap');
+  if (missing.length) return `the handle bindings lack ${missing.join(', ')}`;
+  const proto = (tcp.TCP as { prototype: Record<string, unknown> }).prototype;
+  for (const m of ['readStart', 'readStop', 'writeBuffer', 'shutdown', 'close', 'getpeername', 'setNoDelay', 'setKeepAlive', 'bind', 'bind6', 'listen', 'connect', 'connect6']) {
+    if (typeof proto[m] !== 'function') missing.push(`TCP.${m}`);
+  }
+  const state = stream.streamBaseState;
+  if (!(state instanceof Int32Array)) missing.push('streamBaseState');
+  const b: Bindings = {
+    TCP: tcp.TCP as Bindings['TCP'],
+    TCPConnectWrap: tcp.TCPConnectWrap as Bindings['TCPConnectWrap'],
+    Pipe: pipe.Pipe as Bindings['Pipe'],
+    PipeConnectWrap: pipe.PipeConnectWrap as Bindings['PipeConnectWrap'],
+    WriteWrap: stream.WriteWrap as Bindings['WriteWrap'],
+    ShutdownWrap: stream.ShutdownWrap as Bindings['ShutdownWrap'],
+    streamBaseState: state as Int32Array,
+    kReadBytesOrError: num(stream, 'kReadBytesOrError'),
+    kArrayBufferOffset: num(stream, 'kArrayBufferOffset'),
+    kLastWriteWasAsync: num(stream, 'kLastWriteWasAsync'),
+    UV_EOF: num(uv, 'UV_EOF'),
+    UV_ENOTCONN: num(uv, 'UV_ENOTCONN'),
+    tcpSocket: num(tcp.constants as Record<string, unknown>, 'SOCKET'),
+    tcpServer: num(tcp.constants as Record<string, unknown>, 'SERVER'),
+    pipeSocket: num(pipe.constants as Record<string, unknown>, 'SOCKET'),
+    pipeServer: num(pipe.constants as Record<string, unknown>, 'SERVER'),
+  };
+  if (missing.length) return `the handle bindings lack ${missing.join(', ')}`;
+  return b;
+}
+
+/** `handle.onread`: `this` is the handle; the byte count or error is in streamBaseState. */
+function onHandleRead(this: StreamHandle, buffer?: ArrayBuffer): void {
+  const side = this[SIDE];
+  const b = bindings!;
+  const nread = b.streamBaseState[b.kReadBytesOrError]!;
+  if (!side?.owner || side.closed) return;
+  if (nread > 0) side.owner.data(side, Buffer.from(buffer!, b.streamBaseState[b.kArrayBufferOffset]!, nread));
+  else if (nread === b.UV_EOF) {
+    side.reading = false;
+    side.owner.end(side);
+  } else if (nread < 0) side.owner.failed(side);
+}
+
+function onWriteDone(this: WriteRequest, status: number): void {
+  const side = this.handle[SIDE];
+  this.buffer = null;
+  if (!side || side.closed) return;
+  if (status < 0) side.owner?.failed(side);
+  else if (side.waitingForDrain && this.handle.writeQueueSize < WRITE_QUEUE_BOUND) {
+    side.waitingForDrain = false;
+    side.owner?.drained(side);
+  }
+}
+
+function onShutdownDone(this: ShutdownRequest, status: number): void {
+  const side = this.handle[SIDE];
+  if (!side || side.closed) return;
+  if (status < 0) side.owner?.failed(side);
+  else side.owner?.shutdownDone(side);
+}
+
+class HandleSide implements Side {
+  owner: SideOwner | null = null;
+  reading = false;
+  closed = false;
+  waitingForDrain = false;
+
+  constructor(
+    readonly handle: StreamHandle,
+    readonly remoteAddress: string | null = null,
+    readonly remotePort = 0,
+  ) {
+    handle[SIDE] = this;
+    handle.onread = onHandleRead;
+  }
+
+  get fd(): number {
+    return this.closed ? -1 : this.handle.fd;
+  }
+
+  get queued(): number {
+    return this.closed ? 0 : this.handle.writeQueueSize;
+  }
+
+  startReading(): void {
+    if (this.reading || this.closed) return;
+    this.reading = true;
+    const err = this.handle.readStart();
+    if (err < 0) this.owner?.failed(this);
+  }
+
+  stopReading(): void {
+    if (!this.reading || this.closed) return;
+    this.reading = false;
+    this.handle.readStop();
+  }
+
+  write(chunk: Buffer): boolean {
+    if (this.closed) return true;
+    const b = bindings!;
+    const req = new b.WriteWrap();
+    req.handle = this.handle;
+    req.oncomplete = onWriteDone;
+    req.async = false;
+    // The kernel reads the buffer after this call returns when the write is queued: keep it alive.
+    req.buffer = chunk;
+    const err = this.handle.writeBuffer(req, chunk);
+    if (err < 0) {
+      this.owner?.failed(this);
+      return true;
+    }
+    if (this.handle.writeQueueSize < WRITE_QUEUE_BOUND) return true;
+    this.waitingForDrain = true;
+    return false;
+  }
+
+  shutdown(): void {
+    if (this.closed) return;
+    const req = new bindings!.ShutdownWrap();
+    req.handle = this.handle;
+    req.oncomplete = onShutdownDone;
+    req.callback = noop;
+    const err = this.handle.shutdown(req);
+    // 1: done at once (no request is left to complete); ENOTCONN: the peer is gone, nothing to end.
+    if (err === 1 || err === bindings!.UV_ENOTCONN) this.owner?.shutdownDone(this);
+    else if (err < 0) this.owner?.failed(this);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.reading = false;
+    this.handle.close();
+  }
+
+  setNoDelay(on: boolean): void {
+    this.handle.setNoDelay?.(on);
+  }
+
+  setKeepAlive(on: boolean): void {
+    this.handle.setKeepAlive?.(on, 0);
+  }
+}
+
+const noop = () => undefined;
+
+// ---------------------------------------------------------------------------------------------
+// net.Socket, where the handles cannot be used, and for TLS clients
+
+class NetSide implements Side {
+  owner: SideOwner | null = null;
+  private waitingForDrain = false;
+
+  constructor(readonly socket: net.Socket) {
+    socket.pause();
+    socket.on('data', (chunk: Buffer) => this.owner?.data(this, chunk));
+    socket.on('end', () => this.owner?.end(this));
+    socket.on('drain', () => {
+      if (!this.waitingForDrain) return;
+      this.waitingForDrain = false;
+      this.owner?.drained(this);
+    });
+    socket.on('error', () => this.owner?.failed(this));
+    // Not every error destroys a socket (a TLS renegotiation attack does not), and a peer may
+    // close without an error: either way the pair goes.
+    socket.on('close', () => this.owner?.failed(this));
+  }
+
+  get fd(): number {
+    return (this.socket as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
+  }
+
+  get queued(): number {
+    return this.socket.writableLength;
+  }
+
+  get remoteAddress(): string | null {
+    return this.socket.remoteAddress ?? null;
+  }
+
+  get remotePort(): number {
+    return this.socket.remotePort ?? 0;
+  }
+
+  startReading(): void {
+    this.socket.resume();
+  }
+
+  stopReading(): void {
+    this.socket.pause();
+  }
+
+  write(chunk: Buffer): boolean {
+    if (this.socket.write(chunk)) return true;
+    this.waitingForDrain = true;
+    return false;
+  }
+
+  shutdown(): void {
+    this.socket.end(() => this.owner?.shutdownDone(this));
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+
+  setNoDelay(on: boolean): void {
+    this.socket.setNoDelay(on);
+  }
+
+  setKeepAlive(on: boolean): void {
+    this.socket.setKeepAlive(on);
+  }
+}
+
+/** A client accepted by a net or TLS server, as a side. */
+export function netSide(socket: net.Socket): Side {
+  socket.on('error', noop);
+  return new NetSide(socket);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The relay
+
+/** What the pair tells its connection: bytes each way (counted, logged, rewritten) and its end. */
+export interface PairHooks {
+  /** Bytes from the client; returns what goes to the server (pen's X-Forwarded-For may add some). */
+  fromClient(chunk: Buffer): Buffer;
+  fromServer(chunk: Buffer): void;
+  closed(): void;
+}
+
+/** pen's state bits of a connection. */
+export const CONNECTING = 1;
+export const CONNECTED = 2;
+export const SERVER_EOF = 4;
+export const CLIENT_EOF = 8;
+
+/**
+ * A client and its backend connection, relayed both ways: reading pauses while the other side's
+ * write queue is over its bound, EOF is passed on as a half-close, the pair closes when both
+ * directions have ended (or at the first EOF of a side `tcp_fastclose` names), and an error on
+ * either side closes both.
+ */
+export class Pair implements SideOwner {
+  state = CONNECTED;
+  /** Bytes read from the client and from the server. */
+  clientBytes = 0;
+  serverBytes = 0;
+  private closing = false;
+  private closed = false;
+  private pendingShutdowns = 0;
+  private activity = 0;
+  private seenActivity = 0;
+  private idleSeconds = 0;
+
+  constructor(
+    readonly client: Side,
+    readonly upstream: Side,
+    private readonly fastClose: FastClose,
+    private readonly hooks: PairHooks,
+  ) {
+    client.owner = this;
+    upstream.owner = this;
+    client.startReading();
+    upstream.startReading();
+  }
+
+  private other(side: Side): Side {
+    return side === this.client ? this.upstream : this.client;
+  }
+
+  data(from: Side, chunk: Buffer): void {
+    this.activity++;
+    let out = chunk;
+    if (from === this.client) {
+      this.clientBytes += chunk.length;
+      out = this.hooks.fromClient(chunk);
+    } else {
+      this.serverBytes += chunk.length;
+      this.hooks.fromServer(chunk);
+    }
+    if (!this.other(from).write(out)) from.stopReading();
+  }
+
+  drained(side: Side): void {
+    const source = this.other(side);
+    if (!(this.state & (source === this.client ? CLIENT_EOF : SERVER_EOF))) source.startReading();
+  }
+
+  end(from: Side): void {
+    this.activity++;
+    const fromClient = from === this.client;
+    this.state |= fromClient ? CLIENT_EOF : SERVER_EOF;
+    const fast = this.fastClose === 'both' || this.fastClose === (fromClient ? 'down' : 'up');
+    if (fast) this.closing = true;
+    this.pendingShutdowns++;
+    this.other(from).shutdown();
+  }
+
+  shutdownDone(): void {
+    this.pendingShutdowns--;
+    if (this.pendingShutdowns === 0 && (this.closing || (this.state & (CLIENT_EOF | SERVER_EOF)) === (CLIENT_EOF | SERVER_EOF))) this.close();
+  }
+
+  failed(): void {
+    this.close();
+  }
+
+  /** Closes both sides at once. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.client.close();
+    this.upstream.close();
+    this.hooks.closed();
+  }
+
+  /** Called once a second: how long no byte and no EOF has moved, in seconds. */
+  idleTick(): number {
+    if (this.activity !== this.seenActivity) {
+      this.seenActivity = this.activity;
+      this.idleSeconds = 0;
+    } else this.idleSeconds++;
+    return this.idleSeconds;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Listening and connecting
+
+export type DataPath = 'handles' | 'net';
+
+export interface DataPathChoice {
+  path: DataPath;
+  /** Why net, when it is net. */
+  reason: string | null;
+}
+
+/** Set to `net` to run pen's byte path on net.Socket whatever the handles offer. */
+export const DATA_PATH_ENV = 'FLAVORKIT_PEN_DATA_PATH';
+
+/** Which byte path this Node offers, from the bindings alone (no socket is opened). */
+export function detectDataPath(env: NodeJS.ProcessEnv = process.env): DataPathChoice {
+  const wanted = env[DATA_PATH_ENV];
+  if (wanted === 'net') return { path: 'net', reason: `${DATA_PATH_ENV}=net` };
+  const loaded = loadBindings();
+  if (typeof loaded === 'string') return { path: 'net', reason: loaded };
+  bindings = loaded;
+  return { path: 'handles', reason: null };
+}
+
+function uvProblem(err: number): string {
+  try {
+    return util.getSystemErrorName(err);
+  } catch {
+    return `error ${err}`;
+  }
+}
+
+/** A listener on handles. */
+export interface Listener {
+  close(): void;
+}
+
+interface HandleListener extends Listener {
+  /** The port bound, for TCP (0 for a UNIX socket). */
+  port(): number;
+}
+
+/** Listens on `endpoint` with handles; each client goes to `accept` with its address. */
+export async function listenHandles(endpoint: Endpoint, backlog: number, accept: (client: Side) => void): Promise<Listener> {
+  const b = bindings!;
+  let server: ServerHandle;
+  let err: number;
+  if (endpoint.kind === 'unix') {
+    fs.rmSync(endpoint.path, { force: true });
+    server = new b.Pipe(b.pipeServer);
+    err = server.bind(endpoint.path);
+  } else {
+    const host = net.isIP(endpoint.host) ? endpoint.host : (await dns.promises.lookup(endpoint.host)).address;
+    const tcp = new b.TCP(b.tcpServer);
+    server = tcp;
+    err = net.isIPv6(host) ? tcp.bind6(host, endpoint.port, 0) : tcp.bind(host, endpoint.port);
+  }
+  if (err === 0) err = server.listen(backlog);
+  if (err < 0) {
+    server.close();
+    throw Object.assign(new Error(uvProblem(err)), { code: uvProblem(err) });
+  }
+  const inet = endpoint.kind === 'inet';
+  server.onconnection = (status, handle) => {
+    // A failed accept (out of descriptors, say) drops that client; the listener goes on.
+    if (status < 0 || !handle) return;
+    let address: string | null = null;
+    let port = 0;
+    if (inet) {
+      const peer: { address?: string; port?: number } = {};
+      if (handle.getpeername?.(peer) === 0) {
+        address = peer.address ?? null;
+        port = peer.port ?? 0;
+      }
+    }
+    accept(new HandleSide(handle, address, port));
+  };
+  const listener: HandleListener = {
+    close: () => server.close(),
+    port: () => {
+      const out: { port?: number } = {};
+      return inet && (server as unknown as { getsockname(o: object): number }).getsockname(out) === 0 ? (out.port ?? 0) : 0;
+    },
+  };
+  return listener;
+}
+
+export interface ConnectTarget {
+  host: string;
+  port: number;
+  unixPath: string | null;
+  /** Local address to bind to, for TCP. */
+  source: string | null;
+  timeoutMs: number;
+}
+
+/**
+ * Connects to a backend; `done` gets the side, or null on refusal, error or timeout.
+ * A host that is a name rather than an address is connected through net, which resolves it.
+ */
+export function connect(path: DataPath, target: ConnectTarget, done: (side: Side | null) => void): void {
+  if (path === 'handles' && (target.unixPath || net.isIP(target.host))) connectHandle(target, done);
+  else connectNet(target, done);
+}
+
+function connectHandle(target: ConnectTarget, done: (side: Side | null) => void): void {
+  const b = bindings!;
+  let finished = false;
+  const handle = target.unixPath ? new b.Pipe(b.pipeSocket) : new b.TCP(b.tcpSocket);
+  const finish = (ok: boolean) => {
+    if (finished) return;
+    finished = true;
+    clearTimeout(timer);
+    if (ok) done(new HandleSide(handle));
+    else {
+      handle.close();
+      done(null);
+    }
+  };
+  const timer = setTimeout(() => finish(false), target.timeoutMs);
+  const req = target.unixPath ? new b.PipeConnectWrap() : new b.TCPConnectWrap();
+  req.oncomplete = (status: number) => finish(status === 0);
+  let err: number;
+  if (target.unixPath) err = (handle as InstanceType<Bindings['Pipe']>).connect(req, target.unixPath);
+  else {
+    const tcp = handle as InstanceType<Bindings['TCP']>;
+    const v6 = net.isIPv6(target.host);
+    err = target.source ? (v6 ? tcp.bind6(target.source, 0, 0) : tcp.bind(target.source, 0)) : 0;
+    req.address = target.host;
+    req.port = target.port;
+    if (err === 0) err = v6 ? tcp.connect6(req, target.host, target.port) : tcp.connect(req, target.host, target.port);
+  }
+  // A connect that fails at once still answers asynchronously, as net does.
+  if (err < 0) setImmediate(() => finish(false));
+}
+
+function connectNet(target: ConnectTarget, done: (side: Side | null) => void): void {
+  const options: net.NetConnectOpts = target.unixPath
+    ? { path: target.unixPath, allowHalfOpen: true }
+    : { host: target.host, port: target.port, allowHalfOpen: true, ...(target.source ? { localAddress: target.source } : {}) };
+  const socket = net.connect(options);
+  let finished = false;
+  const finish = (ok: boolean) => {
+    if (finished) return;
+    finished = true;
+    socket.setTimeout(0);
+    socket.off('error', fail);
+    if (ok) done(netSide(socket));
+    else {
+      socket.on('error', noop);
+      socket.destroy();
+      done(null);
+    }
+  };
+  const fail = () => finish(false);
+  socket.setTimeout(target.timeoutMs, fail);
+  socket.once('error', fail);
+  socket.once('connect', () => finish(true));
+}
+
+/**
+ * The byte path pen runs: handles when the bindings are there and a loopback probe through them
+ * (accept with the peer's address, connect, write, read, half-close both ways) gives back what
+ * went in; net otherwise, with the reason.
+ */
+export async function chooseDataPath(env: NodeJS.ProcessEnv = process.env): Promise<DataPathChoice> {
+  const found = detectDataPath(env);
+  if (found.path !== 'handles') return found;
+  const problem = await probeHandles().catch((err: Error) => err.message);
+  return problem === null ? found : { path: 'net', reason: `the handle probe failed: ${problem}` };
+}
+
+/** An echo over loopback through listenHandles, connect and Pair-less sides; null when it worked. */
+async function probeHandles(): Promise<string | null> {
+  const message = Buffer.from('pen handle probe');
+  const accepted: Side[] = [];
+  let peer: string | null = null;
+  const listener = await listenHandles({ kind: 'inet', host: '127.0.0.1', port: 0 }, 1, (side) => {
+    accepted.push(side);
+    peer = side.remoteAddress;
+    // Echo what arrives, then end as the client did.
+    side.owner = {
+      data: (from, chunk) => void from.write(Buffer.from(chunk)),
+      end: (from) => from.shutdown(),
+      drained: noop,
+      shutdownDone: noop,
+      failed: (from) => from.close(),
+    };
+    side.startReading();
+  });
+  const sides: Side[] = [];
+  try {
+    const port = (listener as HandleListener).port();
+    const echoed = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no answer within 2 s')), 2000);
+      connect('handles', { host: '127.0.0.1', port, unixPath: null, source: null, timeoutMs: 2000 }, (side) => {
+        if (!side) {
+          clearTimeout(timer);
+          reject(new Error('connect failed'));
+          return;
+        }
+        sides.push(side);
+        const parts: Buffer[] = [];
+        side.owner = {
+          data: (_, chunk) => void parts.push(Buffer.from(chunk)),
+          end: () => {
+            clearTimeout(timer);
+            resolve(Buffer.concat(parts).toString());
+          },
+          drained: noop,
+          shutdownDone: noop,
+          failed: () => {
+            clearTimeout(timer);
+            reject(new Error('the connection failed'));
+          },
+        };
+        side.startReading();
+        side.write(message);
+        side.shutdown();
+      });
+    });
+    if (echoed !== message.toString()) return `sent "${message}", read back "${echoed}"`;
+    if (peer !== '127.0.0.1') return `the client's address at accept was ${peer}, not 127.0.0.1`;
+    return null;
+  } finally {
+    for (const s of [...sides, ...accepted]) s.close();
+    listener.close();
+  }
+}
