@@ -127,10 +127,11 @@ export class Proxy {
 
   /** Grows the connection table (`conn_max N`); it never shrinks. */
   grow(connMax: number): void {
-    for (let i = this.conns.length; i < connMax; i++) {
-      this.conns.push(null);
-      this.freeSlots.unshift(i);
-    }
+    const before = this.conns.length;
+    // New slots go in front, highest first, as one concatenation: unshifting each is quadratic.
+    const added = Array.from({ length: Math.max(0, connMax - before) }, (_, k) => connMax - 1 - k);
+    for (let i = before; i < connMax; i++) this.conns.push(null);
+    this.freeSlots = added.concat(this.freeSlots);
     this.settings.connMax = this.conns.length;
   }
 
