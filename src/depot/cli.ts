@@ -2,13 +2,20 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { Layout } from '../flavor';
 import { currentLayout, integerOption, pamAuthenticate, parseCommandLine, reportUsage, runDaemon, UsageError } from '../runtime';
-import { AccessLog } from './accesslog';
+import { AccessLog, logEscape } from './accesslog';
 import { buildMounts, type Mount, type RepositoryConfig } from './mounts';
 import type { SearchService } from './search/service';
 import { Depot, type AdminAuth } from './server';
 
 /** How long a stop waits for a search index still being written; a 10,000-package index takes about a second. */
 const SAVE_ON_STOP_MS = 10_000;
+
+/**
+ * A client gets 10 s to send its request headers and 30 s for the whole request (a POSTed search
+ * form is the only body taken), and a kept-alive connection is closed after 30 s idle. Node checks
+ * them every second rather than its default 30 s.
+ */
+const SERVER_TIMEOUTS = { headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 30_000, connectionsCheckingInterval: 1_000 };
 
 const USAGE = `usage: depot [-f] [-S] [-a ADDRESS] [-p PORT] [-c CONFIG] [-d DIR[=PREFIX]]...
   -f          stay in the foreground (log to stderr too)
@@ -126,7 +133,7 @@ export async function main(argv: string[]): Promise<number> {
         admin = {
           authenticate: async (user, password) => {
             const result = await pamAuthenticate(layout.pamService, user, password, layout.libDir);
-            ctx.log.notice(`admin/0 login of ${user}: ${result.reason}`);
+            ctx.log.notice(`admin/0 login of ${logEscape(user)}: ${result.reason}`);
             return result.ok;
           },
         };
@@ -141,8 +148,7 @@ export async function main(argv: string[]): Promise<number> {
       prepareSearch = () => {
         search?.prepare(mounts.map((m) => m.repo)).catch((err: unknown) => ctx.log.error(`search indexes: ${(err as Error).message}`));
       };
-      const server = http.createServer(depot.handle);
-      server.keepAliveTimeout = 30_000;
+      const server = http.createServer({ ...SERVER_TIMEOUTS }, depot.handle);
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(port, address, () => resolve());

@@ -3,11 +3,13 @@ import http from 'node:http';
 import type net from 'node:net';
 import type { Logger } from '../runtime';
 import { formatFmri, FmriError, parseFmri, type Fmri } from './fmri';
+import { logEscape } from './accesslog';
 import { AnswerCache, sendAnswer } from './answers';
 import { cacheHeaders, DAY, HttpError, httpDate, safeDecode, searchUnavailable, sendBody, sendError, sendFile, sentOr404, YEAR } from './http';
 import { FileCache } from './filecache';
 import { packageInfo } from './info';
 import { pkgJson } from './json';
+import { Glob } from './glob';
 import type { Mount } from './mounts';
 import type { SearchService } from './search/service';
 
@@ -53,6 +55,11 @@ export interface Request {
   rawPath: string;
   /** The depot's cache of small repository files. */
   files: FileCache;
+}
+
+/** True when the request announces a body (its length may still be on its way). */
+export function carriesBody(req: http.IncomingMessage): boolean {
+  return req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0';
 }
 
 function isoFromCatalog(stamp: string): string {
@@ -109,6 +116,8 @@ export class Depot {
   private fail(req: http.IncomingMessage, res: http.ServerResponse, err: unknown): void {
     const httpError = err instanceof HttpError ? err : new HttpError(500, 'Internal error');
     if (!(err instanceof HttpError)) this.options.log.error(`${req.url}: ${(err as Error).stack ?? err}`);
+    // A body left unread would hold the connection until the client sends it all: close instead.
+    if (!res.headersSent && carriesBody(req)) res.setHeader('Connection', 'close');
     if (!res.headersSent) sendError(res, httpError, req.method === 'HEAD');
     else res.destroy();
   }
@@ -117,7 +126,7 @@ export class Depot {
   private logAccess(req: http.IncomingMessage, res: http.ServerResponse, started: number, sent: number): void {
     if (!this.options.accessLog) return;
     this.options.accessLog(
-      `${req.socket.remoteAddress ?? '-'} - - [${httpDate(started)}] "${req.method} ${req.url} HTTP/${req.httpVersion}" ${res.statusCode} ${sent} "${req.headers['user-agent'] ?? '-'}"\n`,
+      `${req.socket.remoteAddress ?? '-'} - - [${httpDate(started)}] "${req.method} ${logEscape(req.url ?? '')} HTTP/${req.httpVersion}" ${res.statusCode} ${sent} "${logEscape(req.headers['user-agent'] ?? '-')}"\n`,
     );
   }
 
@@ -153,6 +162,7 @@ export class Depot {
     const version = Number(versionText);
     if (!VERSIONS[op!]!.includes(version)) throw new HttpError(404, `Version '${version}' not supported for operation '${op}'`);
     if (req.method === 'POST' && !(op === 'search' && version === 1)) throw readOnlyRefusal();
+    if (req.method !== 'POST' && carriesBody(req)) throw new HttpError(400, `${req.method} takes no request body here; send the request without one.`);
     const r: Request = { req, res, head, mount, publisher, op: op!, version, args: segments, rawPath, files: this.files };
     switch (r.op) {
       case 'versions':
@@ -250,25 +260,55 @@ export class Depot {
     return sentOr404(sendFile(r.req, r.res, this.files, file, TEXT, Math.min(DAY, REFRESH_SECONDS), { ranges: true, remember: this.answers.rememberer(r.req.url, 'catalog') }), missing);
   }
 
+  /** The decoded FMRI of a request's path. */
+  private fmriText(r: Request): string {
+    const parts = r.args.map(safeDecode);
+    // A proxy that decoded the slashes of pkg://pub/... splits it after 'pkg:'.
+    if (parts.length > 1 && parts[0] === 'pkg:' && r.mount.repo.hasPublisher(parts[1]!)) parts[0] = 'pkg:/';
+    return parts.join('/');
+  }
+
   private fmriArg(r: Request): Fmri {
     if (r.args.length === 0) throw new HttpError(403, 'Directory listing not allowed.');
     try {
-      return parseFmri(safeDecode(r.args.join('/')));
+      return parseFmri(this.fmriText(r));
     } catch (err) {
       if (err instanceof FmriError) throw new HttpError(400, err.message);
       throw err;
     }
   }
 
+  /**
+   * The publishers a package request may be answered from, as pkg.depotd chooses them: the one
+   * in the path, else the one the FMRI names, else every publisher of the repository in turn.
+   */
+  private publishersFor(r: Request, named: string | null): string[] {
+    const pub = r.publisher ?? named;
+    if (pub) return r.mount.repo.hasPublisher(pub) ? [pub] : [];
+    return r.mount.repo.publishers;
+  }
+
   private manifest(r: Request): void | Promise<void> {
     const fmri = this.fmriArg(r);
-    const pub = this.publisherOf(r);
     this.requests.manifests++;
     const missing = () => new HttpError(404, `No manifest could be found for the FMRI: '${formatFmri(fmri)}'.`);
     if (!fmri.complete) throw missing();
     // A manifest never changes under its FMRI, whose version carries the publication time.
     const options = { ranges: true, immutable: true, remember: this.answers.rememberer(r.req.url, 'manifests') };
-    return sentOr404(sendFile(r.req, r.res, this.files, r.mount.repo.manifestPath(pub, fmri), TEXT, YEAR, options), missing);
+    const paths = this.publishersFor(r, fmri.publisher).map((pub) => r.mount.repo.manifestPath(pub, fmri));
+    return this.firstFound(paths, missing, (file) => sendFile(r.req, r.res, this.files, file, TEXT, YEAR, options));
+  }
+
+  /** Sends the first of `paths` that exists, in order; none is a 404 (`missing`). */
+  private firstFound(paths: string[], missing: () => HttpError, send: (file: string) => boolean | Promise<boolean>): void | Promise<void> {
+    const from = (i: number): void | Promise<void> => {
+      if (i >= paths.length) throw missing();
+      const sent = send(paths[i]!);
+      if (sent === true) return;
+      if (sent === false) return from(i + 1);
+      return sent.then((ok) => (ok ? undefined : from(i + 1)));
+    };
+    return from(0);
   }
 
   /** Unprefixed file requests look in every publisher's store. */
@@ -283,19 +323,14 @@ export class Depot {
     const paths = hash ? this.filePaths(r, hash) : [];
     const missing = () => new HttpError(404, `No file could be found for the specified hash name: '${hash ?? 'None'}'.`);
     // The publishers' stores in turn: the first that holds the payload answers.
-    const from = (i: number): void | Promise<void> => {
-      if (i >= paths.length) throw missing();
-      const sent = sendFile(r.req, r.res, this.files, paths[i]!, 'application/data', r.version === 2 ? DAY : YEAR, {
+    return this.firstFound(paths, missing, (file) =>
+      sendFile(r.req, r.res, this.files, file, 'application/data', r.version === 2 ? DAY : YEAR, {
         ranges: true,
         etag: `"${hash}"`,
         immutable: true,
         remember: this.answers.rememberer(r.req.url, 'file'),
-      });
-      if (sent === true) return;
-      if (sent === false) return from(i + 1);
-      return sent.then((ok) => (ok ? undefined : from(i + 1)));
-    };
-    return from(0);
+      }),
+    );
   }
 
   private async info(r: Request): Promise<void> {
@@ -316,12 +351,20 @@ export class Depot {
     sendBody(r.res, r.head, TEXT, body, cacheHeaders(YEAR));
   }
 
+  /**
+   * p5i/0: the publisher information of the packages a full FMRI or a stem pattern (`*`, `?`)
+   * names, from the publisher in the path or the FMRI, else from every publisher that has some.
+   */
   private p5i(r: Request): void {
     if (r.args.length === 0) throw new HttpError(403, 'Directory listing not allowed.');
-    const pub = this.publisherOf(r);
-    const wanted = safeDecode(r.args.join('/')).replace(/\.p5i$/, '');
-    const catalog = r.mount.repo.packages(pub);
-    let packages: string[];
+    let wanted = this.fmriText(r).replace(/\.p5i$/, '');
+    let named: string | null = null;
+    if (wanted.startsWith('pkg://')) {
+      const slash = wanted.indexOf('/', 6);
+      named = wanted.slice(6, slash < 0 ? undefined : slash);
+      wanted = slash < 0 ? '' : `pkg:/${wanted.slice(slash + 1)}`;
+    }
+    let matching: (catalog: Map<string, string[]>) => string[];
     if (wanted.includes('@')) {
       const fmri = (() => {
         try {
@@ -330,14 +373,21 @@ export class Depot {
           throw new HttpError(400, (err as Error).message, P5I);
         }
       })();
-      packages = catalog.get(fmri.stem)?.includes(fmri.version) ? [`pkg:/${fmri.stem}@${fmri.version}`] : [];
+      matching = (catalog) => (catalog.get(fmri.stem)?.includes(fmri.version) ? [`pkg:/${fmri.stem}@${fmri.version}`] : []);
     } else {
-      const stem = wanted.replace(/^pkg:\//, '');
-      const pattern = new RegExp(`^(.*/)?${stem.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
-      packages = [...catalog.keys()].filter((s) => pattern.test(s)).sort();
+      // The pattern names a whole stem or its tail after any '/'.
+      const pattern = new Glob(wanted.replace(/^pkg:\//, ''), true, false);
+      const matches = (stem: string) => {
+        for (let at = 0; at >= 0; at = stem.indexOf('/', at) + 1 || -1) if (pattern.test(stem.slice(at))) return true;
+        return false;
+      };
+      matching = (catalog) => [...catalog.keys()].filter(matches).sort();
     }
-    if (packages.length === 0) throw new HttpError(404, 'No matching package found in repository.', P5I);
-    const body = pkgJson({ packages: [], publishers: [this.publisherEntry(r, pub, packages)], version: 1 });
+    const publishers = this.publishersFor(r, named)
+      .map((pub) => ({ pub, packages: matching(r.mount.repo.packages(pub)) }))
+      .filter((found) => found.packages.length > 0);
+    if (publishers.length === 0) throw new HttpError(404, 'No matching package found in repository.', P5I);
+    const body = pkgJson({ packages: [], publishers: publishers.map(({ pub, packages }) => this.publisherEntry(r, pub, packages)), version: 1 });
     sendBody(r.res, r.head, P5I, body, cacheHeaders(YEAR));
   }
 

@@ -27,10 +27,10 @@ function write(res: http.ServerResponse, chunk: Buffer): Promise<void> {
 }
 
 /**
- * Sends bytes start..end (inclusive) of a file and ends the answer. Two buffers alternate, so the
+ * Sends bytes start..end (inclusive) of a file and, unless told not to, ends the answer. Two buffers alternate, so the
  * next chunk is read while the last is written, and both are kept for the next large answer.
  */
-export async function streamFile(file: string, start: number, end: number, res: http.ServerResponse): Promise<void> {
+export async function streamFile(file: string, start: number, end: number, res: http.ServerResponse, endAnswer = true): Promise<void> {
   const handle = await fs.promises.open(file, 'r');
   const buffers = [takeBuffer(), takeBuffer()] as const;
   let writing: Promise<void> = Promise.resolve();
@@ -48,7 +48,7 @@ export async function streamFile(file: string, start: number, end: number, res: 
       writing.catch(() => undefined);
     }
     await writing;
-    res.end();
+    if (endAnswer) res.end();
   } finally {
     // A write still under way keeps its buffer: only buffers no write holds go back.
     const settled = await writing.then(

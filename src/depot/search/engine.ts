@@ -1,5 +1,5 @@
 import { parseAction } from '../manifest';
-import { globToRegExp, hasWildcard, onlyWildcards } from './glob';
+import { Glob, hasWildcard, onlyWildcards } from '../glob';
 import { byCodePoint, type Posting, type PublisherIndex } from './index';
 import { RETURN_ACTIONS, returnTypeOf, type Fields, type QueryNode, type SearchRequest } from './query';
 import { indexEntries } from './tokens';
@@ -31,7 +31,7 @@ const isWildcardField = (v: string) => v === '' || v === '*';
 function fieldFilter(fields: Fields): (actionType: string, key: string, fmri: string) => boolean {
   const at = isWildcardField(fields.actionType) ? null : fields.actionType;
   const key = isWildcardField(fields.key) ? null : fields.key;
-  const pkg = isWildcardField(fields.pkgName) ? null : globToRegExp(fields.pkgName.endsWith('*') ? fields.pkgName : `${fields.pkgName}*`, false);
+  const pkg = isWildcardField(fields.pkgName) ? null : new Glob(fields.pkgName.endsWith('*') ? fields.pkgName : `${fields.pkgName}*`, false);
   return (a, k, f) => (at === null || a === at) && (key === null || k === key) && (pkg === null || pkg.test(f));
 }
 
@@ -42,8 +42,8 @@ function matchingTokens(index: PublisherIndex, term: string, caseSensitive: bool
     if (!caseSensitive) return index.caseInsensitive(term);
     return index.tokens.has(term) ? [term] : [];
   }
-  const re = globToRegExp(term, caseSensitive);
-  return index.sortedTokens.filter((t) => re.test(t));
+  const glob = new Glob(term, caseSensitive);
+  return index.sortedTokens.filter((t) => glob.test(t));
 }
 
 function lineAt(manifest: Buffer, offset: number): string {
@@ -93,7 +93,7 @@ async function searchIndex(ctx: Context, term: string, fields: Fields): Promise<
 /** A term searched among the hits of the terms before it: the action must also yield this token. */
 function searchWithin(ctx: Context, within: ActionHit[], term: string, fields: Fields): ActionHit[] {
   const keep = fieldFilter(fields);
-  const glob = hasWildcard(term) || !ctx.caseSensitive ? globToRegExp(term, ctx.caseSensitive) : null;
+  const glob = hasWildcard(term) || !ctx.caseSensitive ? new Glob(term, ctx.caseSensitive) : null;
   return within.filter((hit) => {
     if (!keep(hit.actionType, hit.key, hit.fmri)) return false;
     const action = parseAction(hit.line.trim());

@@ -17,7 +17,7 @@ export interface Posting {
 }
 
 /** Bumped whenever the stored form changes, so an old file is rebuilt, never misread. */
-const FORMAT = 1;
+const FORMAT = 2;
 
 /**
  * The inverted index of one publisher of one repository: token → postings, with the packages
