@@ -206,6 +206,16 @@ describe('depot search: the reference client tests', () => {
     assert.deepEqual(reply.body.toString().split('\n').filter(Boolean).slice(1), all.slice(1, 3));
   });
 
+  it('hits the client shows alike come together, so it prints each once, in the same order every time', async () => {
+    const reply = await search(depot, '*example* OR *example*');
+    const shown = reply.body.toString().split('\n').filter(Boolean).slice(1).map(rendered);
+    // pkg search removes a line only when it equals the line just before it.
+    const printed = shown.filter((line, i) => line !== shown[i - 1]);
+    assert.deepEqual(printed, [...new Set(shown)]);
+    assert.equal(printed.length, GLOB.size);
+    assert.deepEqual((await search(depot, '*example* OR *example*')).body, reply.body);
+  });
+
   it('search/0 answers one line per hit: index, package, action, value', async () => {
     const reply = await depot.get('/search/0/example_path');
     assert.equal(reply.status, 200);

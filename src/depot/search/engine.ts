@@ -151,11 +151,20 @@ async function packages(ctx: Context, node: QueryNode): Promise<string[]> {
   }
 }
 
+/**
+ * Hits by package, then by what the client shows of them (key, action type, value), then by action
+ * line: the client drops a line only when it repeats the line just before it, so hits it shows
+ * alike must come together, in the same order for every request.
+ */
+function byShownFields(a: ActionHit, b: ActionHit): number {
+  return byCodePoint(a.fmri, b.fmri) || byCodePoint(a.key, b.key) || byCodePoint(a.actionType, b.actionType) || byCodePoint(a.value, b.value) || byCodePoint(a.line, b.line);
+}
+
 /** Runs a parsed query and applies the request's start point and count. */
 export async function runQuery(index: PublisherIndex, query: QueryNode, request: SearchRequest, read: ManifestReader): Promise<SearchResult> {
   const ctx: Context = { index, caseSensitive: request.caseSensitive, read };
   const start = request.startPoint && request.startPoint > 0 ? request.startPoint : 0;
   const end = request.numToReturn === null ? undefined : start + Math.max(request.numToReturn, 0);
-  if (returnTypeOf(query) === RETURN_ACTIONS) return { kind: 'actions', hits: (await actions(ctx, query, null)).slice(start, end) };
+  if (returnTypeOf(query) === RETURN_ACTIONS) return { kind: 'actions', hits: (await actions(ctx, query, null)).sort(byShownFields).slice(start, end) };
   return { kind: 'packages', fmris: (await packages(ctx, query)).slice(start, end) };
 }
