@@ -1,8 +1,9 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import type { Layout } from '../flavor';
-import { currentLayout, integerOption, pamAuthenticate, parseCommandLine, reportUsage, runDaemon, UsageError } from '../runtime';
-import { AccessLog, logEscape } from './accesslog';
+import { currentLayout, integerOption, parseCommandLine, reportUsage, runDaemon, UsageError } from '../runtime';
+import { AccessLog } from './accesslog';
+import { AdminLogins, PamProcess } from './admin-auth';
 import { buildMounts, type Mount, type RepositoryConfig } from './mounts';
 import type { SearchService } from './search/service';
 import { Depot, type AdminAuth } from './server';
@@ -130,13 +131,9 @@ export async function main(argv: string[]): Promise<number> {
       ctx.handOver(layout.files.accessLog!);
       let admin: AdminAuth | null = null;
       if (FLAVORKIT_FEATURES.admin) {
-        admin = {
-          authenticate: async (user, password) => {
-            const result = await pamAuthenticate(layout.pamService, user, password, layout.libDir);
-            ctx.log.notice(`admin/0 login of ${logEscape(user)}: ${result.reason}`);
-            return result.ok;
-          },
-        };
+        const pam = new PamProcess();
+        admin = new AdminLogins((user, password) => pam.authenticate(user, password), ctx.log);
+        ctx.onStop(() => pam.stop());
       }
       let search: SearchService | null = null;
       if (FLAVORKIT_FEATURES.search && !o.noSearch && config.search !== false) {

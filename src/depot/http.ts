@@ -18,6 +18,7 @@ export const DAY = 86400;
 
 const STATUS_TEXT: Record<number, string> = {
   400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 413: 'Payload Too Large',
+  429: 'Too Many Requests',
   416: 'Requested Range Not Satisfiable', 500: 'Internal Server Error', 503: 'Service Unavailable',
 };
 

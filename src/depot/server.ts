@@ -4,6 +4,7 @@ import type net from 'node:net';
 import type { Logger } from '../runtime';
 import { formatFmri, FmriError, parseFmri, type Fmri } from './fmri';
 import { logEscape } from './accesslog';
+import type { LoginVerdict } from './admin-auth';
 import { AnswerCache, sendAnswer } from './answers';
 import { cacheHeaders, DAY, HttpError, httpDate, safeDecode, searchUnavailable, sendBody, sendError, sendFile, sentOr404, YEAR } from './http';
 import { FileCache } from './filecache';
@@ -31,7 +32,7 @@ const VERSIONS_BODY = `pkg-server unknown\n${Object.entries(VERSIONS)
   .join('\n')}\n`;
 
 export interface AdminAuth {
-  authenticate(user: string, password: string): Promise<boolean>;
+  authenticate(user: string, password: string, address: string): Promise<LoginVerdict>;
 }
 
 export interface DepotOptions {
@@ -400,7 +401,12 @@ export class Depot {
     const auth = r.req.headers.authorization;
     const basic = auth?.startsWith('Basic ') ? Buffer.from(auth.slice(6), 'base64').toString('utf8') : null;
     const colon = basic?.indexOf(':') ?? -1;
-    if (!basic || colon < 0 || !(await this.options.admin.authenticate(basic.slice(0, colon), basic.slice(colon + 1)))) {
+    const verdict = basic && colon >= 0 ? await this.options.admin.authenticate(basic.slice(0, colon), basic.slice(colon + 1), r.req.socket.remoteAddress ?? '-') : { ok: false };
+    if (verdict.retryAfter !== undefined) {
+      r.res.setHeader('Retry-After', String(verdict.retryAfter));
+      throw new HttpError(429, `Too many failed logins from this address; try again in ${verdict.retryAfter} s.`);
+    }
+    if (!verdict.ok) {
       r.res.setHeader('WWW-Authenticate', 'Basic realm="depot admin"');
       throw new HttpError(401, 'Authentication required: give the user and password of an account the depot\'s PAM service accepts.');
     }

@@ -1,6 +1,7 @@
 // What the real pkg client and an attacker found: lookups across publishers, patterns that must
 // cost linear time, log lines nobody can forge, bodies nobody asked for, and ranges as nginx serves them.
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -8,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { pkgQuote } from '../../src/depot/fmri';
 import { generateRepository } from '../../src/depot/repogen/generate';
 import { tempDir, waitFor } from '../support/process';
+import { createTestUser, writeTestPamService, type TestUser } from '../support/pam';
 import { DepotHarness } from './harness';
 
 const VERSION = '1.0,5.11-0:20250101T000000Z';
@@ -193,5 +195,78 @@ describe('depot: patterns in search', () => {
     }
     assert.match((await depot.get(`/search/0/${encodeURIComponent('*o[!x]?/a*a')}`)).body.toString(), /tools\/a+/);
     assert.match((await depot.get(`/search/0/${encodeURIComponent('[s-u]OOL')}`)).body.toString(), /tools\/a+/);
+  });
+});
+
+describe('depot: admin/0 logins under attack', () => {
+  const depot = new DepotHarness();
+  let user: TestUser;
+  let removePam: () => void;
+  let hash = '';
+  before(async () => {
+    user = createTestUser();
+    removePam = writeTestPamService(depot.layout.pamService, ['auth required pam_unix.so', 'account required pam_unix.so']);
+    const repo = path.join(depot.root, 'repo');
+    // Larger than the memory cache takes: every fetch reads the disk through the thread pool.
+    generateRepository(repo, {
+      created: stamp,
+      lastModified: stamp,
+      publishers: [{ name: 'test', packages: [{ stem: 'big/file', versions: [{ version: VERSION, files: [{ path: 'usr/share/data', content: crypto.randomBytes(3 << 20) }] }] }] }],
+    });
+    const store = path.join(repo, 'publisher/test/file');
+    const dir = fs.readdirSync(store)[0]!;
+    hash = fs.readdirSync(path.join(store, dir))[0]!;
+    await depot.start(['-S', '-d', repo]);
+  });
+  after(async () => {
+    await depot.stop();
+    removePam();
+    user.remove();
+  });
+  const basic = (u: string, p: string) => ({ Authorization: `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}` });
+
+  it('16 wrong passwords at once leave file serving as quick as before, and the address is then refused', async () => {
+    const fetchFile = async () => {
+      const started = Date.now();
+      const reply = await depot.get(`/file/1/${hash}`);
+      assert.equal(reply.status, 200);
+      return Date.now() - started;
+    };
+    const quiet = Math.max(...[await fetchFile(), await fetchFile(), await fetchFile()]);
+    const attack = Promise.all(Array.from({ length: 16 }, () => depot.get('/admin/0?cmd=status', basic(user.name, 'wrong'))));
+    const during: number[] = [];
+    // pam_unix answers a wrong password after about 2 s: fetch while the attempts are being checked.
+    const until = Date.now() + 2500;
+    while (Date.now() < until) during.push(await fetchFile());
+    const statuses = (await attack).map((r) => r.status);
+    assert.ok(Math.max(...during) < Math.max(1000, quiet * 5), `fetches took ${during.join(', ')} ms during the attack (${quiet} ms before)`);
+    assert.ok(statuses.every((s) => s === 401 || s === 429), statuses.join(' '));
+    assert.ok(statuses.includes(429), 'logins beyond those checked at once are refused at once');
+  });
+
+  it('after five failures from one address even the right password is refused for a while, and that is logged', async () => {
+    for (let i = 0; i < 5; i++) await depot.get('/admin/0?cmd=status', basic(user.name, 'wrong'));
+    const refused = await depot.get('/admin/0?cmd=status', basic(user.name, user.password));
+    assert.equal(refused.status, 429);
+    assert.ok(Number(refused.headers['retry-after']) > 0);
+    const consoleLog = () => (fs.existsSync(depot.layout.consoleLog) ? fs.readFileSync(depot.layout.consoleLog, 'utf8') : '');
+    await waitFor('the throttling in the log', () => /failed logins from 127\.0\.0\.1 within 60 s; its logins are refused for 60 s/.test(consoleLog()));
+  });
+
+  it('a user name with a newline is escaped in the log', async () => {
+    // A depot of its own: this address is refused by the first one by now.
+    const other = new DepotHarness();
+    try {
+      await other.start(['-S', '-d', path.join(depot.root, 'repo')]);
+      await other.get('/admin/0?cmd=status', basic('x\nforged line', 'wrong'));
+      const log = await waitFor('the login in the log', () => {
+        const text = fs.existsSync(other.layout.consoleLog) ? fs.readFileSync(other.layout.consoleLog, 'utf8') : '';
+        return text.includes('admin/0 login of x') ? text : undefined;
+      });
+      assert.match(log, /admin\/0 login of x\\x0Aforged line from 127\.0\.0\.1: /);
+      assert.ok(!log.split('\n').some((l) => l.startsWith('forged line')));
+    } finally {
+      await other.stop();
+    }
   });
 });
