@@ -1,11 +1,13 @@
 // What the real pkg client and an attacker found: lookups across publishers, patterns that must
 // cost linear time, log lines nobody can forge, bodies nobody asked for, and ranges as nginx serves them.
 import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { renderDaemonFiles } from '../../src/build/templates';
 import { pkgQuote } from '../../src/depot/fmri';
 import { generateRepository } from '../../src/depot/repogen/generate';
 import { tempDir, waitFor } from '../support/process';
@@ -267,6 +269,45 @@ describe('depot: admin/0 logins under attack', () => {
       assert.ok(!log.split('\n').some((l) => l.startsWith('forged line')));
     } finally {
       await other.stop();
+    }
+  });
+});
+
+describe('depot: the PAM file it ships admits only its group', () => {
+  const depot = new DepotHarness();
+  let user: TestUser;
+  let removePam: () => void;
+  const group = depot.layout.pamService;
+  before(async () => {
+    const rendered = renderDaemonFiles(depot.layout).find((f) => f.kind === 'pam')!;
+    removePam = writeTestPamService(depot.layout.pamService, rendered.content.split('\n'));
+    if (spawnSync('getent', ['group', group]).status === 0) throw new Error(`group ${group} exists on this host; the test creates and removes its own`);
+    execFileSync('groupadd', [group]);
+    user = createTestUser();
+    const repo = path.join(depot.root, 'repo');
+    generateRepository(repo, { created: stamp, lastModified: stamp, publishers: [{ name: 'test', packages: [{ stem: 'a/b', versions: [{ version: VERSION }] }] }] });
+    await depot.start(['-S', '-d', repo]);
+  });
+  after(async () => {
+    await depot.stop();
+    removePam();
+    user.remove();
+    execFileSync('groupdel', [group]);
+  });
+  const basic = (u: string, p: string) => ({ Authorization: `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}` });
+
+  it('refuses a user outside the group with the right password, and admits them once a member', async () => {
+    assert.equal((await depot.get('/admin/0?cmd=status', basic(user.name, user.password))).status, 401);
+    execFileSync('usermod', ['-aG', group, user.name]);
+    assert.equal((await depot.get('/admin/0?cmd=status', basic(user.name, user.password))).status, 200);
+  });
+
+  it('refuses root even when root is a member', async () => {
+    execFileSync('usermod', ['-aG', group, 'root']);
+    try {
+      assert.equal((await depot.get('/admin/0?cmd=status', basic('root', 'anything'))).status, 401);
+    } finally {
+      execFileSync('gpasswd', ['-d', 'root', group], { stdio: 'ignore' });
     }
   });
 });
