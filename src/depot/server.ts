@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import type net from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../runtime';
 import { formatFmri, FmriError, parseFmri, type Fmri } from './fmri';
 import { logEscape } from './accesslog';
@@ -40,6 +41,8 @@ export interface DepotOptions {
   log: Logger;
   accessLog?: (line: string) => void;
   admin: AdminAuth | null;
+  /** admin/0 logins accepted over plain HTTP too, where the password crosses the network in clear. */
+  adminOverHttp?: boolean;
   /** Null when the flavor has no search or it is turned off: search answers 503. */
   search: SearchService | null;
 }
@@ -57,6 +60,9 @@ export interface Request {
   /** The depot's cache of small repository files. */
   files: FileCache;
 }
+
+/** True when the request came over TLS. */
+const encrypted = (req: http.IncomingMessage) => (req.socket as TLSSocket).encrypted === true;
 
 /** True when the request announces a body (its length may still be on its way). */
 export function carriesBody(req: http.IncomingMessage): boolean {
@@ -199,7 +205,7 @@ export class Depot {
 
   private origin(r: Request): string | null {
     if (r.mount.prefix === null) return null;
-    return `http://${r.req.headers.host ?? 'localhost'}/${r.mount.prefix}/`;
+    return `${encrypted(r.req) ? 'https' : 'http'}://${r.req.headers.host ?? 'localhost'}/${r.mount.prefix}/`;
   }
 
   private publisherEntry(r: Request, pub: string, packages: string[] = []): Record<string, unknown> {
@@ -397,6 +403,9 @@ export class Depot {
     const cmd = new URL(r.req.url ?? '/', 'http://depot').searchParams.get('cmd');
     if (!this.options.admin || (cmd !== 'status' && cmd !== 'refresh-indexes')) {
       throw new HttpError(404, 'Operation not supported in current server mode.');
+    }
+    if (!encrypted(r.req) && !this.options.adminOverHttp) {
+      throw new HttpError(403, 'admin/0 is not offered over plain HTTP, where the password would cross the network in clear: use the depot over HTTPS (-E), or allow it with --admin-over-http ("adminOverHttp": true).');
     }
     const auth = r.req.headers.authorization;
     const basic = auth?.startsWith('Basic ') ? Buffer.from(auth.slice(6), 'base64').toString('utf8') : null;

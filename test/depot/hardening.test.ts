@@ -218,7 +218,7 @@ describe('depot: admin/0 logins under attack', () => {
     const store = path.join(repo, 'publisher/test/file');
     const dir = fs.readdirSync(store)[0]!;
     hash = fs.readdirSync(path.join(store, dir))[0]!;
-    await depot.start(['-S', '-d', repo]);
+    await depot.start(['--admin-over-http', '-S', '-d', repo]);
   });
   after(async () => {
     await depot.stop();
@@ -259,7 +259,7 @@ describe('depot: admin/0 logins under attack', () => {
     // A depot of its own: this address is refused by the first one by now.
     const other = new DepotHarness();
     try {
-      await other.start(['-S', '-d', path.join(depot.root, 'repo')]);
+      await other.start(['--admin-over-http', '-S', '-d', path.join(depot.root, 'repo')]);
       await other.get('/admin/0?cmd=status', basic('x\nforged line', 'wrong'));
       const log = await waitFor('the login in the log', () => {
         const text = fs.existsSync(other.layout.consoleLog) ? fs.readFileSync(other.layout.consoleLog, 'utf8') : '';
@@ -286,7 +286,7 @@ describe('depot: the PAM file it ships admits only its group', () => {
     user = createTestUser();
     const repo = path.join(depot.root, 'repo');
     generateRepository(repo, { created: stamp, lastModified: stamp, publishers: [{ name: 'test', packages: [{ stem: 'a/b', versions: [{ version: VERSION }] }] }] });
-    await depot.start(['-S', '-d', repo]);
+    await depot.start(['--admin-over-http', '-S', '-d', repo]);
   });
   after(async () => {
     await depot.stop();
