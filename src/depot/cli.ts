@@ -31,7 +31,8 @@ const USAGE = `usage: depot [-f] [-S] [-E] [-a ADDRESS] [-p PORT] [-c CONFIG] [-
   -c CONFIG   configuration file (default: the flavor's depot.conf), JSON:
               {"address": "127.0.0.1", "port": 10080, "search": true,
                "repositories": [{"path": "/srv/repo", "prefix": "main"}],
-               "tls": false, "tlsCert": FILE, "tlsKey": FILE, "adminOverHttp": false}
+               "tls": false, "tlsCert": FILE, "tlsKey": FILE, "adminOverHttp": false,
+               "cacheMiB": 32}  (memory for repository files kept to answer from)
   -d DIR[=PREFIX]  serve the repository DIR (repeatable; replaces the file's list)
 Long forms: --foreground, --no-search, --tls, --address, --port, --config, --repository, --help.
 SIGHUP re-reads the repository list and the certificate without dropping connections.`;
@@ -58,10 +59,11 @@ interface ConfigFile {
   tlsCert?: string;
   tlsKey?: string;
   adminOverHttp?: boolean;
+  cacheMiB?: number;
 }
 
 const CONFIG_KEYS: Record<keyof ConfigFile, 'string' | 'number' | 'boolean' | 'list'> = {
-  address: 'string', port: 'number', search: 'boolean', repositories: 'list', tls: 'boolean', tlsCert: 'string', tlsKey: 'string', adminOverHttp: 'boolean',
+  address: 'string', port: 'number', search: 'boolean', repositories: 'list', tls: 'boolean', tlsCert: 'string', tlsKey: 'string', adminOverHttp: 'boolean', cacheMiB: 'number',
 };
 
 function parseOptions(argv: string[], layout: Layout): Options {
@@ -119,6 +121,9 @@ function readConfig(file: string, required: boolean): ConfigFile {
     const kind = CONFIG_KEYS[key as keyof ConfigFile];
     if (!kind) throw new Error(`${file}: unknown key "${key}"; use ${Object.keys(CONFIG_KEYS).join(', ')}`);
     if (kind !== 'list' && typeof value !== kind) throw new Error(`${file}: "${key}" must be ${kind === 'boolean' ? 'true or false' : `a ${kind}`}`);
+  }
+  if (c.cacheMiB !== undefined && !(Number.isInteger(c.cacheMiB) && c.cacheMiB >= 1 && c.cacheMiB <= 65536)) {
+    throw new Error(`${file}: "cacheMiB" must be a whole number of MiB from 1 to 65536, not ${c.cacheMiB}`);
   }
   return c;
 }
@@ -199,7 +204,7 @@ export async function main(argv: string[]): Promise<number> {
         const service: typeof import('./search/service') = require('./search/service');
         search = new service.SearchService(layout.files.searchIndex!, ctx.log);
       }
-      depot = new Depot({ mounts: () => mounts, log: ctx.log, accessLog: requestLog.write, admin, adminOverHttp, search });
+      depot = new Depot({ mounts: () => mounts, log: ctx.log, accessLog: requestLog.write, admin, adminOverHttp, cacheMiB: config.cacheMiB, search });
       // Indexes are loaded or built in the background: the depot serves everything else meanwhile.
       prepareSearch = () => {
         search?.prepare(mounts.map((m) => m.repo)).catch((err: unknown) => ctx.log.error(`search indexes: ${(err as Error).message}`));

@@ -32,6 +32,8 @@ const VERSIONS_BODY = `pkg-server unknown\n${Object.entries(VERSIONS)
   .map(([op, v]) => `${op} ${v.join(' ')}`)
   .join('\n')}\n`;
 
+export const DEFAULT_CACHE_MIB = 32;
+
 export interface AdminAuth {
   authenticate(user: string, password: string, address: string): Promise<LoginVerdict>;
 }
@@ -43,6 +45,8 @@ export interface DepotOptions {
   admin: AdminAuth | null;
   /** admin/0 logins accepted over plain HTTP too, where the password crosses the network in clear. */
   adminOverHttp?: boolean;
+  /** The memory for repository files kept to answer from (MiB); answers held as strings take a quarter more. */
+  cacheMiB?: number;
   /** Null when the flavor has no search or it is turned off: search answers 503. */
   search: SearchService | null;
 }
@@ -76,12 +80,17 @@ function isoFromCatalog(stamp: string): string {
 
 export class Depot {
   private readonly requests = { catalog: 0, file: 0, manifests: 0 };
-  private readonly files = new FileCache();
-  private readonly answers = new AnswerCache(this.files);
+  private readonly files: FileCache;
+  private readonly answers: AnswerCache;
   /** Per connection, its bytes written when its last answer finished: the access log's byte count. */
   private readonly sentBefore = new WeakMap<net.Socket, number>();
 
-  constructor(private readonly options: DepotOptions) {}
+  constructor(private readonly options: DepotOptions) {
+    const cacheBytes = (options.cacheMiB ?? DEFAULT_CACHE_MIB) * 1024 * 1024;
+    this.files = new FileCache(cacheBytes);
+    // Bodies kept a second time as strings, for the quickest answers: a quarter of the budget.
+    this.answers = new AnswerCache(this.files, cacheBytes / 4);
+  }
 
   /** Forgets cached files: the repository list was reloaded. */
   reloaded(): void {
