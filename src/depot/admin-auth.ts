@@ -1,4 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import os from 'node:os';
 import { pamAuthenticate, type Logger, type PamResult } from '../runtime';
 import { logEscape } from './accesslog';
 
@@ -49,6 +50,12 @@ export class PamProcess {
       for (const answer of this.waiting.values()) answer({ ok: false, code: -1, reason: 'the PAM process exited' });
       this.waiting.clear();
     });
+    // Hashing a password costs CPU by design: the depot's serving comes first.
+    try {
+      if (child.pid !== undefined) os.setPriority(child.pid, 19);
+    } catch {
+      // Lowering a priority is always allowed; a child already gone is not.
+    }
     // Not a reason to keep the depot running.
     child.unref();
     child.channel?.unref();
@@ -73,11 +80,13 @@ export interface LoginLimits {
   /** Failed logins from one address within `windowMs` after which its logins are refused... */
   failures: number;
   windowMs: number;
-  /** ...and logins from one address checked at the same time. */
+  /** ...logins from one address checked at the same time... */
   concurrent: number;
+  /** ...and logins checked at the same time in all. */
+  concurrentInAll: number;
 }
 
-export const LOGIN_LIMITS: LoginLimits = { failures: 5, windowMs: 60_000, concurrent: 2 };
+export const LOGIN_LIMITS: LoginLimits = { failures: 5, windowMs: 60_000, concurrent: 2, concurrentInAll: 4 };
 
 /** The verdict on a login: accepted, refused, or not even tried until `retryAfter` seconds pass. */
 export interface LoginVerdict {
@@ -97,6 +106,7 @@ interface Attempts {
  */
 export class AdminLogins {
   private readonly byAddress = new Map<string, Attempts>();
+  private checking = 0;
 
   constructor(
     private readonly check: (user: string, password: string) => Promise<PamResult>,
@@ -110,13 +120,15 @@ export class AdminLogins {
     let attempts = this.byAddress.get(address);
     if (!attempts) this.byAddress.set(address, (attempts = { failures: [], checking: 0, refusingUntil: 0 }));
     if (attempts.refusingUntil > now) return { ok: false, retryAfter: Math.ceil((attempts.refusingUntil - now) / 1000) };
-    if (attempts.checking >= this.limits.concurrent) return { ok: false, retryAfter: 1 };
+    if (attempts.checking >= this.limits.concurrent || this.checking >= this.limits.concurrentInAll) return { ok: false, retryAfter: 1 };
     attempts.checking++;
+    this.checking++;
     let result: PamResult;
     try {
       result = await this.check(user, password);
     } finally {
       attempts.checking--;
+      this.checking--;
     }
     this.log.notice(`admin/0 login of ${logEscape(user)} from ${address}: ${result.reason}`);
     if (result.ok) return { ok: true };

@@ -72,13 +72,16 @@ export class Glob {
     this.starred = this.runs.length > 1;
   }
 
+  /** Characters are folded one at a time, as compared: most tokens are refused by their first or last. */
   private fits(run: Atom[], text: string, at: number): boolean {
-    for (let k = 0; k < run.length; k++) if (!atomMatches(run[k]!, text[at + k]!)) return false;
+    for (let k = 0; k < run.length; k++) {
+      const c = text[at + k]!;
+      if (!atomMatches(run[k]!, this.caseSensitive ? c : c.toLowerCase())) return false;
+    }
     return true;
   }
 
-  test(input: string): boolean {
-    const text = this.caseSensitive ? input : input.toLowerCase();
+  test(text: string): boolean {
     const first = this.runs[0]!;
     if (!this.starred) return text.length === first.length && this.fits(first, text, 0);
     const last = this.runs[this.runs.length - 1]!;

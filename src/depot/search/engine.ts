@@ -35,15 +35,24 @@ function fieldFilter(fields: Fields): (actionType: string, key: string, fmri: st
   return (a, k, f) => (at === null || a === at) && (key === null || k === key) && (pkg === null || pkg.test(f));
 }
 
+/** Tokens a glob is tried on before other requests get a turn: a glob must look at every token. */
+const GLOB_SLICE = 10_000;
+
 /** The tokens of the index a term names. */
-function matchingTokens(index: PublisherIndex, term: string, caseSensitive: boolean): string[] {
+async function matchingTokens(index: PublisherIndex, term: string, caseSensitive: boolean): Promise<string[]> {
   if (onlyWildcards(term)) return index.sortedTokens;
   if (!hasWildcard(term)) {
     if (!caseSensitive) return index.caseInsensitive(term);
-    return index.tokens.has(term) ? [term] : [];
+    return index.has(term) ? [term] : [];
   }
   const glob = new Glob(term, caseSensitive);
-  return index.sortedTokens.filter((t) => glob.test(t));
+  const tokens = index.sortedTokens;
+  const out: string[] = [];
+  for (let i = 0; i < tokens.length; i += GLOB_SLICE) {
+    if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+    for (let j = i; j < Math.min(i + GLOB_SLICE, tokens.length); j++) if (glob.test(tokens[j]!)) out.push(tokens[j]!);
+  }
+  return out;
 }
 
 function lineAt(manifest: Buffer, offset: number): string {
@@ -52,11 +61,11 @@ function lineAt(manifest: Buffer, offset: number): string {
 }
 
 /** The postings of a term over the whole index, field restrictions applied. */
-function termPostings(ctx: Context, term: string, fields: Fields): Posting[] {
+async function termPostings(ctx: Context, term: string, fields: Fields): Promise<Posting[]> {
   const keep = fieldFilter(fields);
   const postings: Posting[] = [];
-  for (const token of matchingTokens(ctx.index, term, ctx.caseSensitive)) {
-    for (const p of ctx.index.tokens.get(token)!) if (keep(p.actionType, p.key, ctx.index.fmris[p.fmri]!)) postings.push(p);
+  for (const list of (await ctx.index.postings(await matchingTokens(ctx.index, term, ctx.caseSensitive))).values()) {
+    for (const p of list) if (keep(p.actionType, p.key, ctx.index.fmris[p.fmri]!)) postings.push(p);
   }
   return postings;
 }
@@ -76,7 +85,7 @@ async function readManifests(ctx: Context, ids: number[]): Promise<Map<number, B
 
 /** A term searched over the whole index. */
 async function searchIndex(ctx: Context, term: string, fields: Fields): Promise<ActionHit[]> {
-  const postings = termPostings(ctx, term, fields);
+  const postings = await termPostings(ctx, term, fields);
   const manifests = await readManifests(ctx, [...new Set(postings.map((p) => p.fmri))]);
   const hits: ActionHit[] = [];
   for (const p of postings) {
@@ -136,7 +145,7 @@ async function packages(ctx: Context, node: QueryNode): Promise<string[]> {
       if (returnTypeOf(node.query) !== RETURN_ACTIONS) return packages(ctx, node.query);
       // A lone term needs no manifest line: its postings name the packages.
       if (node.query.kind === 'term') {
-        return [...new Set(termPostings(ctx, node.query.term, node.query.fields).map((p) => ctx.index.fmris[p.fmri]!))].sort(byCodePoint);
+        return [...new Set((await termPostings(ctx, node.query.term, node.query.fields)).map((p) => ctx.index.fmris[p.fmri]!))].sort(byCodePoint);
       }
       return [...new Set((await actions(ctx, node.query, null)).map((h) => h.fmri))].sort(byCodePoint);
     }

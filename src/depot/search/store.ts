@@ -114,21 +114,42 @@ export class SearchIndexes {
       }
     }
     const started = Date.now();
+    // Each build has a table of its own: queries still reading the previous one are not disturbed.
+    const table = path.join(path.dirname(file), `${encodeURIComponent(pub)}.${Date.now().toString(36)}.tokens`);
     try {
-      const index = await buildIndex(repo, pub, source, this.log);
+      const index = await buildIndex(repo, pub, source, this.log, table);
+      const previous = slot.index;
       slot.index = index;
-      this.log.info(`search index of ${pub} in ${repo.root}: ${index.fmris.length} packages, ${index.tokens.size} tokens, built in ${Date.now() - started} ms`);
+      this.log.info(`search index of ${pub} in ${repo.root}: ${index.fmris.length} packages, ${index.sortedTokens.length} tokens, built in ${Date.now() - started} ms`);
       const saved = this.save(file, index).finally(() => this.saving.delete(saved));
       this.saving.add(saved);
       await saved;
+      await this.removeTablesBut(file, pub, index.table, previous);
     } catch (err) {
+      await fs.promises.rm(table, { force: true });
       this.log.error(`search index of ${pub} in ${repo.root} could not be built: ${(err as Error).message}`);
+    }
+  }
+
+  /**
+   * Removes the publisher's older tables once its new dictionary is saved. The one the previous
+   * index read goes a little later, so a query still reading it finishes.
+   */
+  private async removeTablesBut(file: string, pub: string, current: string, previous: PublisherIndex | null): Promise<void> {
+    const dir = path.dirname(file);
+    const prefix = `${encodeURIComponent(pub)}.`;
+    const names = await fs.promises.readdir(dir).catch(() => [] as string[]);
+    for (const name of names) {
+      const table = path.join(dir, name);
+      if (!name.startsWith(prefix) || !/^[0-9a-z]+\.tokens$/.test(name.slice(prefix.length)) || table === current) continue;
+      if (table === previous?.table) setTimeout(() => void fs.promises.rm(table, { force: true }), 10_000).unref();
+      else await fs.promises.rm(table, { force: true });
     }
   }
 
   private async load(file: string): Promise<PublisherIndex | null> {
     try {
-      return PublisherIndex.fromJSON(JSON.parse(await fs.promises.readFile(file, 'utf8')));
+      return PublisherIndex.fromJSON(JSON.parse(await fs.promises.readFile(file, 'utf8')), path.dirname(file));
     } catch {
       return null;
     }
