@@ -16,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { buildFlavor } from '../../src/build/build';
 import { layout, loadFlavor } from '../../src/flavor';
+import { FIXTURES_DIR } from '../../test/support/process';
 import { pkgQuote } from '../../src/depot/fmri';
 import { generateRepository, type PackageSpec } from '../../src/depot/repogen/generate';
 import { syntheticRepository } from '../../src/depot/repogen/synthetic';
@@ -216,10 +217,10 @@ async function buildOurDepot(): Promise<string> {
  * Our depot bundle, as a flavor abc daemon in a private root, in the foreground; run as a command,
  * as the init script runs it, so that the Node options of its #! line apply.
  */
-async function ourDepot(bundle: string, repo: string, name: string): Promise<{ port: number; child: ChildProcess }> {
+async function ourDepot(bundle: string, repo: string, name: string, extra: string[] = []): Promise<{ port: number; child: ChildProcess }> {
   const port = await freePort();
   // admin/0 over HTTP: the wrong-password case logs in on loopback.
-  const child = start(bundle, ['-f', '--admin-over-http', '-p', String(port), '-d', repo], {
+  const child = start(bundle, ['-f', '--admin-over-http', ...extra, '-p', String(port), '-d', repo], {
     ...process.env,
     FLAVORKIT_ROOT: path.join(work, `root-${name}`),
   });
@@ -335,6 +336,16 @@ async function main(): Promise<void> {
   const rss = { ours: peakRssMiB(ours.child.pid!), nginx: peakRssMiB(nginxServer.child.pid!) };
   for (const server of servers) await bench.stop(server.child);
 
+  // The sample repository without search: every kind of request it serves, 2 s each with 50
+  // clients, and the peak memory that took.
+  const sample = await ourDepot(bundle, path.join(FIXTURES_DIR, 'pkg5/sample-repo'), 'sample', ['-S']);
+  const mate = `${encodeURIComponent('library/desktop/mate/mate-common')}@${encodeURIComponent('1.16.0,5.11-2016.1.1.0:20161224T160903Z')}`;
+  for (const url of ['/versions/0/', '/userland/catalog/1/catalog.attrs', `/userland/manifest/0/${mate}`, '/userland/file/1/db98339f55b9829e09f2b5c7e9281718f8442842', '/publisher/0/', '/status/0/', `/p5i/0/${encodeURIComponent('mate*')}`]) {
+    wrk(sample.port, url, CONNECTIONS, 2);
+  }
+  const sampleRss = peakRssMiB(sample.child.pid!);
+  await bench.stop(sample.child);
+
   // Search: a generated repository of SEARCH_PACKAGES packages, indexed at start.
   const big = path.join(work, 'search');
   const generated = Date.now();
@@ -410,7 +421,7 @@ async function main(): Promise<void> {
       `${first.label} while 16 loops log in to admin/0 with a wrong password (each from its own loopback address, one request at a time, pam_unix's ~2 s delay; \`bench/depot/pester.ts admin\`): ours ${fmt(attacked.ours.rps)} req/s, p99 ${fmt(attacked.ours.p99, 2)} ms; nginx ${fmt(attacked.nginx.rps)} req/s; ours/nginx ${ratio(attacked.ours.rps, attacked.nginx.rps)} (without the loops: ${before}).`,
     );
   }
-  lines.push('', `Peak RSS: ours ${fmt(rss.ours, 1)} MiB, nginx ${fmt(rss.nginx, 1)} MiB.`, '');
+  lines.push('', `Peak RSS: ours ${fmt(rss.ours, 1)} MiB, nginx ${fmt(rss.nginx, 1)} MiB. Ours serving the sample repository without search (versions, catalog.attrs, a manifest, a file, publisher, status and p5i, 2 s each at -c${CONNECTIONS}): ${fmt(sampleRss, 1)} MiB.`, '');
   lines.push(`search/1 on ${SEARCH_PACKAGES} packages (generated in ${generateMs} ms; first answer ${indexMs} ms after start, index built; ${warmMs} ms after a restart, index loaded from disk; peak RSS ${fmt(searchRss, 1)} MiB), wrk -c10:`, '');
   lines.push('| query | hits | req/s | p50 ms | p99 ms |');
   lines.push('|---|---:|---:|---:|---:|');
