@@ -59,9 +59,7 @@ export const DAEMON_SPECS: Readonly<Record<DaemonName, DaemonSpec>> = {
     // A depot idle between bursts would otherwise have its heap shrunk, which throws away its
     // compiled request path; recompiled after a mix of small and large answers, that path costs
     // a third more CPU per request for as long as the process runs (docs/BENCHMARKS.md).
-    // A young generation of at most 3 x 8 MiB (16 MiB by default) keeps the peak memory of a
-    // search index build 45 MiB lower, at no cost measurable in requests per second.
-    nodeOptions: ['--no-memory-reducer', '--max-semi-space-size=8'],
+    nodeOptions: ['--no-memory-reducer'],
     extraFiles: {
       searchIndex: { dir: 'dataDir', name: 'index', cache: true },
       accessLog: { dir: 'logDir', name: 'access.log' },

@@ -74,7 +74,7 @@ describe('stamped bundles', () => {
 
   it('the depot, run as a command, gets the Node options its #! line gives; other programs get none', async () => {
     const depot = stagedBin(layout(loadFlavor('abc'), 'depot'), 'depot');
-    assert.equal(fs.readFileSync(depot, 'utf8').split('\n', 1)[0], '#!/usr/bin/env -S node --no-memory-reducer --max-semi-space-size=8');
+    assert.equal(fs.readFileSync(depot, 'utf8').split('\n', 1)[0], '#!/usr/bin/env -S node --no-memory-reducer');
     assert.equal(fs.readFileSync(stagedBin(layout(loadFlavor('abc'), 'pen'), 'penctl'), 'utf8').split('\n', 1)[0], '#!/usr/bin/env node');
     const root = tempDir('depot-options');
     const child = spawn(depot, ['-f', '-p', '0', '-d', path.join(FIXTURES_DIR, 'pkg5/sample-repo')], { env: { ...process.env, FLAVORKIT_ROOT: root }, stdio: 'ignore' });
@@ -84,7 +84,7 @@ describe('stamped bundles', () => {
         const args = fs.existsSync(`/proc/${child.pid}/cmdline`) ? fs.readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0') : [];
         return path.basename(args[0] ?? '') === 'node' ? args : undefined;
       });
-      assert.deepEqual(argv.slice(1, 4), ['--no-memory-reducer', '--max-semi-space-size=8', depot]);
+      assert.deepEqual(argv.slice(1, 3), ['--no-memory-reducer', depot]);
     } finally {
       await killAndWait(child.pid!, 'SIGTERM');
       fs.rmSync(root, { recursive: true, force: true });
