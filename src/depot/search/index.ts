@@ -190,7 +190,7 @@ class LineWriter {
  * into the token table `table` (through `sort`, so memory stays bounded whatever the repository)
  * and notes where each token begins. Temporary files go beside the table and are removed.
  */
-export async function buildIndex(repo: Repository, pub: string, source: string, log: Logger, table: string): Promise<PublisherIndex> {
+export async function buildIndex(repo: Repository, pub: string, source: string, log: Pick<Logger, 'warn'>, table: string): Promise<PublisherIndex> {
   await fs.promises.mkdir(path.dirname(table), { recursive: true, mode: 0o755 });
   const unsorted = `${table}.unsorted.tmp`;
   const fmris: string[] = [];
