@@ -5,9 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # rpm: rpmbuild and rpm -i; libpam0g-dev: node-linux-pam builds against it; rsyslog: the syslog
-# tests; etcd-server: the init cluster tests; util-linux/mount: private namespaces of the install
-# tests; openssl: the certificates of the depot's HTTPS tests.
-APT_PACKAGES=(rpm libpam0g-dev rsyslog pamtester etcd-server util-linux mount passwd procps psmisc iproute2 busybox-static openssl)
+# tests; etcd-server: the init cluster tests; util-linux/mount: private namespaces of the install tests.
+APT_PACKAGES=(rpm libpam0g-dev rsyslog pamtester etcd-server util-linux mount passwd procps psmisc iproute2 busybox-static)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
