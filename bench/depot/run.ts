@@ -15,6 +15,8 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { buildFlavor } from '../../src/build/build';
+import { layout, loadFlavor } from '../../src/flavor';
+import { FIXTURES_DIR } from '../../test/support/process';
 import { pkgQuote } from '../../src/depot/fmri';
 import { generateRepository, type PackageSpec } from '../../src/depot/repogen/generate';
 import { syntheticRepository } from '../../src/depot/repogen/synthetic';
@@ -49,6 +51,31 @@ const SIZES = [
   ['100 KB', 100 * 1024],
   ['10 MB', 10 * 1024 * 1024],
 ] as const;
+
+const PAM_MARKER = '# written by bench/depot; removed when it ends';
+
+/**
+ * The flavor's PAM service for the wrong-password case, with pam_unix and its failure delay; null
+ * when a PAM file of that name exists that the benchmark did not write (it is never overwritten).
+ */
+function writeBenchPam(): (() => void) | null {
+  const file = `/etc/pam.d/${layout(loadFlavor('abc'), 'depot').pamService}`;
+  if (fs.existsSync(file) && !fs.readFileSync(file, 'utf8').startsWith(PAM_MARKER)) return null;
+  fs.writeFileSync(file, `${PAM_MARKER}\nauth required pam_unix.so\naccount required pam_unix.so\n`, { mode: 0o644 });
+  return () => fs.rmSync(file, { force: true });
+}
+
+/** Runs `pester.ts` against a port while `during` measures; the pester is stopped by PID after. */
+async function pestered<T>(port: number, mode: 'admin' | 'glob', during: () => T): Promise<T> {
+  const pester = start(process.execPath, ['--import', 'tsx', path.join(__dirname, 'pester.ts'), String(port), mode]);
+  // Its first requests are under way before the measurement starts.
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  try {
+    return during();
+  } finally {
+    await bench.stop(pester, 'SIGTERM');
+  }
+}
 
 /** Status of a GET, or 0 when nothing answers. */
 function status(port: number, urlPath: string): Promise<number> {
@@ -190,9 +217,10 @@ async function buildOurDepot(): Promise<string> {
  * Our depot bundle, as a flavor abc daemon in a private root, in the foreground; run as a command,
  * as the init script runs it, so that the Node options of its #! line apply.
  */
-async function ourDepot(bundle: string, repo: string, name: string): Promise<{ port: number; child: ChildProcess }> {
+async function ourDepot(bundle: string, repo: string, name: string, extra: string[] = []): Promise<{ port: number; child: ChildProcess }> {
   const port = await freePort();
-  const child = start(bundle, ['-f', '-p', String(port), '-d', repo], {
+  // admin/0 over HTTP: the wrong-password case logs in on loopback.
+  const child = start(bundle, ['-f', '--admin-over-http', ...extra, '-p', String(port), '-d', repo], {
     ...process.env,
     FLAVORKIT_ROOT: path.join(work, `root-${name}`),
   });
@@ -292,8 +320,31 @@ async function main(): Promise<void> {
   wrk(ours.port, first.ours, CONNECTIONS, 1);
   const revisit = { label: first.label, before: rows[0]!.by.ours, after: measure(ours.child.pid!, ours.port, first.ours) };
   process.stderr.write(`${first.label} again, last: ours ${fmt(revisit.after.rps)} req/s (${fmt(revisit.after.userUs, 1)}+${fmt(revisit.after.sysUs, 1)} µs)\n`);
-  const rss = { ours: peakRssMiB(ours.child.pid!), nginx: peakRssMiB(servers.find((s) => s.name === 'nginx')!.child.pid!) };
+  // file/1 of 1 KB again while 16 loops send admin/0 logins with a wrong password (pam_unix makes
+  // each wait about 2 s): ours against nginx, both measured while the loops run.
+  const nginxServer = servers.find((s) => s.name === 'nginx')!;
+  const removePam = writeBenchPam();
+  let attacked: { ours: Measure; nginx: Measure } | null = null;
+  if (removePam) {
+    try {
+      attacked = await pestered(ours.port, 'admin', () => ({ ours: measure(ours.child.pid!, ours.port, first.ours), nginx: measure(nginxServer.child.pid!, nginxServer.port, first.nginx) }));
+    } finally {
+      removePam();
+    }
+    process.stderr.write(`${first.label} under 16 wrong-password loops: ours ${fmt(attacked.ours.rps)} req/s p99 ${fmt(attacked.ours.p99, 2)} ms, nginx ${fmt(attacked.nginx.rps)} req/s\n`);
+  } else process.stderr.write('the wrong-password case is skipped: a PAM file of the flavor exists that this benchmark did not write\n');
+  const rss = { ours: peakRssMiB(ours.child.pid!), nginx: peakRssMiB(nginxServer.child.pid!) };
   for (const server of servers) await bench.stop(server.child);
+
+  // The sample repository without search: every kind of request it serves, 2 s each with 50
+  // clients, and the peak memory that took.
+  const sample = await ourDepot(bundle, path.join(FIXTURES_DIR, 'pkg5/sample-repo'), 'sample', ['-S']);
+  const mate = `${encodeURIComponent('library/desktop/mate/mate-common')}@${encodeURIComponent('1.16.0,5.11-2016.1.1.0:20161224T160903Z')}`;
+  for (const url of ['/versions/0/', '/userland/catalog/1/catalog.attrs', `/userland/manifest/0/${mate}`, '/userland/file/1/db98339f55b9829e09f2b5c7e9281718f8442842', '/publisher/0/', '/status/0/', `/p5i/0/${encodeURIComponent('mate*')}`]) {
+    wrk(sample.port, url, CONNECTIONS, 2);
+  }
+  const sampleRss = peakRssMiB(sample.child.pid!);
+  await bench.stop(sample.child);
 
   // Search: a generated repository of SEARCH_PACKAGES packages, indexed at start.
   const big = path.join(work, 'search');
@@ -330,6 +381,10 @@ async function main(): Promise<void> {
     searchRows.push({ label, m, hits });
     process.stderr.write(`search ${label}: ${hits} hits, ${fmt(m.rps)} req/s p50 ${fmt(m.p50, 2)} ms p99 ${fmt(m.p99, 2)} ms\n`);
   }
+  // The first query again, while 4 loops send a glob of 60 stars that matches nothing.
+  const normal = searches[0]!;
+  const beside = await pestered(again.port, 'glob', () => wrk(again.port, normal[1], 10));
+  process.stderr.write(`search ${normal[0]} beside pathological globs: ${fmt(beside.rps)} req/s p50 ${fmt(beside.p50, 2)} ms p99 ${fmt(beside.p99, 2)} ms\n`);
   const searchRss = peakRssMiB(again.child.pid!);
   bench.stopping = true;
 
@@ -359,11 +414,19 @@ async function main(): Promise<void> {
     '',
     `${revisit.label}, ours measured again after every other case: ${fmt(revisit.after.rps)} req/s, ${ratio(revisit.after.rps, rows[0]!.by.nginx.rps)} nginx's (first: ${fmt(revisit.before.rps)}, ${ratio(revisit.before.rps, rows[0]!.by.nginx.rps)}); CPU ${fmt(revisit.after.userUs, 1)} + ${fmt(revisit.after.sysUs, 1)} µs/req (first: ${fmt(revisit.before.userUs, 1)} + ${fmt(revisit.before.sysUs, 1)}).`,
   );
-  lines.push('', `Peak RSS: ours ${fmt(rss.ours, 1)} MiB, nginx ${fmt(rss.nginx, 1)} MiB.`, '');
+  if (attacked) {
+    const before = ratio(rows[0]!.by.ours.rps, rows[0]!.by.nginx.rps);
+    lines.push(
+      '',
+      `${first.label} while 16 loops log in to admin/0 with a wrong password (each from its own loopback address, one request at a time, pam_unix's ~2 s delay; \`bench/depot/pester.ts admin\`): ours ${fmt(attacked.ours.rps)} req/s, p99 ${fmt(attacked.ours.p99, 2)} ms; nginx ${fmt(attacked.nginx.rps)} req/s; ours/nginx ${ratio(attacked.ours.rps, attacked.nginx.rps)} (without the loops: ${before}).`,
+    );
+  }
+  lines.push('', `Peak RSS: ours ${fmt(rss.ours, 1)} MiB, nginx ${fmt(rss.nginx, 1)} MiB. Ours serving the sample repository without search (versions, catalog.attrs, a manifest, a file, publisher, status and p5i, 2 s each at -c${CONNECTIONS}): ${fmt(sampleRss, 1)} MiB.`, '');
   lines.push(`search/1 on ${SEARCH_PACKAGES} packages (generated in ${generateMs} ms; first answer ${indexMs} ms after start, index built; ${warmMs} ms after a restart, index loaded from disk; peak RSS ${fmt(searchRss, 1)} MiB), wrk -c10:`, '');
   lines.push('| query | hits | req/s | p50 ms | p99 ms |');
   lines.push('|---|---:|---:|---:|---:|');
   for (const s of searchRows) lines.push(`| ${s.label} | ${s.hits} | ${fmt(s.m.rps)} | ${fmt(s.m.p50, 2)} | ${fmt(s.m.p99, 2)} |`);
+  lines.push(`| ${normal[0]}, beside 4 loops of a 60-star glob (\`pester.ts glob\`) | ${searchRows[0]!.hits} | ${fmt(beside.rps)} | ${fmt(beside.p50, 2)} | ${fmt(beside.p99, 2)} |`);
   const machine = [
     `nproc: ${os.cpus().length}, memory: ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, kernel ${os.release()}, node ${process.version}`,
     `nginx: ${spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr.trim().replace('nginx version: ', '')} (1 worker, sendfile on; access log off, and on in the combined format with a 64 KiB buffer for "nginx + log"; "nginx, no sendfile" reads and writes each file as a Node server must); ours (access log on): the depot bundle of a flavor abc build, one process`,

@@ -26,8 +26,6 @@ interface Prepared {
 
 /** Up to this size a body is also kept as a string (Node writes strings this long from its stack). */
 const TEXT_BODY_MAX = 16 * 1024;
-/** All bodies kept as strings together, beyond the file cache that holds them as buffers. */
-const TEXT_BYTES_MAX = 16 * 1024 * 1024;
 
 function prepare(answer: Answer, withText: boolean): Prepared {
   const headers: string[] = [];
@@ -72,6 +70,8 @@ export class AnswerCache {
 
   constructor(
     private readonly files: FileCache,
+    /** All bodies kept as strings together, beyond the file cache that holds them as buffers. */
+    private readonly maxTextBytes = 16 * 1024 * 1024,
     private readonly maxAnswers = 20_000,
   ) {}
 
@@ -96,7 +96,7 @@ export class AnswerCache {
       this.forget(url);
       if (this.answers.size >= this.maxAnswers) this.forget(this.answers.keys().next().value!);
       const size = answer.entry.body?.length ?? Infinity;
-      const withText = size <= TEXT_BODY_MAX && this.textBytes + size <= TEXT_BYTES_MAX;
+      const withText = size <= TEXT_BODY_MAX && this.textBytes + size <= this.maxTextBytes;
       if (withText) this.textBytes += size;
       this.answers.set(url, { prepared: prepare(answer, withText), counted });
     };

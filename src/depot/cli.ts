@@ -1,8 +1,11 @@
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
+import tls from 'node:tls';
 import type { Layout } from '../flavor';
-import { currentLayout, integerOption, pamAuthenticate, parseCommandLine, reportUsage, runDaemon, UsageError } from '../runtime';
+import { currentLayout, integerOption, parseCommandLine, reportUsage, runDaemon, UsageError } from '../runtime';
 import { AccessLog } from './accesslog';
+import { AdminLogins, PamProcess } from './admin-auth';
 import { buildMounts, type Mount, type RepositoryConfig } from './mounts';
 import type { SearchService } from './search/service';
 import { Depot, type AdminAuth } from './server';
@@ -10,17 +13,29 @@ import { Depot, type AdminAuth } from './server';
 /** How long a stop waits for a search index still being written; a 10,000-package index takes about a second. */
 const SAVE_ON_STOP_MS = 10_000;
 
-const USAGE = `usage: depot [-f] [-S] [-a ADDRESS] [-p PORT] [-c CONFIG] [-d DIR[=PREFIX]]...
+/**
+ * A client gets 10 s to send its request headers and 30 s for the whole request (a POSTed search
+ * form is the only body taken), and a kept-alive connection is closed after 30 s idle. Node checks
+ * them every second rather than its default 30 s.
+ */
+const SERVER_TIMEOUTS = { headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 30_000, connectionsCheckingInterval: 1_000 };
+
+const USAGE = `usage: depot [-f] [-S] [-E] [-a ADDRESS] [-p PORT] [-c CONFIG] [-d DIR[=PREFIX]]...
   -f          stay in the foreground (log to stderr too)
   -S          no search: search/0 and search/1 answer 503, as for a repository without an index
+  -E          serve HTTPS, with the flavor's certificate and key (PEM) unless given:
+              --tls-cert FILE, --tls-key FILE (either one implies -E)
+  --admin-over-http  accept admin/0 logins over plain HTTP (refused without it)
   -a ADDRESS  address to listen on (default 127.0.0.1)
   -p PORT     port (default: the flavor's depot port)
   -c CONFIG   configuration file (default: the flavor's depot.conf), JSON:
               {"address": "127.0.0.1", "port": 10080, "search": true,
-               "repositories": [{"path": "/srv/repo", "prefix": "main"}]}
+               "repositories": [{"path": "/srv/repo", "prefix": "main"}],
+               "tls": false, "tlsCert": FILE, "tlsKey": FILE, "adminOverHttp": false,
+               "cacheMiB": 32}  (memory for repository files kept to answer from)
   -d DIR[=PREFIX]  serve the repository DIR (repeatable; replaces the file's list)
-Long forms: --foreground, --no-search, --address, --port, --config, --repository, --help.
-SIGHUP re-reads the repository list without dropping connections.`;
+Long forms: --foreground, --no-search, --tls, --address, --port, --config, --repository, --help.
+SIGHUP re-reads the repository list and the certificate without dropping connections.`;
 
 interface Options {
   foreground: boolean;
@@ -29,6 +44,10 @@ interface Options {
   port: number | null;
   config: string;
   repositories: RepositoryConfig[];
+  tls: boolean;
+  tlsCert: string | null;
+  tlsKey: string | null;
+  adminOverHttp: boolean;
 }
 
 interface ConfigFile {
@@ -36,7 +55,16 @@ interface ConfigFile {
   port?: number;
   search?: boolean;
   repositories?: RepositoryConfig[];
+  tls?: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
+  adminOverHttp?: boolean;
+  cacheMiB?: number;
 }
+
+const CONFIG_KEYS: Record<keyof ConfigFile, 'string' | 'number' | 'boolean' | 'list'> = {
+  address: 'string', port: 'number', search: 'boolean', repositories: 'list', tls: 'boolean', tlsCert: 'string', tlsKey: 'string', adminOverHttp: 'boolean', cacheMiB: 'number',
+};
 
 function parseOptions(argv: string[], layout: Layout): Options {
   const { values } = parseCommandLine({
@@ -44,6 +72,10 @@ function parseOptions(argv: string[], layout: Layout): Options {
     options: {
       foreground: { type: 'boolean', short: 'f' },
       'no-search': { type: 'boolean', short: 'S' },
+      tls: { type: 'boolean', short: 'E' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'admin-over-http': { type: 'boolean' },
       address: { type: 'string', short: 'a' },
       port: { type: 'string', short: 'p' },
       config: { type: 'string', short: 'c' },
@@ -55,6 +87,10 @@ function parseOptions(argv: string[], layout: Layout): Options {
   return {
     foreground: values.foreground ?? false,
     noSearch: values['no-search'] ?? false,
+    tls: values.tls ?? false,
+    tlsCert: values['tls-cert'] ?? null,
+    tlsKey: values['tls-key'] ?? null,
+    adminOverHttp: values['admin-over-http'] ?? false,
     address: values.address ?? null,
     port: values.port === undefined ? null : integerOption('-p', values.port, 1, 65535),
     config: values.config ?? layout.configFile,
@@ -81,11 +117,38 @@ function readConfig(file: string, required: boolean): ConfigFile {
   if (typeof c !== 'object' || c === null || (c.repositories !== undefined && !Array.isArray(c.repositories))) {
     throw new Error(`${file}: "repositories" must be a list of {"path": DIR, "prefix": NAME}`);
   }
-  for (const key of Object.keys(c)) {
-    if (!['address', 'port', 'search', 'repositories'].includes(key)) throw new Error(`${file}: unknown key "${key}"; use address, port, search or repositories`);
+  for (const [key, value] of Object.entries(c)) {
+    const kind = CONFIG_KEYS[key as keyof ConfigFile];
+    if (!kind) throw new Error(`${file}: unknown key "${key}"; use ${Object.keys(CONFIG_KEYS).join(', ')}`);
+    if (kind !== 'list' && typeof value !== kind) throw new Error(`${file}: "${key}" must be ${kind === 'boolean' ? 'true or false' : `a ${kind}`}`);
   }
-  if (c.search !== undefined && typeof c.search !== 'boolean') throw new Error(`${file}: "search" must be true or false`);
+  if (c.cacheMiB !== undefined && !(Number.isInteger(c.cacheMiB) && c.cacheMiB >= 1 && c.cacheMiB <= 65536)) {
+    throw new Error(`${file}: "cacheMiB" must be a whole number of MiB from 1 to 65536, not ${c.cacheMiB}`);
+  }
   return c;
+}
+
+interface TlsFiles {
+  cert: string;
+  key: string;
+}
+
+/** The certificate and key, checked to belong together; an error names the file and the fix. */
+function readTls(files: TlsFiles): tls.SecureContextOptions {
+  const read = (file: string, what: string, option: string) => {
+    try {
+      return fs.readFileSync(file);
+    } catch (err) {
+      throw new Error(`cannot read the TLS ${what} ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); put it there (PEM) or give ${option} FILE`);
+    }
+  };
+  const options = { cert: read(files.cert, 'certificate', '--tls-cert'), key: read(files.key, 'private key', '--tls-key') };
+  try {
+    tls.createSecureContext(options);
+  } catch (err) {
+    throw new Error(`${files.cert} and ${files.key} are not a PEM certificate and its private key (${(err as Error).message}); fix or replace them`);
+  }
+  return options;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -100,14 +163,23 @@ export async function main(argv: string[]): Promise<number> {
   const repositoryList = (): RepositoryConfig[] => (o.repositories.length ? o.repositories : (readConfig(o.config, true).repositories ?? []));
   let mounts: Mount[];
   let config: ConfigFile;
+  let tlsFiles: TlsFiles | null = null;
+  let tlsOptions: tls.SecureContextOptions | null = null;
   try {
     config = readConfig(o.config, o.repositories.length === 0);
     mounts = buildMounts(repositoryList());
+    if (o.tls || o.tlsCert !== null || o.tlsKey !== null || config.tls === true) {
+      tlsFiles = { cert: o.tlsCert ?? config.tlsCert ?? layout.files.tlsCert!, key: o.tlsKey ?? config.tlsKey ?? layout.files.tlsKey! };
+      // Read before the depot detaches, and while it may still read a key only root can.
+      tlsOptions = readTls(tlsFiles);
+    }
   } catch (err) {
     process.stderr.write(`depot: ${(err as Error).message}\n`);
     return 1;
   }
   const address = o.address ?? config.address ?? '127.0.0.1';
+  const adminOverHttp = o.adminOverHttp || config.adminOverHttp === true;
+  let secureServer: https.Server | null = null;
   let prepareSearch = () => {};
   let depot: Depot | null = null;
   let accessLog: AccessLog | null = null;
@@ -123,31 +195,26 @@ export async function main(argv: string[]): Promise<number> {
       ctx.handOver(layout.files.accessLog!);
       let admin: AdminAuth | null = null;
       if (FLAVORKIT_FEATURES.admin) {
-        admin = {
-          authenticate: async (user, password) => {
-            const result = await pamAuthenticate(layout.pamService, user, password, layout.libDir);
-            ctx.log.notice(`admin/0 login of ${user}: ${result.reason}`);
-            return result.ok;
-          },
-        };
+        const pam = new PamProcess();
+        admin = new AdminLogins((user, password) => pam.authenticate(user, password), ctx.log);
+        ctx.onStop(() => pam.stop());
       }
       let search: SearchService | null = null;
       if (FLAVORKIT_FEATURES.search && !o.noSearch && config.search !== false) {
         const service: typeof import('./search/service') = require('./search/service');
         search = new service.SearchService(layout.files.searchIndex!, ctx.log);
       }
-      depot = new Depot({ mounts: () => mounts, log: ctx.log, accessLog: requestLog.write, admin, search });
+      depot = new Depot({ mounts: () => mounts, log: ctx.log, accessLog: requestLog.write, admin, adminOverHttp, cacheMiB: config.cacheMiB, search });
       // Indexes are loaded or built in the background: the depot serves everything else meanwhile.
       prepareSearch = () => {
         search?.prepare(mounts.map((m) => m.repo)).catch((err: unknown) => ctx.log.error(`search indexes: ${(err as Error).message}`));
       };
-      const server = http.createServer(depot.handle);
-      server.keepAliveTimeout = 30_000;
+      const server = tlsOptions ? (secureServer = https.createServer({ ...SERVER_TIMEOUTS, ...tlsOptions }, depot.handle)) : http.createServer({ ...SERVER_TIMEOUTS }, depot.handle);
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(port, address, () => resolve());
       });
-      ctx.log.info(`serving ${mounts.map((m) => `${m.repo.root} at /${m.prefix ?? ''}`).join(', ')} on ${address}:${port}`);
+      ctx.log.info(`serving ${mounts.map((m) => `${m.repo.root} at /${m.prefix ?? ''}`).join(', ')} on ${tlsOptions ? 'https' : 'http'}://${address}:${port}`);
       prepareSearch();
       ctx.onStop(async () => {
         server.closeIdleConnections();
@@ -161,6 +228,14 @@ export async function main(argv: string[]): Promise<number> {
         accessLog?.reopen();
       } catch (err) {
         ctx.log.error(`access log not reopened, still writing to the file open before: ${(err as Error).message}; let the depot's user create files in ${layout.logDir}`);
+      }
+      // A renewed certificate is taken up by new connections; one that does not load leaves the old.
+      if (secureServer && tlsFiles) {
+        try {
+          secureServer.setSecureContext(readTls(tlsFiles));
+        } catch (err) {
+          ctx.log.error(`certificate not reloaded, still serving the previous one: ${(err as Error).message}`);
+        }
       }
       // A bad new list leaves the old one serving.
       try {

@@ -17,7 +17,8 @@ export const YEAR = 31536000;
 export const DAY = 86400;
 
 const STATUS_TEXT: Record<number, string> = {
-  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 413: 'Payload Too Large',
+  429: 'Too Many Requests',
   416: 'Requested Range Not Satisfiable', 500: 'Internal Server Error', 503: 'Service Unavailable',
 };
 
@@ -63,20 +64,53 @@ export function sendBody(res: http.ServerResponse, head: boolean, contentType: s
   res.end(head ? undefined : body);
 }
 
-function parseRange(header: string, size: number): [number, number] | 'invalid' | null {
-  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
-  if (!m || (m[1] === '' && m[2] === '')) return 'invalid';
-  let start: number;
-  let end: number;
-  if (m[1] === '') {
-    start = Math.max(0, size - Number(m[2]));
-    end = size - 1;
-  } else {
-    start = Number(m[1]);
-    end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+/** More ranges than this in one request are answered with the whole file, as nginx's max_ranges does. */
+export const MAX_RANGES = 16;
+
+/**
+ * The byte ranges of a Range header as nginx serves them: 'invalid' (416) when it does not parse
+ * or no range lies within the file; null (200, the whole file) for more than MAX_RANGES ranges or
+ * ranges that overlap; else the ranges in order, adjacent ones joined into one.
+ */
+export function parseRanges(header: string, size: number): Array<[number, number]> | 'invalid' | null {
+  const m = /^bytes=(.*)$/.exec(header.trim());
+  if (!m) return 'invalid';
+  const specs = m[1]!.split(',').map((spec) => spec.trim()).filter((spec) => spec !== '');
+  if (specs.length === 0) return 'invalid';
+  if (specs.length > MAX_RANGES) return null;
+  const ranges: Array<[number, number]> = [];
+  for (const spec of specs) {
+    const r = /^(\d*)-(\d*)$/.exec(spec);
+    if (!r || (r[1] === '' && r[2] === '')) return 'invalid';
+    let start: number;
+    let end: number;
+    if (r[1] === '') {
+      start = Math.max(0, size - Number(r[2]));
+      end = size - 1;
+    } else {
+      start = Number(r[1]);
+      end = r[2] === '' ? size - 1 : Math.min(Number(r[2]), size - 1);
+      if (r[2] !== '' && Number(r[2]) < start) return 'invalid';
+    }
+    // A range wholly past the end is skipped; only when none is left is the request unsatisfiable.
+    if (start < size && start <= end) ranges.push([start, end]);
   }
-  if (start > end || start >= size) return 'invalid';
-  return [start, end];
+  if (ranges.length === 0) return 'invalid';
+  ranges.sort((x, y) => x[0] - y[0]);
+  const joined: Array<[number, number]> = [ranges[0]!];
+  for (const [start, end] of ranges.slice(1)) {
+    const last = joined[joined.length - 1]!;
+    if (start <= last[1]) return null;
+    if (start === last[1] + 1) last[1] = end;
+    else joined.push([start, end]);
+  }
+  return joined;
+}
+
+/** What is still to send from the file after the headers: its ranges, each after its text. */
+export interface Pending {
+  parts: Array<{ before: string; start: number; end: number }>;
+  after: string;
 }
 
 export interface SendOptions {
@@ -110,10 +144,18 @@ export function sendFile(
   if (cached) return sendEntry(req, res, file, cached, contentType, maxAge, options) === null;
   return cache.get(file, immutable).then(async (entry) => {
     if (!entry) return false;
-    const streaming = sendEntry(req, res, file, entry, contentType, maxAge, options);
-    if (streaming) await streamFile(file, streaming.start, streaming.end, res).catch(() => res.destroy());
+    const pending = sendEntry(req, res, file, entry, contentType, maxAge, options);
+    if (pending) await streamParts(file, pending, res).catch(() => res.destroy());
     return true;
   });
+}
+
+async function streamParts(file: string, pending: Pending, res: http.ServerResponse): Promise<void> {
+  for (const part of pending.parts) {
+    if (part.before) res.write(part.before);
+    await streamFile(file, part.start, part.end, res, false);
+  }
+  res.end(pending.after || undefined);
 }
 
 /** A route's end after sendFile: done, or a 404 (`missing`) when there was no file to send. */
@@ -125,9 +167,11 @@ export function sentOr404(sent: boolean | Promise<boolean>, missing: () => HttpE
   });
 }
 
+let boundaries = 0;
+
 /**
- * Answers from a cache entry. Returns the byte range still to stream from the file when the
- * entry holds no body (a large file), else null: the answer is complete.
+ * Answers from a cache entry. Returns what is still to stream from the file when the entry holds
+ * no body (a large file), else null: the answer is complete.
  */
 export function sendEntry(
   req: http.IncomingMessage,
@@ -137,7 +181,7 @@ export function sendEntry(
   contentType: string,
   maxAge: number,
   options: SendOptions,
-): { start: number; end: number } | null {
+): Pending | null {
   const modifiedMs = Math.floor(entry.mtimeMs / 1000) * 1000;
   const etag = options.etag ?? `"${entry.size.toString(16)}-${Math.floor(entry.mtimeMs).toString(16)}"`;
   const headers = cacheHeaders(maxAge);
@@ -151,25 +195,41 @@ export function sendEntry(
     res.end();
     return null;
   }
-  let start = 0;
-  let end = entry.size - 1;
+  let pending: Pending = { parts: [{ before: '', start: 0, end: entry.size - 1 }], after: '' };
+  let length = entry.size;
   let status = 200;
   const range = options.ranges ? req.headers.range : undefined;
   if (range && entry.size > 0) {
-    const parsed = parseRange(range, entry.size);
-    if (parsed === 'invalid') {
+    const ranges = parseRanges(range, entry.size);
+    if (ranges === 'invalid') {
       res.writeHead(416, { 'Content-Range': `bytes */${entry.size}` });
       res.end();
       return null;
     }
-    if (parsed) {
-      [start, end] = parsed;
+    if (ranges) {
       status = 206;
-      headers['Content-Range'] = `bytes ${start}-${end}/${entry.size}`;
+      if (ranges.length === 1) {
+        const [start, end] = ranges[0]!;
+        pending = { parts: [{ before: '', start, end }], after: '' };
+        headers['Content-Range'] = `bytes ${start}-${end}/${entry.size}`;
+        length = end - start + 1;
+      } else {
+        const boundary = `${String(++boundaries).padStart(20, '0')}`;
+        pending = {
+          parts: ranges.map(([start, end]) => ({
+            before: `\r\n--${boundary}\r\nContent-Type: ${contentType}\r\nContent-Range: bytes ${start}-${end}/${entry.size}\r\n\r\n`,
+            start,
+            end,
+          })),
+          after: `\r\n--${boundary}--\r\n`,
+        };
+        contentType = `multipart/byteranges; boundary=${boundary}`;
+        length = pending.parts.reduce((n, p) => n + Buffer.byteLength(p.before) + p.end - p.start + 1, Buffer.byteLength(pending.after));
+      }
     }
   }
   headers['Content-Type'] = contentType;
-  headers['Content-Length'] = String(entry.size === 0 ? 0 : end - start + 1);
+  headers['Content-Length'] = String(entry.size === 0 ? 0 : length);
   if (status === 200 && entry.body && req.method === 'GET' && options.remember) {
     options.remember({ file, immutable: options.immutable ?? false, entry, headers, maxAge });
   }
@@ -178,8 +238,11 @@ export function sendEntry(
     res.end();
     return null;
   }
-  if (!entry.body) return { start, end };
-  res.end(start === 0 && end === entry.size - 1 ? entry.body : entry.body.subarray(start, end + 1));
+  if (!entry.body) return pending;
+  const body = entry.body;
+  if (status === 200) res.end(body);
+  else if (pending.parts.length === 1) res.end(body.subarray(pending.parts[0]!.start, pending.parts[0]!.end + 1));
+  else res.end(Buffer.concat([...pending.parts.flatMap((p) => [Buffer.from(p.before), body.subarray(p.start, p.end + 1)]), Buffer.from(pending.after)]));
   return null;
 }
 

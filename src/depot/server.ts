@@ -1,13 +1,17 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import type net from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../runtime';
 import { formatFmri, FmriError, parseFmri, type Fmri } from './fmri';
+import { logEscape } from './accesslog';
+import type { LoginVerdict } from './admin-auth';
 import { AnswerCache, sendAnswer } from './answers';
 import { cacheHeaders, DAY, HttpError, httpDate, safeDecode, searchUnavailable, sendBody, sendError, sendFile, sentOr404, YEAR } from './http';
 import { FileCache } from './filecache';
 import { packageInfo } from './info';
 import { pkgJson } from './json';
+import { Glob } from './glob';
 import type { Mount } from './mounts';
 import type { SearchService } from './search/service';
 
@@ -28,8 +32,10 @@ const VERSIONS_BODY = `pkg-server unknown\n${Object.entries(VERSIONS)
   .map(([op, v]) => `${op} ${v.join(' ')}`)
   .join('\n')}\n`;
 
+export const DEFAULT_CACHE_MIB = 32;
+
 export interface AdminAuth {
-  authenticate(user: string, password: string): Promise<boolean>;
+  authenticate(user: string, password: string, address: string): Promise<LoginVerdict>;
 }
 
 export interface DepotOptions {
@@ -37,6 +43,10 @@ export interface DepotOptions {
   log: Logger;
   accessLog?: (line: string) => void;
   admin: AdminAuth | null;
+  /** admin/0 logins accepted over plain HTTP too, where the password crosses the network in clear. */
+  adminOverHttp?: boolean;
+  /** The memory for repository files kept to answer from (MiB); answers held as strings take a quarter more. */
+  cacheMiB?: number;
   /** Null when the flavor has no search or it is turned off: search answers 503. */
   search: SearchService | null;
 }
@@ -55,6 +65,14 @@ export interface Request {
   files: FileCache;
 }
 
+/** True when the request came over TLS. */
+const encrypted = (req: http.IncomingMessage) => (req.socket as TLSSocket).encrypted === true;
+
+/** True when the request announces a body (its length may still be on its way). */
+export function carriesBody(req: http.IncomingMessage): boolean {
+  return req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0';
+}
+
 function isoFromCatalog(stamp: string): string {
   const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(\.\d+)?Z$/.exec(stamp);
   return m ? `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}${m[7] ?? ''}+00:00` : stamp;
@@ -62,12 +80,17 @@ function isoFromCatalog(stamp: string): string {
 
 export class Depot {
   private readonly requests = { catalog: 0, file: 0, manifests: 0 };
-  private readonly files = new FileCache();
-  private readonly answers = new AnswerCache(this.files);
+  private readonly files: FileCache;
+  private readonly answers: AnswerCache;
   /** Per connection, its bytes written when its last answer finished: the access log's byte count. */
   private readonly sentBefore = new WeakMap<net.Socket, number>();
 
-  constructor(private readonly options: DepotOptions) {}
+  constructor(private readonly options: DepotOptions) {
+    const cacheBytes = (options.cacheMiB ?? DEFAULT_CACHE_MIB) * 1024 * 1024;
+    this.files = new FileCache(cacheBytes);
+    // Bodies kept a second time as strings, for the quickest answers: a quarter of the budget.
+    this.answers = new AnswerCache(this.files, cacheBytes / 4);
+  }
 
   /** Forgets cached files: the repository list was reloaded. */
   reloaded(): void {
@@ -109,6 +132,8 @@ export class Depot {
   private fail(req: http.IncomingMessage, res: http.ServerResponse, err: unknown): void {
     const httpError = err instanceof HttpError ? err : new HttpError(500, 'Internal error');
     if (!(err instanceof HttpError)) this.options.log.error(`${req.url}: ${(err as Error).stack ?? err}`);
+    // A body left unread would hold the connection until the client sends it all: close instead.
+    if (!res.headersSent && carriesBody(req)) res.setHeader('Connection', 'close');
     if (!res.headersSent) sendError(res, httpError, req.method === 'HEAD');
     else res.destroy();
   }
@@ -117,7 +142,7 @@ export class Depot {
   private logAccess(req: http.IncomingMessage, res: http.ServerResponse, started: number, sent: number): void {
     if (!this.options.accessLog) return;
     this.options.accessLog(
-      `${req.socket.remoteAddress ?? '-'} - - [${httpDate(started)}] "${req.method} ${req.url} HTTP/${req.httpVersion}" ${res.statusCode} ${sent} "${req.headers['user-agent'] ?? '-'}"\n`,
+      `${req.socket.remoteAddress ?? '-'} - - [${httpDate(started)}] "${req.method} ${logEscape(req.url ?? '')} HTTP/${req.httpVersion}" ${res.statusCode} ${sent} "${logEscape(req.headers['user-agent'] ?? '-')}"\n`,
     );
   }
 
@@ -153,6 +178,7 @@ export class Depot {
     const version = Number(versionText);
     if (!VERSIONS[op!]!.includes(version)) throw new HttpError(404, `Version '${version}' not supported for operation '${op}'`);
     if (req.method === 'POST' && !(op === 'search' && version === 1)) throw readOnlyRefusal();
+    if (req.method !== 'POST' && carriesBody(req)) throw new HttpError(400, `${req.method} takes no request body here; send the request without one.`);
     const r: Request = { req, res, head, mount, publisher, op: op!, version, args: segments, rawPath, files: this.files };
     switch (r.op) {
       case 'versions':
@@ -188,7 +214,7 @@ export class Depot {
 
   private origin(r: Request): string | null {
     if (r.mount.prefix === null) return null;
-    return `http://${r.req.headers.host ?? 'localhost'}/${r.mount.prefix}/`;
+    return `${encrypted(r.req) ? 'https' : 'http'}://${r.req.headers.host ?? 'localhost'}/${r.mount.prefix}/`;
   }
 
   private publisherEntry(r: Request, pub: string, packages: string[] = []): Record<string, unknown> {
@@ -250,25 +276,55 @@ export class Depot {
     return sentOr404(sendFile(r.req, r.res, this.files, file, TEXT, Math.min(DAY, REFRESH_SECONDS), { ranges: true, remember: this.answers.rememberer(r.req.url, 'catalog') }), missing);
   }
 
+  /** The decoded FMRI of a request's path. */
+  private fmriText(r: Request): string {
+    const parts = r.args.map(safeDecode);
+    // A proxy that decoded the slashes of pkg://pub/... splits it after 'pkg:'.
+    if (parts.length > 1 && parts[0] === 'pkg:' && r.mount.repo.hasPublisher(parts[1]!)) parts[0] = 'pkg:/';
+    return parts.join('/');
+  }
+
   private fmriArg(r: Request): Fmri {
     if (r.args.length === 0) throw new HttpError(403, 'Directory listing not allowed.');
     try {
-      return parseFmri(safeDecode(r.args.join('/')));
+      return parseFmri(this.fmriText(r));
     } catch (err) {
       if (err instanceof FmriError) throw new HttpError(400, err.message);
       throw err;
     }
   }
 
+  /**
+   * The publishers a package request may be answered from, as pkg.depotd chooses them: the one
+   * in the path, else the one the FMRI names, else every publisher of the repository in turn.
+   */
+  private publishersFor(r: Request, named: string | null): string[] {
+    const pub = r.publisher ?? named;
+    if (pub) return r.mount.repo.hasPublisher(pub) ? [pub] : [];
+    return r.mount.repo.publishers;
+  }
+
   private manifest(r: Request): void | Promise<void> {
     const fmri = this.fmriArg(r);
-    const pub = this.publisherOf(r);
     this.requests.manifests++;
     const missing = () => new HttpError(404, `No manifest could be found for the FMRI: '${formatFmri(fmri)}'.`);
     if (!fmri.complete) throw missing();
     // A manifest never changes under its FMRI, whose version carries the publication time.
     const options = { ranges: true, immutable: true, remember: this.answers.rememberer(r.req.url, 'manifests') };
-    return sentOr404(sendFile(r.req, r.res, this.files, r.mount.repo.manifestPath(pub, fmri), TEXT, YEAR, options), missing);
+    const paths = this.publishersFor(r, fmri.publisher).map((pub) => r.mount.repo.manifestPath(pub, fmri));
+    return this.firstFound(paths, missing, (file) => sendFile(r.req, r.res, this.files, file, TEXT, YEAR, options));
+  }
+
+  /** Sends the first of `paths` that exists, in order; none is a 404 (`missing`). */
+  private firstFound(paths: string[], missing: () => HttpError, send: (file: string) => boolean | Promise<boolean>): void | Promise<void> {
+    const from = (i: number): void | Promise<void> => {
+      if (i >= paths.length) throw missing();
+      const sent = send(paths[i]!);
+      if (sent === true) return;
+      if (sent === false) return from(i + 1);
+      return sent.then((ok) => (ok ? undefined : from(i + 1)));
+    };
+    return from(0);
   }
 
   /** Unprefixed file requests look in every publisher's store. */
@@ -283,19 +339,14 @@ export class Depot {
     const paths = hash ? this.filePaths(r, hash) : [];
     const missing = () => new HttpError(404, `No file could be found for the specified hash name: '${hash ?? 'None'}'.`);
     // The publishers' stores in turn: the first that holds the payload answers.
-    const from = (i: number): void | Promise<void> => {
-      if (i >= paths.length) throw missing();
-      const sent = sendFile(r.req, r.res, this.files, paths[i]!, 'application/data', r.version === 2 ? DAY : YEAR, {
+    return this.firstFound(paths, missing, (file) =>
+      sendFile(r.req, r.res, this.files, file, 'application/data', r.version === 2 ? DAY : YEAR, {
         ranges: true,
         etag: `"${hash}"`,
         immutable: true,
         remember: this.answers.rememberer(r.req.url, 'file'),
-      });
-      if (sent === true) return;
-      if (sent === false) return from(i + 1);
-      return sent.then((ok) => (ok ? undefined : from(i + 1)));
-    };
-    return from(0);
+      }),
+    );
   }
 
   private async info(r: Request): Promise<void> {
@@ -316,12 +367,20 @@ export class Depot {
     sendBody(r.res, r.head, TEXT, body, cacheHeaders(YEAR));
   }
 
+  /**
+   * p5i/0: the publisher information of the packages a full FMRI or a stem pattern (`*`, `?`)
+   * names, from the publisher in the path or the FMRI, else from every publisher that has some.
+   */
   private p5i(r: Request): void {
     if (r.args.length === 0) throw new HttpError(403, 'Directory listing not allowed.');
-    const pub = this.publisherOf(r);
-    const wanted = safeDecode(r.args.join('/')).replace(/\.p5i$/, '');
-    const catalog = r.mount.repo.packages(pub);
-    let packages: string[];
+    let wanted = this.fmriText(r).replace(/\.p5i$/, '');
+    let named: string | null = null;
+    if (wanted.startsWith('pkg://')) {
+      const slash = wanted.indexOf('/', 6);
+      named = wanted.slice(6, slash < 0 ? undefined : slash);
+      wanted = slash < 0 ? '' : `pkg:/${wanted.slice(slash + 1)}`;
+    }
+    let matching: (catalog: Map<string, string[]>) => string[];
     if (wanted.includes('@')) {
       const fmri = (() => {
         try {
@@ -330,14 +389,21 @@ export class Depot {
           throw new HttpError(400, (err as Error).message, P5I);
         }
       })();
-      packages = catalog.get(fmri.stem)?.includes(fmri.version) ? [`pkg:/${fmri.stem}@${fmri.version}`] : [];
+      matching = (catalog) => (catalog.get(fmri.stem)?.includes(fmri.version) ? [`pkg:/${fmri.stem}@${fmri.version}`] : []);
     } else {
-      const stem = wanted.replace(/^pkg:\//, '');
-      const pattern = new RegExp(`^(.*/)?${stem.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
-      packages = [...catalog.keys()].filter((s) => pattern.test(s)).sort();
+      // The pattern names a whole stem or its tail after any '/'.
+      const pattern = new Glob(wanted.replace(/^pkg:\//, ''), true, false);
+      const matches = (stem: string) => {
+        for (let at = 0; at >= 0; at = stem.indexOf('/', at) + 1 || -1) if (pattern.test(stem.slice(at))) return true;
+        return false;
+      };
+      matching = (catalog) => [...catalog.keys()].filter(matches).sort();
     }
-    if (packages.length === 0) throw new HttpError(404, 'No matching package found in repository.', P5I);
-    const body = pkgJson({ packages: [], publishers: [this.publisherEntry(r, pub, packages)], version: 1 });
+    const publishers = this.publishersFor(r, named)
+      .map((pub) => ({ pub, packages: matching(r.mount.repo.packages(pub)) }))
+      .filter((found) => found.packages.length > 0);
+    if (publishers.length === 0) throw new HttpError(404, 'No matching package found in repository.', P5I);
+    const body = pkgJson({ packages: [], publishers: publishers.map(({ pub, packages }) => this.publisherEntry(r, pub, packages)), version: 1 });
     sendBody(r.res, r.head, P5I, body, cacheHeaders(YEAR));
   }
 
@@ -347,10 +413,18 @@ export class Depot {
     if (!this.options.admin || (cmd !== 'status' && cmd !== 'refresh-indexes')) {
       throw new HttpError(404, 'Operation not supported in current server mode.');
     }
+    if (!encrypted(r.req) && !this.options.adminOverHttp) {
+      throw new HttpError(403, 'admin/0 is not offered over plain HTTP, where the password would cross the network in clear: use the depot over HTTPS (-E), or allow it with --admin-over-http ("adminOverHttp": true).');
+    }
     const auth = r.req.headers.authorization;
     const basic = auth?.startsWith('Basic ') ? Buffer.from(auth.slice(6), 'base64').toString('utf8') : null;
     const colon = basic?.indexOf(':') ?? -1;
-    if (!basic || colon < 0 || !(await this.options.admin.authenticate(basic.slice(0, colon), basic.slice(colon + 1)))) {
+    const verdict = basic && colon >= 0 ? await this.options.admin.authenticate(basic.slice(0, colon), basic.slice(colon + 1), r.req.socket.remoteAddress ?? '-') : { ok: false };
+    if (verdict.retryAfter !== undefined) {
+      r.res.setHeader('Retry-After', String(verdict.retryAfter));
+      throw new HttpError(429, `Too many failed logins from this address; try again in ${verdict.retryAfter} s.`);
+    }
+    if (!verdict.ok) {
       r.res.setHeader('WWW-Authenticate', 'Basic realm="depot admin"');
       throw new HttpError(401, 'Authentication required: give the user and password of an account the depot\'s PAM service accepts.');
     }

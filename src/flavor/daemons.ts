@@ -76,6 +76,9 @@ export const DAEMON_SPECS: Readonly<Record<DaemonName, DaemonSpec>> = {
     extraFiles: {
       searchIndex: { dir: 'dataDir', name: 'index', cache: true },
       accessLog: { dir: 'logDir', name: 'access.log' },
+      // HTTPS (-E): the certificate chain and its private key, both PEM.
+      tlsCert: { dir: 'configDir', name: 'tls/depot.crt' },
+      tlsKey: { dir: 'configDir', name: 'tls/depot.key' },
     },
   },
   init: {

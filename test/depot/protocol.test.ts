@@ -407,7 +407,7 @@ describe('admin/0 through the flavor\'s PAM service', () => {
     scratch = tempDir('admin');
     user = createTestUser();
     removePam = writeTestPamService(depot.layout.pamService, ['auth required pam_unix.so', 'account required pam_unix.so']);
-    await depot.start(['-d', copyFixture(SAMPLE, scratch)]);
+    await depot.start(['--admin-over-http', '-d', copyFixture(SAMPLE, scratch)]);
   });
   after(async () => {
     await depot.stop();

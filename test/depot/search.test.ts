@@ -206,6 +206,16 @@ describe('depot search: the reference client tests', () => {
     assert.deepEqual(reply.body.toString().split('\n').filter(Boolean).slice(1), all.slice(1, 3));
   });
 
+  it('hits the client shows alike come together, so it prints each once, in the same order every time', async () => {
+    const reply = await search(depot, '*example* OR *example*');
+    const shown = reply.body.toString().split('\n').filter(Boolean).slice(1).map(rendered);
+    // pkg search removes a line only when it equals the line just before it.
+    const printed = shown.filter((line, i) => line !== shown[i - 1]);
+    assert.deepEqual(printed, [...new Set(shown)]);
+    assert.equal(printed.length, GLOB.size);
+    assert.deepEqual((await search(depot, '*example* OR *example*')).body, reply.body);
+  });
+
   it('search/0 answers one line per hit: index, package, action, value', async () => {
     const reply = await depot.get('/search/0/example_path');
     assert.equal(reply.status, 200);
@@ -360,5 +370,39 @@ describe('depot search index and a stop', () => {
     await waitFor('the publisher online', async () => (await publisherStatus(depot, 'big')) === 'online', 30000);
     const after = fs.statSync(path.join(dir, indexes[0]!));
     assert.deepEqual([after.ino, after.mtimeMs], [written.ino, written.mtimeMs], 'the second start loaded the index instead of building and writing it again');
+  });
+});
+
+describe('depot search: pkg.content-hash is indexed as pkg5 indexes it', () => {
+  const depot = new DepotHarness();
+  const version = '1.0,5.11-0:20250101T000000Z';
+  const fileSha = 'a948904f2f0f479b8f8197694b30184b0d2ed1c1cd2a1ec0fb85d299a192a447';
+  const gzipSha = '993e0ca07d86b29c9dd0c9545f9b34c9cdce6745245932d3dbf5ad1dd18a3513';
+  const licenseSha = '5d0ff5b3b7b3ed5c16d5bd8ac6a31a36b3e3d8fba8c7a7a1e6b42c9f37a1bd13';
+  const manifest = `set name=pkg.fmri value=pkg://test/app/tool@${version}
+file b40981aab75932c5b2f555f50769d878e44913d7 chash=0 group=bin mode=0555 owner=root path=usr/bin/tool pkg.content-hash=file:sha256:${fileSha} pkg.content-hash=gzip:sha256:${gzipSha} pkg.csize=25 pkg.size=5
+license b40981aab75932c5b2f555f50769d878e44913d7 license=MIT pkg.content-hash=file:sha256:${licenseSha}
+`;
+  before(async () => {
+    const repo = path.join(depot.root, 'repo');
+    writeRepository(repo, 'test', [{ stem: 'app/tool', version, text: manifest }]);
+    await depot.start(['-d', repo]);
+    await depot.indexed();
+  });
+  after(() => depot.stop());
+  const P = `pkg:/app/tool@${version}`;
+
+  it("'*<hash>', 'file:pkg.content-hash:*<hash>*' and '<*<hash>>' find the package", async () => {
+    assert.deepEqual(await rows(depot, `*${fileSha}`), new Set([`pkg.content-hash file usr/bin/tool ${P}`]));
+    assert.deepEqual(await rows(depot, `file:pkg.content-hash:*${gzipSha}*`), new Set([`pkg.content-hash file usr/bin/tool ${P}`]));
+    assert.deepEqual(await rows(depot, `*${licenseSha}`), new Set([`pkg.content-hash license MIT ${P}`]));
+    const packages = await search(depot, `<*${gzipSha}>`);
+    assert.equal(packages.body.toString(), `Return from search v1\n0 1 ${P}\n`);
+  });
+
+  it("'app/tool:::' shows a pkg.content-hash line for each value", async () => {
+    const reply = await search(depot, 'app/tool:::');
+    const lines = reply.body.toString().split('\n').filter((l) => l.startsWith('0 2 ') && l.split(' ')[3] === 'pkg.content-hash');
+    assert.equal(lines.length, 3, reply.body.toString());
   });
 });

@@ -1,5 +1,5 @@
 import { parseAction } from '../manifest';
-import { globToRegExp, hasWildcard, onlyWildcards } from './glob';
+import { Glob, hasWildcard, onlyWildcards } from '../glob';
 import { byCodePoint, type Posting, type PublisherIndex } from './index';
 import { RETURN_ACTIONS, returnTypeOf, type Fields, type QueryNode, type SearchRequest } from './query';
 import { indexEntries } from './tokens';
@@ -31,19 +31,28 @@ const isWildcardField = (v: string) => v === '' || v === '*';
 function fieldFilter(fields: Fields): (actionType: string, key: string, fmri: string) => boolean {
   const at = isWildcardField(fields.actionType) ? null : fields.actionType;
   const key = isWildcardField(fields.key) ? null : fields.key;
-  const pkg = isWildcardField(fields.pkgName) ? null : globToRegExp(fields.pkgName.endsWith('*') ? fields.pkgName : `${fields.pkgName}*`, false);
+  const pkg = isWildcardField(fields.pkgName) ? null : new Glob(fields.pkgName.endsWith('*') ? fields.pkgName : `${fields.pkgName}*`, false);
   return (a, k, f) => (at === null || a === at) && (key === null || k === key) && (pkg === null || pkg.test(f));
 }
 
+/** Tokens a glob is tried on before other requests get a turn: a glob must look at every token. */
+const GLOB_SLICE = 10_000;
+
 /** The tokens of the index a term names. */
-function matchingTokens(index: PublisherIndex, term: string, caseSensitive: boolean): string[] {
+async function matchingTokens(index: PublisherIndex, term: string, caseSensitive: boolean): Promise<string[]> {
   if (onlyWildcards(term)) return index.sortedTokens;
   if (!hasWildcard(term)) {
     if (!caseSensitive) return index.caseInsensitive(term);
-    return index.tokens.has(term) ? [term] : [];
+    return index.has(term) ? [term] : [];
   }
-  const re = globToRegExp(term, caseSensitive);
-  return index.sortedTokens.filter((t) => re.test(t));
+  const glob = new Glob(term, caseSensitive);
+  const tokens = index.sortedTokens;
+  const out: string[] = [];
+  for (let i = 0; i < tokens.length; i += GLOB_SLICE) {
+    if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+    for (let j = i; j < Math.min(i + GLOB_SLICE, tokens.length); j++) if (glob.test(tokens[j]!)) out.push(tokens[j]!);
+  }
+  return out;
 }
 
 function lineAt(manifest: Buffer, offset: number): string {
@@ -52,11 +61,11 @@ function lineAt(manifest: Buffer, offset: number): string {
 }
 
 /** The postings of a term over the whole index, field restrictions applied. */
-function termPostings(ctx: Context, term: string, fields: Fields): Posting[] {
+async function termPostings(ctx: Context, term: string, fields: Fields): Promise<Posting[]> {
   const keep = fieldFilter(fields);
   const postings: Posting[] = [];
-  for (const token of matchingTokens(ctx.index, term, ctx.caseSensitive)) {
-    for (const p of ctx.index.tokens.get(token)!) if (keep(p.actionType, p.key, ctx.index.fmris[p.fmri]!)) postings.push(p);
+  for (const list of (await ctx.index.postings(await matchingTokens(ctx.index, term, ctx.caseSensitive))).values()) {
+    for (const p of list) if (keep(p.actionType, p.key, ctx.index.fmris[p.fmri]!)) postings.push(p);
   }
   return postings;
 }
@@ -76,7 +85,7 @@ async function readManifests(ctx: Context, ids: number[]): Promise<Map<number, B
 
 /** A term searched over the whole index. */
 async function searchIndex(ctx: Context, term: string, fields: Fields): Promise<ActionHit[]> {
-  const postings = termPostings(ctx, term, fields);
+  const postings = await termPostings(ctx, term, fields);
   const manifests = await readManifests(ctx, [...new Set(postings.map((p) => p.fmri))]);
   const hits: ActionHit[] = [];
   for (const p of postings) {
@@ -93,7 +102,7 @@ async function searchIndex(ctx: Context, term: string, fields: Fields): Promise<
 /** A term searched among the hits of the terms before it: the action must also yield this token. */
 function searchWithin(ctx: Context, within: ActionHit[], term: string, fields: Fields): ActionHit[] {
   const keep = fieldFilter(fields);
-  const glob = hasWildcard(term) || !ctx.caseSensitive ? globToRegExp(term, ctx.caseSensitive) : null;
+  const glob = hasWildcard(term) || !ctx.caseSensitive ? new Glob(term, ctx.caseSensitive) : null;
   return within.filter((hit) => {
     if (!keep(hit.actionType, hit.key, hit.fmri)) return false;
     const action = parseAction(hit.line.trim());
@@ -136,7 +145,7 @@ async function packages(ctx: Context, node: QueryNode): Promise<string[]> {
       if (returnTypeOf(node.query) !== RETURN_ACTIONS) return packages(ctx, node.query);
       // A lone term needs no manifest line: its postings name the packages.
       if (node.query.kind === 'term') {
-        return [...new Set(termPostings(ctx, node.query.term, node.query.fields).map((p) => ctx.index.fmris[p.fmri]!))].sort(byCodePoint);
+        return [...new Set((await termPostings(ctx, node.query.term, node.query.fields)).map((p) => ctx.index.fmris[p.fmri]!))].sort(byCodePoint);
       }
       return [...new Set((await actions(ctx, node.query, null)).map((h) => h.fmri))].sort(byCodePoint);
     }
@@ -151,11 +160,20 @@ async function packages(ctx: Context, node: QueryNode): Promise<string[]> {
   }
 }
 
+/**
+ * Hits by package, then by what the client shows of them (key, action type, value), then by action
+ * line: the client drops a line only when it repeats the line just before it, so hits it shows
+ * alike must come together, in the same order for every request.
+ */
+function byShownFields(a: ActionHit, b: ActionHit): number {
+  return byCodePoint(a.fmri, b.fmri) || byCodePoint(a.key, b.key) || byCodePoint(a.actionType, b.actionType) || byCodePoint(a.value, b.value) || byCodePoint(a.line, b.line);
+}
+
 /** Runs a parsed query and applies the request's start point and count. */
 export async function runQuery(index: PublisherIndex, query: QueryNode, request: SearchRequest, read: ManifestReader): Promise<SearchResult> {
   const ctx: Context = { index, caseSensitive: request.caseSensitive, read };
   const start = request.startPoint && request.startPoint > 0 ? request.startPoint : 0;
   const end = request.numToReturn === null ? undefined : start + Math.max(request.numToReturn, 0);
-  if (returnTypeOf(query) === RETURN_ACTIONS) return { kind: 'actions', hits: (await actions(ctx, query, null)).slice(start, end) };
+  if (returnTypeOf(query) === RETURN_ACTIONS) return { kind: 'actions', hits: (await actions(ctx, query, null)).sort(byShownFields).slice(start, end) };
   return { kind: 'packages', fmris: (await packages(ctx, query)).slice(start, end) };
 }

@@ -25,6 +25,10 @@ function quoteValue(text: string): string {
 }
 
 async function readForm(r: Request): Promise<string[]> {
+  // Refused before any of it is read: a client announcing too much would otherwise hold the request.
+  if (Number(r.req.headers['content-length'] ?? 0) > MAX_FORM_BYTES) {
+    throw new HttpError(413, `The search form is larger than ${MAX_FORM_BYTES} bytes; send fewer queries per request.`);
+  }
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of r.req as AsyncIterable<Buffer>) {

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -17,62 +18,129 @@ export interface Posting {
 }
 
 /** Bumped whenever the stored form changes, so an old file is rebuilt, never misread. */
-const FORMAT = 1;
+const FORMAT = 3;
+
+/** Separates a token from its posting on a line of the token table: below every printable byte. */
+const SEPARATOR = '\x01';
 
 /**
- * The inverted index of one publisher of one repository: token → postings, with the packages
- * (`stem@version`, ascending) whose manifests the offsets point into.
+ * The inverted index of one publisher of one repository, kept on disk and read as queries need
+ * it. The token table is a file of lines `token SEPARATOR [package, action type, key, value,
+ * offsets...]`, sorted by token; in memory are only the packages (`stem@version`, ascending), the
+ * distinct tokens in order and where each one's lines begin in the table.
  */
 export class PublisherIndex {
-  readonly sortedTokens: string[];
-  private lowerCase: Map<string, string[]> | null = null;
+  /** Token numbers ordered by their lower-case form, made at the first case-blind query. */
+  private byLowerCase: Int32Array | null = null;
 
   constructor(
     readonly source: string,
     readonly fmris: string[],
-    readonly tokens: Map<string, Posting[]>,
-  ) {
-    this.sortedTokens = [...tokens.keys()].sort(byCodePoint);
+    /** The distinct tokens, in the table's order. */
+    readonly sortedTokens: string[],
+    /** Byte offset of each token's first line in the table; one more entry: the table's length. */
+    private readonly starts: number[],
+    /** The token table's path. */
+    readonly table: string,
+  ) {}
+
+  /** The number of a token in sortedTokens, or -1. */
+  private find(token: string): number {
+    let lo = 0;
+    let hi = this.sortedTokens.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const t = this.sortedTokens[mid]!;
+      if (t === token) return mid;
+      if (byteOrder(t, token) < 0) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return -1;
   }
 
-  /** Tokens equal to `term` ignoring case: the common query, answered without a scan. */
+  has(token: string): boolean {
+    return this.find(token) >= 0;
+  }
+
+  /** Tokens equal to `term` ignoring case: the common query, found by a binary search. */
   caseInsensitive(term: string): string[] {
-    if (!this.lowerCase) {
-      this.lowerCase = new Map();
-      for (const t of this.sortedTokens) {
-        const key = t.toLowerCase();
-        const list = this.lowerCase.get(key);
-        if (list) list.push(t);
-        else this.lowerCase.set(key, [t]);
+    if (!this.byLowerCase) {
+      const lower = this.sortedTokens.map((t) => t.toLowerCase());
+      const order = Int32Array.from(lower.keys());
+      order.sort((x, y) => byCodePoint(lower[x]!, lower[y]!));
+      this.byLowerCase = order;
+    }
+    const order = this.byLowerCase;
+    const wanted = term.toLowerCase();
+    const lowerAt = (i: number) => this.sortedTokens[order[i]!]!.toLowerCase();
+    let lo = 0;
+    let hi = order.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (byCodePoint(lowerAt(mid), wanted) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    const out: string[] = [];
+    for (let i = lo; i < order.length && lowerAt(i) === wanted; i++) out.push(this.sortedTokens[order[i]!]!);
+    return out;
+  }
+
+  /**
+   * The postings of these tokens, read from the table; tokens next to each other in the table
+   * are read in one go. A table that vanished (replaced by a newer index) yields nothing.
+   */
+  async postings(tokens: string[]): Promise<Map<string, Posting[]>> {
+    const numbers = tokens.map((t) => this.find(t)).filter((n) => n >= 0).sort((x, y) => x - y);
+    const out = new Map<string, Posting[]>();
+    if (numbers.length === 0) return out;
+    let handle: fs.promises.FileHandle;
+    try {
+      handle = await fs.promises.open(this.table, 'r');
+    } catch {
+      return out;
+    }
+    try {
+      for (let i = 0; i < numbers.length; ) {
+        let j = i;
+        while (j + 1 < numbers.length && numbers[j + 1] === numbers[j]! + 1) j++;
+        const from = this.starts[numbers[i]!]!;
+        const length = this.starts[numbers[j]! + 1]! - from;
+        const block = Buffer.allocUnsafe(length);
+        await handle.read(block, 0, length, from);
+        for (const line of block.toString('utf8').split('\n')) {
+          const cut = line.indexOf(SEPARATOR);
+          if (cut < 0) continue;
+          const token = line.slice(0, cut);
+          const [fmri, actionType, key, value, ...offsets] = JSON.parse(line.slice(cut + 1)) as [number, string, string, string, ...number[]];
+          let list = out.get(token);
+          if (!list) out.set(token, (list = []));
+          list.push({ fmri, actionType, key, value, offsets });
+        }
+        i = j + 1;
       }
+    } finally {
+      await handle.close();
     }
-    return this.lowerCase.get(term.toLowerCase()) ?? [];
+    return out;
   }
 
+  /** The dictionary: everything but the table, which stays where it is. */
   toJSON(): unknown {
-    const strings = new Map<string, number>();
-    const id = (s: string) => {
-      let n = strings.get(s);
-      if (n === undefined) strings.set(s, (n = strings.size));
-      return n;
-    };
-    const tokens = this.sortedTokens.map((t) => [t, this.tokens.get(t)!.map((p) => [p.fmri, id(p.actionType), id(p.key), id(p.value), ...p.offsets])]);
-    return { format: FORMAT, source: this.source, fmris: this.fmris, strings: [...strings.keys()], tokens };
+    return { format: FORMAT, source: this.source, fmris: this.fmris, table: path.basename(this.table), tokens: this.sortedTokens, starts: this.starts };
   }
 
-  static fromJSON(data: unknown): PublisherIndex | null {
-    const d = data as { format?: number; source?: string; fmris?: string[]; strings?: string[]; tokens?: Array<[string, number[][]]> };
-    if (d?.format !== FORMAT || typeof d.source !== 'string' || !Array.isArray(d.fmris) || !Array.isArray(d.strings) || !Array.isArray(d.tokens)) return null;
-    const s = d.strings;
-    const tokens = new Map<string, Posting[]>();
-    for (const [token, postings] of d.tokens) {
-      tokens.set(
-        token,
-        postings.map(([fmri, at, key, value, ...offsets]) => ({ fmri: fmri!, actionType: s[at!]!, key: s[key!]!, value: s[value!]!, offsets })),
-      );
-    }
-    return new PublisherIndex(d.source, d.fmris, tokens);
+  /** The index a dictionary file describes; its table lies beside it. */
+  static fromJSON(data: unknown, dir: string): PublisherIndex | null {
+    const d = data as { format?: number; source?: string; fmris?: string[]; table?: string; tokens?: string[]; starts?: number[] };
+    if (d?.format !== FORMAT || typeof d.source !== 'string' || !Array.isArray(d.fmris) || typeof d.table !== 'string' || !Array.isArray(d.tokens) || !Array.isArray(d.starts)) return null;
+    if (d.starts.length !== d.tokens.length + 1 || !fs.existsSync(path.join(dir, d.table))) return null;
+    return new PublisherIndex(d.source, d.fmris, d.tokens, d.starts, path.join(dir, d.table));
   }
+}
+
+/** The order of the table: UTF-8 bytes, as `sort` with LC_ALL=C orders lines. */
+function byteOrder(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 
 export const byCodePoint = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -84,52 +152,114 @@ export async function catalogSource(repo: Repository, pub: string): Promise<stri
   return crypto.createHash('sha1').update(data).digest('hex');
 }
 
-/** Reads every manifest of the publisher's catalog and indexes each action line. */
-export async function buildIndex(repo: Repository, pub: string, source: string, log: Logger): Promise<PublisherIndex> {
-  const fmris: string[] = [];
-  const tokens = new Map<string, Posting[]>();
-  // One copy of each repeated string (action types, keys, shown values) instead of one per line.
-  const strings = new Map<string, string>();
-  const intern = (s: string) => {
-    const known = strings.get(s);
-    if (known !== undefined) return known;
-    strings.set(s, s);
-    return s;
-  };
-  const packages = repo.packages(pub);
-  for (const stem of [...packages.keys()].sort(byCodePoint)) {
-    for (const version of packages.get(stem)!) {
-      const file = repo.manifestPath(pub, { publisher: null, stem, version, complete: true });
-      let manifest: Buffer;
-      try {
-        manifest = await fs.promises.readFile(file);
-      } catch (err) {
-        log.warn(`search index of ${pub}: ${stem}@${version} is in the catalog but its manifest is unreadable (${(err as Error).message})`);
-        continue;
-      }
-      const fmri = fmris.push(`${stem}@${version}`) - 1;
-      const found = new Map<string, Posting>();
-      let offset = 0;
-      for (const line of manifest.toString('utf8').split('\n')) {
-        const action = parseAction(line);
-        if (action) {
-          for (const e of indexEntries(action)) {
-            const id = `${e.token}\0${e.actionType}\0${e.key}\0${e.value}`;
-            const posting = found.get(id);
-            if (posting) {
-              if (posting.offsets[posting.offsets.length - 1] !== offset) posting.offsets.push(offset);
-              continue;
-            }
-            const fresh = { fmri, actionType: intern(e.actionType), key: intern(e.key), value: intern(e.value), offsets: [offset] };
-            found.set(id, fresh);
-            const list = tokens.get(e.token);
-            if (list) list.push(fresh);
-            else tokens.set(e.token, [fresh]);
-          }
-        }
-        offset += Buffer.byteLength(line) + 1;
-      }
-    }
+/** Memory `sort` may use before it spills to temporary files. */
+const SORT_MEMORY = '16M';
+
+/** Sorts a file's lines by their bytes with bounded memory (GNU sort spills to `tmpDir`). */
+function sortLines(input: string, output: string, tmpDir: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const sort = spawn('sort', ['-S', SORT_MEMORY, '-T', tmpDir, '-o', output, input], { env: { ...process.env, LC_ALL: 'C' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let errors = '';
+    sort.stderr.on('data', (d: Buffer) => (errors += d.toString()));
+    sort.on('error', (err) => reject(new Error(`cannot run sort to order the search index: ${err.message}; install coreutils`)));
+    sort.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`sort failed (${code}): ${errors.trim()}`))));
+  });
+}
+
+/** Lines written in chunks of 64 KiB rather than one by one: few writes, little held at a time. */
+class LineWriter {
+  private pending: string[] = [];
+  private size = 0;
+  constructor(private readonly handle: fs.promises.FileHandle) {}
+  async add(line: string): Promise<void> {
+    this.pending.push(line);
+    this.size += line.length;
+    if (this.size >= 64 << 10) await this.flush();
   }
-  return new PublisherIndex(source, fmris, tokens);
+  async flush(): Promise<void> {
+    if (this.pending.length === 0) return;
+    const text = this.pending.join('');
+    this.pending = [];
+    this.size = 0;
+    await this.handle.write(text);
+  }
+}
+
+/**
+ * Reads every manifest of the publisher's catalog, writes one line per posting, sorts the lines
+ * into the token table `table` (through `sort`, so memory stays bounded whatever the repository)
+ * and notes where each token begins. Temporary files go beside the table and are removed.
+ */
+export async function buildIndex(repo: Repository, pub: string, source: string, log: Pick<Logger, 'warn'>, table: string): Promise<PublisherIndex> {
+  await fs.promises.mkdir(path.dirname(table), { recursive: true, mode: 0o755 });
+  const unsorted = `${table}.unsorted.tmp`;
+  const fmris: string[] = [];
+  try {
+    const handle = await fs.promises.open(unsorted, 'w', 0o644);
+    try {
+      const writer = new LineWriter(handle);
+      const packages = repo.packages(pub);
+      for (const stem of [...packages.keys()].sort(byCodePoint)) {
+        for (const version of packages.get(stem)!) {
+          const file = repo.manifestPath(pub, { publisher: null, stem, version, complete: true });
+          let manifest: Buffer;
+          try {
+            manifest = await fs.promises.readFile(file);
+          } catch (err) {
+            log.warn(`search index of ${pub}: ${stem}@${version} is in the catalog but its manifest is unreadable (${(err as Error).message})`);
+            continue;
+          }
+          const fmri = fmris.push(`${stem}@${version}`) - 1;
+          // The postings of this package: one per (token, action type, key, value), with its lines.
+          const found = new Map<string, { token: string; fields: [number, string, string, string]; offsets: number[] }>();
+          let offset = 0;
+          for (const line of manifest.toString('utf8').split('\n')) {
+            const action = parseAction(line);
+            if (action) {
+              for (const e of indexEntries(action)) {
+                // A token that would break the table's lines cannot come from a manifest line; skipped if it did.
+                if (e.token.includes('\n') || e.token.includes(SEPARATOR)) continue;
+                const id = `${e.token}\0${e.actionType}\0${e.key}\0${e.value}`;
+                const posting = found.get(id);
+                if (posting) {
+                  if (posting.offsets[posting.offsets.length - 1] !== offset) posting.offsets.push(offset);
+                } else found.set(id, { token: e.token, fields: [fmri, e.actionType, e.key, e.value], offsets: [offset] });
+              }
+            }
+            offset += Buffer.byteLength(line) + 1;
+          }
+          for (const p of found.values()) await writer.add(`${p.token}${SEPARATOR}${JSON.stringify([...p.fields, ...p.offsets])}\n`);
+        }
+      }
+      await writer.flush();
+    } finally {
+      await handle.close();
+    }
+    await sortLines(unsorted, table, path.dirname(table));
+  } finally {
+    await fs.promises.rm(unsorted, { force: true });
+  }
+  // Where each token begins: one pass over the sorted table, a chunk at a time.
+  const tokens: string[] = [];
+  const starts: number[] = [];
+  const stream = fs.createReadStream(table, { highWaterMark: 1 << 20 });
+  let position = 0;
+  let rest: Buffer = Buffer.alloc(0);
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    const data = rest.length ? Buffer.concat([rest, chunk]) : chunk;
+    let lineStart = 0;
+    for (let nl = data.indexOf(10); nl >= 0; nl = data.indexOf(10, lineStart)) {
+      const cut = data.indexOf(1, lineStart);
+      const token = data.toString('utf8', lineStart, cut);
+      if (token !== tokens[tokens.length - 1]) {
+        tokens.push(token);
+        starts.push(position + lineStart);
+      }
+      lineStart = nl + 1;
+    }
+    position += lineStart;
+    rest = data.subarray(lineStart);
+  }
+  starts.push(position + rest.length);
+  return new PublisherIndex(source, fmris, tokens, starts, table);
 }

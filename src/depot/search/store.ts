@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../../runtime';
 import type { Repository } from '../repository';
-import { buildIndex, catalogSource, PublisherIndex } from './index';
+import { buildInChild } from './build-process';
+import { catalogSource, PublisherIndex } from './index';
 
 /** The index of a publisher could not be built: answered 503. */
 export class SearchUnavailable extends Error {}
@@ -24,7 +25,7 @@ interface Slot {
 export class SearchIndexes {
   private readonly slots = new Map<string, Slot>();
   /** Indexes being written to disk: a stop waits for them, so the next start loads them. */
-  private readonly saving = new Set<Promise<void>>();
+  private readonly saving = new Set<Promise<unknown>>();
 
   constructor(
     /** The directory the indexes are kept in. */
@@ -114,36 +115,47 @@ export class SearchIndexes {
       }
     }
     const started = Date.now();
+    // Each build has a table of its own: queries still reading the previous one are not disturbed.
+    const table = path.join(path.dirname(file), `${encodeURIComponent(pub)}.${Date.now().toString(36)}.tokens`);
     try {
-      const index = await buildIndex(repo, pub, source, this.log);
+      // The child writes the dictionary; a stop waits for it, so the next start finds it.
+      const built = buildInChild({ root: repo.root, pub, source, table, dictionary: file }).finally(() => this.saving.delete(built));
+      this.saving.add(built);
+      await fs.promises.mkdir(path.dirname(file), { recursive: true, mode: 0o755 });
+      for (const warning of await built) this.log.warn(warning);
+      const index = await this.load(file);
+      if (!index) throw new Error(`${file} was written but cannot be read back`);
+      const previous = slot.index;
       slot.index = index;
-      this.log.info(`search index of ${pub} in ${repo.root}: ${index.fmris.length} packages, ${index.tokens.size} tokens, built in ${Date.now() - started} ms`);
-      const saved = this.save(file, index).finally(() => this.saving.delete(saved));
-      this.saving.add(saved);
-      await saved;
+      this.log.info(`search index of ${pub} in ${repo.root}: ${index.fmris.length} packages, ${index.sortedTokens.length} tokens, built in ${Date.now() - started} ms`);
+      await this.removeTablesBut(file, pub, index.table, previous);
     } catch (err) {
+      await fs.promises.rm(table, { force: true });
       this.log.error(`search index of ${pub} in ${repo.root} could not be built: ${(err as Error).message}`);
+    }
+  }
+
+  /**
+   * Removes the publisher's older tables once its new dictionary is saved. The one the previous
+   * index read goes a little later, so a query still reading it finishes.
+   */
+  private async removeTablesBut(file: string, pub: string, current: string, previous: PublisherIndex | null): Promise<void> {
+    const dir = path.dirname(file);
+    const prefix = `${encodeURIComponent(pub)}.`;
+    const names = await fs.promises.readdir(dir).catch(() => [] as string[]);
+    for (const name of names) {
+      const table = path.join(dir, name);
+      if (!name.startsWith(prefix) || !/^[0-9a-z]+\.tokens$/.test(name.slice(prefix.length)) || table === current) continue;
+      if (table === previous?.table) setTimeout(() => void fs.promises.rm(table, { force: true }), 10_000).unref();
+      else await fs.promises.rm(table, { force: true });
     }
   }
 
   private async load(file: string): Promise<PublisherIndex | null> {
     try {
-      return PublisherIndex.fromJSON(JSON.parse(await fs.promises.readFile(file, 'utf8')));
+      return PublisherIndex.fromJSON(JSON.parse(await fs.promises.readFile(file, 'utf8')), path.dirname(file));
     } catch {
       return null;
-    }
-  }
-
-  /** Written beside and renamed over, so a reader never sees half an index. */
-  private async save(file: string, index: PublisherIndex): Promise<void> {
-    const tmp = `${file}.${process.pid}.tmp`;
-    try {
-      await fs.promises.mkdir(path.dirname(file), { recursive: true, mode: 0o755 });
-      await fs.promises.writeFile(tmp, JSON.stringify(index), { mode: 0o644 });
-      await fs.promises.rename(tmp, file);
-    } catch (err) {
-      await fs.promises.rm(tmp, { force: true });
-      this.log.warn(`search index kept in memory only: cannot write ${file} (${(err as Error).message})`);
     }
   }
 }

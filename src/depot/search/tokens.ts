@@ -55,6 +55,11 @@ function setEntries(action: Action): Array<[string, string | null]> {
   return out;
 }
 
+/** Each `pkg.content-hash` value, indexed under its own name as pkg5 does for its extra hash attributes. */
+function contentHashes(action: Action): Array<[string, string, null]> {
+  return (action.attrs.get('pkg.content-hash') ?? []).map((h) => ['pkg.content-hash', h, null]);
+}
+
 /** [key, token, shown value or null] triples, before the shown value gets its default. */
 function rawEntries(action: Action): Array<[string, string, string | null]> {
   const path = attr(action, 'path')?.replace(/^\/+/, '');
@@ -64,7 +69,7 @@ function rawEntries(action: Action): Array<[string, string, string | null]> {
       return setEntries(action).map(([token, value]) => [attr(action, 'name') ?? '', token, value]);
     case 'file': {
       if (path === undefined || !hash) return [];
-      return [['content', hash, hash], ['hash', hash, null], ['basename', basename(path), null], ['path', `/${path}`, null]];
+      return [['content', hash, hash], ['hash', hash, null], ['basename', basename(path), null], ['path', `/${path}`, null], ...contentHashes(action)];
     }
     case 'dir':
       return path === undefined ? [] : [['basename', basename(path.replace(/\/+$/, '')), null], ['path', `/${path}`, null]];
@@ -77,7 +82,7 @@ function rawEntries(action: Action): Array<[string, string, string | null]> {
     case 'license': {
       const out: Array<[string, string, string | null]> = (action.attrs.get('license') ?? []).map((l) => ['license', l, null]);
       if (hash) out.push(['hash', hash, null], ['content', hash, null]);
-      return out;
+      return [...out, ...contentHashes(action)];
     }
     case 'depend': {
       const type = attr(action, 'type') ?? '';
@@ -103,7 +108,7 @@ function rawEntries(action: Action): Array<[string, string, string | null]> {
       const out: Array<[string, string, string | null]> = hash ? [['certificate', hash, hash]] : [];
       for (const a of action.attrs.get('algorithm') ?? []) out.push(['algorithm', a, a]);
       for (const v of action.attrs.get('value') ?? []) out.push(['signature', v, v]);
-      return out;
+      return [...out, ...contentHashes(action)];
     }
     default:
       return hash ? [['content', hash, hash]] : [];
