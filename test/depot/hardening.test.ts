@@ -279,7 +279,7 @@ describe('depot: the PAM file it ships admits only its group', () => {
   let removePam: () => void;
   const group = depot.layout.pamService;
   before(async () => {
-    const rendered = renderDaemonFiles(depot.layout).find((f) => f.kind === 'pam')!;
+    const rendered = renderDaemonFiles(depot.layout).find((f) => f.path === depot.layout.pamFile)!;
     removePam = writeTestPamService(depot.layout.pamService, rendered.content.split('\n'));
     if (spawnSync('getent', ['group', group]).status === 0) throw new Error(`group ${group} exists on this host; the test creates and removes its own`);
     execFileSync('groupadd', [group]);
