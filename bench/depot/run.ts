@@ -180,7 +180,7 @@ function measure(pid: number, port: number, urlPath: string): Measure {
 /** The depot as it ships: flavor abc built into the scratch directory (bundles only). */
 async function buildOurDepot(): Promise<string> {
   process.env.FLAVORKIT_DIST_DIR = path.join(work, 'dist');
-  const build = await buildFlavor('abc');
+  const build = await buildFlavor('abc', { formats: [] });
   const bundle = build.daemons.find((d) => d.daemon === 'depot')?.bundles.find((b) => b.program === 'depot');
   if (!bundle) throw new Error('the abc build has no depot bundle');
   return bundle.file;

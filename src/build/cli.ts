@@ -1,8 +1,7 @@
 import { DAEMONS, FlavorError, findCollisions, foreignPathsOnHost, isDaemonName, knownFlavorNames, layout, layoutsOf, layoutTable, loadFlavor, DEFAULT_FLAVOR } from '../flavor';
 import { BuildError } from './bundle';
 import { buildFlavor } from './build';
-import { defaultPackageOptions } from './rpm';
-import { packageSteps } from './steps';
+import { defaultPackageOptions } from './package';
 
 const USAGE = `usage:
   flavor show NAME [DAEMON] [--json]   print the layout of a flavor's daemons
@@ -55,7 +54,7 @@ async function build(args: string[]): Promise<number> {
   const name = rest[0] ?? (process.env.FLAVOR || DEFAULT_FLAVOR);
   const started = Date.now();
   const options = defaultPackageOptions(signKey ? { ...process.env, FLAVORKIT_SIGN_KEY: signKey } : process.env);
-  const result = await buildFlavor(name, packageSteps(options));
+  const result = await buildFlavor(name, { packaging: options });
   for (const d of result.daemons) {
     for (const b of d.bundles) process.stdout.write(`${d.layout.packageName}: ${b.file} (${b.bytes} bytes)\n`);
   }

@@ -10,7 +10,8 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DAEMON_SPECS, layout, loadFlavor, relocate, type Layout } from '../../src/flavor';
-import { defaultPackageOptions, rpmPackager, type PackageOptions } from '../../src/build/rpm';
+import { defaultPackageOptions, type PackageOptions } from '../../src/build/package';
+import { rpmPackager } from '../../src/build/rpm';
 import { configTemplates, TEMPLATE_DIRS } from '../../src/build/templates';
 import { FIXTURES_DIR, PROJECT_ROOT, run, tempDir, waitFor } from '../support/process';
 import { assembleFlavor, type AssembledDaemon } from './assemble';
@@ -192,10 +193,10 @@ function inNamespace(work: string): void {
     const provider = await rpmPackager.package(
       {
         name: 'flavorkit-test-host', version: '1', release: '1', machine: null, summary: 'Test host', description: 'Provides what the packages need.',
-        license: 'MIT', url: base.url, vendor: 'flavorkit', packager: base.packager, prefix: null, requires: [],
+        license: 'MIT', url: base.url, vendor: 'flavorkit', packager: base.packager, prefix: null, node: { engine: 0, abi: null }, requires: [],
         provides: [{ name: '/bin/sh' }, { name: 'nodejs(engine)', op: '=', version: process.versions.node }, { name: `nodejs(abi${major})`, op: '=', version: process.versions.modules }],
         conflicts: [], files: [], dirs: [], ghosts: [], changelog: [], root: providerRoot,
-        intents: { createUser: null, relocation: null, service: { name: 'none', script: '/bin/true', stopOnErase: 'x', restartOnUpgrade: 'x' }, removeOnErase: [], keepOnErase: [] },
+        intents: { createUser: null, relocation: null, service: { name: 'none', script: '/bin/true', unit: 'none.service', tmpfiles: 'none.conf', stopOnErase: 'x', restartOnUpgrade: 'x' }, removeOnErase: [], keepOnErase: [] },
       },
       path.join(work, 'provider'),
       path.join(work, 'provider', 'work'),

@@ -1,0 +1,10 @@
+import type { Packager } from './description';
+import { rpmPackager } from './rpm';
+
+/** Every package format a build makes; a new format is one more Packager here. */
+export const PACKAGERS: Packager[] = [rpmPackager];
+
+/** The packager of a format, by name. */
+export function packagerOf(format: string): Packager | undefined {
+  return PACKAGERS.find((p) => p.format === format);
+}
