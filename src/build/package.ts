@@ -42,7 +42,7 @@ export function defaultPackageOptions(env: NodeJS.ProcessEnv = process.env): Pac
   }
   if (epoch !== null && !/^\d+$/.test(epoch)) throw new BuildError(`SOURCE_DATE_EPOCH=${epoch} is not a number of seconds; unset it or give an integer`);
   const url = env.FLAVORKIT_URL || project.homepage;
-  const packager = env.FLAVORKIT_PACKAGER || 'flavorkit <root@localhost>';
+  const packager = env.FLAVORKIT_PACKAGER || 'flavorkit <packages@flavorkit.invalid>';
   for (const [name, value] of [['FLAVORKIT_URL', url], ['FLAVORKIT_PACKAGER', packager]] as const) {
     if (!HEADER_TEXT.test(value)) throw new BuildError(`${name}=${value} holds characters a package header cannot take; use letters, digits, spaces and . _ : / @ < > ( ) + , = -`);
   }
