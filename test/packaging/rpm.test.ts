@@ -5,7 +5,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { layout, loadFlavor } from '../../src/flavor';
 import { buildFlavor } from '../../src/build/build';
-import { ownedDirs } from '../../src/build/description';
+import { ownedDirs, systemdFiles } from '../../src/build/description';
 import { defaultPackageOptions } from '../../src/build/package';
 import { PROJECT_ROOT, run, tempDir } from '../support/process';
 import { assembleFlavor, type AssembledDaemon } from './assemble';
@@ -99,11 +99,12 @@ describe('package contents', () => {
     }
   });
 
-  it('a relocatable package holds only paths under its prefix, its init script, PAM and logrotate files', () => {
+  it('a relocatable package holds only paths under its prefix, its init script, unit, PAM and logrotate files', () => {
     for (const d of abc) {
       const l = d.layout;
+      const units = Object.values(systemdFiles(l));
       for (const p of list(d.rpm)) {
-        assert.ok(p === l.prefix || p.startsWith(`${l.prefix}/`) || p === l.initScript || p === l.pamFile || p === l.logrotateFile, `${p} in ${l.packageName}`);
+        assert.ok(p === l.prefix || p.startsWith(`${l.prefix}/`) || p === l.initScript || p === l.pamFile || p === l.logrotateFile || units.includes(p), `${p} in ${l.packageName}`);
       }
       assert.match(execFileSync('rpm', ['-qp', '--qf', '%{PREFIXES}', d.rpm]).toString(), new RegExp(`^${l.prefix}$`));
     }
