@@ -12,8 +12,11 @@ import { PROJECT_ROOT, run, tempDir } from '../support/process';
 const work = tempDir('repo');
 const gnupg = path.join(work, 'gnupg');
 const KEY = 'signer@flavorkit.test';
-/** apt-get that reads only the test's source list (the host's sources are not reachable here). */
-const APT = 'apt-get -q -o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts=/etc/apt/flavorkit-test.d';
+/**
+ * apt-get that reads only the test's source list (the host's sources are not reachable here),
+ * and fetches as root: its own user cannot enter the test's private directory.
+ */
+const APT = 'apt-get -q -o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts=/etc/apt/flavorkit-test.d -o APT::Sandbox::User=root';
 
 function missing(): string | null {
   if (process.getuid?.() !== 0) return 'needs root (unshare, mount)';
@@ -63,7 +66,7 @@ describe('package repositories', { skip: missing() ?? false }, () => {
       {
         name: 'flavorkit-test-node', version: '1', release: '1', machine: null, summary: 'Test host', description: 'Provides what the packages need.',
         license: 'MIT', url: base.url, vendor: 'flavorkit', packager: base.packager, prefix: null, node: { engine: 0, abi: null }, requires: [],
-        provides: [{ name: 'nodejs(engine)', op: '=', version: process.versions.node }, { name: `nodejs(abi${major})`, op: '=', version: process.versions.modules }],
+        provides: [{ name: '/bin/sh' }, { name: 'nodejs(engine)', op: '=', version: process.versions.node }, { name: `nodejs(abi${major})`, op: '=', version: process.versions.modules }],
         conflicts: [], files: [], dirs: [], ghosts: [], changelog: [], root,
         intents: { createUser: null, relocation: null, service: { name: 'none', script: '/bin/true', unit: 'none.service', tmpfiles: 'none.conf', stopOnErase: 'x', restartOnUpgrade: 'x' }, removeOnErase: [], keepOnErase: [] },
       },
