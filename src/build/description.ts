@@ -66,6 +66,8 @@ export interface ScriptIntents {
   removeOnErase: string[];
   /** Directories whose content (logs, data) erase keeps, and reports when not empty. */
   keepOnErase: string[];
+  /** Run directories the daemon or tmpfiles.d made: emptied and removed on erase. */
+  runtimeDirs: string[];
 }
 
 export interface ChangelogEntry {
@@ -205,6 +207,7 @@ export function scriptIntents(l: Layout): ScriptIntents {
     service: { name: l.packageName, script: l.initScript, unit: path.posix.basename(systemdFiles(l).unit), tmpfiles: path.posix.basename(systemdFiles(l).tmpfiles), stopOnErase: 'stop-all', restartOnUpgrade: 'try-restart' },
     removeOnErase: cacheFiles(l),
     keepOnErase: [l.logDir, l.dataDir],
+    runtimeDirs: [l.runDir],
   };
 }
 

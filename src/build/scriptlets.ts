@@ -28,9 +28,13 @@ export function scriptletView(d: Scripted): View {
     relocated: i.relocation?.rewrite ?? [],
     user: i.createUser,
     service: { ...i.service },
-    inst: { removeOnErase: i.removeOnErase.map((p) => instPath(prefix, p)), keepOnErase: i.keepOnErase.map((p) => instPath(prefix, p)) },
+    inst: {
+      removeOnErase: i.removeOnErase.map((p) => instPath(prefix, p)),
+      keepOnErase: i.keepOnErase.map((p) => instPath(prefix, p)),
+      runtimeDirs: i.runtimeDirs.map((p) => instPath(prefix, p)),
+    },
   };
-  assertShellSafe({ ...view, inst: { removeOnErase: i.removeOnErase, keepOnErase: i.keepOnErase } }, d.name);
+  assertShellSafe({ ...view, inst: { removeOnErase: i.removeOnErase, keepOnErase: i.keepOnErase, runtimeDirs: i.runtimeDirs } }, d.name);
   return view;
 }
 

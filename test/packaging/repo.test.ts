@@ -68,7 +68,7 @@ describe('package repositories', { skip: missing() ?? false }, () => {
         license: 'MIT', url: base.url, vendor: 'flavorkit', packager: base.packager, prefix: null, node: { engine: 0, abi: null }, requires: [],
         provides: [{ name: '/bin/sh' }, { name: 'nodejs(engine)', op: '=', version: process.versions.node }, { name: `nodejs(abi${major})`, op: '=', version: process.versions.modules }],
         conflicts: [], files: [], dirs: [], ghosts: [], changelog: [], root,
-        intents: { createUser: null, relocation: null, service: { name: 'none', script: '/bin/true', unit: 'none.service', tmpfiles: 'none.conf', stopOnErase: 'x', restartOnUpgrade: 'x' }, removeOnErase: [], keepOnErase: [] },
+        intents: { createUser: null, relocation: null, service: { name: 'none', script: '/bin/true', unit: 'none.service', tmpfiles: 'none.conf', stopOnErase: 'x', restartOnUpgrade: 'x' }, removeOnErase: [], keepOnErase: [], runtimeDirs: [] },
       },
       host, path.join(work, 'host-work'), { sourceDateEpoch: null, signKey: null },
     );
