@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { buildFlavor } from '../../src/build/build';
+import { buildFlavor } from '../../src/builder/build';
 import { pkgQuote } from '../../src/depot/fmri';
 import { generateRepository, type PackageSpec } from '../../src/depot/repogen/generate';
 import { syntheticRepository } from '../../src/depot/repogen/synthetic';

@@ -7,9 +7,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DAEMONS, loadFlavor } from '../../src/flavor';
-import { buildFlavor } from '../../src/build/build';
-import { PROJECT_ROOT } from '../../src/build/bundle';
-import { PACKAGERS } from '../../src/build/packagers';
+import { buildFlavor } from '../../src/builder/build';
+import { PROJECT_ROOT } from '../../src/builder/bundle';
+import { PACKAGERS } from '../../src/builder/packagers';
 
 const flavorName = process.argv[2] ?? 'abc';
 const runs = Number(process.argv[3] ?? 5);

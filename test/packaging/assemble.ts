@@ -1,9 +1,9 @@
 // Builds a flavor into a test's own directory through the same pipeline as `flavor build`.
 import { type Layout } from '../../src/flavor';
-import { buildFlavor } from '../../src/build/build';
-import type { PackageDescription } from '../../src/build/description';
-import type { PackageOptions } from '../../src/build/package';
-import { TEMPLATE_DIRS } from '../../src/build/templates';
+import { buildFlavor } from '../../src/builder/build';
+import type { PackageDescription } from '../../src/builder/description';
+import type { PackageOptions } from '../../src/builder/package';
+import { TEMPLATE_DIRS } from '../../src/builder/templates';
 
 export interface AssembledDaemon {
   layout: Layout;

@@ -3,8 +3,8 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { systemdFiles } from '../../src/build/description';
-import { defaultPackageOptions } from '../../src/build/package';
+import { systemdFiles } from '../../src/builder/description';
+import { defaultPackageOptions } from '../../src/builder/package';
 import { PROJECT_ROOT, run, tempDir } from '../support/process';
 import { assembleFlavor, type AssembledDaemon } from './assemble';
 

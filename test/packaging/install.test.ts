@@ -10,9 +10,9 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DAEMON_SPECS, layout, loadFlavor, relocate, type Layout } from '../../src/flavor';
-import { defaultPackageOptions, type PackageOptions } from '../../src/build/package';
-import { rpmPackager } from '../../src/build/rpm';
-import { configTemplates, TEMPLATE_DIRS } from '../../src/build/templates';
+import { defaultPackageOptions, type PackageOptions } from '../../src/builder/package';
+import { rpmPackager } from '../../src/builder/rpm';
+import { configTemplates, TEMPLATE_DIRS } from '../../src/builder/templates';
 import { FIXTURES_DIR, PROJECT_ROOT, run, tempDir, waitFor } from '../support/process';
 import { assembleFlavor, type AssembledDaemon } from './assemble';
 

@@ -5,8 +5,8 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { defaultPackageOptions } from '../../src/build/package';
-import { rpmPackager } from '../../src/build/rpm';
+import { defaultPackageOptions } from '../../src/builder/package';
+import { rpmPackager } from '../../src/builder/rpm';
 import { PROJECT_ROOT, run, tempDir } from '../support/process';
 
 const work = tempDir('repo');

@@ -4,9 +4,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { layout, loadFlavor } from '../../src/flavor';
-import { buildFlavor } from '../../src/build/build';
-import { ownedDirs, systemdFiles } from '../../src/build/description';
-import { defaultPackageOptions } from '../../src/build/package';
+import { buildFlavor } from '../../src/builder/build';
+import { ownedDirs, systemdFiles } from '../../src/builder/description';
+import { defaultPackageOptions } from '../../src/builder/package';
 import { PROJECT_ROOT, run, tempDir } from '../support/process';
 import { assembleFlavor, type AssembledDaemon } from './assemble';
 
