@@ -52,7 +52,8 @@ async function main(): Promise<void> {
     row('bundles (esbuild, stamped)', parts.map((p) => p.bundle!)),
     row('native addons copied', parts.map((p) => p.natives!)),
     row('init scripts, units, PAM, configs rendered', parts.map((p) => p.render!)),
-    ...PACKAGERS.map((f) => row(`${f.format} packages`, parts.map((p) => p[f.format]!))),
+    // The packagers run side by side: these sum each package's own time, overlapping.
+    ...PACKAGERS.map((f) => row(`${f.format} packages (each package's time, summed; they run in parallel)`, parts.map((p) => p[f.format]!))),
     '',
     `Target: < 2 000 ms for the library build. Daemons: ${DAEMONS.filter((d) => flavor.daemons.includes(d)).join(', ')}.`,
     '',

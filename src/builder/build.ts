@@ -100,11 +100,25 @@ export async function buildFlavor(name: string, options: BuildOptions = {}): Pro
       if (!packaging) continue;
       d.rendered = await timed('render', () => stageDaemonFiles(l, root, templates));
       d.description = describeStaged(l, root, d.rendered, packaging);
-      for (const packager of formats) {
-        const file = await timed(packager.format, () => packager.package(d.description!, staging, path.join(staging, daemon, `${packager.format}work`), packaging));
-        await fs.remove(path.join(staging, daemon, `${packager.format}work`));
-        d.packages.push({ format: packager.format, file, bytes: (await fs.stat(file)).size });
-      }
+    }
+    // The packagers run rpmbuild and dpkg-deb on the finished staging roots: every daemon's
+    // packages of every format at once, as they read the roots and write only their own files.
+    if (packaging) {
+      // All settle before a failure is thrown, so none writes into a staging dir being removed.
+      const results = await Promise.allSettled(
+        build.daemons.flatMap((d) =>
+          formats.map(async (packager) => {
+            const work = path.join(staging, d.daemon, `${packager.format}work`);
+            const file = await timed(packager.format, () => packager.package(d.description!, staging, work, packaging));
+            await fs.remove(work);
+            d.packages.push({ format: packager.format, file, bytes: (await fs.stat(file)).size });
+          }),
+        ),
+      );
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      // In the order of the formats, whatever order they finished in.
+      for (const d of build.daemons) d.packages.sort((a, b) => formats.findIndex((f) => f.format === a.format) - formats.findIndex((f) => f.format === b.format));
     }
     await fs.remove(outDir);
     await fs.move(staging, outDir);

@@ -180,7 +180,8 @@ export const debPackager: Packager = {
     const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, LC_ALL: 'C', TZ: 'UTC' };
     if (epoch !== null) env.SOURCE_DATE_EPOCH = String(epoch);
     try {
-      await run('dpkg-deb', ['--root-owner-group', '-Zxz', '--build', tree, file], { env, maxBuffer: 16 * 1024 * 1024 });
+      // gzip: every dpkg reads it, and it packs the addons ~8x faster than xz for a few KiB more.
+      await run('dpkg-deb', ['--root-owner-group', '-Zgzip', '-z9', '--build', tree, file], { env, maxBuffer: 16 * 1024 * 1024 });
     } catch (err) {
       const e = err as { stderr?: string; message: string };
       throw new BuildError(`dpkg-deb failed for ${d.name}: ${(e.stderr || e.message).trim()}`);
