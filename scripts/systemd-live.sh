@@ -6,19 +6,23 @@
 #   bash scripts/systemd-live.sh [FLAVOR_A] [FLAVOR_B]      (default: tog abc)
 #
 # Not part of `npm test`: booting a container needs a host whose kernel and cgroup setup let
-# systemd run as a container's init, which a CI runner may not give. Everything it makes is
+# systemd run as a container's init, which a CI runner may not give. On the development host
+# systemd 252 boots in the container, but this script does not yet pass there: entering the
+# container (nsenter on the leader nspawn starts) fails, the leader found being a helper process. Everything it makes is
 # below one temporary directory, removed at exit, with the container it started.
 set -euo pipefail
 A=${1:-tog}
 B=${2:-abc}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d /tmp/flavorkit-live-XXXXXX)
-MACHINE=flavorkit-live-$$
+LEADER=
 cleanup() {
-    machinectl terminate "$MACHINE" >/dev/null 2>&1 || true
+    # The container's init: killing it ends every process of the container's PID namespace.
+    [ -n "$LEADER" ] && kill -KILL "$LEADER" 2>/dev/null || true
     [ -n "${NSPAWN_PID:-}" ] && wait "$NSPAWN_PID" 2>/dev/null || true
-    umount "$WORK/root" 2>/dev/null || true
-    rm -rf "$WORK"
+    umount "$WORK/root" 2>/dev/null || umount -l "$WORK/root" 2>/dev/null || true
+    # Never recurse into a still-mounted overlay of /.
+    mountpoint -q "$WORK/root" || rm -rf "$WORK"
 }
 trap cleanup EXIT
 
@@ -27,35 +31,46 @@ mkdir -p "$WORK/upper" "$WORK/work" "$WORK/root"
 mount -t overlay overlay -o "lowerdir=/,upperdir=$WORK/upper,workdir=$WORK/work" "$WORK/root"
 mkdir -p "$WORK/root/debs"
 cp "$WORK"/dist/"$A"/*.deb "$WORK"/dist/"$B"/*.deb "$WORK/root/debs/"
+# A container image's policy-rc.d would deny every service action.
+rm -f "$WORK/root/usr/sbin/policy-rc.d"
+# Installed before the boot (as from an image); the units are enabled by deb-systemd-helper.
+systemd-nspawn -q -D "$WORK/root" --register=no --keep-unit sh -c 'dpkg -i /debs/*.deb' >/dev/null
 
-systemd-nspawn -q -D "$WORK/root" -M "$MACHINE" --private-network -b >"$WORK/console.log" 2>&1 &
+systemd-nspawn -q -D "$WORK/root" --register=no --keep-unit --private-network -b >"$WORK/console.log" 2>&1 &
 NSPAWN_PID=$!
-for _ in $(seq 1 60); do
-    state=$(systemctl -M "$MACHINE" is-system-running 2>/dev/null || true)
+for _ in $(seq 1 50); do LEADER=$(pgrep -P "$NSPAWN_PID" | head -1) && [ -n "$LEADER" ] && break; sleep 0.2; done
+in_ct() { nsenter -t "$LEADER" -m -u -i -n -p -- "$@"; }
+state=
+for _ in $(seq 1 90); do
+    state=$(in_ct systemctl is-system-running 2>/dev/null || true)
     case "$state" in running|degraded) break ;; esac
     sleep 1
 done
-echo "container: $state"
-in_ct() { systemd-run -q -M "$MACHINE" --wait --pipe -- "$@"; }
+echo "container systemd: $state"
 
-in_ct dpkg -i /debs/*.deb >/dev/null
 for f in "$A" "$B"; do
-    for unit in $(cd "$WORK/dist/$f" && ls -d */ | tr -d /); do
-        name=$f-$unit
-        # pen serves nothing without a backend: give it the container's own sshd-less port 9.
-        if [ "$unit" = pen ]; then
-            conf=$(jq -r .configFile "$WORK/dist/$f/$unit/layout.json")
-            in_ct sh -c "echo 'server 0 address 127.0.0.1 port 9' >> $conf"
+    for dir in "$WORK/dist/$f"/*/; do
+        daemon=$(basename "$dir")
+        layout="$dir/layout.json"
+        [ -f "$layout" ] || continue
+        # depot serves nothing without a repository; pen gets a backend (nothing listens there).
+        [ "$daemon" = depot ] && continue
+        unit=$(basename "$(jq -r .initScript "$layout")").service
+        if [ "$daemon" = pen ]; then
+            in_ct sh -c "echo 'server 0 address 127.0.0.1 port 9' >> $(jq -r .configFile "$layout")"
         fi
-        if [ "$unit" = depot ]; then continue; fi
-        in_ct systemctl start "$name"
-        in_ct systemctl is-active "$name"
-        pid=$(in_ct systemctl show -p MainPID --value "$name")
-        in_ct systemctl reload "$name"
-        [ "$(in_ct systemctl show -p MainPID --value "$name")" = "$pid" ] && echo "$name reloaded in place (PID $pid)"
-        in_ct systemctl stop "$name"
-        ! in_ct systemctl is-active "$name" >/dev/null && echo "$name stopped"
+        in_ct systemctl start "$unit"
+        echo "$unit: $(in_ct systemctl is-active "$unit")"
+        pid=$(in_ct systemctl show -p MainPID --value "$unit")
+        [ "$pid" = "$(in_ct cat "$(jq -r .pidFile "$layout")")" ] && echo "$unit: MainPID $pid is the flavor's PID file"
+        in_ct systemctl reload "$unit"
+        sleep 1
+        [ "$(in_ct systemctl show -p MainPID --value "$unit")" = "$pid" ] && echo "$unit: reloaded in place"
+        in_ct systemctl stop "$unit"
+        state=$(in_ct systemctl is-active "$unit" || true)
+        [ "$state" = inactive ] && echo "$unit: stopped"
+        [ "$state" = inactive ] || { echo "$unit: $state after stop" >&2; exit 1; }
     done
 done
-in_ct sh -c 'dpkg --purge $(dpkg-deb -f /debs/*.deb Package 2>/dev/null || for d in /debs/*.deb; do dpkg-deb -f "$d" Package; done)' >/dev/null
+in_ct sh -c 'for d in /debs/*.deb; do dpkg --purge "$(dpkg-deb -f "$d" Package)"; done' >/dev/null
 echo "purged; live systemd check passed"
