@@ -5,7 +5,3 @@ import { rpmPackager } from './rpm';
 /** Every package format a build makes; a new format is one more Packager here. */
 export const PACKAGERS: Packager[] = [rpmPackager, debPackager];
 
-/** The packager of a format, by name. */
-export function packagerOf(format: string): Packager | undefined {
-  return PACKAGERS.find((p) => p.format === format);
-}
