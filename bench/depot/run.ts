@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { buildFlavor } from '../../src/build/build';
+import { buildFlavor } from '../../src/builder/build';
 import { layout, loadFlavor } from '../../src/flavor';
 import { FIXTURES_DIR } from '../../test/support/process';
 import { pkgQuote } from '../../src/depot/fmri';
@@ -207,7 +207,7 @@ function measure(pid: number, port: number, urlPath: string): Measure {
 /** The depot as it ships: flavor abc built into the scratch directory (bundles only). */
 async function buildOurDepot(): Promise<string> {
   process.env.FLAVORKIT_DIST_DIR = path.join(work, 'dist');
-  const build = await buildFlavor('abc');
+  const build = await buildFlavor('abc', { formats: [] });
   const bundle = build.daemons.find((d) => d.daemon === 'depot')?.bundles.find((b) => b.program === 'depot');
   if (!bundle) throw new Error('the abc build has no depot bundle');
   return bundle.file;

@@ -1,6 +1,6 @@
 // The layout of sources run unbundled (tests, `tsx`): derived from $FLAVOR through src/flavor.
 // A bundle never contains this file: the build replaces it with the stamped constants
-// (see src/build/bundle.ts), and refuses a bundle in which this marker survives.
+// (see src/builder/bundle.ts), and refuses a bundle in which this marker survives.
 import { layout, loadFlavor, type DaemonName, type Layout } from '../flavor';
 
 export const STAMP_ORIGIN: 'stamped' | 'derived' = 'derived';

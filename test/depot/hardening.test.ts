@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { renderDaemonFiles } from '../../src/build/templates';
+import { renderDaemonFiles } from '../../src/builder/templates';
 import { pkgQuote } from '../../src/depot/fmri';
 import { generateRepository } from '../../src/depot/repogen/generate';
 import { tempDir, waitFor } from '../support/process';

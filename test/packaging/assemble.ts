@@ -1,29 +1,24 @@
-// Assembles and packages a flavor into a test's own directory, the way buildFlavor does into
-// dist/: the real bundles of every daemon the flavor ships.
-import path from 'node:path';
-import { layout, loadFlavor, type Layout } from '../../src/flavor';
-import { bundleDaemon, PROJECT_ROOT } from '../../src/build/bundle';
-import { copyNatives } from '../../src/build/natives';
-import { packageDaemon, type PackageOptions } from '../../src/build/rpm';
-import { TEMPLATE_DIRS } from '../../src/build/templates';
+// Builds a flavor into a test's own directory through the same pipeline as `flavor build`.
+import { type Layout } from '../../src/flavor';
+import { buildFlavor } from '../../src/builder/build';
+import type { PackageDescription } from '../../src/builder/description';
+import type { PackageOptions } from '../../src/builder/package';
+import { TEMPLATE_DIRS } from '../../src/builder/templates';
 
 export interface AssembledDaemon {
   layout: Layout;
   root: string;
+  description: PackageDescription;
+  /** Package file by format (rpm, deb). */
   rpm: string;
+  deb: string;
 }
 
-/** Bundles, renders and packages one flavor into `outDir`; returns its daemons. */
+/** Bundles, renders and packages one flavor into `outDir`/<flavor>/; returns its daemons. */
 export async function assembleFlavor(name: string, outDir: string, options: PackageOptions, dirs = TEMPLATE_DIRS): Promise<AssembledDaemon[]> {
-  const flavor = loadFlavor(name);
-  const out: AssembledDaemon[] = [];
-  for (const daemon of flavor.daemons) {
-    const l = layout(flavor, daemon);
-    const root = path.join(outDir, daemon, 'root');
-    await bundleDaemon(flavor, daemon, path.join(root, l.binDir));
-    await copyNatives(PROJECT_ROOT, path.join(root, l.libDir));
-    const packaged = await packageDaemon(l, root, outDir, path.join(outDir, daemon, 'rpmwork'), options, dirs);
-    out.push({ layout: l, root, rpm: packaged.rpm });
-  }
-  return out;
+  const build = await buildFlavor(name, { distDir: outDir, packaging: options, templates: dirs });
+  return build.daemons.map((d) => {
+    const file = (format: string) => d.packages.find((p) => p.format === format)?.file ?? '';
+    return { layout: d.layout, root: d.root, description: d.description!, rpm: file('rpm'), deb: file('deb') };
+  });
 }

@@ -6,9 +6,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { layout, loadFlavor, relocate, type Layout } from '../../src/flavor';
-import { bundleDaemon, PROJECT_ROOT } from '../../src/build/bundle';
-import { copyNatives } from '../../src/build/natives';
-import { renderDaemonFiles } from '../../src/build/templates';
+import { bundleDaemon, PROJECT_ROOT } from '../../src/builder/bundle';
+import { copyNatives } from '../../src/builder/natives';
+import { renderDaemonFiles } from '../../src/builder/templates';
 import { isGone, killAndWait, run, tempDir } from '../support/process';
 
 // A flavor without a file: its ports are derived from its name and used by no other test.

@@ -10,8 +10,9 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DAEMON_SPECS, layout, loadFlavor, relocate, type Layout } from '../../src/flavor';
-import { defaultPackageOptions, rpmPackager, type PackageOptions } from '../../src/build/rpm';
-import { configTemplates, TEMPLATE_DIRS } from '../../src/build/templates';
+import { defaultPackageOptions, type PackageOptions } from '../../src/builder/package';
+import { rpmPackager } from '../../src/builder/rpm';
+import { configTemplates, TEMPLATE_DIRS } from '../../src/builder/templates';
 import { FIXTURES_DIR, PROJECT_ROOT, run, tempDir, waitFor } from '../support/process';
 import { assembleFlavor, type AssembledDaemon } from './assemble';
 
@@ -19,6 +20,8 @@ const NS_ENV = 'FLAVORKIT_PKG_NAMESPACE_DIR';
 const OVERLAID = ['etc', 'usr', 'var'];
 const SERVICE_FLAVOR = 'svcuser';
 const SERVICE_USER = 'fkpkgsvc';
+/** What creating the service user changes in /etc. */
+const ACCOUNT_FILES = new Set(['/etc/.pwd.lock', '/etc/passwd', '/etc/group', '/etc/shadow', '/etc/gshadow', '/etc/passwd-', '/etc/group-', '/etc/shadow-', '/etc/gshadow-']);
 
 function canUseNamespaces(): string | null {
   if (process.getuid?.() !== 0) return 'needs root (rpm -i into /, mount, unshare)';
@@ -37,7 +40,7 @@ if (!process.env[NS_ENV]) {
     const work = tempDir('pkg-ns');
     after(() => fs.rmSync(work, { recursive: true, force: true }));
     const why = canUseNamespaces();
-    it('in private mount, PID and network namespaces', { skip: why ?? false, timeout: 200_000 }, async () => {
+    it('in private mount, PID and network namespaces', { skip: why ?? false, timeout: 330_000 }, async () => {
       // The runner marks its children; this one is a runner of its own.
       const childEnv: NodeJS.ProcessEnv = { ...process.env, FLAVORKIT_FLAVORS_DIR: path.join(work, 'flavors') };
       delete childEnv.NODE_TEST_CONTEXT;
@@ -52,7 +55,7 @@ if (!process.env[NS_ENV]) {
       let output = '';
       child.stdout.on('data', (d) => (output += d));
       child.stderr.on('data', (d) => (output += d));
-      const timer = setTimeout(() => child.kill('SIGKILL'), 190_000);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 320_000);
       const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
       clearTimeout(timer);
       process.stdout.write(output.replace(/^/gm, '    ns| '));
@@ -192,10 +195,10 @@ function inNamespace(work: string): void {
     const provider = await rpmPackager.package(
       {
         name: 'flavorkit-test-host', version: '1', release: '1', machine: null, summary: 'Test host', description: 'Provides what the packages need.',
-        license: 'MIT', url: base.url, vendor: 'flavorkit', packager: base.packager, prefix: null, requires: [],
+        license: 'MIT', url: base.url, vendor: 'flavorkit', packager: base.packager, prefix: null, node: { engine: 0, abi: null }, requires: [],
         provides: [{ name: '/bin/sh' }, { name: 'nodejs(engine)', op: '=', version: process.versions.node }, { name: `nodejs(abi${major})`, op: '=', version: process.versions.modules }],
         conflicts: [], files: [], dirs: [], ghosts: [], changelog: [], root: providerRoot,
-        intents: { createUser: null, relocation: null, service: { name: 'none', script: '/bin/true', stopOnErase: 'x', restartOnUpgrade: 'x' }, removeOnErase: [], keepOnErase: [] },
+        intents: { createUser: null, relocation: null, service: { name: 'none', script: '/bin/true', unit: 'none.service', tmpfiles: 'none.conf', stopOnErase: 'x', restartOnUpgrade: 'x' }, removeOnErase: [], keepOnErase: [], runtimeDirs: [] },
       },
       path.join(work, 'provider'),
       path.join(work, 'provider', 'work'),
@@ -512,8 +515,49 @@ function inNamespace(work: string): void {
       unconfigure([l]);
       await rpmOk(['-e', l.packageName]);
       assert.equal((await getent()).code, 0, 'erase keeps the user');
-      const accountFiles = new Set(['/etc/.pwd.lock', '/etc/passwd', '/etc/group', '/etc/shadow', '/etc/gshadow', '/etc/passwd-', '/etc/group-', '/etc/shadow-', '/etc/gshadow-']);
-      assert.deepEqual(leftovers().filter((p) => !accountFiles.has(p)), []);
+      assert.deepEqual(leftovers().filter((p) => !ACCOUNT_FILES.has(p)), []);
+    });
+  });
+  describe('the Debian path', () => {
+    it('tog, abc and acme as .debs install together, start, serve, and dpkg --purge leaves only logs and data', async () => {
+      const dpkg = (args: string[]) => run('dpkg', args, { timeoutMs: 120_000, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+      const daemons = ['tog', 'abc', 'acme'].flatMap((f) => built.get(`${f}-1`)!);
+      // A container image's policy-rc.d (exit 101: "start nothing during an image build") would
+      // deny invoke-rc.d every action; a host has none. Removed in the overlay only.
+      fs.rmSync('/usr/sbin/policy-rc.d', { force: true });
+      const installed = await dpkg(['-i', ...daemons.map((d) => d.deb)]);
+      assert.equal(installed.code, 0, installed.stdout + installed.stderr);
+      const layouts = daemons.map((d) => d.layout);
+      for (const l of layouts) {
+        const status = await run('dpkg-query', ['-W', '-f', '${Status}', l.packageName], { stdio: ['ignore', 'pipe', 'pipe'] });
+        assert.equal(status.stdout, 'install ok installed', l.packageName);
+        assert.ok(fs.existsSync(l.initScript) && fs.existsSync(l.pamFile), `${l.packageName}: init script and PAM file`);
+        // Registered for boot by update-rc.d, under its own name only.
+        if (hasUpdateRcD) assert.ok(fs.readdirSync('/etc/rc2.d').some((x) => new RegExp(`^S\\d\\d${l.packageName}$`).test(x)), `${l.packageName} start link`);
+        assert.equal((await initScript(l, 'status')).code, 3, `${l.packageName} installed, not started`);
+      }
+      for (const l of layouts) configure(l);
+      for (const l of layouts) {
+        const r = await initScript(l, 'start');
+        assert.equal(r.code, 0, `${l.initScript} start:\n${r.stdout}${r.stderr}`);
+      }
+      for (const l of layouts) {
+        assert.equal((await initScript(l, 'status')).code, 0, l.packageName);
+        if (l.ports.service) await reachable(l);
+      }
+      const pids = layouts.map((l) => Number(fs.readFileSync(l.pidFile, 'utf8')));
+      // Purged while running: prerm stops every daemon (and all it supervises) first.
+      const purged = await dpkg(['--purge', ...layouts.map((l) => l.packageName)]);
+      assert.equal(purged.code, 0, purged.stdout + purged.stderr);
+      for (const [i, l] of layouts.entries()) {
+        assert.ok(!fs.existsSync(`/proc/${pids[i]}/cmdline`) || fs.readFileSync(`/proc/${pids[i]}/cmdline`, 'utf8') === '', `${l.packageName} stopped`);
+        assert.ok(!fs.existsSync(l.configFile), `${l.configFile} purged`);
+      }
+      unconfigure(layouts);
+      // dpkg's own records of what it did are the system's, not the packages'.
+      const dpkgRecords = (p: string) => p.startsWith('/var/lib/dpkg/') || p === '/var/log/dpkg.log';
+      // The service user made above stays (no erase removes a user).
+      assert.deepEqual(leftovers().filter((p) => !dpkgRecords(p) && !ACCOUNT_FILES.has(p)), []);
     });
   });
 }

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { defaultPackageOptions } from '../../src/build/rpm';
+import { defaultPackageOptions } from '../../src/builder/package';
 import { tempDir } from '../support/process';
 import { assembleFlavor } from './assemble';
 

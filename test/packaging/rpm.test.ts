@@ -4,8 +4,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { layout, loadFlavor } from '../../src/flavor';
-import { ownedDirs } from '../../src/build/description';
-import { defaultPackageOptions, packageDaemon } from '../../src/build/rpm';
+import { buildFlavor } from '../../src/builder/build';
+import { ownedDirs, systemdFiles } from '../../src/builder/description';
+import { defaultPackageOptions } from '../../src/builder/package';
 import { PROJECT_ROOT, run, tempDir } from '../support/process';
 import { assembleFlavor, type AssembledDaemon } from './assemble';
 
@@ -98,11 +99,12 @@ describe('package contents', () => {
     }
   });
 
-  it('a relocatable package holds only paths under its prefix, its init script, PAM and logrotate files', () => {
+  it('a relocatable package holds only paths under its prefix, its init script, unit, PAM and logrotate files', () => {
     for (const d of abc) {
       const l = d.layout;
+      const units = Object.values(systemdFiles(l));
       for (const p of list(d.rpm)) {
-        assert.ok(p === l.prefix || p.startsWith(`${l.prefix}/`) || p === l.initScript || p === l.pamFile || p === l.logrotateFile, `${p} in ${l.packageName}`);
+        assert.ok(p === l.prefix || p.startsWith(`${l.prefix}/`) || p === l.initScript || p === l.pamFile || p === l.logrotateFile || units.includes(p), `${p} in ${l.packageName}`);
       }
       assert.match(execFileSync('rpm', ['-qp', '--qf', '%{PREFIXES}', d.rpm]).toString(), new RegExp(`^${l.prefix}$`));
     }
@@ -137,15 +139,14 @@ describe('package contents', () => {
     assert.ok(!owned.includes('/usr/local') && !owned.includes('/usr'));
   });
 
-  it('refuses to run rpmbuild in a path with a space, before writing anything', async () => {
-    const l = layout(loadFlavor('abc'), 'pen');
-    const root = path.join(work, 'with space', 'root');
-    await assert.rejects(packageDaemon(l, root, work, path.join(work, 'w'), defaultPackageOptions()), /spaces or shell metacharacters/);
-    assert.ok(!fs.existsSync(root));
+  it('refuses to package in a path with a space, before writing anything', async () => {
+    const spaced = path.join(work, 'with space');
+    await assert.rejects(buildFlavor('abc', { distDir: spaced, packaging: defaultPackageOptions() }), /spaces or shell metacharacters/);
+    assert.ok(!fs.existsSync(spaced));
   });
 
   it('refuses a bad release', () => {
-    assert.throws(() => defaultPackageOptions({ FLAVORKIT_RPM_RELEASE: '1; rm' }), /not a valid RPM release/);
+    assert.throws(() => defaultPackageOptions({ FLAVORKIT_RPM_RELEASE: '1; rm' }), /not a valid package release/);
     assert.throws(() => defaultPackageOptions({ SOURCE_DATE_EPOCH: 'yesterday' }), /SOURCE_DATE_EPOCH/);
   });
 });

@@ -4,10 +4,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { layout, loadFlavor } from '../../src/flavor';
-import { BuildError } from '../../src/build/bundle';
-import { scriptIntents } from '../../src/build/description';
-import { renderScriptlets } from '../../src/build/rpm';
-import { layoutView, renderDaemonFiles, renderStrict, TEMPLATE_DIRS } from '../../src/build/templates';
+import { BuildError } from '../../src/builder/bundle';
+import { scriptIntents } from '../../src/builder/description';
+import { renderScriptlets } from '../../src/builder/rpm';
+import { layoutView, renderDaemonFiles, renderStrict, TEMPLATE_DIRS } from '../../src/builder/templates';
 import { tempDir } from '../support/process';
 
 // Every shipped flavor, plus one with no file (derived from its name alone).

@@ -1,57 +1,14 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'fs-extra';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import type { Layout } from '../flavor';
-import { BuildError, PROJECT_ROOT } from './bundle';
-import { describePackage, ownedDirs, type Dependency, type PackageDescription, type Packager, type PackagingOptions } from './description';
-import { assertShellSafe, renderDaemonFiles, renderStrict, TEMPLATE_DIRS, type RenderedFile, type View } from './templates';
+import { BuildError } from './bundle';
+import type { Dependency, PackageDescription, Packager } from './description';
+import { HEADER_TEXT, SAFE_PATH } from './package';
+import { renderFormatScripts, type Scripted } from './scriptlets';
+import { TEMPLATE_DIRS } from './templates';
 
 const run = promisify(execFile);
-
-export interface PackageOptions extends PackagingOptions {
-  version: string;
-  release: string;
-  url: string;
-  packager: string;
-}
-
-const RELEASE_PATTERN = /^[A-Za-z0-9._+]+$/;
-/** Paths reach rpmbuild's spec and macros: letters, digits and a few marks only. */
-const SAFE_PATH = /^\/[A-Za-z0-9._\/-]+$/;
-/** A value that goes on one spec line unquoted. */
-const SPEC_TEXT = /^[A-Za-z0-9 ._:\/@<>()+,=-]+$/;
-
-/**
- * Version and release of the packages: the project's version, release from $FLAVORKIT_RPM_RELEASE
- * (default 1), and SOURCE_DATE_EPOCH from the environment or else the last commit's time, so two
- * builds of the same tree give the same packages. $FLAVORKIT_URL, $FLAVORKIT_PACKAGER and
- * $FLAVORKIT_SIGN_KEY set the URL, the packager and the signing key.
- */
-export function defaultPackageOptions(env: NodeJS.ProcessEnv = process.env): PackageOptions {
-  const project = fs.readJsonSync(path.join(PROJECT_ROOT, 'package.json')) as { version: string; homepage: string };
-  const release = env.FLAVORKIT_RPM_RELEASE || '1';
-  if (!RELEASE_PATTERN.test(release)) {
-    throw new BuildError(`FLAVORKIT_RPM_RELEASE=${release} is not a valid RPM release; use letters, digits, ".", "_" and "+"`);
-  }
-  let epoch = env.SOURCE_DATE_EPOCH || null;
-  if (!epoch) {
-    try {
-      epoch = execFileSync('git', ['log', '-1', '--format=%ct'], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim() || null;
-    } catch {
-      epoch = null;
-    }
-  }
-  if (epoch !== null && !/^\d+$/.test(epoch)) throw new BuildError(`SOURCE_DATE_EPOCH=${epoch} is not a number of seconds; unset it or give an integer`);
-  const url = env.FLAVORKIT_URL || project.homepage;
-  const packager = env.FLAVORKIT_PACKAGER || 'flavorkit <root@localhost>';
-  for (const [name, value] of [['FLAVORKIT_URL', url], ['FLAVORKIT_PACKAGER', packager]] as const) {
-    if (!SPEC_TEXT.test(value)) throw new BuildError(`${name}=${value} holds characters a package header cannot take; use letters, digits, spaces and . _ : / @ < > ( ) + , = -`);
-  }
-  const signKey = env.FLAVORKIT_SIGN_KEY || null;
-  if (signKey !== null && !/^[A-Za-z0-9@._<> -]+$/.test(signKey)) throw new BuildError(`FLAVORKIT_SIGN_KEY=${signKey} is not a GPG key id, fingerprint or user id`);
-  return { version: project.version, release, sourceDateEpoch: epoch, url, packager, signKey };
-}
 
 /** Macros that make rpmbuild's output depend on the inputs only, and keep it from adding paths. */
 export function rpmMacros(): string {
@@ -95,39 +52,9 @@ function wrap(text: string, width = 79): string[] {
   return lines;
 }
 
-/** A path as a scriptlet of a relocatable package writes it: below "${PREFIX}", which it sets. */
-function instPath(prefix: string | null, p: string): string {
-  if (!prefix) return p;
-  if (p === prefix) return '${PREFIX}';
-  return p.startsWith(`${prefix}/`) ? `\${PREFIX}${p.slice(prefix.length)}` : p;
-}
-
-type Scripted = Pick<PackageDescription, 'name' | 'intents'>;
-
-/** What the scriptlet templates in packaging/rpm/ see: the description's intents. */
-export function scriptletView(d: Scripted): View {
-  const i = d.intents;
-  const prefix = i.relocation?.prefix ?? null;
-  const view: View = {
-    packageName: d.name,
-    relocatable: i.relocation !== null,
-    prefix: i.relocation?.prefix ?? '/',
-    relocated: i.relocation?.rewrite ?? [],
-    user: i.createUser,
-    service: { ...i.service },
-    inst: { removeOnErase: i.removeOnErase.map((p) => instPath(prefix, p)), keepOnErase: i.keepOnErase.map((p) => instPath(prefix, p)) },
-  };
-  assertShellSafe({ ...view, inst: { removeOnErase: i.removeOnErase, keepOnErase: i.keepOnErase } }, d.name);
-  return view;
-}
-
+/** The RPM scriptlets (%pre, %post, %preun, %postun), from packaging/rpm/. */
 export function renderScriptlets(d: Scripted, dirs = TEMPLATE_DIRS): Record<'pre' | 'post' | 'preun' | 'postun', string> {
-  const view = scriptletView(d);
-  const render = (name: string) => {
-    const file = path.join(dirs.packaging, 'rpm', `${name}.sh.mustache`);
-    return renderStrict(fs.readFileSync(file, 'utf8'), view, file);
-  };
-  return { pre: render('pre'), post: render('post'), preun: render('preun'), postun: render('postun') };
+  return renderFormatScripts(d, 'rpm', ['pre', 'post', 'preun', 'postun'] as const, dirs);
 }
 
 /** The %files line of each file and directory: what rpm installs, verifies, keeps and removes. */
@@ -148,10 +75,17 @@ function fileList(d: PackageDescription): string[] {
   return out;
 }
 
+/** Node as RPM distributions provide it: nodejs(engine) and nodejs(abiN) of the nodejs package. */
+function rpmRequires(d: PackageDescription): Dependency[] {
+  const node: Dependency[] = [{ name: 'nodejs(engine)', op: '>=', version: String(d.node.engine) }];
+  if (d.node.abi !== null) node.push({ name: `nodejs(abi${d.node.abi})` });
+  return [...node, ...d.requires];
+}
+
 /** The spec of one package: header from the description, no build steps (the files are staged). */
 export function renderSpec(d: PackageDescription, dirs = TEMPLATE_DIRS): string {
   for (const [name, value] of [['summary', d.summary], ['url', d.url], ['packager', d.packager], ['vendor', d.vendor], ['license', d.license]]) {
-    if (!SPEC_TEXT.test(value!)) throw new BuildError(`${d.name}: ${name} "${value}" holds characters a spec line cannot take`);
+    if (!HEADER_TEXT.test(value!)) throw new BuildError(`${d.name}: ${name} "${value}" holds characters a spec line cannot take`);
   }
   for (const p of [...d.files.map((f) => f.path), ...d.dirs.map((x) => x.path), ...d.ghosts]) {
     if (!SAFE_PATH.test(p)) throw new BuildError(`${d.name}: ${p} cannot go in a package; use letters, digits, ".", "_", "-" and "/"`);
@@ -178,7 +112,7 @@ export function renderSpec(d: PackageDescription, dirs = TEMPLATE_DIRS): string 
     // The real requirements are node's; automatic ones would add the addons' C library and
     // the scripts' interpreter, which node brings.
     'AutoReqProv: no',
-    ...d.requires.map((x) => `Requires: ${dependency(x)}`),
+    ...rpmRequires(d).map((x) => `Requires: ${dependency(x)}`),
     ...d.provides.map((x) => `Provides: ${dependency(x)}`),
     ...d.conflicts.map((x) => `Conflicts: ${dependency(x)}`),
     '',
@@ -246,53 +180,3 @@ export async function signRpms(files: string[], key: string, env: NodeJS.Process
   }
 }
 
-export interface PackagedDaemon {
-  rpm: string;
-  bytes: number;
-  rendered: RenderedFile[];
-  description: PackageDescription;
-}
-
-/** The Node.js the addons in node_modules were built for: this one, which ran npm ci. */
-export function buildNode(): { major: number; machine: string } {
-  return { major: Number(process.versions.node.split('.')[0]), machine: process.arch };
-}
-
-/**
- * Renders one daemon's init script, PAM file, configs and docs into its staging root, describes
- * its package and builds the RPM. Knows no daemon: everything comes from the layout and the templates.
- */
-export async function packageDaemon(
-  l: Layout,
-  root: string,
-  outDir: string,
-  workDir: string,
-  options: PackageOptions,
-  dirs = TEMPLATE_DIRS,
-): Promise<PackagedDaemon> {
-  for (const p of [root, outDir, workDir]) {
-    if (!SAFE_PATH.test(p)) throw new BuildError(`${p}: rpmbuild cannot work in a path with spaces or shell metacharacters; build from a plain path`);
-  }
-  const rendered = renderDaemonFiles(l, dirs);
-  // Directories the package owns exist in the staging root even when empty (logs, data); the run
-  // dir does not: it is a ghost.
-  for (const dir of ownedDirs(l, [])) if (dir !== l.runDir && !dir.startsWith(`${l.runDir}/`)) await fs.ensureDir(path.join(root, dir));
-  for (const file of rendered) {
-    const target = path.join(root, file.path);
-    await fs.outputFile(target, file.content, { mode: file.mode });
-    await fs.chmod(target, file.mode);
-  }
-  const description = describePackage(l, root, rendered, {
-    version: options.version,
-    release: options.release,
-    buildTime: Number(options.sourceDateEpoch ?? Math.floor(Date.now() / 1000)),
-    url: options.url,
-    license: 'MIT',
-    vendor: 'flavorkit',
-    packager: options.packager,
-    node: buildNode(),
-  });
-  const rpm = await rpmPackager.package(description, outDir, workDir, options);
-  await fs.remove(workDir);
-  return { rpm, bytes: (await fs.stat(rpm)).size, rendered, description };
-}

@@ -1,8 +1,9 @@
 import { DAEMONS, FlavorError, findCollisions, foreignPathsOnHost, isDaemonName, knownFlavorNames, layout, layoutsOf, layoutTable, loadFlavor, DEFAULT_FLAVOR } from '../flavor';
 import { BuildError } from './bundle';
 import { buildFlavor } from './build';
-import { defaultPackageOptions } from './rpm';
-import { packageSteps } from './steps';
+import path from 'node:path';
+import { defaultPackageOptions } from './package';
+import { publishRepositories } from './repo';
 
 const USAGE = `usage:
   flavor show NAME [DAEMON] [--json]   print the layout of a flavor's daemons
@@ -10,6 +11,9 @@ const USAGE = `usage:
                                        (--force: foreign files are warnings, not errors)
   flavor build [--sign-key KEY] [NAME] bundle, render and package a flavor into dist/NAME (default: $FLAVOR or ${DEFAULT_FLAVOR});
                                        with a GPG key (or $FLAVORKIT_SIGN_KEY), every package is signed
+  flavor repo [--sign-key KEY] DIR [NAME...]
+                                       build flavors (default: $FLAVOR or ${DEFAULT_FLAVOR}) and publish their packages
+                                       as an apt repository DIR/apt and a dnf/yum repository DIR/rpm, signed with KEY
   flavor list                          the flavors that have a file in flavors/`;
 
 class UsageError extends Error {}
@@ -42,20 +46,46 @@ function doctor(args: string[]): number {
   return collisions.length || (foreign.length && !force) ? 1 : 0;
 }
 
+/** Takes `--sign-key KEY` out of the arguments. */
+function takeSignKey(rest: string[]): string | undefined {
+  const at = rest.indexOf('--sign-key');
+  if (at < 0) return undefined;
+  const signKey = rest[at + 1];
+  if (!signKey || signKey.startsWith('-')) throw new UsageError('--sign-key takes a GPG key id, fingerprint or user id');
+  rest.splice(at, 2);
+  return signKey;
+}
+
+async function repo(args: string[]): Promise<number> {
+  const rest = [...args];
+  const signKey = takeSignKey(rest);
+  const [dir, ...names] = rest;
+  if (!dir || rest.some((a) => a.startsWith('-'))) throw new UsageError('flavor repo takes a directory, optionally flavor names, and --sign-key KEY');
+  const options = defaultPackageOptions(signKey ? { ...process.env, FLAVORKIT_SIGN_KEY: signKey } : process.env);
+  const builds = [];
+  for (const name of names.length ? names : [process.env.FLAVOR || DEFAULT_FLAVOR]) builds.push(await buildFlavor(name, { packaging: options }));
+  const published = await publishRepositories(builds, dir, options.signKey);
+  const signedBy = published.key ? `signed-by=${published.key}` : 'trusted=yes';
+  process.stdout.write(
+    `apt repository: ${published.apt}
+  deb [${signedBy}] file:${published.apt} ./
+` +
+      `dnf/yum repository: ${published.rpm}
+  baseurl=file://${published.rpm}${published.key ? `
+  gpgkey=file://${path.join(path.dirname(published.key), 'RPM-GPG-KEY-flavorkit')}` : ''}
+`,
+  );
+  return 0;
+}
+
 async function build(args: string[]): Promise<number> {
   const rest = [...args];
-  let signKey: string | undefined;
-  const at = rest.indexOf('--sign-key');
-  if (at >= 0) {
-    signKey = rest[at + 1];
-    if (!signKey || signKey.startsWith('-')) throw new UsageError('--sign-key takes a GPG key id, fingerprint or user id');
-    rest.splice(at, 2);
-  }
+  const signKey = takeSignKey(rest);
   if (rest.length > 1 || rest.some((a) => a.startsWith('-'))) throw new UsageError('flavor build takes at most one flavor name, and --sign-key KEY');
   const name = rest[0] ?? (process.env.FLAVOR || DEFAULT_FLAVOR);
   const started = Date.now();
   const options = defaultPackageOptions(signKey ? { ...process.env, FLAVORKIT_SIGN_KEY: signKey } : process.env);
-  const result = await buildFlavor(name, packageSteps(options));
+  const result = await buildFlavor(name, { packaging: options });
   for (const d of result.daemons) {
     for (const b of d.bundles) process.stdout.write(`${d.layout.packageName}: ${b.file} (${b.bytes} bytes)\n`);
   }
@@ -77,6 +107,8 @@ export async function main(argv: string[]): Promise<number> {
         return doctor(args);
       case 'build':
         return await build(args);
+      case 'repo':
+        return await repo(args);
       case 'list':
         process.stdout.write(`${knownFlavorNames().join('\n')}\n`);
         return 0;

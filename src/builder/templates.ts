@@ -3,7 +3,7 @@ import path from 'node:path';
 import Mustache from 'mustache';
 import { cacheFiles, DAEMON_SPECS, type Layout } from '../flavor';
 import { BuildError, PROJECT_ROOT } from './bundle';
-import { docDir, type FileKind } from './description';
+import { docDir, systemdFiles, type FileKind } from './description';
 
 /** Characters a value may hold to be pasted into a shell script, a PAM file or an RPM spec line. */
 const SHELL_SAFE = /^[A-Za-z0-9._\/:@%+,=-]*$/;
@@ -209,6 +209,20 @@ export function renderDaemonFiles(l: Layout, dirs = TEMPLATE_DIRS): RenderedFile
   }
   out.push({ path: l.initScript, content: renderStrict(readTemplate(initTemplate), view, initTemplate, partials), mode: 0o755, kind: 'service', ...relocated });
 
+  // The systemd unit starts the daemon as the init script does: same arguments, config and PID file.
+  const units = systemdFiles(l);
+  const systemdDir = path.join(dirs.packaging, 'systemd');
+  const unitPartials = { startArgs: partials.startArgs!.replace(/"\$CONFIG"/g, l.configFile) };
+  if (unitPartials.startArgs.includes('$')) throw new BuildError(`${argsFile}: the start arguments may use "$CONFIG" and no other variable (a unit has no shell)`);
+  const unitTemplate = path.join(systemdDir, 'service.mustache');
+  out.push({ path: units.unit, content: renderStrict(readTemplate(unitTemplate), view, unitTemplate, unitPartials), mode: 0o644, kind: 'service', ...relocated });
+  const tmpfiles = path.join(systemdDir, 'tmpfiles.mustache');
+  out.push({ path: units.tmpfiles, content: renderStrict(readTemplate(tmpfiles), view, tmpfiles), mode: 0o644, kind: 'service', ...relocated });
+  if (units.sysusers) {
+    const sysusers = path.join(systemdDir, 'sysusers.mustache');
+    out.push({ path: units.sysusers, content: renderStrict(readTemplate(sysusers), view, sysusers), mode: 0o644, kind: 'service' });
+  }
+
   // A PAM file is the administrator's to edit: a config file like those of the config dir.
   const pamTemplate = firstExisting([path.join(dirs.pam, `${l.daemon}.mustache`), path.join(dirs.pam, 'service.mustache')]);
   out.push({ path: l.pamFile, content: renderStrict(readTemplate(pamTemplate), view, pamTemplate), mode: 0o644, kind: 'config' });
@@ -228,15 +242,4 @@ export function renderDaemonFiles(l: Layout, dirs = TEMPLATE_DIRS): RenderedFile
     out.push({ path: path.posix.join(l.configDir, name), content: renderStrict(readTemplate(file), view, file), mode: 0o644, kind: 'config' });
   }
   return out;
-}
-
-/** The RPM scriptlets (%pre, %post, %preun, %postun) of one daemon's package, from packaging/rpm/. */
-export function renderScriptlets(l: Layout, dirs = TEMPLATE_DIRS): Record<'pre' | 'post' | 'preun' | 'postun', string> {
-  const view = layoutView(l);
-  assertShellSafe(view, l.packageName);
-  const render = (name: string) => {
-    const file = path.join(dirs.packaging, 'rpm', `${name}.sh.mustache`);
-    return renderStrict(readTemplate(file), view, file);
-  };
-  return { pre: render('pre'), post: render('post'), preun: render('preun'), postun: render('postun') };
 }

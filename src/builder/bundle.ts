@@ -56,7 +56,7 @@ function packageDataPlugin(used: Set<string>): esbuild.Plugin {
         build.onLoad({ filter: data.loader }, async (args) => {
           const source = await fs.readFile(args.path, 'utf8');
           if (source.split(data.pathExpression).length !== 2) {
-            throw new BuildError(`${args.path}: expected one ${data.pathExpression}; the ${pkg} version changed, update PACKAGE_DATA in src/build/natives.ts`);
+            throw new BuildError(`${args.path}: expected one ${data.pathExpression}; the ${pkg} version changed, update PACKAGE_DATA in src/builder/natives.ts`);
           }
           used.add(pkg);
           const shipped = `(globalThis.FLAVORKIT_PACKAGE_DATA ? globalThis.FLAVORKIT_PACKAGE_DATA + ${JSON.stringify(`/${pkg}/${data.file}`)} : ${data.pathExpression})`;

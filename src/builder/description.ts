@@ -54,6 +54,9 @@ export interface ScriptIntents {
   service: {
     name: string;
     script: string;
+    /** The systemd unit of the same service, used where systemd runs, and its tmpfiles.d file. */
+    unit: string;
+    tmpfiles: string;
     /** Action of the script run before erase: stops the daemon and everything it supervises. */
     stopOnErase: string;
     /** Action run after an upgrade: a running daemon restarts on the new version, keeping what it supervises. */
@@ -63,6 +66,8 @@ export interface ScriptIntents {
   removeOnErase: string[];
   /** Directories whose content (logs, data) erase keeps, and reports when not empty. */
   keepOnErase: string[];
+  /** Run directories the daemon or tmpfiles.d made: emptied and removed on erase. */
+  runtimeDirs: string[];
 }
 
 export interface ChangelogEntry {
@@ -88,6 +93,11 @@ export interface PackageDescription {
   packager: string;
   /** Relocatable packages' default prefix. */
   prefix: string | null;
+  /**
+   * The Node.js the package runs on: at least major `engine`; with compiled addons, exactly the
+   * major `abi` they were built for (one NODE_MODULE_VERSION per major). Each format names it its way.
+   */
+  node: { engine: number; abi: number | null };
   requires: Dependency[];
   provides: Dependency[];
   conflicts: Dependency[];
@@ -139,6 +149,20 @@ export function docDir(l: Layout): string {
 }
 
 /**
+ * The systemd files of a daemon, named after its init script (so systemd's SysV compatibility
+ * sees the unit replace the script): the unit, its tmpfiles.d entry, and its sysusers.d entry
+ * when the flavor names a user.
+ */
+export function systemdFiles(l: Layout): { unit: string; tmpfiles: string; sysusers: string | null } {
+  const name = path.posix.basename(l.initScript);
+  return {
+    unit: `/usr/lib/systemd/system/${name}.service`,
+    tmpfiles: `/usr/lib/tmpfiles.d/${name}.conf`,
+    sysusers: l.user ? `/usr/lib/sysusers.d/${name}.conf` : null,
+  };
+}
+
+/**
  * What a running instance writes in its run dir: PID file, start lock, control socket, and the
  * daemon's extra run-dir files. Logs and data are not here: they are the operator's.
  */
@@ -179,10 +203,11 @@ function isCompiled(file: string): boolean {
 export function scriptIntents(l: Layout): ScriptIntents {
   return {
     createUser: l.user,
-    relocation: l.relocatable ? { prefix: l.prefix, rewrite: [l.initScript, l.logrotateFile] } : null,
-    service: { name: l.packageName, script: l.initScript, stopOnErase: 'stop-all', restartOnUpgrade: 'try-restart' },
+    relocation: l.relocatable ? { prefix: l.prefix, rewrite: [l.initScript, l.logrotateFile, systemdFiles(l).unit, systemdFiles(l).tmpfiles] } : null,
+    service: { name: l.packageName, script: l.initScript, unit: path.posix.basename(systemdFiles(l).unit), tmpfiles: path.posix.basename(systemdFiles(l).tmpfiles), stopOnErase: 'stop-all', restartOnUpgrade: 'try-restart' },
     removeOnErase: cacheFiles(l),
     keepOnErase: [l.logDir, l.dataDir],
+    runtimeDirs: [l.runDir],
   };
 }
 
@@ -215,9 +240,6 @@ export function describePackage(l: Layout, root: string, rendered: RenderedFile[
   // The default flavor installs the plain names a distribution's own package of the same program
   // uses (/usr/bin/pen): it replaces that package, so it says so.
   const replaced = l.isDefault ? spec.distributionPackage : undefined;
-  const node: Dependency[] = [{ name: 'nodejs(engine)', op: '>=', version: String(options.node.major) }];
-  // Compiled addons load only in the Node major they were built for (one NODE_MODULE_VERSION per major).
-  if (compiled) node.push({ name: `nodejs(abi${options.node.major})` });
 
   return {
     name: l.packageName,
@@ -234,7 +256,8 @@ export function describePackage(l: Layout, root: string, rendered: RenderedFile[
     vendor: options.vendor,
     packager: options.packager,
     prefix: l.relocatable ? l.prefix : null,
-    requires: node,
+    node: { engine: options.node.major, abi: compiled ? options.node.major : null },
+    requires: [],
     provides: replaced ? [{ name: replaced.name, op: '=', version: replaced.version }] : [],
     conflicts: replaced ? [{ name: replaced.name }] : [],
     files,
