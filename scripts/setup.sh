@@ -7,8 +7,10 @@ cd "$(dirname "$0")/.."
 # rpm: rpmbuild and rpm -i; libpam0g-dev: node-linux-pam builds against it; rsyslog: the syslog
 # tests; etcd-server: the init cluster tests; util-linux/mount: private namespaces of the install tests;
 # rpmlint: the packages' lint test; gnupg: the signing test's throwaway key; python3: the init script test.
-# openssl: the depot's TLS test certificates.
-APT_PACKAGES=(rpm rpmlint gnupg python3 openssl libpam0g-dev rsyslog pamtester etcd-server util-linux mount passwd procps psmisc iproute2 busybox-static dpkg-dev lintian systemd createrepo-c dnf apt-utils systemd-container)
+# openssl: the depot's TLS test certificates; dpkg-dev, lintian, systemd, createrepo-c, dnf,
+# apt-utils: the .deb packages, units and repositories; systemd-container, jq, curl: the live
+# systemd test (scripts/systemd-live.sh).
+APT_PACKAGES=(rpm rpmlint gnupg python3 openssl libpam0g-dev rsyslog pamtester etcd-server util-linux mount passwd procps psmisc iproute2 busybox-static dpkg-dev lintian systemd createrepo-c dnf apt-utils systemd-container jq curl)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
