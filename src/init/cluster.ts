@@ -205,6 +205,11 @@ export class Cluster {
   /** Election keys deleted while this host's try was under way: its answer may be stale. */
   private readonly deletedWhileAsking = new Set<string>();
   private readonly pendingApply = new Set<string>();
+  /**
+   * Groups whose level a request on this host is writing now, and whether the watch brought a
+   * change of them meanwhile: that request applies the level itself and reports what it did.
+   */
+  private readonly writing = new Map<string, boolean>();
   private readonly ttlS: number;
   private readonly marginMs: number;
   /** How long before the deadline the daemon gives its claim up, to stop its entries itself. */
@@ -456,7 +461,8 @@ export class Cluster {
     if (kind === 'levels') {
       if (value === null) this.desired.delete(name);
       else this.desired.set(name, value);
-      this.scheduleApply(name);
+      if (this.writing.has(name)) this.writing.set(name, true);
+      else this.scheduleApply(name);
     } else if (kind === 'elect') {
       if (value === null) {
         this.leaders.delete(name);
@@ -554,7 +560,20 @@ export class Cluster {
    * the session is given up and the answer waits until the lease has certainly expired in etcd,
    * so a refused switch can never be applied later.
    */
-  async setLevel(group: string, level: string, retried = false): Promise<void> {
+  async setLevel(group: string, level: string): Promise<void> {
+    this.writing.set(group, false);
+    try {
+      await this.writeLevel(group, level);
+    } catch (err) {
+      // The request fails and applies nothing: a change the watch held back is applied here.
+      if (this.writing.get(group)) this.scheduleApply(group);
+      throw err;
+    } finally {
+      this.writing.delete(group);
+    }
+  }
+
+  private async writeLevel(group: string, level: string, retried = false): Promise<void> {
     const s = this.session;
     if (this.fatal) throw new ClusterUnavailable(`not in the cluster: ${this.fatal}`);
     if (!s?.live) throw new ClusterUnavailable(`setting ${group} to level ${level}: this host is not connected to etcd at ${this.config.endpoints.join(', ')} now; nothing was changed`);
@@ -575,7 +594,7 @@ export class Cluster {
     }
     if (!answer.succeeded) {
       // The claim was renewed under a new lease meanwhile: this answer is final, so one more try is safe.
-      if (!retried && this.session !== s && this.session?.live) return this.setLevel(group, level, true);
+      if (!retried && this.session !== s && this.session?.live) return this.writeLevel(group, level, true);
       throw new ClusterUnavailable(`setting ${group} to level ${level}: this host's lease in etcd had expired; nothing was changed`);
     }
     this.desired.set(group, level);
