@@ -4,13 +4,13 @@ import { controlServer, currentLayout, FeatureMissingError, lineRequests, listen
 import { AddressError, describeEndpoint, parseListen, parseServerSpec, resolveOnce, type Endpoint } from './address';
 import { ABUSE, EMERGENCY, newServer, type Server } from './balancer';
 import { runCommand, type CommandHost } from './commands';
-import { errnoProblem } from './paths';
+import { errnoProblem } from './errno-messages';
 import { Proxy } from './proxy';
 import { chooseDataPath, listenHandles, netSide, type Listener } from './transport';
 import { isLogFile, openRequestLog, type OpenLog } from './requestlog';
 import { initialState, type PenState } from './state';
 import type { LiveTls } from './tls';
-import { getopt, UsageError } from './tools/getopt';
+import { getopt, UsageError } from './libc/getopt';
 import { statusPage } from './webstats';
 
 const OPTSTRING = 'B:C:F:O:S:T:b:c:e:i:j:l:m:o:p:q:t:u:w:x:DHNPQWXUadfhnrsE:K:G:A:ZRL:';

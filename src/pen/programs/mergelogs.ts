@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import { currentLayout, createLogger, type Logger } from '../../runtime';
-import { FgetsReader } from './fgets';
-import { getopt, UsageError } from './getopt';
-import { atoi, sscanf } from './scanf';
+import { FgetsReader } from '../libc/fgets';
+import { getopt, UsageError } from '../libc/getopt';
+import { atoi, sscanf } from '../libc/scanf';
 
 export const MERGELOGS_USAGE =
   'Usage: mergelogs -p penlog [-j jitter] \\\n' +

@@ -1,8 +1,8 @@
 import dgram from 'node:dgram';
 import { currentLayout, createLogger, type Logger } from '../../runtime';
-import { FgetsSplitter } from './fgets';
-import { GaiError, resolveHost, resolveService } from './netaddr';
-import { cString } from './scanf';
+import { FgetsSplitter } from '../libc/fgets';
+import { GaiError, resolveHost, resolveService } from '../libc/netaddr';
+import { cString } from '../libc/scanf';
 
 /**
  * penlog: each line of a web server's log on stdin (Apache `CustomLog "|penlog host port"`)

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { tempDir } from '../support/process';
-import { runDebian, runOurs } from './support';
+import { tempDir } from '../../support/process';
+import { runDebian, runOurs } from '../debian';
 
 // pen's -l log (client, unix time, server, request) and two web servers' access logs,
 // including lines mergelogs skips, a record outside the jitter window and a long line.

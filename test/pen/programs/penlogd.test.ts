@@ -4,10 +4,10 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { layout, loadFlavor } from '../../src/flavor';
-import { underRoot } from '../../src/flavor/layout';
-import { isAlive, tempDir, waitFor } from '../support/process';
-import { freePort, runDebian, runOurs, spawnDebian, spawnOurs, stop, waitForTcp, type Collected } from './support';
+import { layout, loadFlavor } from '../../../src/flavor';
+import { underRoot } from '../../../src/flavor/layout';
+import { isAlive, tempDir, waitFor } from '../../support/process';
+import { freePort, runDebian, runOurs, spawnDebian, spawnOurs, stop, waitForTcp, type Collected } from '../debian';
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

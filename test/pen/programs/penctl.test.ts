@@ -3,10 +3,10 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { layout, loadFlavor } from '../../src/flavor';
-import { underRoot } from '../../src/flavor/layout';
-import { tempDir, waitFor } from '../support/process';
-import { freePort, runDebian, runOurs, spawnDebian, stop, waitForTcp, type Collected } from './support';
+import { layout, loadFlavor } from '../../../src/flavor';
+import { underRoot } from '../../../src/flavor/layout';
+import { tempDir, waitFor } from '../../support/process';
+import { freePort, runDebian, runOurs, spawnDebian, stop, waitForTcp, type Collected } from '../debian';
 
 // Our penctl and Debian's drive the same Debian pen 0.34.1, command by command; their outputs
 // and exit statuses must be identical.

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { currentLayout } from '../../runtime';
-import { GaiError, resolveHost, resolveService } from './netaddr';
+import { GaiError, resolveHost, resolveService } from '../libc/netaddr';
 
 export const PENCTL_USAGE = 'usage: penctl host:port command\n';
 

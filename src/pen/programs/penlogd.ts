@@ -2,10 +2,10 @@ import dgram from 'node:dgram';
 import fs from 'node:fs';
 import path from 'node:path';
 import { currentLayout, LogFile, runDaemon, type DaemonContext } from '../../runtime';
-import { getopt, UsageError } from './getopt';
-import { ipv4Number } from './netaddr';
+import { getopt, UsageError } from '../libc/getopt';
+import { ipv4Number } from '../libc/netaddr';
 import { PenlogRing } from './penlogd-ring';
-import { atoi } from './scanf';
+import { atoi } from '../libc/scanf';
 
 export const PENLOGD_USAGE =
   'Usage:\n' +

@@ -1,5 +1,5 @@
 // Time of a full build of one flavor: bundles, rendered templates, units and every package format.
-// Usage: node --import tsx bench/packaging/build-time.ts [FLAVOR] [RUNS]
+// Usage: node --import tsx bench/builder/build-time.ts [FLAVOR] [RUNS]
 // It times `flavor build FLAVOR` end to end (the command an operator runs) and, in the same run,
 // each phase through the library.
 import { execFileSync, spawnSync } from 'node:child_process';

@@ -1,5 +1,5 @@
-import { inetAton } from './netaddr';
-import { cString, sscanf } from './scanf';
+import { inetAton } from '../libc/netaddr';
+import { cString, sscanf } from '../libc/scanf';
 
 /** How much of a request penlogd keeps and compares (its fixed 100-byte fields). */
 const FIELD = 100;

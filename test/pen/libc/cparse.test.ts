@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { FgetsSplitter } from '../../src/pen/tools/fgets';
-import { getopt, UsageError } from '../../src/pen/tools/getopt';
-import { inetAton } from '../../src/pen/tools/netaddr';
-import { atoi, sscanf } from '../../src/pen/tools/scanf';
+import { FgetsSplitter } from '../../../src/pen/libc/fgets';
+import { getopt, UsageError } from '../../../src/pen/libc/getopt';
+import { inetAton } from '../../../src/pen/libc/netaddr';
+import { atoi, sscanf } from '../../../src/pen/libc/scanf';
 
 // The C library rules pen's tools depend on, as glibc applies them.
 describe('C parsing rules of the pen tools', () => {
