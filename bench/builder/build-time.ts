@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { DAEMONS, loadFlavor } from '../../src/flavor';
 import { buildFlavor } from '../../src/builder/build';
-import { PROJECT_ROOT } from '../../src/builder/bundle';
+import { PROJECT_ROOT } from '../../src/builder/project';
 import { PACKAGERS } from '../../src/builder/packagers';
 
 const flavorName = process.argv[2] ?? 'abc';

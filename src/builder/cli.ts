@@ -1,5 +1,5 @@
 import { DAEMONS, FlavorError, findCollisions, foreignPathsOnHost, isDaemonName, knownFlavorNames, layout, layoutsOf, layoutTable, loadFlavor, DEFAULT_FLAVOR } from '../flavor';
-import { BuildError } from './bundle';
+import { BuildError } from './project';
 import { buildFlavor } from './build';
 import path from 'node:path';
 import { defaultPackageOptions } from './package';

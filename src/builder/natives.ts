@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import fs from 'fs-extra';
 import { promisify } from 'node:util';
 import path from 'node:path';
+import { BuildError } from './project';
 
 const run = promisify(execFile);
 
@@ -22,7 +23,7 @@ async function stripAddon(file: string): Promise<void> {
   try {
     await run('strip', ['--strip-unneeded', file]);
   } catch (err) {
-    throw new Error(`strip ${file} failed (${(err as Error).message.trim()}); install binutils`);
+    throw new BuildError(`strip ${file} failed (${(err as Error).message.trim()}); install binutils`);
   }
 }
 
@@ -32,7 +33,7 @@ export async function copyNatives(projectRoot: string, targetLibDir: string): Pr
     for (const file of files) {
       const from = path.join(projectRoot, 'node_modules', pkg, file);
       if (!(await fs.pathExists(from))) {
-        throw new Error(`${from} is missing; run 'npm ci' (native addons build from source after 'apt-get install libpam0g-dev')`);
+        throw new BuildError(`${from} is missing; run 'npm ci' (native addons build from source after 'apt-get install libpam0g-dev')`);
       }
       const to = path.join(targetLibDir, 'node_modules', pkg, file);
       await fs.copy(from, to, { preserveTimestamps: false });
@@ -63,7 +64,7 @@ export async function copyPackageData(projectRoot: string, targetLibDir: string,
   for (const pkg of packages) {
     for (const file of PACKAGE_DATA[pkg]!.files) {
       const from = path.join(projectRoot, 'node_modules', pkg, file);
-      if (!(await fs.pathExists(from))) throw new Error(`${from} is missing; run 'npm ci'`);
+      if (!(await fs.pathExists(from))) throw new BuildError(`${from} is missing; run 'npm ci'`);
       await fs.copy(from, path.join(targetLibDir, 'node_modules', pkg, file), { preserveTimestamps: false });
     }
   }

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Mustache from 'mustache';
 import { cacheFiles, DAEMON_SPECS, type Layout } from '../flavor';
-import { BuildError, PROJECT_ROOT } from './bundle';
+import { BuildError, PROJECT_ROOT } from './project';
 import { docDir, systemdFiles, type FileKind } from './description';
 
 /** Characters a value may hold to be pasted into a shell script, a PAM file or an RPM spec line. */

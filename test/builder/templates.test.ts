@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { layout, loadFlavor } from '../../src/flavor';
-import { BuildError } from '../../src/builder/bundle';
+import { BuildError } from '../../src/builder/project';
 import { scriptIntents } from '../../src/builder/description';
 import { renderScriptlets } from '../../src/builder/rpm';
 import { layoutView, renderDaemonFiles, renderStrict, TEMPLATE_DIRS } from '../../src/builder/templates';
