@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import net from 'node:net';
-import { controlServer, currentLayout, FeatureMissingError, lineRequests, listenControlSocket, lookupUser, runDaemon, type DaemonContext } from '../runtime';
+import { controlServer, currentLayout, FeatureMissingError, lineRequests, listenControlSocket, lookupUser, runDaemon, UsageError, type DaemonContext } from '../runtime';
 import { AddressError, describeEndpoint, parseListen, parseServerSpec, resolveOnce, type Endpoint } from './address';
 import { ABUSE, EMERGENCY, newServer, type Server } from './balancer';
 import { runCommand, type CommandHost } from './commands';
@@ -10,7 +10,7 @@ import { chooseDataPath, listenHandles, netSide, type Listener } from './transpo
 import { isLogFile, openRequestLog, type OpenLog } from './requestlog';
 import { initialState, type PenState } from './state';
 import type { LiveTls } from './tls';
-import { getopt, UsageError } from './libc/getopt';
+import { getopt } from './libc/getopt';
 import { statusPage } from './webstats';
 
 const OPTSTRING = 'B:C:F:O:S:T:b:c:e:i:j:l:m:o:p:q:t:u:w:x:DHNPQWXUadfhnrsE:K:G:A:ZRL:';

@@ -11,4 +11,4 @@ export { runDaemon, type DaemonContext, type DaemonDefinition } from './daemon';
 export { FeatureMissingError } from './features';
 export { flavorBanner, handleFlavorFlag } from './banner';
 export { locatePackageData } from './native';
-export { integerOption, parseCommandLine, reportUsage, UsageError } from './args';
+export { integerOption, parseLongOptions, reportUsage, UsageError } from './args';

@@ -2,7 +2,7 @@
 //   repogen generate --out DIR [--packages N] [--publishers a,b] [--seed S] [--file-size BYTES]
 //                    [--versions N] [--files N]
 //   repogen check DIR
-import { integerOption, parseCommandLine, reportUsage, UsageError } from '../../runtime/args';
+import { integerOption, parseLongOptions, reportUsage, UsageError } from '../../runtime/args';
 import { checkRepository } from './check';
 import { generateRepository, RepositoryGenerationError } from './generate';
 import { SYNTHETIC_DEFAULTS, syntheticRepository, type SyntheticOptions } from './synthetic';
@@ -15,7 +15,7 @@ const USAGE = `usage: repogen generate --out DIR [--packages N] [--publishers NA
 const NUMERIC = { packages: 'packages', seed: 'seed', 'file-size': 'fileSize', versions: 'maxVersions', files: 'maxFiles' } as const;
 
 function generateOptions(args: string[]): { out: string; options: SyntheticOptions } {
-  const { values } = parseCommandLine({
+  const { values } = parseLongOptions({
     args,
     options: {
       out: { type: 'string' },

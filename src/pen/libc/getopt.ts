@@ -1,13 +1,13 @@
 // Option parsing as glibc's getopt does it for pen's tools: short options, clustered flags
 // (-fd), arguments attached or separate (-l file, -lfile), options and operands in any order
-// (glibc permutes), "--" ends the options.
+// (glibc permutes), "--" ends the options. A bad option is the runtime's UsageError, as in every program.
+
+import { UsageError } from '../../runtime/args';
 
 export interface ParsedOptions {
   options: Array<{ opt: string; arg?: string }>;
   operands: string[];
 }
-
-export class UsageError extends Error {}
 
 /** `spec` is a getopt string: "j:l:n:p:u:dfb". Throws UsageError naming the bad option. */
 export function getopt(argv: readonly string[], spec: string): ParsedOptions {

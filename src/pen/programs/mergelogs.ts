@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import { currentLayout, createLogger, type Logger } from '../../runtime';
 import { FgetsReader } from '../libc/fgets';
-import { getopt, UsageError } from '../libc/getopt';
+import { UsageError } from '../../runtime';
+import { getopt } from '../libc/getopt';
 import { atoi, sscanf } from '../libc/scanf';
 
 export const MERGELOGS_USAGE =

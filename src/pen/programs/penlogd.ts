@@ -1,8 +1,8 @@
 import dgram from 'node:dgram';
 import fs from 'node:fs';
 import path from 'node:path';
-import { currentLayout, LogFile, runDaemon, type DaemonContext } from '../../runtime';
-import { getopt, UsageError } from '../libc/getopt';
+import { currentLayout, LogFile, runDaemon, UsageError, type DaemonContext } from '../../runtime';
+import { getopt } from '../libc/getopt';
 import { ipv4Number } from '../libc/netaddr';
 import { PenlogRing } from './penlogd-ring';
 import { atoi } from '../libc/scanf';
@@ -34,8 +34,6 @@ export interface PenlogdOptions {
   port: number;
 }
 
-export class PenlogdUsageError extends Error {}
-
 /** penlogd's command line; `port` may also be `address:port` to bind one address only. */
 export function parsePenlogdArgs(args: readonly string[]): PenlogdOptions | 'usage' {
   if (args.length === 1 && (args[0] === '-h' || args[0] === '--help')) return 'usage';
@@ -43,7 +41,7 @@ export function parsePenlogdArgs(args: readonly string[]): PenlogdOptions | 'usa
   try {
     parsed = getopt(args, 'j:l:n:p:u:dfb');
   } catch (err) {
-    if (err instanceof UsageError) throw new PenlogdUsageError(`${err.message}; see the options above`);
+    if (err instanceof UsageError) throw new UsageError(`${err.message}; see the options above`);
     throw err;
   }
   const options: PenlogdOptions = { debug: 0, foreground: false, logFile: null, entries: 1000, pidFile: null, user: null, bindAddress: '0.0.0.0', port: 0 };
@@ -55,14 +53,14 @@ export function parsePenlogdArgs(args: readonly string[]): PenlogdOptions | 'usa
     else if (opt === 'u') options.user = arg;
     else if (opt === 'n') {
       options.entries = atoi(arg);
-      if (options.entries < 1) throw new PenlogdUsageError(`-n ${arg}: the number of pen log entries to cache must be at least 1 (default 1000)`);
+      if (options.entries < 1) throw new UsageError(`-n ${arg}: the number of pen log entries to cache must be at least 1 (default 1000)`);
     } else if (opt === 'j') {
-      throw new PenlogdUsageError(`-j ${arg}: this penlogd cannot chroot itself; start it inside the chroot instead (chroot(8), or RootDirectory= in a systemd unit)`);
+      throw new UsageError(`-j ${arg}: this penlogd cannot chroot itself; start it inside the chroot instead (chroot(8), or RootDirectory= in a systemd unit)`);
     }
     // -b (line-buffered log) is how this penlogd always writes: one write per record.
   }
   const operand = parsed.operands[0];
-  if (operand === undefined) throw new PenlogdUsageError('no port given; give the UDP port to receive log records on, e.g. "penlogd -f 10000"');
+  if (operand === undefined) throw new UsageError('no port given; give the UDP port to receive log records on, e.g. "penlogd -f 10000"');
   let portText = operand;
   const colon = operand.lastIndexOf(':');
   if (colon >= 0) {
@@ -71,7 +69,7 @@ export function parsePenlogdArgs(args: readonly string[]): PenlogdOptions | 'usa
   }
   // atoi, as penlogd reads it, truncated to 16 bits as the socket address stores it.
   options.port = atoi(portText) & 0xffff;
-  if (options.port === 0) throw new PenlogdUsageError(`"${operand}" is not a UDP port; give a port number from 1 to 65535`);
+  if (options.port === 0) throw new UsageError(`"${operand}" is not a UDP port; give a port number from 1 to 65535`);
   return options;
 }
 
@@ -107,7 +105,7 @@ export async function penlogdMain(args: readonly string[]): Promise<number> {
   try {
     options = parsePenlogdArgs(args);
   } catch (err) {
-    if (!(err instanceof PenlogdUsageError)) throw err;
+    if (!(err instanceof UsageError)) throw err;
     process.stdout.write(PENLOGD_USAGE);
     process.stderr.write(`penlogd: ${err.message}\n`);
     return 1;

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { FgetsSplitter } from '../../../src/pen/libc/fgets';
-import { getopt, UsageError } from '../../../src/pen/libc/getopt';
+import { getopt } from '../../../src/pen/libc/getopt';
+import { UsageError } from '../../../src/runtime/args';
 import { inetAton } from '../../../src/pen/libc/netaddr';
 import { atoi, sscanf } from '../../../src/pen/libc/scanf';
 
