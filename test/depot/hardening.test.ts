@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { renderDaemonFiles } from '../../src/builder/templates';
 import { pkgQuote } from '../../src/depot/fmri';
-import { generateRepository } from '../../src/depot/repogen/generate';
+import { generateRepository } from '../../tools/repogen/generate';
 import { tempDir, waitFor } from '../support/process';
 import { createTestUser, writeTestPamService, type TestUser } from '../support/pam';
 import { DepotHarness } from './harness';
