@@ -1,22 +1,6 @@
 import { ABUSE, type Balancer, type ClientEntry, type Server } from './balancer';
-import type { FastClose } from './state';
+import type { ProxySettings } from './state';
 import { connect, CONNECTING, Pair, type DataPath, type Side, type SideOwner } from './transport';
-
-export interface ProxySettings {
-  /** Backend connect timeout, seconds. */
-  timeout: number;
-  /** Insert X-Forwarded-For and X-Forwarded-Proto into HTTP requests. */
-  http: boolean;
-  tcpNodelay: boolean;
-  keepalive: boolean;
-  /** Close pairs idle this long, seconds (0: never). */
-  idleTimeout: number;
-  /** Local address for backend connections. */
-  source: string | null;
-  connMax: number;
-  /** `tcp_fastclose`: which side's EOF closes the whole pair at once (pen's CS_CLOSED_UP/DOWN). */
-  fastClose: FastClose;
-}
 
 /** One client connection and its backend connection: a slot of pen's connection table. */
 export class Conn implements SideOwner {

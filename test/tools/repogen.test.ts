@@ -6,12 +6,12 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { parseManifest } from '../../src/depot/manifest';
-import { canonicalJson, sha1 } from '../../src/depot/repogen/catalog';
-import { checkRepository } from '../../src/depot/repogen/check';
-import { generateRepository } from '../../src/depot/repogen/generate';
-import { syntheticRepository } from '../../src/depot/repogen/synthetic';
+import { canonicalJson, sha1 } from '../../tools/repogen/catalog';
+import { checkRepository } from '../../tools/repogen/check';
+import { generateRepository } from '../../tools/repogen/generate';
+import { syntheticRepository } from '../../tools/repogen/synthetic';
 import { FIXTURES_DIR, runTs, tempDir } from '../support/process';
-import { DepotHarness } from './harness';
+import { DepotHarness } from '../depot/harness';
 
 
 /** Every file below a directory with the hash of its content. */
@@ -106,15 +106,15 @@ describe('repository generator', () => {
   it('the command refuses a directory that is not empty and leaves it as it was', async () => {
     const root = fresh('kept');
     const before = tree(root);
-    const ran = await runTs('src/depot/repogen/cli.ts', ['generate', '--out', root, '--packages', '3']);
+    const ran = await runTs('tools/repogen/cli.ts', ['generate', '--out', root, '--packages', '3']);
     assert.equal(ran.code, 1);
     assert.match(ran.stderr, /exists and is not empty; give a new directory/);
     assert.deepEqual(tree(root), before);
-    const bad = await runTs('src/depot/repogen/cli.ts', ['generate', '--out', path.join(scratch, 'x'), '--packages', 'many']);
+    const bad = await runTs('tools/repogen/cli.ts', ['generate', '--out', path.join(scratch, 'x'), '--packages', 'many']);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--packages takes a whole number of at least 1, not "many"/);
     assert.equal(fs.existsSync(path.join(scratch, 'x')), false);
-    const check = await runTs('src/depot/repogen/cli.ts', ['check', path.join(scratch, 'nothing-here')]);
+    const check = await runTs('tools/repogen/cli.ts', ['check', path.join(scratch, 'nothing-here')]);
     assert.equal(check.code, 1);
     assert.match(check.stdout, /pkg5.repository: missing: this is not a pkg5 repository/);
   });

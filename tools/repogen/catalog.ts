@@ -1,8 +1,8 @@
 // The signed JSON of pkg(5) catalogs (pkg5 doc/catalog-v1.txt): canonical
 // form, signatures, timestamps, version order, and which actions go to which catalog part.
 import crypto from 'node:crypto';
-import { sortKeys } from '../json';
-import { attr, type Action } from '../manifest';
+import { sortKeys } from '../../src/depot/json';
+import { attr, type Action } from '../../src/depot/manifest';
 
 export const sha1 = (data: string | Buffer) => crypto.createHash('sha1').update(data).digest('hex');
 

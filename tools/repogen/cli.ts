@@ -2,7 +2,7 @@
 //   repogen generate --out DIR [--packages N] [--publishers a,b] [--seed S] [--file-size BYTES]
 //                    [--versions N] [--files N]
 //   repogen check DIR
-import { integerOption, parseLongOptions, reportUsage, UsageError } from '../../runtime/args';
+import { integerOption, parseLongOptions, reportUsage, UsageError } from '../../src/runtime/args';
 import { checkRepository } from './check';
 import { generateRepository, RepositoryGenerationError } from './generate';
 import { SYNTHETIC_DEFAULTS, syntheticRepository, type SyntheticOptions } from './synthetic';

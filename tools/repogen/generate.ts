@@ -3,8 +3,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { pkgQuote } from '../fmri';
-import { parseAction } from '../manifest';
+import { pkgQuote } from '../../src/depot/fmri';
+import { parseAction } from '../../src/depot/manifest';
 import { catalogPartOf, catalogTimestamp, compareVersions, sha1, signedCatalogFile } from './catalog';
 
 export interface FileSpec {

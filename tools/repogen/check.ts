@@ -3,9 +3,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { pkgQuote } from '../fmri';
-import { CATALOG_PART, HASH } from '../repository';
-import { attr, parseAction, type Action } from '../manifest';
+import { pkgQuote } from '../../src/depot/fmri';
+import { CATALOG_PART, HASH } from '../../src/depot/repository';
+import { attr, parseAction, type Action } from '../../src/depot/manifest';
 import { CATALOG_TIMESTAMP, catalogPartOf, catalogSignature, compareVersions, sha1 } from './catalog';
 
 export interface Problem {
