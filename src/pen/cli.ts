@@ -1,11 +1,13 @@
 import fs from 'node:fs';
 import net from 'node:net';
-import { controlServer, currentLayout, FeatureMissingError, lineRequests, listenControlSocket, lookupUser, runDaemon, type DaemonContext } from '../runtime';
+import { controlServer, currentLayout, FeatureMissingError, inheritedFds, lineRequests, listenControlSocket, lookupUser, runDaemon, type DaemonContext } from '../runtime';
 import type { Layout } from '../flavor';
 import { AddressError, describeEndpoint, parseListen, parseServerSpec, resolveOnce, type Endpoint } from './address';
 import { ABUSE, EMERGENCY, newServer, type Server } from './balancer';
 import { runCommand, type CommandHost } from './commands';
+import { drainOnStop, handOverOnSignal, type HandOverListener } from './drain';
 import { errnoProblem } from './paths';
+import { acceptingProxyHeaders } from './proxyproto';
 import { Proxy } from './proxy';
 import { chooseDataPath, listenHandles, netSide, type Listener } from './transport';
 import { isLogFile, openRequestLog, type OpenLog } from './requestlog';
@@ -315,8 +317,14 @@ async function configure(p: Parsed, layout: Layout): Promise<Configured | null> 
   }
 }
 
+/** The control sockets as a hand-over needs them: closed before a successor opens its own. */
+interface ControlSockets {
+  close(): Promise<void>;
+  reopen(): Promise<void>;
+}
+
 /** Opens the control sockets: the flavor's, and -C's when given. */
-async function listenControl(pen: Configured, ctx: DaemonContext): Promise<void> {
+async function listenControl(pen: Configured, ctx: DaemonContext): Promise<ControlSockets> {
   const { state } = pen.p;
   const controlHandler = (socket: net.Socket) => {
     if (state.controlAcl > 0 && socket.remoteAddress && !state.acls.permits(state.controlAcl, socket.remoteAddress)) {
@@ -325,21 +333,27 @@ async function listenControl(pen: Configured, ctx: DaemonContext): Promise<void>
     }
     lineRequests((line) => runCommand(pen.host, line, 0, true), 4095, (m) => `do_cmd: ${m}\n`)(socket);
   };
-  const flavorControl = await listenControlSocket({ path: pen.layout.controlSocket, mode: 0o600 }, controlHandler);
-  ctx.onStop(() => new Promise<void>((resolve) => flavorControl.close(() => resolve())));
-  if (!state.control) return;
-  if (process.getuid?.() === 0 && !pen.p.user && !state.control.includes('/')) {
-    ctx.log.warn("Won't open control port running as root; use -u to run as different user");
-    return;
-  }
-  const endpoint = parseListen(state.control);
-  // A UNIX-domain control socket gets the flavor socket's mode, whatever the umask.
-  const control =
-    endpoint.kind === 'unix'
-      ? await listenControlSocket({ path: endpoint.path, mode: 0o600 }, controlHandler)
-      : controlServer(controlHandler);
-  if (endpoint.kind !== 'unix') await listenOn(control, !state.control.includes(':') ? { ...endpoint, host: '0.0.0.0' } : endpoint, 50);
-  ctx.onStop(() => new Promise<void>((resolve) => control.close(() => resolve())));
+  let open: net.Server[] = [];
+  const close = () => Promise.all(open.splice(0).map((server) => new Promise<void>((resolve) => server.close(() => resolve())))).then(() => undefined);
+  const listenAll = async () => {
+    open.push(await listenControlSocket({ path: pen.layout.controlSocket, mode: 0o600 }, controlHandler));
+    if (!state.control) return;
+    if (process.getuid?.() === 0 && !pen.p.user && !state.control.includes('/')) {
+      ctx.log.warn("Won't open control port running as root; use -u to run as different user");
+      return;
+    }
+    const endpoint = parseListen(state.control);
+    // A UNIX-domain control socket gets the flavor socket's mode, whatever the umask.
+    const control =
+      endpoint.kind === 'unix'
+        ? await listenControlSocket({ path: endpoint.path, mode: 0o600 }, controlHandler)
+        : controlServer(controlHandler);
+    if (endpoint.kind !== 'unix') await listenOn(control, !state.control.includes(':') ? { ...endpoint, host: '0.0.0.0' } : endpoint, 50);
+    open.push(control);
+  };
+  await listenAll();
+  ctx.onStop(close);
+  return { close, reopen: listenAll };
 }
 
 /** Opens the control sockets, the log and the listener, and starts balancing. */
@@ -349,7 +363,7 @@ async function listen(pen: Configured, ctx: DaemonContext): Promise<void> {
   live.ctx = ctx;
   const log = ctx.log;
   const debug = (m: string) => (state.debug > 0 ? log.debug(m) : undefined);
-  await listenControl(pen, ctx);
+  const control = await listenControl(pen, ctx);
   if (state.log) host.setLog(state.log);
   if (state.log && isLogFile(state.log)) ctx.handOver(state.log);
   ctx.onStop(() => live.requestLog?.close());
@@ -358,6 +372,7 @@ async function listen(pen: Configured, ctx: DaemonContext): Promise<void> {
     const udp: typeof import('./udp') = require('./udp');
     const stop = await udp.startUdp(listen, state.balancer, state.proxy.connMax);
     ctx.onStop(stop);
+    handOverOnSignal(ctx, { stopAccepting: () => undefined, fd: () => null }, control);
     return;
   }
   // The byte path: libuv handles where this Node has them and they pass a loopback probe,
@@ -369,29 +384,39 @@ async function listen(pen: Configured, ctx: DaemonContext): Promise<void> {
   }, dataPath.path);
   live.proxy = proxy;
   proxy.onFull = () => debug('connection table full');
-  const acceptNet = state.dummy ? dummyAccept : (socket: net.Socket) => proxy.accept(netSide(socket));
+  proxy.onRefused = (m) => log.warn(m);
+  // With accept_proxy, a permitted peer's PROXY header is read first, and names the client.
+  const accept = acceptingProxyHeaders(state, proxy, (m) => log.warn(m));
+  const acceptNet = state.dummy ? dummyAccept : (socket: net.Socket) => accept(netSide(socket));
+  // A successor's listening socket is its predecessor's, inherited.
+  const [inherited = null] = listen.kind === 'inet' ? inheritedFds() : [];
+  let listener: HandOverListener;
   if (p.tls && FLAVORKIT_FEATURES.tls) {
     const tlsModule: typeof import('./tls') = require('./tls');
     const opened = tlsModule.createTlsServer(tlsModule.tlsContext(p.tls, state.tls), state.tls, acceptNet, (m) => log.warn(m));
     live.liveTls = opened.live;
-    await listenNet(opened.server, listen, p.backlog, ctx);
+    listener = await listenNet(opened.server, listen, p.backlog, ctx, inherited);
   } else if (dataPath.path === 'handles' && !state.dummy) {
-    let listener: Listener;
+    let handles: Listener;
     try {
-      listener = await listenHandles(listen, p.backlog, proxy.accept);
+      handles = await listenHandles(listen, p.backlog, accept, inherited);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       throw new PenError(`cannot listen on ${describeEndpoint(listen)}: ${code === 'EADDRINUSE' ? 'the address is in use' : (err as Error).message}`);
     }
-    ctx.onStop(() => listener.close());
+    ctx.onStop(() => handles.close());
+    listener = { stopAccepting: () => handles.close(), fd: () => (listen.kind === 'inet' ? handles.fd() : null) };
   } else {
-    await listenNet(net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, acceptNet), listen, p.backlog, ctx);
+    listener = await listenNet(net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, acceptNet), listen, p.backlog, ctx, inherited);
   }
   ctx.onStop(() => proxy.closeAll());
+  // Registered last, so run first on stop: stop accepting, let connections finish (drain_timeout).
+  ctx.onStop(() => drainOnStop(ctx, proxy, listener, () => state.extensions.drainTimeout));
+  handOverOnSignal(ctx, listener, control);
   process.on('SIGUSR1', () => {
     if (!host.writeWebStats()) log.info(`status: ${proxy.used} connections, ${state.balancer.clients.size} clients`);
   });
-  log.info(`listening on ${describeEndpoint(listen)}, ${state.balancer.servers.length} servers`);
+  log.info(`listening on ${describeEndpoint(listen)}, ${state.balancer.servers.length} servers${inherited !== null ? ' (socket handed over by the pen before)' : ''}`);
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -423,18 +448,27 @@ export async function main(argv: string[]): Promise<number> {
   return -1;
 }
 
-/** Listens with a net or TLS server; every accepted socket, a TLS handshake in progress included, is closed on stop. */
-async function listenNet(listener: net.Server, listen: Endpoint, backlog: number, ctx: DaemonContext): Promise<void> {
-  await listenOn(listener, listen, backlog);
+/**
+ * Listens with a net or TLS server (on `inherited`, a successor's socket, when given); every
+ * accepted socket, a TLS handshake in progress included, is closed on stop.
+ */
+async function listenNet(listener: net.Server, listen: Endpoint, backlog: number, ctx: DaemonContext, inherited: number | null): Promise<HandOverListener> {
+  if (inherited !== null) await new Promise<void>((resolve, reject) => listener.once('error', reject).listen({ fd: inherited, backlog }, () => resolve()));
+  else await listenOn(listener, listen, backlog);
   const open = new Set<net.Socket>();
   listener.on('connection', (socket: net.Socket) => {
     open.add(socket);
     socket.once('close', () => open.delete(socket));
   });
+  const stopAccepting = () => {
+    if (listener.listening) listener.close();
+  };
   ctx.onStop(() => {
-    listener.close();
+    stopAccepting();
     for (const socket of open) socket.destroy();
   });
+  const fd = () => (listen.kind === 'inet' && listener.listening ? ((listener as unknown as { _handle?: { fd?: number } })._handle?.fd ?? null) : null);
+  return { stopAccepting, fd };
 }
 
 /** `dummy`: pen answers every request itself (a test target). */

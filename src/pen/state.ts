@@ -1,5 +1,6 @@
 import { Acls } from './acl';
 import { Balancer, type Settings } from './balancer';
+import { initialExtensions, type ExtensionSettings } from './extensions';
 import type { ProxySettings } from './proxy';
 
 export type FastClose = 'off' | 'up' | 'down' | 'both';
@@ -48,6 +49,8 @@ export interface PenState {
   tarpitAcl: number;
   /** The command line as `write` reconstructs it. */
   commandLine: string;
+  /** PROXY protocol and drain settings, beyond pen 0.34. */
+  extensions: ExtensionSettings;
 }
 
 export function initialState(): PenState {
@@ -84,5 +87,6 @@ export function initialState(): PenState {
     tls: { ciphers: null, options: new Set(), sniPath: null, ocspResponse: null, renegotiationInterval: DEFAULT_RENEGOTIATION_SECONDS },
     tarpitAcl: -1,
     commandLine: '',
+    extensions: initialExtensions(),
   };
 }
