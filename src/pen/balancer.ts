@@ -19,6 +19,10 @@ export interface Server {
   blacklistedUntil: number;
   sx: number;
   rx: number;
+  /** `server N proxy v1|v2`: the PROXY header written to this server first (absent: none). */
+  proxyProtocol?: 1 | 2;
+  /** `server N drain`: no new clients; its open connections finish. */
+  draining?: boolean;
 }
 
 export interface ClientEntry {
@@ -118,7 +122,7 @@ export class Balancer {
   /** Whether `s` may take this client now (pen's try_server checks, before connecting). */
   accepts(s: Server, client: ClientEntry, address: string): boolean {
     if (s.port === 0 && s.unixPath === null) return false;
-    if (this.isBlacklisted(s)) return false;
+    if (this.isBlacklisted(s) || s.draining) return false;
     const sticky = client.server === s.index;
     if (s.maxc > 0 && s.conns >= s.maxc && (!sticky || s.conns >= s.hard)) return false;
     if (s.acl >= 0 && !this.acls.permits(s.acl, address)) return false;
@@ -126,7 +130,7 @@ export class Balancer {
   }
 
   private usable(s: Server): boolean {
-    return (s.port !== 0 || s.unixPath !== null) && s.host !== '0.0.0.0' && !this.isBlacklisted(s);
+    return (s.port !== 0 || s.unixPath !== null) && s.host !== '0.0.0.0' && !this.isBlacklisted(s) && !s.draining;
   }
 
   private byRoundRobin(): Server | null {

@@ -4,6 +4,7 @@ import os from 'node:os';
 import { writeFileAtomic } from '../runtime';
 import { AclError } from './acl';
 import { newServer } from './balancer';
+import { extensionCommand, extensionConfigLines, serverWithExtensions } from './extensions';
 import type { Proxy } from './proxy';
 import { sslCommand } from './sslcommands';
 import { DEFAULT_RENEGOTIATION_SECONDS, type PenState } from './state';
@@ -180,6 +181,7 @@ export function describeConfig(state: PenState): string {
     state.webStats ? `web_stats ${state.webStats}` : 'no web_stats',
     yes(s.weight, 'weight'),
     yes(s.prio, 'prio'),
+    ...extensionConfigLines(state),
   ];
   return `${lines.join('\n')}\n`;
 }
@@ -200,6 +202,8 @@ export function runCommand(host: CommandHost, line: string, depth = 0, fromContr
   const proxy = host.proxy();
   const s = state.settings;
   try {
+    const extended = extensionCommand(state, words);
+    if (extended !== null) return extended;
     if (cmd === 'no') {
       const what = words[1];
       if (what === undefined) return '';
@@ -259,7 +263,7 @@ export function runCommand(host: CommandHost, line: string, depth = 0, fromContr
           .map((sv) => `${sv.index} addr ${sv.unixPath ?? sv.host} port ${sv.port} conn ${sv.conns} max ${sv.maxc} hard ${sv.hard} weight ${sv.weight} prio ${sv.prio} sx ${sv.sx} rx ${sv.rx}\n`)
           .join('');
       case 'server':
-        return serverCommand(state, words);
+        return serverWithExtensions(state, words, (w) => serverCommand(state, w));
       case 'pid':
         return `${process.pid}\n`;
       case 'control':

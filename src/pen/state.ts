@@ -1,5 +1,6 @@
 import { Acls } from './acl';
 import { Balancer, type Settings } from './balancer';
+import { initialExtensions, type ExtensionSettings } from './extensions';
 
 export type FastClose = 'off' | 'up' | 'down' | 'both';
 
@@ -64,6 +65,8 @@ export interface PenState {
   tarpitAcl: number;
   /** The command line as `write` reconstructs it. */
   commandLine: string;
+  /** PROXY protocol and drain settings, beyond pen 0.34. */
+  extensions: ExtensionSettings;
 }
 
 export function initialState(): PenState {
@@ -100,5 +103,6 @@ export function initialState(): PenState {
     tls: { ciphers: null, options: new Set(), sniPath: null, ocspResponse: null, renegotiationInterval: DEFAULT_RENEGOTIATION_SECONDS },
     tarpitAcl: -1,
     commandLine: '',
+    extensions: initialExtensions(),
   };
 }

@@ -42,6 +42,8 @@ export interface Side {
   close(): void;
   setNoDelay(on: boolean): void;
   setKeepAlive(on: boolean): void;
+  /** The address and port this socket's peer connected to (TCP), for a PROXY header. */
+  localEndpoint?(): { address: string; port: number } | null;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -57,11 +59,14 @@ interface StreamHandle {
   shutdown(req: ShutdownRequest): number;
   close(callback?: () => void): void;
   getpeername?(out: { address?: string; port?: number }): number;
+  getsockname?(out: { address?: string; port?: number }): number;
   setNoDelay?(on: boolean): number;
   setKeepAlive?(on: boolean, delaySeconds: number): number;
   [SIDE]?: HandleSide;
 }
 interface ServerHandle {
+  fd: number;
+  open?(fd: number): number;
   onconnection: ((status: number, client?: StreamHandle) => void) | null;
   bind(address: string, port?: number): number;
   bind6?(address: string, port: number, flags: number): number;
@@ -281,6 +286,11 @@ class HandleSide implements Side {
   setKeepAlive(on: boolean): void {
     this.handle.setKeepAlive?.(on, 0);
   }
+
+  localEndpoint(): { address: string; port: number } | null {
+    const out: { address?: string; port?: number } = {};
+    return !this.closed && this.handle.getsockname?.(out) === 0 && out.address ? { address: out.address, port: out.port ?? 0 } : null;
+  }
 }
 
 const noop = () => undefined;
@@ -351,6 +361,10 @@ class NetSide implements Side {
 
   setKeepAlive(on: boolean): void {
     this.socket.setKeepAlive(on);
+  }
+
+  localEndpoint(): { address: string; port: number } | null {
+    return this.socket.localAddress ? { address: this.socket.localAddress, port: this.socket.localPort ?? 0 } : null;
   }
 }
 
@@ -502,6 +516,8 @@ function uvProblem(err: number): string {
 /** A listener on handles. */
 export interface Listener {
   close(): void;
+  /** The listening socket's descriptor (for a successor to inherit). */
+  fd(): number;
 }
 
 interface HandleListener extends Listener {
@@ -509,12 +525,18 @@ interface HandleListener extends Listener {
   port(): number;
 }
 
-/** Listens on `endpoint` with handles; each client goes to `accept` with its address. */
-export async function listenHandles(endpoint: Endpoint, backlog: number, accept: (client: Side) => void): Promise<Listener> {
+/**
+ * Listens on `endpoint` with handles, or on `inheritedFd`, a TCP socket already bound to it (and
+ * listening, in the daemon this one succeeds); each client goes to `accept` with its address.
+ */
+export async function listenHandles(endpoint: Endpoint, backlog: number, accept: (client: Side) => void, inheritedFd: number | null = null): Promise<Listener> {
   const b = bindings!;
   let server: ServerHandle;
   let err: number;
-  if (endpoint.kind === 'unix') {
+  if (inheritedFd !== null) {
+    server = new b.TCP(b.tcpServer);
+    err = server.open!(inheritedFd);
+  } else if (endpoint.kind === 'unix') {
     fs.rmSync(endpoint.path, { force: true });
     server = new b.Pipe(b.pipeServer);
     err = server.bind(endpoint.path);
@@ -544,8 +566,13 @@ export async function listenHandles(endpoint: Endpoint, backlog: number, accept:
     }
     accept(new HandleSide(handle, address, port));
   };
+  let closed = false;
   const listener: HandleListener = {
-    close: () => server.close(),
+    close: () => {
+      if (!closed) server.close();
+      closed = true;
+    },
+    fd: () => (closed ? -1 : server.fd),
     port: () => {
       const out: { port?: number } = {};
       return inet && (server as unknown as { getsockname(o: object): number }).getsockname(out) === 0 ? (out.port ?? 0) : 0;

@@ -7,7 +7,7 @@ export { createLogger, syslogLine, type Logger, type Severity } from './log';
 export { BatchedLogFile, LogFile, LostLines, type LogFileOptions } from './log-file';
 export { dropPrivileges, lookupUser, type Account } from './privileges';
 export { pamAuthenticate, type PamResult } from './pam';
-export { runDaemon, type DaemonContext, type DaemonDefinition } from './daemon';
+export { inheritedFds, runDaemon, type DaemonContext, type DaemonDefinition } from './daemon';
 export { FeatureMissingError } from './features';
 export { flavorBanner, handleFlavorFlag } from './banner';
 export { locatePackageData } from './native';
