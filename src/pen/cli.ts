@@ -4,11 +4,13 @@ import { controlServer, currentLayout, FeatureMissingError, lineRequests, listen
 import { AddressError, describeEndpoint, parseListen, parseServerSpec, resolveOnce, type Endpoint } from './address';
 import { ABUSE, EMERGENCY, newServer, type Server } from './balancer';
 import { runCommand, type CommandHost } from './commands';
+import { metricsServer, parseMetricsListen } from './metrics';
 import { errnoProblem } from './paths';
 import { Proxy } from './proxy';
 import { chooseDataPath, listenHandles, netSide, type Listener } from './transport';
 import { isLogFile, openRequestLog, type OpenLog } from './requestlog';
 import { initialState, type PenState } from './state';
+import { statusSnapshot } from './status';
 import type { LiveTls } from './tls';
 import { getopt, UsageError } from './tools/getopt';
 import { statusPage } from './webstats';
@@ -253,6 +255,7 @@ export async function main(argv: string[]): Promise<number> {
   const [listenFromCommandLine, ...serverSpecs] = p.operands;
   const listenText = listenFromCommandLine ?? (state.listen || String(layout.ports.service));
   let listen: Endpoint;
+  let metrics: { host: string; port: number } | null = null;
   try {
     listen = parseListen(listenText);
     state.listen = listenText;
@@ -262,7 +265,10 @@ export async function main(argv: string[]): Promise<number> {
       // As pen does: the command line gives its slots their address and limits; a slot's acl and
       // the slots beyond, from -o or the config file, stay as they were.
       const configured = state.balancer.servers;
-      state.balancer.servers = [...fromCli.map((server, i) => ({ ...server, acl: configured[i]?.acl ?? server.acl })), ...configured.slice(fromCli.length)];
+      state.balancer.servers = [
+        ...fromCli.map((server, i) => ({ ...server, acl: configured[i]?.acl ?? server.acl, check: configured[i]?.check ?? null })),
+        ...configured.slice(fromCli.length),
+      ];
     }
     const named = (option: string) => (err: Error): never => {
       throw new PenError(`-${option}: ${err.message}`);
@@ -270,6 +276,7 @@ export async function main(argv: string[]): Promise<number> {
     if (p.emergency) state.balancer.emergency = { ...(await serverFrom(p.emergency, 0, listenPort).catch(named('e'))), index: EMERGENCY };
     if (p.abuse) state.balancer.abuse = { ...(await serverFrom(p.abuse, 0, listenPort).catch(named('B'))), index: ABUSE };
     if (p.user) lookupUserFor(p.user);
+    metrics = metricsEndpoint(state.metricsListen, layout.ports.metrics);
     if (state.balancer.servers.length === 0 && !p.emergency) {
       throw new PenError('no servers given; name them after the listen address (host[:port[:maxc[:hard[:weight[:prio]]]]]) or with "server N address A port P" in the config file');
     }
@@ -314,6 +321,16 @@ export async function main(argv: string[]): Promise<number> {
           ctx.onStop(() => new Promise<void>((resolve) => control.close(() => resolve())));
         }
       }
+      if (metrics) {
+        const endpoint = metricsServer(() => statusSnapshot(state, proxy));
+        await listenOn(endpoint, { kind: 'inet', ...metrics }, 16).catch((err: Error) => {
+          throw new PenError(`metrics_port: ${err.message}; give another port with metrics_port`);
+        });
+        ctx.onStop(() => new Promise<void>((resolve) => endpoint.close(() => resolve())));
+        ctx.onStop(() => endpoint.closeAllConnections());
+      }
+      state.health.start((m) => log.warn(m));
+      ctx.onStop(() => state.health.stop());
       if (state.log) host.setLog(state.log);
       if (state.log && isLogFile(state.log)) ctx.handOver(state.log);
       ctx.onStop(() => requestLog?.close());
@@ -369,6 +386,14 @@ export async function main(argv: string[]): Promise<number> {
     },
   });
   return -1;
+}
+
+/** `metrics_port`: where the endpoint listens, `on` being the flavor's metrics port on loopback. */
+function metricsEndpoint(setting: string | null, flavorPort: number | undefined): { host: string; port: number } | null {
+  if (setting === null) return null;
+  if (setting !== 'on') return parseMetricsListen(setting);
+  if (flavorPort === undefined) throw new PenError('metrics_port on: this flavor has no metrics port; give one with metrics_port PORT');
+  return { host: '127.0.0.1', port: flavorPort };
 }
 
 /** Listens with a net or TLS server; every accepted socket, a TLS handshake in progress included, is closed on stop. */

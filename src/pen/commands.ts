@@ -4,9 +4,12 @@ import os from 'node:os';
 import { writeFileAtomic } from '../runtime';
 import { AclError } from './acl';
 import { newServer } from './balancer';
+import { CheckError, describeCheck, parseCheck, type HealthCheck } from './health';
 import type { Proxy } from './proxy';
+import { parseMetricsListen } from './metrics';
 import { sslCommand } from './sslcommands';
 import { DEFAULT_RENEGOTIATION_SECONDS, type PenState } from './state';
+import { healthReport, statusSnapshot } from './status';
 import type { LiveTls } from './tls';
 import { fdOf, statusPage } from './webstats';
 
@@ -102,17 +105,28 @@ function setFlag(state: PenState, flag: Flag, on: boolean): void {
 const SERVER_KEYWORDS = ['acl', 'address', 'port', 'max', 'hard', 'blacklist', 'weight', 'prio'];
 
 /**
- * `server N [acl A] [address A] [port P] [max M] [hard H] [blacklist T] [weight W] [prio P]`.
- * Every pair is checked before any is applied, so a mistake changes nothing.
+ * `server N [acl A] [address A] [port P] [max M] [hard H] [blacklist T] [weight W] [prio P]
+ * [check tcp|http ...|off]`; `check` takes the rest of the line (docs/pen-extensions.md).
+ * Everything is checked before anything is applied, so a mistake changes nothing.
  */
 function serverCommand(state: PenState, words: string[]): string {
   const index = int(words[1]);
   if (index === null || index < 0 || index > 100000) return `do_cmd: bad server number '${words[1] ?? ''}'\n`;
   const pairs: Array<[string, string, number]> = [];
+  let check: HealthCheck | null | undefined;
   for (let i = 2; i < words.length; i += 2) {
     const [key, value] = [words[i]!, words[i + 1]];
+    if (key === 'check') {
+      try {
+        check = parseCheck(words.slice(i + 1));
+      } catch (err) {
+        if (err instanceof CheckError) return `do_cmd: server ${index} ${err.message}\n`;
+        throw err;
+      }
+      break;
+    }
     const n = int(value);
-    if (!SERVER_KEYWORDS.includes(key)) return `do_cmd: unknown server keyword '${key}'; use ${SERVER_KEYWORDS.join(', ')}\n`;
+    if (!SERVER_KEYWORDS.includes(key)) return `do_cmd: unknown server keyword '${key}'; use ${SERVER_KEYWORDS.join(', ')}, check\n`;
     if (value === undefined) return `do_cmd: server ${index} ${key} needs a value\n`;
     if (key !== 'address' && n === null) return `do_cmd: server ${index} ${key} takes a whole number, not '${value}'\n`;
     if (key === 'port' && (n! < 0 || n! > 65535)) return `do_cmd: server ${index} port ${value} is out of range 0..65535\n`;
@@ -132,6 +146,10 @@ function serverCommand(state: PenState, words: string[]): string {
       case 'acl': s.acl = n; break;
       case 'blacklist': balancer.blacklist(s, n); break;
     }
+  }
+  if (check !== undefined) {
+    s.check = check;
+    state.health.sync();
   }
   return '';
 }
@@ -163,12 +181,14 @@ export function describeConfig(state: PenState): string {
     yes(s.hash, 'hash'),
     yes(state.proxy.http, 'http'),
     state.log ? `log ${state.log}` : 'no log',
+    ...(state.metricsListen ? [`metrics_port ${state.metricsListen}`] : []),
     yes(s.roundrobin, 'roundrobin'),
     ...state.balancer.servers.map(
       (sv) =>
         `server ${sv.index} acl ${Math.max(sv.acl, 0)} address ${sv.unixPath ?? sv.host} port ${sv.port} max ${sv.maxc} hard ${sv.hard}` +
         (s.weight ? ` weight ${sv.weight}` : '') +
-        (s.prio ? ` prio ${sv.prio}` : ''),
+        (s.prio ? ` prio ${sv.prio}` : '') +
+        (sv.check ? ` check ${describeCheck(sv.check)}` : ''),
     ),
     ...tlsLines(state.tls),
     yes(s.stubborn, 'stubborn'),
@@ -205,13 +225,15 @@ const intCommand = (get: (c: CommandCall) => number, set: (c: CommandCall, n: nu
   intSetting(c.cmd, c.arg, () => get(c), (n) => set(c, n));
 const silent: CommandHandler = () => '';
 
-function noCommand({ host, state, words }: CommandCall): string {
+function noCommand(call: CommandCall): string {
+  const { host, state, words } = call;
   const what = words[1];
   if (what === undefined) return '';
   if ((FLAGS as readonly string[]).includes(what)) setFlag(state, what as Flag, false);
   else if (what === 'acl') state.acls.clear(words[2] ?? '');
   else if (what === 'log') host.setLog(null);
   else if (what === 'web_stats') state.webStats = null;
+  else if (what === 'metrics_port') setMetricsListen(call, null);
   else if (what === 'peek') return '';
   else return `do_cmd: ignoring command starting with 'no ${what}'\n`;
   return '';
@@ -233,6 +255,23 @@ function includeCommand({ host, arg, depth, fromControl }: CommandCall): string 
     .split('\n')
     .map((l, i) => hide(runCommand(host, l, depth + 1, fromControl)).replace(/^do_cmd: /gm, `do_cmd: ${arg} line ${i + 1}: `))
     .join('');
+}
+
+/**
+ * `metrics_port [ADDRESS:]PORT|on`: set before the start (-o, the config file); `on` is the
+ * flavor's metrics port on loopback. A running pen keeps its endpoint, as it keeps its listener.
+ */
+function setMetricsListen({ state, proxy }: CommandCall, value: string | null): void {
+  if (value !== null && value !== 'on') {
+    try {
+      parseMetricsListen(value);
+    } catch (err) {
+      throw new CommandError((err as Error).message);
+    }
+  }
+  if (value === state.metricsListen) return;
+  if (proxy) throw new CommandError(`metrics_port: a running pen keeps its metrics endpoint (${state.metricsListen ?? 'off'}); put the change in the config file and restart pen`);
+  state.metricsListen = value;
 }
 
 /** pen's commands by name; the on/off flags (`hash`, `no hash`, ...) are handled before these. */
@@ -274,6 +313,12 @@ const COMMANDS = new Map<string, CommandHandler>([
       .map((sv) => `${sv.index} addr ${sv.unixPath ?? sv.host} port ${sv.port} conn ${sv.conns} max ${sv.maxc} hard ${sv.hard} weight ${sv.weight} prio ${sv.prio} sx ${sv.sx} rx ${sv.rx}\n`)
       .join('')],
   ['server', ({ state, words }) => serverCommand(state, words)],
+  ['health', ({ state }) => healthReport(state)],
+  ['status_json', ({ state, proxy }) => `${JSON.stringify(statusSnapshot(state, proxy))}\n`],
+  ['metrics_port', (call) => {
+    if (call.arg !== undefined) setMetricsListen(call, call.arg);
+    return call.state.metricsListen ? `${call.state.metricsListen}\n` : '';
+  }],
   ['pid', () => `${process.pid}\n`],
   ['control', ({ state }) => `${state.control ?? ''}\n`],
   ['listen', ({ state, proxy, arg }) => {

@@ -91,6 +91,8 @@ export class Proxy {
   readonly conns: Array<Conn | null>;
   private freeSlots: number[];
   used = 0;
+  /** Clients taken since the start (the status's `connections_accepted`). */
+  accepted = 0;
   lastSlot = 0;
   onFull: (() => void) | null = null;
   onRoom: (() => void) | null = null;
@@ -147,6 +149,7 @@ export class Proxy {
       return;
     }
     this.used++;
+    this.accepted++;
     this.lastSlot = slot;
     if (this.freeSlots.length === 0) this.onFull?.();
     const address = client.remoteAddress ?? '0.0.0.0';

@@ -1,5 +1,6 @@
 import { Acls } from './acl';
 import { Balancer, type Settings } from './balancer';
+import { HealthChecks } from './health';
 import type { ProxySettings } from './proxy';
 
 export type FastClose = 'off' | 'up' | 'down' | 'both';
@@ -48,6 +49,10 @@ export interface PenState {
   tarpitAcl: number;
   /** The command line as `write` reconstructs it. */
   commandLine: string;
+  /** The servers' active health checks: run once pen has started. */
+  health: HealthChecks;
+  /** `metrics_port`: where the metrics endpoint listens ([address:]port; null: off). */
+  metricsListen: string | null;
 }
 
 export function initialState(): PenState {
@@ -63,11 +68,13 @@ export function initialState(): PenState {
     clientsMax: 2048,
     clientAcl: 0,
   };
+  const balancer = new Balancer(settings, acls);
+  const proxy: ProxySettings = { timeout: 3, http: false, tcpNodelay: false, keepalive: false, idleTimeout: 0, source: null, connMax: 500, fastClose: 'off' };
   return {
     acls,
-    balancer: new Balancer(settings, acls),
+    balancer,
     settings,
-    proxy: { timeout: 3, http: false, tcpNodelay: false, keepalive: false, idleTimeout: 0, source: null, connMax: 500, fastClose: 'off' },
+    proxy,
     ascii: false,
     debug: 0,
     listen: '',
@@ -84,5 +91,7 @@ export function initialState(): PenState {
     tls: { ciphers: null, options: new Set(), sniPath: null, ocspResponse: null, renegotiationInterval: DEFAULT_RENEGOTIATION_SECONDS },
     tarpitAcl: -1,
     commandLine: '',
+    health: new HealthChecks(balancer, () => proxy.source),
+    metricsListen: null,
   };
 }
