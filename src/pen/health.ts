@@ -99,7 +99,8 @@ const seconds = (ms: number) => (ms % 1000 === 0 ? String(ms / 1000) : `${ms}ms`
 /** A check as the words `parseCheck` reads back, every value given. */
 export function describeCheck(check: HealthCheck | null): string {
   if (!check) return 'off';
-  const http = check.kind === 'http' ? ` ${check.method} ${check.path} ${check.statusLow}-${check.statusHigh}${check.hostHeader ? ` host ${check.hostHeader}` : ''}` : '';
+  const status = check.statusLow === check.statusHigh ? `${check.statusLow}` : `${check.statusLow}-${check.statusHigh}`;
+  const http = check.kind === 'http' ? ` ${check.method} ${check.path} ${status}${check.hostHeader ? ` host ${check.hostHeader}` : ''}` : '';
   const timeout = check.timeoutMs !== null ? ` timeout ${seconds(check.timeoutMs)}` : '';
   return `${check.kind}${http} inter ${seconds(check.interMs)}${timeout} rise ${check.rise} fall ${check.fall}`;
 }
@@ -212,7 +213,9 @@ export class HealthChecks {
       r.failures = 0;
       if (server.down && r.passes >= rise) {
         server.down = false;
-        this.log(`${where} is up: ${r.passes} health checks passed (${outcome})`);
+        // The checks have just seen it answer: a blacklist from a client's failed connect ends too.
+        server.blacklistedUntil = 0;
+        this.log(`${where} is up: ${r.passes} health check(s) passed (${outcome})`);
       }
     } else {
       r.failed++;
@@ -220,7 +223,7 @@ export class HealthChecks {
       r.passes = 0;
       if (!server.down && r.failures >= fall) {
         server.down = true;
-        this.log(`${where} is down: ${r.failures} health checks failed in a row (${outcome})`);
+        this.log(`${where} is down: ${r.failures} health check(s) failed in a row (${outcome})`);
       }
     }
   }
