@@ -9,8 +9,9 @@ cd "$(dirname "$0")/.."
 # rpmlint: the packages' lint test; gnupg: the signing test's throwaway key; python3: the init script test.
 # openssl: the depot's TLS test certificates; dpkg-dev, lintian, systemd, createrepo-c, dnf,
 # apt-utils: the .deb packages, units and repositories; systemd-container, jq, curl: the live
-# systemd test (scripts/systemd-live.sh).
-APT_PACKAGES=(rpm rpmlint gnupg python3 openssl libpam0g-dev rsyslog pamtester etcd-server util-linux mount passwd procps psmisc iproute2 busybox-static dpkg-dev lintian systemd createrepo-c dnf apt-utils systemd-container jq curl)
+# systemd test (scripts/systemd-live.sh). nginx: pen's health-check backends; prometheus (its
+# promtool) and python3-prometheus-client: parsers of pen's metrics in Prometheus and OpenMetrics form.
+APT_PACKAGES=(rpm rpmlint gnupg python3 openssl libpam0g-dev rsyslog pamtester etcd-server util-linux mount passwd procps psmisc iproute2 busybox-static dpkg-dev lintian systemd createrepo-c dnf apt-utils systemd-container jq curl nginx prometheus python3-prometheus-client)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

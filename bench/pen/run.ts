@@ -27,7 +27,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const MODES: readonly Mode[] = ['keepalive', 'close'];
 
 interface Proxy {
-  name: 'pen' | 'haproxy' | 'ours' | 'ours-net' | 'baseline' | 'lean' | 'handles';
+  name: 'pen' | 'haproxy' | 'ours' | 'ours-net' | 'ours-checks' | 'baseline' | 'lean' | 'handles';
   label: string;
   port: number;
   child: ChildProcess;
@@ -101,13 +101,16 @@ async function main(): Promise<void> {
   const bundle = bundleOurs(work);
   if (bundle) {
     // Ours on the path it picks (the handles) and forced onto net, the fallback.
-    for (const [name, label, env] of [
-      ['ours', 'our pen (bundled, handles)', {}],
-      ['ours-net', 'our pen (bundled, net fallback)', { FLAVORKIT_PEN_DATA_PATH: 'net' }],
+    // And on handles with an HTTP health check on each backend every 100 ms, the checks' cost.
+    const checks = backends.flatMap((_, i) => ['-o', `server ${i} check http GET / 200 inter 100ms rise 2 fall 3`]);
+    for (const [name, label, env, extra] of [
+      ['ours', 'our pen (bundled, handles)', {}, []],
+      ['ours-net', 'our pen (bundled, net fallback)', { FLAVORKIT_PEN_DATA_PATH: 'net' }, []],
+      ['ours-checks', 'our pen (handles, HTTP checks every 100 ms)', {}, checks],
     ] as const) {
       const ourPort = await freePort();
       // BENCH_CPU_PROF=DIR writes V8 CPU profiles of the Node proxies there (node --cpu-prof).
-      const ours = start(process.execPath, [...profile, bundle, '-f', '-r', '-x', '10000', `127.0.0.1:${ourPort}`, ...backends.map((b) => `127.0.0.1:${b}`)], {
+      const ours = start(process.execPath, [...profile, bundle, '-f', '-r', '-x', '10000', ...extra, `127.0.0.1:${ourPort}`, ...backends.map((b) => `127.0.0.1:${b}`)], {
         ...process.env,
         ...env,
         FLAVORKIT_ROOT: path.join(work, `root-${name}`),
@@ -124,6 +127,13 @@ async function main(): Promise<void> {
   // weighs on every proxy of a round rather than on one.
   const results: Result[] = [];
   const roundRatios = new Map<Mode, number[]>();
+  // Our pen with health checks over our pen without, round by round: their cost in req/s.
+  const checkRatios = new Map<Mode, number[]>();
+  const ratioIn = (round: Result[], top: Proxy['name'], bottom: Proxy['name']) => {
+    const t = round.find((x) => x.proxy === top);
+    const b = round.find((x) => x.proxy === bottom);
+    return t && b ? t.rps / b.rps : 0;
+  };
   for (const mode of MODES) {
     for (const p of proxies) wrk(p.port, mode, WARMUP_SECONDS, CONNECTIONS);
     const rounds: Result[][] = [];
@@ -143,12 +153,9 @@ async function main(): Promise<void> {
       }
       rounds.push(round);
     }
-    const oursOverPen = (round: Result[]) => {
-      const o = round.find((x) => x.proxy === 'ours');
-      const p = round.find((x) => x.proxy === 'pen');
-      return o && p ? o.rps / p.rps : 0;
-    };
+    const oursOverPen = (round: Result[]) => ratioIn(round, 'ours', 'pen');
     roundRatios.set(mode, rounds.map(oursOverPen));
+    checkRatios.set(mode, rounds.map((round) => ratioIn(round, 'ours-checks', 'ours')));
     results.push(...[...rounds].sort((a, b) => oursOverPen(a) - oursOverPen(b))[Math.floor(rounds.length / 2)]!);
   }
   const rss = new Map(proxies.map((p) => [p.name, peakRssMiB(p.child.pid!)]));
@@ -185,6 +192,12 @@ async function main(): Promise<void> {
   if (bundle) {
     ratios.push('', '| mode | req/s ours/pen by round |', '|---|---|');
     for (const mode of MODES) ratios.push(`| ${mode} | ${(roundRatios.get(mode) ?? []).map((x) => `${x.toFixed(2)}×`).join(' ')} |`);
+    ratios.push('', '| mode | req/s with health checks ÷ without, by round | median |', '|---|---|---:|');
+    for (const mode of MODES) {
+      const byRound = checkRatios.get(mode) ?? [];
+      const median = [...byRound].sort((x, y) => x - y)[Math.floor(byRound.length / 2)];
+      ratios.push(`| ${mode} | ${byRound.map((x) => `${x.toFixed(3)}×`).join(' ')} | ${median?.toFixed(3) ?? '–'}× |`);
+    }
   }
   const machine = [
     `nproc: ${os.cpus().length}`,

@@ -38,7 +38,7 @@ export interface DaemonSpec {
   distributionPackage?: { name: string; version: string };
 }
 
-export const PORT_NAMES = ['service', 'control'] as const;
+export const PORT_NAMES = ['service', 'control', 'metrics'] as const;
 export type PortName = (typeof PORT_NAMES)[number];
 
 export const DAEMON_SPECS: Readonly<Record<DaemonName, DaemonSpec>> = {
@@ -48,7 +48,8 @@ export const DAEMON_SPECS: Readonly<Record<DaemonName, DaemonSpec>> = {
     socketName: 'pen.sock',
     configName: 'pen.conf',
     programs: ['pen', 'penctl', 'penlog', 'penlogd', 'mergelogs'],
-    ports: ['service', 'control'],
+    // metrics: pen's metrics endpoint, when its config turns it on (`metrics_port on`).
+    ports: ['service', 'control', 'metrics'],
     summary: 'TCP load balancer compatible with pen 0.34',
     distributionPackage: { name: 'pen', version: '0.34.1' },
     extraFiles: {

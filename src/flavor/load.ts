@@ -59,7 +59,7 @@ export function derivedPortBase(name: string): number {
 }
 
 const PORT_OFFSETS: Record<DaemonName, Partial<Record<PortName, number>>> = {
-  pen: { service: 0, control: 1 },
+  pen: { service: 0, control: 1, metrics: 3 },
   depot: { service: 2 },
   init: {},
 };

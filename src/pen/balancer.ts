@@ -1,5 +1,6 @@
 import net from 'node:net';
 import type { Acls } from './acl';
+import type { HealthCheck } from './health';
 
 export interface Server {
   index: number;
@@ -23,6 +24,10 @@ export interface Server {
   proxyProtocol?: 1 | 2;
   /** `server N drain`: no new clients; its open connections finish. */
   draining?: boolean;
+  /** Its active health check (null: none, as in pen). */
+  check: HealthCheck | null;
+  /** Taken out of rotation by its health check. */
+  down: boolean;
 }
 
 export interface ClientEntry {
@@ -53,7 +58,7 @@ export const ABUSE = -2;
 const now = () => Math.floor(Date.now() / 1000);
 
 export function newServer(index: number, fields: Partial<Server> & { host: string; port: number }): Server {
-  return { index, unixPath: null, maxc: 0, hard: 0, weight: 0, prio: 0, acl: -1, conns: 0, status: 0, blacklistedUntil: 0, sx: 0, rx: 0, ...fields };
+  return { index, unixPath: null, maxc: 0, hard: 0, weight: 0, prio: 0, acl: -1, conns: 0, status: 0, blacklistedUntil: 0, sx: 0, rx: 0, check: null, down: false, ...fields };
 }
 
 /** The raw IPv4 `s_addr` as an x86 host integer: pen hashes that, not the dotted value. */
@@ -113,6 +118,14 @@ export class Balancer {
     return s.blacklistedUntil > now();
   }
 
+  /**
+   * Whether `s` is in rotation: neither blacklisted, draining nor failing its health check. Every data path
+   * asks this before it sends a client to a server.
+   */
+  isAvailable(s: Server): boolean {
+    return !s.down && !s.draining && !this.isBlacklisted(s);
+  }
+
   blacklist(s: Server, seconds = this.settings.blacklistSeconds): void {
     const t = now();
     s.status = t;
@@ -122,7 +135,7 @@ export class Balancer {
   /** Whether `s` may take this client now (pen's try_server checks, before connecting). */
   accepts(s: Server, client: ClientEntry, address: string): boolean {
     if (s.port === 0 && s.unixPath === null) return false;
-    if (this.isBlacklisted(s) || s.draining) return false;
+    if (!this.isAvailable(s)) return false;
     const sticky = client.server === s.index;
     if (s.maxc > 0 && s.conns >= s.maxc && (!sticky || s.conns >= s.hard)) return false;
     if (s.acl >= 0 && !this.acls.permits(s.acl, address)) return false;
@@ -130,7 +143,7 @@ export class Balancer {
   }
 
   private usable(s: Server): boolean {
-    return (s.port !== 0 || s.unixPath !== null) && s.host !== '0.0.0.0' && !this.isBlacklisted(s) && !s.draining;
+    return (s.port !== 0 || s.unixPath !== null) && s.host !== '0.0.0.0' && this.isAvailable(s);
   }
 
   private byRoundRobin(): Server | null {

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import { controlServer, currentLayout, FeatureMissingError, inheritedFds, lineRequests, listenControlSocket, lookupUser, runDaemon, UsageError, type DaemonContext } from '../runtime';
 import type { Layout } from '../flavor';
@@ -7,11 +8,13 @@ import { ABUSE, EMERGENCY, newServer, type Server } from './balancer';
 import { runCommand, type CommandHost } from './commands';
 import { drainOnStop, handOverOnSignal, type HandOverListener } from './drain';
 import { errnoProblem } from './errno-messages';
+import { metricsServer, parseMetricsListen } from './metrics';
 import { acceptingProxyHeaders } from './proxyproto';
 import { Proxy } from './proxy';
 import { chooseDataPath, listenHandles, netSide, type Listener } from './transport';
 import { isLogFile, openRequestLog, type OpenLog } from './requestlog';
 import { initialState, type PenState } from './state';
+import { statusSnapshot } from './status';
 import type { LiveTls } from './tls';
 import { getopt } from './libc/getopt';
 import { statusPage } from './webstats';
@@ -184,6 +187,8 @@ interface Configured {
   live: Live;
   host: CommandHost;
   listen: Endpoint;
+  /** Where the metrics endpoint listens (null: off). */
+  metrics: { host: string; port: number } | null;
   /** Re-reads the config file on SIGHUP: the problems found, if any. */
   rereadConfig: () => string[];
 }
@@ -297,7 +302,10 @@ async function configure(p: Parsed, layout: Layout): Promise<Configured | null> 
       // As pen does: the command line gives its slots their address and limits; a slot's acl and
       // the slots beyond, from -o or the config file, stay as they were.
       const configured = state.balancer.servers;
-      state.balancer.servers = [...fromCli.map((server, i) => ({ ...server, acl: configured[i]?.acl ?? server.acl })), ...configured.slice(fromCli.length)];
+      state.balancer.servers = [
+        ...fromCli.map((server, i) => ({ ...server, acl: configured[i]?.acl ?? server.acl, check: configured[i]?.check ?? null })),
+        ...configured.slice(fromCli.length),
+      ];
     }
     const named = (option: string) => (err: Error): never => {
       throw new PenError(`-${option}: ${err.message}`);
@@ -305,25 +313,26 @@ async function configure(p: Parsed, layout: Layout): Promise<Configured | null> 
     if (p.emergency) state.balancer.emergency = { ...(await serverFrom(p.emergency, 0, listenPort).catch(named('e'))), index: EMERGENCY };
     if (p.abuse) state.balancer.abuse = { ...(await serverFrom(p.abuse, 0, listenPort).catch(named('B'))), index: ABUSE };
     if (p.user) lookupUserFor(p.user);
+    const metrics = metricsEndpoint(state.metricsListen, layout.ports.metrics);
     if (state.balancer.servers.length === 0 && !p.emergency) {
       throw new PenError('no servers given; name them after the listen address (host[:port[:maxc[:hard[:weight[:prio]]]]]) or with "server N address A port P" in the config file');
     }
     if (p.udp && !FLAVORKIT_FEATURES.udp) throw new FeatureMissingError('udp', 'UDP mode (-U)');
     if (p.tls && !FLAVORKIT_FEATURES.tls) throw new FeatureMissingError('tls', 'TLS termination (-E)');
-    return { p, layout, live, host, listen, rereadConfig: () => readConfig(host, true) };
+    return { p, layout, live, host, listen, metrics, rereadConfig: () => readConfig(host, true) };
   } catch (err) {
     process.stderr.write(`pen: ${(err as Error).message}\n`);
     return null;
   }
 }
 
-/** The control sockets as a hand-over needs them: closed before a successor opens its own. */
+/** The control sockets and the metrics endpoint as a hand-over needs them: closed before a successor opens its own. */
 interface ControlSockets {
   close(): Promise<void>;
   reopen(): Promise<void>;
 }
 
-/** Opens the control sockets: the flavor's, and -C's when given. */
+/** Opens the control sockets (the flavor's, and -C's when given) and the metrics endpoint when set. */
 async function listenControl(pen: Configured, ctx: DaemonContext): Promise<ControlSockets> {
   const { state } = pen.p;
   const controlHandler = (socket: net.Socket) => {
@@ -334,9 +343,23 @@ async function listenControl(pen: Configured, ctx: DaemonContext): Promise<Contr
     lineRequests((line) => runCommand(pen.host, line, 0, true), 4095, (m) => `do_cmd: ${m}\n`)(socket);
   };
   let open: net.Server[] = [];
-  const close = () => Promise.all(open.splice(0).map((server) => new Promise<void>((resolve) => server.close(() => resolve())))).then(() => undefined);
+  const close = () =>
+    Promise.all(
+      open.splice(0).map((server) => {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        if (server instanceof http.Server) server.closeAllConnections();
+        return closed;
+      }),
+    ).then(() => undefined);
   const listenAll = async () => {
     open.push(await listenControlSocket({ path: pen.layout.controlSocket, mode: 0o600 }, controlHandler));
+    if (pen.metrics) {
+      const endpoint = metricsServer(() => statusSnapshot(state, pen.live.proxy));
+      await listenOn(endpoint, { kind: 'inet', ...pen.metrics }, 16).catch((err: Error) => {
+        throw new PenError(`metrics_port: ${err.message}; give another port with metrics_port`);
+      });
+      open.push(endpoint);
+    }
     if (!state.control) return;
     if (process.getuid?.() === 0 && !pen.p.user && !state.control.includes('/')) {
       ctx.log.warn("Won't open control port running as root; use -u to run as different user");
@@ -364,6 +387,8 @@ async function listen(pen: Configured, ctx: DaemonContext): Promise<void> {
   const log = ctx.log;
   const debug = (m: string) => (state.debug > 0 ? log.debug(m) : undefined);
   const control = await listenControl(pen, ctx);
+  state.health.start((m) => log.warn(m));
+  ctx.onStop(() => state.health.stop());
   if (state.log) host.setLog(state.log);
   if (state.log && isLogFile(state.log)) ctx.handOver(state.log);
   ctx.onStop(() => live.requestLog?.close());
@@ -446,6 +471,14 @@ export async function main(argv: string[]): Promise<number> {
     },
   });
   return -1;
+}
+
+/** `metrics_port`: where the endpoint listens, `on` being the flavor's metrics port on loopback. */
+function metricsEndpoint(setting: string | null, flavorPort: number | undefined): { host: string; port: number } | null {
+  if (setting === null) return null;
+  if (setting !== 'on') return parseMetricsListen(setting);
+  if (flavorPort === undefined) throw new PenError('metrics_port on: this flavor has no metrics port; give one with metrics_port PORT');
+  return { host: '127.0.0.1', port: flavorPort };
 }
 
 /**

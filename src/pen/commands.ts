@@ -5,9 +5,12 @@ import { writeFileAtomic } from '../runtime';
 import { AclError } from './acl';
 import { newServer } from './balancer';
 import { extensionCommand, extensionConfigLines, serverWithExtensions } from './extensions';
+import { CheckError, describeCheck, parseCheck, type HealthCheck } from './health';
 import type { Proxy } from './proxy';
+import { parseMetricsListen } from './metrics';
 import { sslCommand } from './sslcommands';
 import { DEFAULT_RENEGOTIATION_SECONDS, type PenState } from './state';
+import { healthReport, statusSnapshot } from './status';
 import type { LiveTls } from './tls';
 import { fdOf, statusPage } from './webstats';
 
@@ -103,17 +106,28 @@ function setFlag(state: PenState, flag: Flag, on: boolean): void {
 const SERVER_KEYWORDS = ['acl', 'address', 'port', 'max', 'hard', 'blacklist', 'weight', 'prio'];
 
 /**
- * `server N [acl A] [address A] [port P] [max M] [hard H] [blacklist T] [weight W] [prio P]`.
- * Every pair is checked before any is applied, so a mistake changes nothing.
+ * `server N [acl A] [address A] [port P] [max M] [hard H] [blacklist T] [weight W] [prio P]
+ * [check tcp|http ...|off]`; `check` takes the rest of the line (docs/pen-extensions.md).
+ * Everything is checked before anything is applied, so a mistake changes nothing.
  */
 function serverCommand(state: PenState, words: string[]): string {
   const index = int(words[1]);
   if (index === null || index < 0 || index > 100000) return `do_cmd: bad server number '${words[1] ?? ''}'\n`;
   const pairs: Array<[string, string, number]> = [];
+  let check: HealthCheck | null | undefined;
   for (let i = 2; i < words.length; i += 2) {
     const [key, value] = [words[i]!, words[i + 1]];
+    if (key === 'check') {
+      try {
+        check = parseCheck(words.slice(i + 1));
+      } catch (err) {
+        if (err instanceof CheckError) return `do_cmd: server ${index} ${err.message}\n`;
+        throw err;
+      }
+      break;
+    }
     const n = int(value);
-    if (!SERVER_KEYWORDS.includes(key)) return `do_cmd: unknown server keyword '${key}'; use ${SERVER_KEYWORDS.join(', ')}\n`;
+    if (!SERVER_KEYWORDS.includes(key)) return `do_cmd: unknown server keyword '${key}'; use ${SERVER_KEYWORDS.join(', ')}, check\n`;
     if (value === undefined) return `do_cmd: server ${index} ${key} needs a value\n`;
     if (key !== 'address' && n === null) return `do_cmd: server ${index} ${key} takes a whole number, not '${value}'\n`;
     if (key === 'port' && (n! < 0 || n! > 65535)) return `do_cmd: server ${index} port ${value} is out of range 0..65535\n`;
@@ -133,6 +147,10 @@ function serverCommand(state: PenState, words: string[]): string {
       case 'acl': s.acl = n; break;
       case 'blacklist': balancer.blacklist(s, n); break;
     }
+  }
+  if (check !== undefined) {
+    s.check = check;
+    state.health.sync();
   }
   return '';
 }
@@ -164,12 +182,14 @@ export function describeConfig(state: PenState): string {
     yes(s.hash, 'hash'),
     yes(state.proxy.http, 'http'),
     state.log ? `log ${state.log}` : 'no log',
+    ...(state.metricsListen ? [`metrics_port ${state.metricsListen}`] : []),
     yes(s.roundrobin, 'roundrobin'),
     ...state.balancer.servers.map(
       (sv) =>
         `server ${sv.index} acl ${Math.max(sv.acl, 0)} address ${sv.unixPath ?? sv.host} port ${sv.port} max ${sv.maxc} hard ${sv.hard}` +
         (s.weight ? ` weight ${sv.weight}` : '') +
-        (s.prio ? ` prio ${sv.prio}` : ''),
+        (s.prio ? ` prio ${sv.prio}` : '') +
+        (sv.check ? ` check ${describeCheck(sv.check)}` : ''),
     ),
     ...tlsLines(state.tls),
     yes(s.stubborn, 'stubborn'),
@@ -186,186 +206,233 @@ export function describeConfig(state: PenState): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** What a command handler gets: the command's words and where it came from. */
+export interface CommandCall {
+  host: CommandHost;
+  state: PenState;
+  proxy: Proxy | null;
+  words: string[];
+  cmd: string;
+  arg: string | undefined;
+  /** How deep in `include` files this line is. */
+  depth: number;
+  /** From a control connection: an included file's lines that are no pen command stay unshown. */
+  fromControl: boolean;
+}
+
+/** One command's handler: pen's reply (empty for none); a CommandError becomes `do_cmd: ...`. */
+export type CommandHandler = (call: CommandCall) => string;
+
+const intCommand = (get: (c: CommandCall) => number, set: (c: CommandCall, n: number) => void): CommandHandler => (c) =>
+  intSetting(c.cmd, c.arg, () => get(c), (n) => set(c, n));
+const silent: CommandHandler = () => '';
+
+function noCommand(call: CommandCall): string {
+  const { host, state, words } = call;
+  const what = words[1];
+  if (what === undefined) return '';
+  if ((FLAGS as readonly string[]).includes(what)) setFlag(state, what as Flag, false);
+  else if (what === 'acl') state.acls.clear(words[2] ?? '');
+  else if (what === 'log') host.setLog(null);
+  else if (what === 'web_stats') state.webStats = null;
+  else if (what === 'metrics_port') setMetricsListen(call, null);
+  else if (what === 'peek') return '';
+  else return `do_cmd: ignoring command starting with 'no ${what}'\n`;
+  return '';
+}
+
+function includeCommand({ host, arg, depth, fromControl }: CommandCall): string {
+  if (arg === undefined) return 'do_cmd: include needs a file name\n';
+  if (depth > 8) return `do_cmd: include ${arg}: nested more than 8 deep; look for a file that includes itself\n`;
+  let text: string;
+  try {
+    text = readIncluded(arg);
+  } catch (err) {
+    // pen's own words when the file cannot be opened; the reason when it is refused.
+    return err instanceof CommandError ? `do_cmd: can't read config file '${arg}': ${err.message}\n` : `do_cmd: can't read config file '${arg}'\n`;
+  }
+  // Problems inside the included file name it and the line.
+  const hide = (reply: string) => (fromControl ? reply.replace(/^do_cmd: ignoring command starting with .*$/gm, 'do_cmd: not a pen command (the line is not shown)') : reply);
+  return text
+    .split('\n')
+    .map((l, i) => hide(runCommand(host, l, depth + 1, fromControl)).replace(/^do_cmd: /gm, `do_cmd: ${arg} line ${i + 1}: `))
+    .join('');
+}
+
 /**
- * One pen command (a penctl request, a line of a -F file, a -o option), with pen's reply.
- * Unknown or malformed commands, and commands that fail, are answered, never fatal.
+ * `metrics_port [ADDRESS:]PORT|on`: set before the start (-o, the config file); `on` is the
+ * flavor's metrics port on loopback. A running pen keeps its endpoint, as it keeps its listener.
  */
+function setMetricsListen({ state, proxy }: CommandCall, value: string | null): void {
+  if (value !== null && value !== 'on') {
+    try {
+      parseMetricsListen(value);
+    } catch (err) {
+      throw new CommandError((err as Error).message);
+    }
+  }
+  if (value === state.metricsListen) return;
+  if (proxy) throw new CommandError(`metrics_port: a running pen keeps its metrics endpoint (${state.metricsListen ?? 'off'}); put the change in the config file and restart pen`);
+  state.metricsListen = value;
+}
+
+/** pen's commands by name; the on/off flags (`hash`, `no hash`, ...) are handled before these. */
+const COMMANDS = new Map<string, CommandHandler>([
+  ['no', noCommand],
+  ['acl', ({ state, words }) => {
+    if (words.length < 4) return `do_cmd: acl needs a number, permit or deny, and an address\n`;
+    state.acls.add(words[1]!, words[2]!, words[3]!, words[4]);
+    return '';
+  }],
+  ['blacklist', intCommand(({ state }) => state.settings.blacklistSeconds, ({ state }, n) => (state.settings.blacklistSeconds = Math.max(0, n)))],
+  ['client_acl', intCommand(({ state }) => state.settings.clientAcl, ({ state }, n) => (state.settings.clientAcl = aclNumber(n)))],
+  ['control_acl', intCommand(({ state }) => state.controlAcl, ({ state }, n) => (state.controlAcl = aclNumber(n)))],
+  ['clients_max', intCommand(({ state }) => state.settings.clientsMax, ({ state }, n) => (state.settings.clientsMax = Math.max(state.settings.clientsMax, n)))],
+  ['conn_max', intCommand(({ state }) => state.proxy.connMax, ({ state, proxy }, n) => {
+    if (!proxy) state.proxy.connMax = Math.max(state.proxy.connMax, n);
+    else if (n > CONN_MAX_RUNNING) throw new CommandError(`conn_max ${n}: a running pen grows its connection table to at most ${CONN_MAX_RUNNING}; start pen with -x ${n} for a larger one`);
+    else proxy.grow(n);
+  })],
+  ['timeout', intCommand(({ state }) => state.proxy.timeout, ({ state }, n) => (state.proxy.timeout = Math.max(1, n)))],
+  ['tracking', intCommand(({ state }) => state.settings.trackingSeconds, ({ state }, n) => (state.settings.trackingSeconds = Math.max(0, n)))],
+  ['debug', intCommand(({ state }) => state.debug, ({ state }, n) => (state.debug = Math.max(0, n)))],
+  ['idle_timeout', ({ state, cmd, arg }) => {
+    const n = optionalInt(cmd, arg);
+    if (n !== null) state.proxy.idleTimeout = Math.max(0, n);
+    return `Idle timeout: ${state.proxy.idleTimeout} seconds\n`;
+  }],
+  ['pending_max', ({ state, cmd, arg }) => {
+    const n = optionalInt(cmd, arg);
+    if (n !== null) state.pendingMax = Math.max(1, n);
+    return '';
+  }],
+  ['mode', ({ state: { settings: s } }) => {
+    const y = (on: boolean) => (on ? '' : 'no ');
+    return `${y(s.hash)}hash ${y(s.roundrobin)}roundrobin ${y(s.stubborn)}stubborn ${y(s.weight)}weight ${y(s.prio)}prio\n`;
+  }],
+  ['servers', ({ state }) =>
+    state.balancer.servers
+      .map((sv) => `${sv.index} addr ${sv.unixPath ?? sv.host} port ${sv.port} conn ${sv.conns} max ${sv.maxc} hard ${sv.hard} weight ${sv.weight} prio ${sv.prio} sx ${sv.sx} rx ${sv.rx}\n`)
+      .join('')],
+  ['server', ({ state, words }) => serverWithExtensions(state, words, (w) => serverCommand(state, w))],
+  ['health', ({ state }) => healthReport(state)],
+  ['status_json', ({ state, proxy }) => `${JSON.stringify(statusSnapshot(state, proxy))}\n`],
+  ['metrics_port', (call) => {
+    if (call.arg !== undefined) setMetricsListen(call, call.arg);
+    return call.state.metricsListen ? `${call.state.metricsListen}\n` : '';
+  }],
+  ['pid', () => `${process.pid}\n`],
+  ['control', ({ state }) => `${state.control ?? ''}\n`],
+  ['listen', ({ state, proxy, arg }) => {
+    // Before the start (-o, the config file) it names the address to listen on, as in pen's
+    // "pen -F file"; a running pen does not move its listener.
+    if (arg !== undefined && arg !== state.listen && proxy) return `do_cmd: listen ${arg}: a running pen keeps its address; restart it to listen elsewhere\n`;
+    if (arg !== undefined) state.listen = arg;
+    return `${state.listen}\n`;
+  }],
+  ['log', ({ host, state, arg }) => {
+    if (arg !== undefined) host.setLog(arg);
+    return state.log ? `${state.log}\n` : '';
+  }],
+  ['web_stats', ({ state, arg }) => {
+    if (arg !== undefined) state.webStats = arg;
+    return state.webStats ? `${state.webStats}\n` : '';
+  }],
+  ['status', ({ host, state, proxy }) => {
+    if (!proxy || !host.writeWebStats()) return 'Unable to create webstats\n';
+    return statusPage(state, proxy);
+  }],
+  ['recent', ({ state, cmd, arg }) => {
+    const window = optionalInt(cmd, arg) ?? 300;
+    const since = Math.floor(Date.now() / 1000) - window;
+    return [...state.balancer.clients.values()]
+      .filter((c) => c.last >= since)
+      .map((c) => `${c.address} connects ${c.connects} sx ${c.sx} rx ${c.rx}\n`)
+      .join('');
+  }],
+  ['connection', ({ proxy, arg }) => {
+    const n = int(arg);
+    if (n === null || !proxy || n < 0 || n >= proxy.conns.length) return `Connection ${arg ?? ''} out of range\n`;
+    const c = proxy.conns[n];
+    return `Connection ${n}:\nstate = ${c?.state ?? 0}\ndownfd = ${c ? fdOf(c.client) : -1}, upfd = ${c?.upstream ? fdOf(c.upstream) : -1}\nclient = 0, server = ${c?.server?.index ?? 0}\npend = 0\n`;
+  }],
+  ['close', ({ proxy, arg }) => {
+    const n = int(arg);
+    if (n === null || !proxy || !proxy.close(n)) return `Connection ${arg ?? ''} out of range\n`;
+    return `Forcibly closing connection ${n}\n`;
+  }],
+  ['socket', ({ proxy, arg }) => {
+    const fd = int(arg);
+    const owner = proxy?.conns.find((c) => c && (fdOf(c.client) === fd || (c.upstream && fdOf(c.upstream) === fd)));
+    return `Socket ${arg ?? ''} belongs to connection ${owner?.slot ?? -1}\n`;
+  }],
+  ['tarpit_acl', ({ state, cmd, arg }) => {
+    const n = optionalInt(cmd, arg);
+    // -1 turns the tarpit off, as in pen.
+    if (n !== null) state.tarpitAcl = n === -1 ? -1 : aclNumber(n);
+    return `tarpit_acl = ${state.tarpitAcl}`;
+  }],
+  ['idlers', ({ cmd, arg }) => `Idlers: 0/${optionalInt(cmd, arg) ?? 0}\n`],
+  ['source', ({ state, arg }) => {
+    if (arg === undefined) return '';
+    // pen's refusal, with the reason: a source this host cannot bind would fail every backend connect.
+    if (!isLocalAddress(arg)) return `do_cmd: unable to set source address to '${arg}': it is not an IP address of this host; give one of its addresses\n`;
+    state.proxy.source = arg;
+    return '';
+  }],
+  ['tcp_fastclose', ({ state, arg }) => {
+    if (arg === undefined) return 'do_cmd: ignoring tcp_fastclose without argument\n';
+    if (arg !== 'up' && arg !== 'down' && arg !== 'both' && arg !== 'off') return `do_cmd: tcp_fastclose takes up, down, both or off, not '${arg}'\n`;
+    state.proxy.fastClose = arg;
+    return '';
+  }],
+  ['include', includeCommand],
+  ['write', ({ state, arg }) => {
+    const file = arg ?? state.configFile;
+    if (!file) return 'do_cmd: write needs a file name, as pen was started without -F; give one: write FILE\n';
+    try {
+      writeFileAtomic(file, describeConfig(state));
+    } catch (err) {
+      return `do_cmd: cannot write ${file}: ${(err as Error).message}\n`;
+    }
+    return '';
+  }],
+  ['exit', ({ host, state }) => {
+    if (!state.exitEnabled) return 'Exit is not enabled; restart with -X flag\n';
+    host.exit();
+    return '';
+  }],
+  ...(['epoll', 'kqueue', 'poll', 'select', 'peek'] as const).map((name): [string, CommandHandler] => [name, silent]),
+  ...(['dsr_if', 'dsr_ip'] as const).map((name): [string, CommandHandler] => [
+    name,
+    () => `do_cmd: ${name}: direct server return needs raw sockets and is not offered by this pen; balance in TCP mode instead\n`,
+  ]),
+  ...(['ssl_ciphers', 'ssl_client_renegotiation_interval', 'ssl_ocsp_response', 'ssl_option', 'ssl_sni_path'] as const).map((name): [string, CommandHandler] => [
+    name,
+    ({ host, state, arg }) => sslCommand(state, host.liveTls(), name, arg),
+  ]),
+]);
+
 /**
- * Runs one penctl command. From a control connection (`fromControl`), a line of an included file
- * that is no pen command is reported by number only: include must not read files out to clients.
+ * Runs one pen command (a penctl request, a line of a -F file, a -o option) and gives pen's reply.
+ * Unknown or malformed commands, and commands that fail, are answered, never fatal. From a control
+ * connection (`fromControl`), a line of an included file that is no pen command is reported by
+ * number only: include must not read files out to clients.
  */
 export function runCommand(host: CommandHost, line: string, depth = 0, fromControl = false): string {
-  const { state } = host;
   const words = line.replace(/[\r\n].*$/s, '').split(' ').filter((w) => w !== '');
   const [cmd, arg] = words;
   if (!cmd || cmd.startsWith('#')) return '';
-  const proxy = host.proxy();
-  const s = state.settings;
   try {
-    const extended = extensionCommand(state, words);
+    const extended = extensionCommand(host.state, words);
     if (extended !== null) return extended;
-    if (cmd === 'no') {
-      const what = words[1];
-      if (what === undefined) return '';
-      if ((FLAGS as readonly string[]).includes(what)) setFlag(state, what as Flag, false);
-      else if (what === 'acl') state.acls.clear(words[2] ?? '');
-      else if (what === 'log') host.setLog(null);
-      else if (what === 'web_stats') state.webStats = null;
-      else if (what === 'peek') return '';
-      else return `do_cmd: ignoring command starting with 'no ${what}'\n`;
-      return '';
-    }
     if ((FLAGS as readonly string[]).includes(cmd)) {
-      setFlag(state, cmd as Flag, true);
+      setFlag(host.state, cmd as Flag, true);
       return '';
     }
-    switch (cmd) {
-      case 'acl':
-        if (words.length < 4) return `do_cmd: acl needs a number, permit or deny, and an address\n`;
-        state.acls.add(words[1]!, words[2]!, words[3]!, words[4]);
-        return '';
-      case 'blacklist':
-        return intSetting(cmd, arg, () => s.blacklistSeconds, (n) => (s.blacklistSeconds = Math.max(0, n)));
-      case 'client_acl':
-        return intSetting(cmd, arg, () => s.clientAcl, (n) => (s.clientAcl = aclNumber(n)));
-      case 'control_acl':
-        return intSetting(cmd, arg, () => state.controlAcl, (n) => (state.controlAcl = aclNumber(n)));
-      case 'clients_max':
-        return intSetting(cmd, arg, () => s.clientsMax, (n) => (s.clientsMax = Math.max(s.clientsMax, n)));
-      case 'conn_max':
-        return intSetting(cmd, arg, () => state.proxy.connMax, (n) => {
-          if (!proxy) state.proxy.connMax = Math.max(state.proxy.connMax, n);
-          else if (n > CONN_MAX_RUNNING) throw new CommandError(`conn_max ${n}: a running pen grows its connection table to at most ${CONN_MAX_RUNNING}; start pen with -x ${n} for a larger one`);
-          else proxy.grow(n);
-        });
-      case 'timeout':
-        return intSetting(cmd, arg, () => state.proxy.timeout, (n) => (state.proxy.timeout = Math.max(1, n)));
-      case 'tracking':
-        return intSetting(cmd, arg, () => s.trackingSeconds, (n) => (s.trackingSeconds = Math.max(0, n)));
-      case 'debug':
-        return intSetting(cmd, arg, () => state.debug, (n) => (state.debug = Math.max(0, n)));
-      case 'idle_timeout': {
-        const n = optionalInt(cmd, arg);
-        if (n !== null) state.proxy.idleTimeout = Math.max(0, n);
-        return `Idle timeout: ${state.proxy.idleTimeout} seconds\n`;
-      }
-      case 'pending_max': {
-        const n = optionalInt(cmd, arg);
-        if (n !== null) state.pendingMax = Math.max(1, n);
-        return '';
-      }
-      case 'mode': {
-        const y = (on: boolean) => (on ? '' : 'no ');
-        return `${y(s.hash)}hash ${y(s.roundrobin)}roundrobin ${y(s.stubborn)}stubborn ${y(s.weight)}weight ${y(s.prio)}prio\n`;
-      }
-      case 'servers':
-        return state.balancer.servers
-          .map((sv) => `${sv.index} addr ${sv.unixPath ?? sv.host} port ${sv.port} conn ${sv.conns} max ${sv.maxc} hard ${sv.hard} weight ${sv.weight} prio ${sv.prio} sx ${sv.sx} rx ${sv.rx}\n`)
-          .join('');
-      case 'server':
-        return serverWithExtensions(state, words, (w) => serverCommand(state, w));
-      case 'pid':
-        return `${process.pid}\n`;
-      case 'control':
-        return `${state.control ?? ''}\n`;
-      case 'listen':
-        // Before the start (-o, the config file) it names the address to listen on, as in pen's
-        // "pen -F file"; a running pen does not move its listener.
-        if (arg !== undefined && arg !== state.listen && proxy) return `do_cmd: listen ${arg}: a running pen keeps its address; restart it to listen elsewhere\n`;
-        if (arg !== undefined) state.listen = arg;
-        return `${state.listen}\n`;
-      case 'log':
-        if (arg !== undefined) host.setLog(arg);
-        return state.log ? `${state.log}\n` : '';
-      case 'web_stats':
-        if (arg !== undefined) state.webStats = arg;
-        return state.webStats ? `${state.webStats}\n` : '';
-      case 'status':
-        if (!proxy || !host.writeWebStats()) return 'Unable to create webstats\n';
-        return statusPage(state, proxy);
-      case 'recent': {
-        const window = optionalInt(cmd, arg) ?? 300;
-        const since = Math.floor(Date.now() / 1000) - window;
-        return [...state.balancer.clients.values()]
-          .filter((c) => c.last >= since)
-          .map((c) => `${c.address} connects ${c.connects} sx ${c.sx} rx ${c.rx}\n`)
-          .join('');
-      }
-      case 'connection': {
-        const n = int(arg);
-        if (n === null || !proxy || n < 0 || n >= proxy.conns.length) return `Connection ${arg ?? ''} out of range\n`;
-        const c = proxy.conns[n];
-        return `Connection ${n}:\nstate = ${c?.state ?? 0}\ndownfd = ${c ? fdOf(c.client) : -1}, upfd = ${c?.upstream ? fdOf(c.upstream) : -1}\nclient = 0, server = ${c?.server?.index ?? 0}\npend = 0\n`;
-      }
-      case 'close': {
-        const n = int(arg);
-        if (n === null || !proxy || !proxy.close(n)) return `Connection ${arg ?? ''} out of range\n`;
-        return `Forcibly closing connection ${n}\n`;
-      }
-      case 'socket': {
-        const fd = int(arg);
-        const owner = proxy?.conns.find((c) => c && (fdOf(c.client) === fd || (c.upstream && fdOf(c.upstream) === fd)));
-        return `Socket ${arg ?? ''} belongs to connection ${owner?.slot ?? -1}\n`;
-      }
-      case 'tarpit_acl': {
-        const n = optionalInt(cmd, arg);
-        // -1 turns the tarpit off, as in pen.
-        if (n !== null) state.tarpitAcl = n === -1 ? -1 : aclNumber(n);
-        return `tarpit_acl = ${state.tarpitAcl}`;
-      }
-      case 'idlers':
-        return `Idlers: 0/${optionalInt(cmd, arg) ?? 0}\n`;
-      case 'source':
-        if (arg === undefined) return '';
-        // pen's refusal, with the reason: a source this host cannot bind would fail every backend connect.
-        if (!isLocalAddress(arg)) return `do_cmd: unable to set source address to '${arg}': it is not an IP address of this host; give one of its addresses\n`;
-        state.proxy.source = arg;
-        return '';
-      case 'tcp_fastclose':
-        if (arg === undefined) return 'do_cmd: ignoring tcp_fastclose without argument\n';
-        if (arg !== 'up' && arg !== 'down' && arg !== 'both' && arg !== 'off') return `do_cmd: tcp_fastclose takes up, down, both or off, not '${arg}'\n`;
-        state.proxy.fastClose = arg;
-        return '';
-      case 'include': {
-        if (arg === undefined) return 'do_cmd: include needs a file name\n';
-        if (depth > 8) return `do_cmd: include ${arg}: nested more than 8 deep; look for a file that includes itself\n`;
-        let text: string;
-        try {
-          text = readIncluded(arg);
-        } catch (err) {
-          // pen's own words when the file cannot be opened; the reason when it is refused.
-          return err instanceof CommandError ? `do_cmd: can't read config file '${arg}': ${err.message}\n` : `do_cmd: can't read config file '${arg}'\n`;
-        }
-        // Problems inside the included file name it and the line.
-        const hide = (reply: string) => (fromControl ? reply.replace(/^do_cmd: ignoring command starting with .*$/gm, 'do_cmd: not a pen command (the line is not shown)') : reply);
-        return text
-          .split('\n')
-          .map((l, i) => hide(runCommand(host, l, depth + 1, fromControl)).replace(/^do_cmd: /gm, `do_cmd: ${arg} line ${i + 1}: `))
-          .join('');
-      }
-      case 'write': {
-        const file = arg ?? state.configFile;
-        if (!file) return 'do_cmd: write needs a file name, as pen was started without -F; give one: write FILE\n';
-        try {
-          writeFileAtomic(file, describeConfig(state));
-        } catch (err) {
-          return `do_cmd: cannot write ${file}: ${(err as Error).message}\n`;
-        }
-        return '';
-      }
-      case 'exit':
-        if (!state.exitEnabled) return 'Exit is not enabled; restart with -X flag\n';
-        host.exit();
-        return '';
-      case 'epoll': case 'kqueue': case 'poll': case 'select': case 'peek':
-        return '';
-      case 'dsr_if': case 'dsr_ip':
-        return `do_cmd: ${cmd}: direct server return needs raw sockets and is not offered by this pen; balance in TCP mode instead\n`;
-      case 'ssl_ciphers': case 'ssl_client_renegotiation_interval': case 'ssl_ocsp_response': case 'ssl_option': case 'ssl_sni_path':
-        return sslCommand(state, host.liveTls(), cmd, arg);
-      default:
-        return `do_cmd: ignoring command starting with '${cmd}'\n`;
-    }
+    const handler = COMMANDS.get(cmd);
+    if (!handler) return `do_cmd: ignoring command starting with '${cmd}'\n`;
+    return handler({ host, state: host.state, proxy: host.proxy(), words, cmd, arg, depth, fromControl });
   } catch (err) {
     // A command never stops pen: whatever went wrong is its reply.
     return err instanceof AclError || err instanceof CommandError ? `do_cmd: ${err.message}\n` : `do_cmd: ${cmd}: ${(err as Error).message}\n`;

@@ -90,6 +90,8 @@ export class Proxy {
   readonly conns: Array<Conn | null>;
   private freeSlots: number[];
   used = 0;
+  /** Clients taken since the start (the status's `connections_accepted`). */
+  accepted = 0;
   lastSlot = 0;
   onFull: (() => void) | null = null;
   onRoom: (() => void) | null = null;
@@ -148,6 +150,7 @@ export class Proxy {
       return;
     }
     this.used++;
+    this.accepted++;
     this.lastSlot = slot;
     if (this.freeSlots.length === 0) this.onFull?.();
     const address = origin?.source?.address ?? client.remoteAddress ?? '0.0.0.0';

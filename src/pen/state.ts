@@ -1,6 +1,7 @@
 import { Acls } from './acl';
 import { Balancer, type Settings } from './balancer';
 import { initialExtensions, type ExtensionSettings } from './extensions';
+import { HealthChecks } from './health';
 
 export type FastClose = 'off' | 'up' | 'down' | 'both';
 
@@ -67,6 +68,10 @@ export interface PenState {
   commandLine: string;
   /** PROXY protocol and drain settings, beyond pen 0.34. */
   extensions: ExtensionSettings;
+  /** The servers' active health checks: run once pen has started. */
+  health: HealthChecks;
+  /** `metrics_port`: where the metrics endpoint listens ([address:]port; null: off). */
+  metricsListen: string | null;
 }
 
 export function initialState(): PenState {
@@ -82,11 +87,13 @@ export function initialState(): PenState {
     clientsMax: 2048,
     clientAcl: 0,
   };
+  const balancer = new Balancer(settings, acls);
+  const proxy: ProxySettings = { timeout: 3, http: false, tcpNodelay: false, keepalive: false, idleTimeout: 0, source: null, connMax: 500, fastClose: 'off' };
   return {
     acls,
-    balancer: new Balancer(settings, acls),
+    balancer,
     settings,
-    proxy: { timeout: 3, http: false, tcpNodelay: false, keepalive: false, idleTimeout: 0, source: null, connMax: 500, fastClose: 'off' },
+    proxy,
     ascii: false,
     debug: 0,
     listen: '',
@@ -104,5 +111,7 @@ export function initialState(): PenState {
     tarpitAcl: -1,
     commandLine: '',
     extensions: initialExtensions(),
+    health: new HealthChecks(balancer, () => proxy.source),
+    metricsListen: null,
   };
 }

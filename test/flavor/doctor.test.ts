@@ -19,6 +19,7 @@ describe('flavor doctor', () => {
     dir = tempDir('doctor');
     for (const f of fs.readdirSync(DEFAULT_FLAVORS_DIR)) fs.copyFileSync(path.join(DEFAULT_FLAVORS_DIR, f), path.join(dir, f));
     fs.writeFileSync(path.join(dir, 'samep.json'), JSON.stringify({ daemons: ['pen'], ports: { pen: { service: 8180, control: 9181 } } }));
+    fs.writeFileSync(path.join(dir, 'samem.json'), JSON.stringify({ daemons: ['pen'], ports: { pen: { service: 9180, control: 9181, metrics: 8182 } } }));
     fs.writeFileSync(path.join(dir, 'squat.json'), JSON.stringify({ daemons: ['pen'], prefix: '/usr/local/abc-pen', ports: { pen: { service: 9280, control: 9281 } } }));
     fs.writeFileSync(path.join(dir, 'inside.json'), JSON.stringify({ daemons: ['depot'], prefix: '/usr/local/abc-pen/sub', ports: { depot: { service: 9380 } } }));
   });
@@ -36,6 +37,13 @@ describe('flavor doctor', () => {
     const result = await doctor(['abc', 'samep'], dir);
     assert.equal(result.code, 1);
     assert.match(result.stdout, /collision: service port 8180 is shared by abc\/pen, samep\/pen/);
+    assert.equal(result.stdout.match(/collision:/g)?.length, 1, result.stdout);
+  });
+
+  it("reports pen's metrics port shared with another flavor's", async () => {
+    const result = await doctor(['abc', 'samem'], dir);
+    assert.equal(result.code, 1);
+    assert.match(result.stdout, /collision: metrics port 8182 is shared by abc\/pen, samem\/pen/);
     assert.equal(result.stdout.match(/collision:/g)?.length, 1, result.stdout);
   });
 

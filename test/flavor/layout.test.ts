@@ -62,8 +62,8 @@ describe('layout of flavor abc: under /usr/local/abc-<daemon>, system-wide names
 
 describe('ports', () => {
   it('come from the flavor files and differ between tog and abc', () => {
-    assert.deepEqual(layout(loadFlavor('tog'), 'pen').ports, { service: 8080, control: 8081 });
-    assert.deepEqual(layout(loadFlavor('abc'), 'pen').ports, { service: 8180, control: 8181 });
+    assert.deepEqual(layout(loadFlavor('tog'), 'pen').ports, { service: 8080, control: 8081, metrics: 8082 });
+    assert.deepEqual(layout(loadFlavor('abc'), 'pen').ports, { service: 8180, control: 8181, metrics: 8182 });
     assert.deepEqual(layout(loadFlavor('abc'), 'depot').ports, { service: 10180 });
   });
 

@@ -219,7 +219,7 @@ describe('reliability', () => {
       ['server 0 port 80 weight heavy', "do_cmd: server 0 weight takes a whole number, not 'heavy'\n"],
       ['server 0 port 99999', 'do_cmd: server 0 port 99999 is out of range 0..65535\n'],
       ['server 0 max 5 address', 'do_cmd: server 0 address needs a value\n'],
-      ['server 0 colour red', "do_cmd: unknown server keyword 'colour'; use acl, address, port, max, hard, blacklist, weight, prio\n"],
+      ['server 0 colour red', "do_cmd: unknown server keyword 'colour'; use acl, address, port, max, hard, blacklist, weight, prio, check\n"],
       ['tcp_fastclose sometimes', "do_cmd: tcp_fastclose takes up, down, both or off, not 'sometimes'\n"],
       ['source 203.0.113.7', "do_cmd: unable to set source address to '203.0.113.7': it is not an IP address of this host; give one of its addresses\n"],
       ['write', 'do_cmd: write needs a file name, as pen was started without -F; give one: write FILE\n'],
