@@ -5,6 +5,7 @@ import { AddressError, describeEndpoint, parseListen, parseServerSpec, resolveOn
 import { ABUSE, EMERGENCY, newServer, type Server } from './balancer';
 import { runCommand, type CommandHost } from './commands';
 import { errnoProblem } from './paths';
+import { ffiUnservable, startFfiPen, type FfiPen } from './ffi/bridge';
 import { Proxy } from './proxy';
 import { chooseDataPath, listenHandles, netSide, type Listener } from './transport';
 import { isLogFile, openRequestLog, type OpenLog } from './requestlog';
@@ -184,6 +185,8 @@ export async function main(argv: string[]): Promise<number> {
   let requestLog: OpenLog | null = null;
   let ctxRef: DaemonContext | null = null;
   let liveTls: LiveTls | null = null;
+  // On the FFI data path another thread owns the state: commands go there.
+  let ffiPen: FfiPen | null = null;
   const host: CommandHost = {
     state,
     proxy: () => proxy,
@@ -201,6 +204,10 @@ export async function main(argv: string[]): Promise<number> {
       }
     },
     setLog: (target) => {
+      if (ffiPen) {
+        ffiPen.run(target ? `log ${target}` : 'no log');
+        return;
+      }
       if (target !== null && target === state.log && requestLog) {
         requestLog.reopen();
         return;
@@ -237,7 +244,7 @@ export async function main(argv: string[]): Promise<number> {
       return [`can't read config file '${state.configFile}': it ${errnoProblem(err)}; create it (it may be empty), or give another with -F`];
     }
     return text.split('\n').flatMap((line, i) => {
-      const wrong = problem(runCommand(host, line));
+      const wrong = problem(ffiPen ? ffiPen.run(line) : runCommand(host, line));
       return wrong === null ? [] : [`${state.configFile} line ${i + 1}: ${wrong}; the commands are those of penctl(1)`];
     });
   };
@@ -296,7 +303,7 @@ export async function main(argv: string[]): Promise<number> {
           socket.destroy();
           return;
         }
-        lineRequests((line) => runCommand(host, line, 0, true), 4095, (m) => `do_cmd: ${m}\n`)(socket);
+        lineRequests((line) => (ffiPen ? ffiPen.run(line, 0, true) : runCommand(host, line, 0, true)), 4095, (m) => `do_cmd: ${m}\n`)(socket);
       };
       const flavorControl = await listenControlSocket({ path: layout.controlSocket, mode: 0o600 }, controlHandler);
       ctx.onStop(() => new Promise<void>((resolve) => flavorControl.close(() => resolve())));
@@ -326,8 +333,21 @@ export async function main(argv: string[]): Promise<number> {
       }
       // The byte path: libuv handles where this Node has them and they pass a loopback probe,
       // net otherwise (and for TLS clients, and the dummy answer, which net serves).
-      const dataPath = await chooseDataPath();
-      log.info(dataPath.path === 'handles' ? 'data path: libuv stream handles' : `data path: net (${dataPath.reason})`);
+      const unservable = ffiUnservable({ tls: p.tls !== null, udp: p.udp, unixListener: listen.kind !== 'inet', state });
+      const dataPath = await chooseDataPath(process.env, unservable);
+      const named = { ffi: 'an epoll loop on libc (FFI)', handles: 'libuv stream handles', net: 'net' }[dataPath.path];
+      log.info(`data path: ${named}${dataPath.reason ? ` (${dataPath.reason})` : ''}`);
+      if (dataPath.path === 'ffi' && listen.kind === 'inet') {
+        try {
+          ffiPen = await startFfiPen(ctx, state, listen, p.backlog);
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          throw new PenError(`cannot listen on ${describeEndpoint(listen)}: ${code === 'EADDRINUSE' ? 'the address is in use' : (err as Error).message}`);
+        }
+        process.on('SIGUSR1', () => void ffiPen?.run('status'));
+        log.info(`listening on ${describeEndpoint(listen)}, ${state.balancer.servers.length} servers`);
+        return;
+      }
       proxy = new Proxy(state.balancer, state.proxy, p.tls ? 'https' : 'http', () => requestLog?.logger ?? null, (message) => {
         if (state.debug > 0) log.debug(message());
       }, dataPath.path);
