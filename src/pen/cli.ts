@@ -205,7 +205,9 @@ export async function main(argv: string[]): Promise<number> {
     },
     setLog: (target) => {
       if (ffiPen) {
-        ffiPen.run(target ? `log ${target}` : 'no log');
+        // The thread that moves the bytes writes the request log; its problem is ours to report.
+        const reply = ffiPen.run(target ? `log ${target}` : 'no log');
+        if (reply.startsWith('do_cmd: ')) throw new Error(reply.trim().replace(/^do_cmd: log: /, ''));
         return;
       }
       if (target !== null && target === state.log && requestLog) {
