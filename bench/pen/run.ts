@@ -1,5 +1,5 @@
 // pen benchmark: wrk through Debian's pen 0.34.1, haproxy (tcp mode), bare Node proxies (on net and
-// on libuv handles) and our pen (on its handle path and forced onto net), each in front of the same two nginx backends on loopback, with keep-alive and with `Connection: close`, all
+// on libuv handles) and our pen (on its FFI epoll loop, on its handle path and forced onto net), each in front of the same two nginx backends on loopback, with keep-alive and with `Connection: close`, all
 // in one run. Everything is started and stopped by PID; every wrk run is bounded in time.
 //
 //   npx tsx bench/pen/run.ts                 # 10 s per measurement
@@ -27,7 +27,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const MODES: readonly Mode[] = ['keepalive', 'close'];
 
 interface Proxy {
-  name: 'pen' | 'haproxy' | 'ours' | 'ours-net' | 'baseline' | 'lean' | 'handles';
+  name: 'pen' | 'haproxy' | 'ours' | 'ours-ffi' | 'ours-net' | 'baseline' | 'lean' | 'handles';
   label: string;
   port: number;
   child: ChildProcess;
@@ -100,9 +100,10 @@ async function main(): Promise<void> {
 
   const bundle = bundleOurs(work);
   if (bundle) {
-    // Ours on the path it picks (the handles) and forced onto net, the fallback.
+    // Ours on the FFI epoll loop, on the handles and forced onto net, the last fallback.
     for (const [name, label, env] of [
-      ['ours', 'our pen (bundled, handles)', {}],
+      ['ours-ffi', 'our pen (bundled, FFI epoll loop)', { FLAVORKIT_PEN_DATA_PATH: 'ffi' }],
+      ['ours', 'our pen (bundled, handles)', { FLAVORKIT_PEN_DATA_PATH: '' }],
       ['ours-net', 'our pen (bundled, net fallback)', { FLAVORKIT_PEN_DATA_PATH: 'net' }],
     ] as const) {
       const ourPort = await freePort();
@@ -110,6 +111,8 @@ async function main(): Promise<void> {
       const ours = start(process.execPath, [...profile, bundle, '-f', '-r', '-x', '10000', `127.0.0.1:${ourPort}`, ...backends.map((b) => `127.0.0.1:${b}`)], {
         ...process.env,
         ...env,
+        // koffi stays outside the bundle (its addon loads by path), as in the packages.
+        NODE_PATH: path.join(ROOT, 'node_modules'),
         FLAVORKIT_ROOT: path.join(work, `root-${name}`),
       });
       await waitForPort(ourPort, label);
@@ -123,7 +126,7 @@ async function main(): Promise<void> {
   // table shows the round whose ours/pen ratio is the median, so a slow spell of a shared machine
   // weighs on every proxy of a round rather than on one.
   const results: Result[] = [];
-  const roundRatios = new Map<Mode, number[]>();
+  const roundRatios = new Map<string, number[]>();
   for (const mode of MODES) {
     for (const p of proxies) wrk(p.port, mode, WARMUP_SECONDS, CONNECTIONS);
     const rounds: Result[][] = [];
@@ -143,12 +146,13 @@ async function main(): Promise<void> {
       }
       rounds.push(round);
     }
-    const oursOverPen = (round: Result[]) => {
-      const o = round.find((x) => x.proxy === 'ours');
+    const overPen = (name: Proxy['name']) => (round: Result[]) => {
+      const o = round.find((x) => x.proxy === name);
       const p = round.find((x) => x.proxy === 'pen');
       return o && p ? o.rps / p.rps : 0;
     };
-    roundRatios.set(mode, rounds.map(oursOverPen));
+    const oursOverPen = overPen('ours');
+    for (const name of ['ours-ffi', 'ours'] as const) roundRatios.set(`${mode}|${name}`, rounds.map(overPen(name)));
     results.push(...[...rounds].sort((a, b) => oursOverPen(a) - oursOverPen(b))[Math.floor(rounds.length / 2)]!);
   }
   const rss = new Map(proxies.map((p) => [p.name, peakRssMiB(p.child.pid!)]));
@@ -183,8 +187,12 @@ async function main(): Promise<void> {
     }
   }
   if (bundle) {
-    ratios.push('', '| mode | req/s ours/pen by round |', '|---|---|');
-    for (const mode of MODES) ratios.push(`| ${mode} | ${(roundRatios.get(mode) ?? []).map((x) => `${x.toFixed(2)}×`).join(' ')} |`);
+    ratios.push('', '| mode | ours | req/s ours/pen by round |', '|---|---|---|');
+    for (const mode of MODES) {
+      for (const name of ['ours-ffi', 'ours'] as const) {
+        ratios.push(`| ${mode} | ${name === 'ours' ? 'handles' : 'FFI'} | ${(roundRatios.get(`${mode}|${name}`) ?? []).map((x) => `${x.toFixed(2)}×`).join(' ')} |`);
+      }
+    }
   }
   const machine = [
     `nproc: ${os.cpus().length}`,
