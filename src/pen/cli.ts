@@ -9,6 +9,7 @@ import { runCommand, type CommandHost } from './commands';
 import { drainOnStop, handOverOnSignal, type HandOverListener } from './drain';
 import { errnoProblem } from './errno-messages';
 import { metricsServer, parseMetricsListen } from './metrics';
+import { ffiUnservable, startFfiPen, type FfiPen } from './ffi/bridge';
 import { acceptingProxyHeaders } from './proxyproto';
 import { Proxy } from './proxy';
 import { chooseDataPath, listenHandles, netSide, type Listener } from './transport';
@@ -178,6 +179,13 @@ interface Live {
   requestLog: OpenLog | null;
   ctx: DaemonContext | null;
   liveTls: LiveTls | null;
+  /** On the FFI data path another thread owns pen's state: commands go there. */
+  ffiPen: FfiPen | null;
+}
+
+/** Runs a command where pen's state lives: on the FFI thread when it owns it, here otherwise. */
+function runLine(live: Live, host: CommandHost, line: string, depth = 0, fromControl = false): string {
+  return live.ffiPen ? live.ffiPen.run(line, depth, fromControl) : runCommand(host, line, depth, fromControl);
 }
 
 /** A pen configured and ready to listen: its state, its commands' host, its listen address. */
@@ -225,6 +233,12 @@ function commandHost(state: PenState, layout: Layout, live: Live): CommandHost {
       }
     },
     setLog: (target) => {
+      if (live.ffiPen) {
+        // The thread that moves the bytes writes the request log; its problem is ours to report.
+        const reply = live.ffiPen.run(target ? `log ${target}` : 'no log');
+        if (reply.startsWith('do_cmd: ')) throw new Error(reply.trim().replace(/^do_cmd: log: /, ''));
+        return;
+      }
       if (target !== null && target === state.log && live.requestLog) {
         live.requestLog.reopen();
         return;
@@ -256,7 +270,7 @@ function runStartupCommands(host: CommandHost, commands: string[]): string[] {
   });
 }
 
-function readConfig(host: CommandHost, reloading = false): string[] {
+function readConfig(host: CommandHost, live: Live, reloading = false): string[] {
   const { state } = host;
   if (!state.configFile) return [];
   let text: string;
@@ -268,7 +282,7 @@ function readConfig(host: CommandHost, reloading = false): string[] {
     return [`can't read config file '${state.configFile}': it ${errnoProblem(err)}; create it (it may be empty), or give another with -F`];
   }
   return text.split('\n').flatMap((line, i) => {
-    const wrong = problem(runCommand(host, line));
+    const wrong = problem(runLine(live, host, line));
     return wrong === null ? [] : [`${state.configFile} line ${i + 1}: ${wrong}; the commands are those of penctl(1)`];
   });
 }
@@ -280,9 +294,9 @@ function readConfig(host: CommandHost, reloading = false): string[] {
 async function configure(p: Parsed, layout: Layout): Promise<Configured | null> {
   const { state } = p;
   for (const n of p.notices) process.stderr.write(`pen: ${n}\n`);
-  const live: Live = { proxy: null, requestLog: null, ctx: null, liveTls: null };
+  const live: Live = { proxy: null, requestLog: null, ctx: null, liveTls: null, ffiPen: null };
   const host = commandHost(state, layout, live);
-  const startProblems = [...runStartupCommands(host, p.startupCommands), ...readConfig(host)];
+  const startProblems = [...runStartupCommands(host, p.startupCommands), ...readConfig(host, live)];
   if (startProblems.length) {
     for (const m of startProblems) process.stderr.write(`pen: ${m}\n`);
     return null;
@@ -319,7 +333,7 @@ async function configure(p: Parsed, layout: Layout): Promise<Configured | null> 
     }
     if (p.udp && !FLAVORKIT_FEATURES.udp) throw new FeatureMissingError('udp', 'UDP mode (-U)');
     if (p.tls && !FLAVORKIT_FEATURES.tls) throw new FeatureMissingError('tls', 'TLS termination (-E)');
-    return { p, layout, live, host, listen, metrics, rereadConfig: () => readConfig(host, true) };
+    return { p, layout, live, host, listen, metrics, rereadConfig: () => readConfig(host, live, true) };
   } catch (err) {
     process.stderr.write(`pen: ${(err as Error).message}\n`);
     return null;
@@ -340,7 +354,7 @@ async function listenControl(pen: Configured, ctx: DaemonContext): Promise<Contr
       socket.destroy();
       return;
     }
-    lineRequests((line) => runCommand(pen.host, line, 0, true), 4095, (m) => `do_cmd: ${m}\n`)(socket);
+    lineRequests((line) => runLine(pen.live, pen.host, line, 0, true), 4095, (m) => `do_cmd: ${m}\n`)(socket);
   };
   let open: net.Server[] = [];
   const close = () =>
@@ -402,8 +416,21 @@ async function listen(pen: Configured, ctx: DaemonContext): Promise<void> {
   }
   // The byte path: libuv handles where this Node has them and they pass a loopback probe,
   // net otherwise (and for TLS clients, and the dummy answer, which net serves).
-  const dataPath = await chooseDataPath();
-  log.info(dataPath.path === 'handles' ? 'data path: libuv stream handles' : `data path: net (${dataPath.reason})`);
+  const unservable = ffiUnservable({ tls: p.tls !== null, udp: p.udp, unixListener: listen.kind !== 'inet', state });
+  const dataPath = await chooseDataPath(process.env, unservable);
+  const named = { ffi: 'an epoll loop on libc (FFI)', handles: 'libuv stream handles', net: 'net' }[dataPath.path];
+  log.info(`data path: ${named}${dataPath.reason ? ` (${dataPath.reason})` : ''}`);
+  if (dataPath.path === 'ffi' && listen.kind === 'inet') {
+    try {
+      live.ffiPen = await startFfiPen(ctx, state, listen, p.backlog);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new PenError(`cannot listen on ${describeEndpoint(listen)}: ${code === 'EADDRINUSE' ? 'the address is in use' : (err as Error).message}`);
+    }
+    process.on('SIGUSR1', () => void live.ffiPen?.run('status'));
+    log.info(`listening on ${describeEndpoint(listen)}, ${state.balancer.servers.length} servers`);
+    return;
+  }
   const proxy = new Proxy(state.balancer, state.proxy, p.tls ? 'https' : 'http', () => live.requestLog?.logger ?? null, (message) => {
     if (state.debug > 0) log.debug(message());
   }, dataPath.path);

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import util from 'node:util';
 import type { Endpoint } from './address';
+import { ffiProblem } from './ffi/libc';
 import type { FastClose } from './state';
 
 /*
@@ -484,25 +485,39 @@ export class Pair implements SideOwner {
 // ---------------------------------------------------------------------------------------------
 // Listening and connecting
 
-export type DataPath = 'handles' | 'net';
+export type DataPath = 'ffi' | 'handles' | 'net';
 
 export interface DataPathChoice {
   path: DataPath;
-  /** Why net, when it is net. */
+  /** Why not the path asked for (or not handles), when it is another. */
   reason: string | null;
 }
 
-/** Set to `net` to run pen's byte path on net.Socket whatever the handles offer. */
+/** Set to `net` to run pen's byte path on net.Socket whatever the handles offer; `ffi` for the epoll loop on libc. */
 export const DATA_PATH_ENV = 'FLAVORKIT_PEN_DATA_PATH';
 
-/** Which byte path this Node offers, from the bindings alone (no socket is opened). */
-export function detectDataPath(env: NodeJS.ProcessEnv = process.env): DataPathChoice {
+/**
+ * Which byte path this Node offers, from the bindings alone (no socket is opened). `ffiUnusable`
+ * says why the configuration needs more than the FFI path serves (null: it serves it all).
+ */
+export function detectDataPath(env: NodeJS.ProcessEnv = process.env, ffiUnusable: string | null = null): DataPathChoice {
   const wanted = env[DATA_PATH_ENV];
   if (wanted === 'net') return { path: 'net', reason: `${DATA_PATH_ENV}=net` };
+  const ffi = wanted === 'ffi' ? (ffiUnusable ?? ffiProblem()) : null;
+  if (wanted === 'ffi' && ffi === null) return { path: 'ffi', reason: null };
   const loaded = loadBindings();
-  if (typeof loaded === 'string') return { path: 'net', reason: loaded };
+  if (typeof loaded === 'string') return { path: 'net', reason: ffi ? `${ffi}; ${loaded}` : loaded };
   bindings = loaded;
-  return { path: 'handles', reason: null };
+  return { path: 'handles', reason: ffi };
+}
+
+type Connector = (target: ConnectTarget, done: (side: Side | null) => void) => void;
+
+/** The FFI loop's connect, on the thread that runs that loop. */
+let ffiConnect: Connector | null = null;
+
+export function useFfiConnect(connector: Connector): void {
+  ffiConnect = connector;
 }
 
 function uvProblem(err: number): string {
@@ -595,7 +610,8 @@ export interface ConnectTarget {
  * A host that is a name rather than an address is connected through net, which resolves it.
  */
 export function connect(path: DataPath, target: ConnectTarget, done: (side: Side | null) => void): void {
-  if (path === 'handles' && (target.unixPath || net.isIP(target.host))) connectHandle(target, done);
+  if (path === 'ffi' && ffiConnect) ffiConnect(target, done);
+  else if (path === 'handles' && (target.unixPath || net.isIP(target.host))) connectHandle(target, done);
   else connectNet(target, done);
 }
 
@@ -659,8 +675,8 @@ function connectNet(target: ConnectTarget, done: (side: Side | null) => void): v
  * (accept with the peer's address, connect, write, read, half-close both ways) gives back what
  * went in; net otherwise, with the reason.
  */
-export async function chooseDataPath(env: NodeJS.ProcessEnv = process.env): Promise<DataPathChoice> {
-  const found = detectDataPath(env);
+export async function chooseDataPath(env: NodeJS.ProcessEnv = process.env, ffiUnusable: string | null = null): Promise<DataPathChoice> {
+  const found = detectDataPath(env, ffiUnusable);
   if (found.path !== 'handles') return found;
   const problem = await probeHandles().catch((err: Error) => err.message);
   return problem === null ? found : { path: 'net', reason: `the handle probe failed: ${problem}` };
