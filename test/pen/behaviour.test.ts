@@ -7,8 +7,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { freePort } from './debian';
-import { killAndWait, runTs, spawnTs, tempDir, waitFor } from '../support/process';
+import { freePort, killAndWait, runTs, spawnTs, tempDir, waitFor } from '../support/process';
 import { Backend, fetchName, PenInstance, sequence } from './harness';
 
 const instances: PenInstance[] = [];
