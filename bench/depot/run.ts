@@ -16,11 +16,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { buildFlavor } from '../../src/builder/build';
 import { layout, loadFlavor } from '../../src/flavor';
-import { FIXTURES_DIR } from '../../test/support/process';
+import { FIXTURES_DIR } from '../../tools/places';
 import { pkgQuote } from '../../src/depot/fmri';
 import { generateRepository, type PackageSpec } from '../../tools/repogen/generate';
 import { syntheticRepository } from '../../tools/repogen/synthetic';
-import { BenchProcesses, cpuTimes, fmt, freePort, loadAverage, peakRssMiB, ratio, wrkMs } from '../support/processes';
+import { BenchProcesses, cpuTimes, fmt, loadAverage, peakRssMiB, ratio, wrkMs } from '../support/processes';
+import { freePort } from '../../tools/ports';
 
 const loadBefore = loadAverage();
 const bench = new BenchProcesses('depot');

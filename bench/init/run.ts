@@ -49,6 +49,29 @@ interface System {
 
 const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { stdio: 'ignore' });
 
+/**
+ * Stops a scanner started in a process group of its own, with its supervisors: TERM to the
+ * group (runsvdir exits and each runsv stops its service and exits; s6-svscan and s6-supervise
+ * alike), KILL to what is left after 5 s. Waits for the scanner itself, which this process
+ * would otherwise wait for without end.
+ */
+async function stopGroup(scanner: ChildProcess, name: string): Promise<void> {
+  if (!scanner.pid || scanner.exitCode !== null || scanner.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => scanner.once('exit', () => resolve()));
+  const signalGroup = (signal: NodeJS.Signals) => {
+    try {
+      process.kill(-scanner.pid!, signal);
+    } catch {
+      // The group is gone already.
+    }
+  };
+  signalGroup('SIGTERM');
+  const stopped = await Promise.race([exited.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 5000))]);
+  if (!stopped) process.stderr.write(`${name}: still running 5 s after TERM; killed\n`);
+  signalGroup('SIGKILL');
+  await exited;
+}
+
 function svscanLike(name: string, marker: string, scanner: string, upCmd: (d: string) => [string, string[]], downCmd: (d: string) => [string, string[]]): System {
   let dir = '';
   let proc: ChildProcess | null = null;
@@ -80,7 +103,7 @@ function svscanLike(name: string, marker: string, scanner: string, upCmd: (d: st
       }
     },
     async teardown() {
-      if (proc?.pid) process.kill(-proc.pid, 'SIGHUP');
+      if (proc) await stopGroup(proc, name);
       for (const p of childrenOf(marker)) process.kill(p, 'SIGKILL');
     },
   };

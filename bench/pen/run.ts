@@ -11,9 +11,10 @@ import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { referenceFile } from '../../test/support/reference';
-import { BenchProcesses, cpuTimes, fmt, freePort, loadAverage, peakRssMiB, ratio } from '../support/processes';
-import { bundleOurs, nginx, ROOT, waitForPort, wrk, type Mode } from './setup';
+import { referenceFile } from '../../tools/reference';
+import { BenchProcesses, cpuTimes, fmt, loadAverage, peakRssMiB, ratio } from '../support/processes';
+import { freePort, waitForTcp } from '../../tools/ports';
+import { bundleOurs, nginx, ROOT, wrk, type Mode } from './setup';
 
 const loadBefore = loadAverage();
 const bench = new BenchProcesses('pen');
@@ -73,14 +74,14 @@ async function main(): Promise<void> {
   const penPort = await freePort();
   // -r: round robin across both backends (pen's default tracks the one client IP to one backend).
   const pen = start(penBin, ['-f', '-r', '-x', '10000', `127.0.0.1:${penPort}`, ...backends.map((b) => `127.0.0.1:${b}`)], { ...process.env, LD_LIBRARY_PATH: geoip });
-  await waitForPort(penPort, 'Debian pen');
+  await waitForTcp(penPort, 'Debian pen');
   proxies.push({ name: 'pen', label: 'Debian pen 0.34.1', port: penPort, child: pen });
 
   const haPort = await freePort();
   const haCfg = path.join(work, 'haproxy.cfg');
   fs.writeFileSync(haCfg, haproxyConfig(haPort, backends));
   const ha = start('haproxy', ['-db', '-f', haCfg]);
-  await waitForPort(haPort, 'haproxy');
+  await waitForTcp(haPort, 'haproxy');
   proxies.push({ name: 'haproxy', label: 'haproxy (tcp, 1 thread)', port: haPort, child: ha });
 
   // Two Node references: the naive pipe proxy and a leaner one (see their files).
@@ -94,7 +95,7 @@ async function main(): Promise<void> {
     const out = path.join(work, `${file}.js`);
     execFileSync(path.join(ROOT, 'node_modules/.bin/esbuild'), [path.join(__dirname, `${file}.ts`), '--bundle', '--platform=node', '--format=cjs', `--outfile=${out}`, '--log-level=warning'], { cwd: ROOT });
     const child = start(process.execPath, [...profile, out, `127.0.0.1:${port}`, ...backends.map((b) => `127.0.0.1:${b}`)]);
-    await waitForPort(port, label);
+    await waitForTcp(port, label);
     proxies.push({ name, label, port, child });
   }
 
@@ -118,7 +119,7 @@ async function main(): Promise<void> {
         NODE_PATH: path.join(ROOT, 'node_modules'),
         FLAVORKIT_ROOT: path.join(work, `root-${name}`),
       });
-      await waitForPort(ourPort, label);
+      await waitForTcp(ourPort, label);
       proxies.push({ name, label, port: ourPort, child: ours });
     }
   } else {

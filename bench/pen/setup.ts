@@ -2,30 +2,13 @@
 // BenchProcesses, so that each is stopped by PID.
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
+import { waitForTcp } from '../../tools/ports';
 import { wrkMs, type BenchProcesses } from '../support/processes';
 
 export const ROOT = path.resolve(__dirname, '../..');
 
 export type Mode = 'keepalive' | 'close';
-
-export async function waitForPort(port: number, what: string): Promise<void> {
-  const deadline = Date.now() + 15000;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`${what} did not accept on 127.0.0.1:${port} within 15 s`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 export async function nginx(bench: BenchProcesses, port: number): Promise<ChildProcess> {
   const dir = path.join(bench.work, `nginx-${port}`);
@@ -51,7 +34,7 @@ http {
 `,
   );
   const child = bench.start('nginx', ['-p', dir, '-c', conf]);
-  await waitForPort(port, 'nginx');
+  await waitForTcp(port, 'nginx');
   return child;
 }
 

@@ -9,9 +9,10 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { referenceFile } from '../../test/support/reference';
-import { BenchProcesses, fmt, freePort } from '../support/processes';
-import { bundleOurs, nginx, ROOT, waitForPort, wrk } from './setup';
+import { referenceFile } from '../../tools/reference';
+import { freePort, waitForTcp } from '../../tools/ports';
+import { BenchProcesses, fmt } from '../support/processes';
+import { bundleOurs, nginx, ROOT, wrk } from './setup';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const bench = new BenchProcesses('pen-syscalls');
@@ -64,7 +65,7 @@ async function main(): Promise<void> {
   for (const [name, launch] of proxies) {
     const port = await freePort();
     const child = launch(port);
-    await waitForPort(port, name);
+    await waitForTcp(port, name);
     columns.push({ name, ...(await traced(child, port)) });
     await bench.stop(child, 'SIGKILL');
   }

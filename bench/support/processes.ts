@@ -1,6 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -58,15 +57,6 @@ export class BenchProcesses {
     }
     fs.rmSync(this.work, { recursive: true, force: true });
   }
-}
-
-/** A free port on loopback, chosen by the kernel. */
-export async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 /** Peak resident set (VmHWM) of a process, in MiB. */

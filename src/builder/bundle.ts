@@ -1,7 +1,7 @@
 import esbuild from 'esbuild';
 import fs from 'fs-extra';
 import path from 'node:path';
-import { DAEMON_SPECS, FEATURE_NAMES, type DaemonName, type Flavor, type Layout, layout, PATH_KEYS } from '../flavor';
+import { DAEMON_SPECS, daemonProgram, extraFiles, type DaemonName, type Flavor, type Layout, layout, PATH_KEYS } from '../flavor';
 import { NATIVE_EXTERNALS, PACKAGE_DATA } from './natives';
 import { BuildError, PROJECT_ROOT } from './project';
 
@@ -18,7 +18,7 @@ export function assertComplete(l: Layout): void {
   for (const key of ['flavor', 'packageName', 'logIdentity', 'pamService'] as const) if (!l[key]) missing.push(key);
   for (const p of DAEMON_SPECS[l.daemon].programs) if (!l.programs[p]) missing.push(`programs.${p}`);
   for (const port of DAEMON_SPECS[l.daemon].ports) if (!Number.isInteger(l.ports[port])) missing.push(`ports.${port}`);
-  for (const name of Object.keys(DAEMON_SPECS[l.daemon].extraFiles)) if (!l.files[name]) missing.push(`files.${name}`);
+  for (const name of Object.keys(DAEMON_SPECS[l.daemon].extraFiles)) if (!extraFiles(l)[name]) missing.push(`files.${name}`);
   if (missing.length) throw new BuildError(`layout of ${l.packageName} lacks ${missing.join(', ')}; fix src/flavor`);
 }
 
@@ -83,14 +83,15 @@ export function entryOf(daemon: DaemonName, program: string): string {
 export async function bundleDaemon(flavor: Flavor, daemon: DaemonName, outDir: string): Promise<BundleResult[]> {
   const l = layout(flavor, daemon);
   assertComplete(l);
+  // The layout holds this daemon's features; another daemon's are no concern of its bundle.
   const define: Record<string, string> = {};
-  for (const f of FEATURE_NAMES) define[`FLAVORKIT_FEATURES.${f}`] = String(flavor.features[f]);
+  for (const [f, on] of Object.entries(l.features)) define[`FLAVORKIT_FEATURES.${f}`] = String(on);
   const results: BundleResult[] = [];
   const spec = DAEMON_SPECS[daemon];
   for (const program of spec.programs) {
     // Distributions run scripts through the interpreter's own path, never env. The kernel hands
     // the rest of the line to node as one argument: room for one option without spaces.
-    const nodeOption = program === spec.programs[0] ? spec.nodeOption : undefined;
+    const nodeOption = program === daemonProgram(daemon) ? spec.nodeOption : undefined;
     if (nodeOption !== undefined && !/^--[a-z0-9-]+(=[A-Za-z0-9._-]+)?$/.test(nodeOption)) {
       throw new BuildError(`${daemon}: node option "${nodeOption}" cannot go in a #! line; give one option without spaces`);
     }

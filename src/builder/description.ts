@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { cacheFiles, DAEMON_SPECS, type Layout } from '../flavor';
+import { cacheFiles, companionsOf, DAEMON_SPECS, daemonProgram, extraFiles, ownedDirs, type Layout } from '../flavor';
 
 /**
  * What a package is, in terms every format shares: the packagers (rpm today) turn this into their
@@ -137,13 +137,12 @@ export interface DescribeOptions {
 const isUnder = (p: string, dir: string) => p === dir || p.startsWith(`${dir}/`);
 
 /**
- * The directories the package owns, so that `rpm -e` removes them: everything under the prefix
- * of a relocatable package; for the default layout only the package's own directories (never
- * /usr/bin, /etc/init.d or /etc/pam.d, which the system owns).
+ * The directories the package lists as its own, so that `rpm -e` removes them: the layout's and
+ * the staged tree's directories that lie in one the package owns (src/flavor ownedDirs).
  */
-export function ownedDirs(l: Layout, stagedDirs: string[]): string[] {
+export function packageDirs(l: Layout, stagedDirs: string[]): string[] {
   const layoutDirs = [l.binDir, l.libDir, l.configDir, l.runDir, l.logDir, l.dataDir];
-  const bases = l.relocatable ? [l.prefix] : [l.libDir, l.configDir, l.runDir, l.logDir, l.dataDir, docDir(l)];
+  const bases = ownedDirs(l);
   const owned = new Set<string>();
   for (const dir of [...layoutDirs, ...stagedDirs]) {
     const base = bases.find((b) => isUnder(dir, b));
@@ -153,10 +152,6 @@ export function ownedDirs(l: Layout, stagedDirs: string[]): string[] {
   return [...owned].sort();
 }
 
-/** The package's documentation directory: README and license. */
-export function docDir(l: Layout): string {
-  return path.posix.join(l.prefix, 'share', 'doc', l.packageName);
-}
 
 /**
  * The systemd files of a daemon, named after its init script (so systemd's SysV compatibility
@@ -173,12 +168,14 @@ export function systemdFiles(l: Layout): { unit: string; tmpfiles: string; sysus
 }
 
 /**
- * What a running instance writes in its run dir: PID file, start lock, control socket, and the
- * daemon's extra run-dir files. Logs and data are not here: they are the operator's.
+ * What a running instance writes in its run dir: PID file, start lock, control socket, its
+ * companion daemons' PID files and start locks, and the daemon's extra run-dir files. Logs and
+ * data are not here: they are the operator's.
  */
 export function runtimeFiles(l: Layout): string[] {
-  const inRunDir = Object.values(l.files).filter((f) => path.posix.dirname(f) === l.runDir);
-  return [...new Set([l.pidFile, l.startLock, l.controlSocket, ...inRunDir])].sort();
+  const inRunDir = Object.values(extraFiles(l)).filter((f) => path.posix.dirname(f) === l.runDir);
+  const companions = Object.values(companionsOf(l)).flatMap((c) => [c.pidFile, c.startLock]);
+  return [...new Set([l.pidFile, l.startLock, l.controlSocket, ...companions, ...inRunDir])].sort();
 }
 
 function walk(root: string, rel = ''): { files: string[]; dirs: string[] } {
@@ -213,7 +210,7 @@ function isCompiled(file: string): boolean {
 export function scriptIntents(l: Layout): ScriptIntents {
   return {
     createUser: l.user,
-    relocation: l.relocatable ? { prefix: l.prefix, rewrite: [l.initScript, l.logrotateFile, systemdFiles(l).unit, systemdFiles(l).tmpfiles] } : null,
+    relocation: l.isDefault ? null : { prefix: l.prefix, rewrite: [l.initScript, l.logrotateFile, systemdFiles(l).unit, systemdFiles(l).tmpfiles] },
     service: { name: l.packageName, script: l.initScript, unit: path.posix.basename(systemdFiles(l).unit), tmpfiles: path.posix.basename(systemdFiles(l).tmpfiles), stopOnErase: 'stop-all', restartOnUpgrade: 'try-restart' },
     removeOnErase: cacheFiles(l),
     keepOnErase: [l.logDir, l.dataDir],
@@ -240,13 +237,13 @@ export function describePackage(l: Layout, root: string, rendered: RenderedFile[
     if (isUnder(d, l.dataDir)) return 'data';
     return 'package';
   };
-  const dirs: PackageDir[] = ownedDirs(l, staged.dirs).map((d) => {
+  const dirs: PackageDir[] = packageDirs(l, staged.dirs).map((d) => {
     const lifetime = lifetimeOf(d);
     return { path: d, lifetime, user: l.user && (d === l.logDir || d === l.dataDir) ? l.user : null };
   });
 
   const spec = DAEMON_SPECS[l.daemon];
-  const program = Object.keys(l.programs)[0]!;
+  const program = daemonProgram(l.daemon);
   // The default flavor installs the plain names a distribution's own package of the same program
   // uses (/usr/bin/pen): it replaces that package, so it says so.
   const replaced = l.isDefault ? spec.distributionPackage : undefined;
@@ -265,7 +262,7 @@ export function describePackage(l: Layout, root: string, rendered: RenderedFile[
     url: options.url,
     vendor: options.vendor,
     packager: options.packager,
-    prefix: l.relocatable ? l.prefix : null,
+    prefix: l.isDefault ? null : l.prefix,
     node: { engine: options.node.major, abi: compiled ? options.node.major : null },
     requires: [],
     provides: replaced ? [{ name: replaced.name, op: '=', version: replaced.version }] : [],

@@ -3,7 +3,7 @@ import fs from 'fs-extra';
 import path from 'node:path';
 import type { Layout } from '../flavor';
 import { BuildError, PROJECT_ROOT } from './project';
-import { describePackage, ownedDirs, type PackageDescription, type PackagingOptions } from './description';
+import { describePackage, packageDirs, type PackageDescription, type PackagingOptions } from './description';
 import { renderDaemonFiles, TEMPLATE_DIRS, type RenderedFile } from './templates';
 
 /** What every package of a build shares: version, release, URL, packager, epoch, signing key. */
@@ -63,7 +63,7 @@ export function buildNode(): { major: number; machine: string } {
 export async function stageDaemonFiles(l: Layout, root: string, dirs = TEMPLATE_DIRS): Promise<RenderedFile[]> {
   if (!SAFE_PATH.test(root)) throw new BuildError(`${root}: packages cannot be built in a path with spaces or shell metacharacters; build from a plain path`);
   const rendered = renderDaemonFiles(l, dirs);
-  for (const dir of ownedDirs(l, [])) if (dir !== l.runDir && !dir.startsWith(`${l.runDir}/`)) await fs.ensureDir(path.join(root, dir));
+  for (const dir of packageDirs(l, [])) if (dir !== l.runDir && !dir.startsWith(`${l.runDir}/`)) await fs.ensureDir(path.join(root, dir));
   for (const file of rendered) {
     const target = path.join(root, file.path);
     await fs.outputFile(target, file.content, { mode: file.mode });

@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Mustache from 'mustache';
-import { cacheFiles, DAEMON_SPECS, type Layout } from '../flavor';
+import { cacheFiles, DAEMON_SPECS, daemonProgram, extraFiles, type Layout } from '../flavor';
 import { BuildError, PROJECT_ROOT } from './project';
-import { docDir, systemdFiles, type RenderedFile } from './description';
+import { systemdFiles, type RenderedFile } from './description';
 
 /** Characters a value may hold to be pasted into a shell script, a PAM file or an RPM spec line. */
 const SHELL_SAFE = /^[A-Za-z0-9._\/:@%+,=-]*$/;
@@ -18,21 +18,20 @@ export type View = { [key: string]: string | number | boolean | null | string[] 
  */
 export function layoutView(l: Layout): View {
   const inst = (p: string): string => {
-    if (!l.relocatable) return p;
+    if (l.isDefault) return p;
     if (p === l.prefix) return '${PREFIX}';
     return p.startsWith(`${l.prefix}/`) ? `\${PREFIX}${p.slice(l.prefix.length)}` : p;
   };
-  const daemonProgram = Object.keys(l.programs)[0]!;
   const paths: Record<string, string> = {
     prefix: l.prefix, binDir: l.binDir, libDir: l.libDir, configDir: l.configDir, configFile: l.configFile,
     runDir: l.runDir, pidFile: l.pidFile, startLock: l.startLock, controlSocket: l.controlSocket,
     logDir: l.logDir, consoleLog: l.consoleLog, dataDir: l.dataDir, pamFile: l.pamFile, initScript: l.initScript,
-    logrotateFile: l.logrotateFile, daemonPath: l.programs[daemonProgram]!, docDir: docDir(l),
+    logrotateFile: l.logrotateFile, daemonPath: l.programs[daemonProgram(l.daemon)]!, docDir: l.docDir,
   };
   const instView: View = {};
   for (const [k, v] of Object.entries(paths)) instView[k] = inst(v);
   const filesInst: View = {};
-  for (const [k, v] of Object.entries(l.files)) filesInst[k] = inst(v);
+  for (const [k, v] of Object.entries(extraFiles(l))) filesInst[k] = inst(v);
   instView.files = filesInst;
   // Listed for the scriptlets: on erase they remove these, so the data dir is left empty for rpm.
   instView.caches = cacheFiles(l).map(inst);
@@ -44,9 +43,9 @@ export function layoutView(l: Layout): View {
     flavor: l.flavor,
     daemon: l.daemon,
     isDefault: l.isDefault,
-    relocatable: l.relocatable,
+    relocatable: !l.isDefault,
     packageName: l.packageName,
-    daemonProgram,
+    daemonProgram: daemonProgram(l.daemon),
     logIdentity: l.logIdentity,
     pamService: l.pamService,
     user: l.user,
@@ -188,7 +187,7 @@ export function renderDaemonFiles(l: Layout, dirs = TEMPLATE_DIRS): RenderedFile
   assertShellSafe(view, l.packageName);
   const out: RenderedFile[] = [];
 
-  const relocated = l.relocatable ? { namesPrefix: true as const } : {};
+  const relocated = l.isDefault ? {} : { namesPrefix: true as const };
   const argsFile = path.join(dirs.initd, 'start', `${l.daemon}.mustache`);
   const partials: Record<string, string> = { startArgs: readTemplate(argsFile).trim() };
   const initTemplate = path.join(dirs.initd, 'service.mustache');
@@ -222,11 +221,11 @@ export function renderDaemonFiles(l: Layout, dirs = TEMPLATE_DIRS): RenderedFile
   const logrotate = path.join(dirs.packaging, 'logrotate.mustache');
   // A relocatable package's logrotate file follows --prefix (%post rewrites it): it stays the
   // package's file; the default flavor's is the administrator's to edit.
-  out.push({ path: l.logrotateFile, content: renderStrict(readTemplate(logrotate), view, logrotate), mode: 0o644, kind: l.relocatable ? 'service' : 'config', ...relocated });
+  out.push({ path: l.logrotateFile, content: renderStrict(readTemplate(logrotate), view, logrotate), mode: 0o644, kind: l.isDefault ? 'config' : 'service', ...relocated });
 
   const readme = path.join(dirs.packaging, 'doc', 'README.mustache');
-  out.push({ path: path.posix.join(docDir(l), 'README'), content: renderStrict(readTemplate(readme), view, readme), mode: 0o644, kind: 'doc' });
-  out.push({ path: path.posix.join(docDir(l), 'LICENSE'), content: readTemplate(path.join(dirs.license, 'LICENSE')), mode: 0o644, kind: 'license' });
+  out.push({ path: path.posix.join(l.docDir, 'README'), content: renderStrict(readTemplate(readme), view, readme), mode: 0o644, kind: 'doc' });
+  out.push({ path: path.posix.join(l.docDir, 'LICENSE'), content: readTemplate(path.join(dirs.license, 'LICENSE')), mode: 0o644, kind: 'license' });
 
   for (const file of configTemplates(l, dirs)) {
     const name = path.basename(file).replace(/\.mustache$/, '');

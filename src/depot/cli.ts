@@ -169,7 +169,7 @@ export async function main(argv: string[]): Promise<number> {
     config = readConfig(o.config, o.repositories.length === 0);
     mounts = buildMounts(repositoryList());
     if (o.tls || o.tlsCert !== null || o.tlsKey !== null || config.tls === true) {
-      tlsFiles = { cert: o.tlsCert ?? config.tlsCert ?? layout.files.tlsCert!, key: o.tlsKey ?? config.tlsKey ?? layout.files.tlsKey! };
+      tlsFiles = { cert: o.tlsCert ?? config.tlsCert ?? layout.files.tlsCert, key: o.tlsKey ?? config.tlsKey ?? layout.files.tlsKey };
       // Read before the depot detaches, and while it may still read a key only root can.
       tlsOptions = readTls(tlsFiles);
     }
@@ -190,9 +190,9 @@ export async function main(argv: string[]): Promise<number> {
     foreground: o.foreground,
     async start(ctx) {
       fs.mkdirSync(layout.logDir, { recursive: true });
-      const requestLog = new AccessLog(layout.files.accessLog!, (note) => ctx.log.warn(note));
+      const requestLog = new AccessLog(layout.files.accessLog, (note) => ctx.log.warn(note));
       accessLog = requestLog;
-      ctx.handOver(layout.files.accessLog!);
+      ctx.handOver(layout.files.accessLog);
       let admin: AdminAuth | null = null;
       if (FLAVORKIT_FEATURES.admin) {
         const pam = new PamProcess();
@@ -202,7 +202,7 @@ export async function main(argv: string[]): Promise<number> {
       let search: SearchService | null = null;
       if (FLAVORKIT_FEATURES.search && !o.noSearch && config.search !== false) {
         const service: typeof import('./search/service') = require('./search/service');
-        search = new service.SearchService(layout.files.searchIndex!, ctx.log);
+        search = new service.SearchService(layout.files.searchIndex, ctx.log);
       }
       depot = new Depot({ mounts: () => mounts, log: ctx.log, accessLog: requestLog.write, admin, adminOverHttp, cacheMiB: config.cacheMiB, search });
       // Indexes are loaded or built in the background: the depot serves everything else meanwhile.

@@ -1,4 +1,4 @@
-import type { Layout } from './layout';
+import { companionsOf, extraFiles, type Layout } from './layout';
 
 /** A layout as an aligned two-column table: `flavor show` and every program's `--flavor`. */
 export function layoutTable(l: Layout, extra: Array<[string, string]> = []): string {
@@ -8,7 +8,7 @@ export function layoutTable(l: Layout, extra: Array<[string, string]> = []): str
     ...extra,
     ['package', l.packageName],
     ['prefix', l.prefix],
-    ['relocatable', l.relocatable ? 'yes' : 'no'],
+    ['relocatable', l.isDefault ? 'no' : 'yes'],
     ...Object.entries(l.programs).map(([k, v]): [string, string] => [`program ${k}`, v]),
     ['lib dir', l.libDir],
     ['config dir', l.configDir],
@@ -20,7 +20,14 @@ export function layoutTable(l: Layout, extra: Array<[string, string]> = []): str
     ['log dir', l.logDir],
     ['console log', l.consoleLog],
     ['data dir', l.dataDir],
-    ...Object.entries(l.files).map(([k, v]): [string, string] => [`file ${k}`, v]),
+    ['doc dir', l.docDir],
+    ...Object.entries(extraFiles(l)).map(([k, v]): [string, string] => [`file ${k}`, v]),
+    ...Object.entries(companionsOf(l)).flatMap(([name, c]): Array<[string, string]> => [
+      [`${name} PID file`, c.pidFile],
+      [`${name} start lock`, c.startLock],
+      [`${name} console log`, c.consoleLog],
+      [`${name} log identity`, c.logIdentity],
+    ]),
     ['log identity', l.logIdentity],
     ['PAM service', l.pamService],
     ['PAM file', l.pamFile],

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import { layout, layoutPaths, type Layout } from './layout';
+import { layout, layoutPaths, logIdentities, ownedDirs, type Layout } from './layout';
 import type { Flavor } from './schema';
 
 export interface Collision {
@@ -17,11 +17,6 @@ interface Claim {
 
 const owner = (l: Layout) => `${l.flavor}/${l.daemon}`;
 
-/** Directories that belong to one package alone: anything of another inside them collides. */
-function ownedDirs(l: Layout): string[] {
-  return l.isDefault ? [l.libDir, l.configDir, l.runDir, l.logDir, l.dataDir] : [l.prefix];
-}
-
 function claims(l: Layout): Claim[] {
   const out: Claim[] = [];
   for (const [item, value] of layoutPaths(l)) {
@@ -31,7 +26,7 @@ function claims(l: Layout): Claim[] {
   }
   for (const [name, port] of Object.entries(l.ports)) out.push({ owner: owner(l), item: `${name} port`, value: String(port) });
   out.push({ owner: owner(l), item: 'package name', value: l.packageName });
-  out.push({ owner: owner(l), item: 'log identity', value: l.logIdentity });
+  for (const identity of logIdentities(l)) out.push({ owner: owner(l), item: 'log identity', value: identity });
   out.push({ owner: owner(l), item: 'PAM service', value: l.pamService });
   return out;
 }
@@ -59,6 +54,7 @@ export function findCollisions(flavors: Flavor[]): Collision[] {
     else if (!first) byValue.set(key, claim);
   }
   for (const a of layouts) {
+    // A package's own directories: anything of another inside them collides.
     for (const dir of ownedDirs(a)) {
       for (const b of layouts) {
         if (b === a) continue;

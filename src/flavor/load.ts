@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { DAEMONS, DAEMON_SPECS, FEATURE_NAMES, type DaemonName, type PortName } from './daemons';
+import { DAEMONS, DAEMON_SPECS, FEATURE_NAMES, portOffset } from './daemons';
 import { DEFAULT_FLAVOR, FlavorError, validateFlavorName } from './name';
 import { describeSchemaError, flavorFileSchema, type Flavor, type FlavorFile } from './schema';
 
@@ -58,12 +58,6 @@ export function derivedPortBase(name: string): number {
   return 20000 + (fnv1a(name) % 2000) * 10;
 }
 
-const PORT_OFFSETS: Record<DaemonName, Partial<Record<PortName, number>>> = {
-  pen: { service: 0, control: 1, metrics: 3 },
-  depot: { service: 2 },
-  init: {},
-};
-
 function fillDerivedPorts(flavor: Flavor, dir: string): void {
   const base = derivedPortBase(flavor.name);
   const taken = new Map<number, string>();
@@ -79,7 +73,7 @@ function fillDerivedPorts(flavor: Flavor, dir: string): void {
   for (const d of DAEMONS) {
     for (const portName of DAEMON_SPECS[d].ports) {
       if (flavor.ports[d][portName] !== undefined) continue;
-      const port = base + (PORT_OFFSETS[d][portName] ?? 0);
+      const port = base + portOffset(d, portName);
       const holder = taken.get(port);
       if (holder) {
         throw new FlavorError(

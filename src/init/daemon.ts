@@ -11,7 +11,7 @@ import { Supervisor } from './supervisor';
 const MAX_REQUEST = 64 * 1024;
 
 export interface DaemonOptions {
-  layout: Layout;
+  layout: Layout<'init'>;
   configFile: string;
   socket: string | null;
   foreground: boolean;
@@ -27,7 +27,7 @@ export async function runInitDaemon(options: DaemonOptions): Promise<void> {
   // A bad file stops the start here, with its line number, before anything runs.
   const first = readInittab(options.configFile);
   const startOnly = (table: Inittab) =>
-    startOnlyOf(table, { socketOption: options.socket, socket: layout.controlSocket, initstat: layout.files.initstat! });
+    startOnlyOf(table, { socketOption: options.socket, socket: layout.controlSocket, initstat: layout.files.initstat });
   const running = startOnly(first);
   let supervisor: Supervisor;
   const load = (): Inittab => readInittab(options.configFile);
@@ -57,9 +57,9 @@ export async function runInitDaemon(options: DaemonOptions): Promise<void> {
     foreground: options.foreground,
     async start(ctx) {
       supervisor = new Supervisor({
-        entryLogDir: layout.files.entryLogDir!,
+        entryLogDir: layout.files.entryLogDir,
         initstatFile: running.initstat,
-        stateFile: layout.files.state!,
+        stateFile: layout.files.state,
         log: ctx.log,
         graceMs: options.graceMs,
         // Single-host groups run only under a live claim, watched by the cluster's fence guard.

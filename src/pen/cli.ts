@@ -191,7 +191,7 @@ function runLine(live: Live, host: CommandHost, line: string, depth = 0, fromCon
 /** A pen configured and ready to listen: its state, its commands' host, its listen address. */
 interface Configured {
   p: Parsed;
-  layout: Layout;
+  layout: Layout<'pen'>;
   live: Live;
   host: CommandHost;
   listen: Endpoint;
@@ -202,7 +202,7 @@ interface Configured {
 }
 
 /** The command line, or a usage error written to stderr (null). */
-function parse(argv: string[], layout: Layout): Parsed | null {
+function parse(argv: string[], layout: Layout<'pen'>): Parsed | null {
   try {
     return parseCommandLine(argv, layout.configFile);
   } catch (err) {
@@ -215,7 +215,7 @@ function parse(argv: string[], layout: Layout): Parsed | null {
 }
 
 /** The host penctl commands, -o and the config file run against. */
-function commandHost(state: PenState, layout: Layout, live: Live): CommandHost {
+function commandHost(state: PenState, layout: Layout<'pen'>, live: Live): CommandHost {
   const host: CommandHost = {
     state,
     proxy: () => live.proxy,
@@ -291,7 +291,7 @@ function readConfig(host: CommandHost, live: Live, reloading = false): string[] 
  * Runs -o and the config file, then settles the listen address and the servers; every problem
  * is written to stderr and gives null.
  */
-async function configure(p: Parsed, layout: Layout): Promise<Configured | null> {
+async function configure(p: Parsed, layout: Layout<'pen'>): Promise<Configured | null> {
   const { state } = p;
   for (const n of p.notices) process.stderr.write(`pen: ${n}\n`);
   const live: Live = { proxy: null, requestLog: null, ctx: null, liveTls: null, ffiPen: null };
@@ -422,7 +422,7 @@ async function listen(pen: Configured, ctx: DaemonContext): Promise<void> {
   log.info(`data path: ${named}${dataPath.reason ? ` (${dataPath.reason})` : ''}`);
   if (dataPath.path === 'ffi' && listen.kind === 'inet') {
     try {
-      live.ffiPen = await startFfiPen(ctx, state, listen, p.backlog);
+      live.ffiPen = await startFfiPen(ctx, state, listen, p.backlog, pen.layout.files.webStats);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       throw new PenError(`cannot listen on ${describeEndpoint(listen)}: ${code === 'EADDRINUSE' ? 'the address is in use' : (err as Error).message}`);

@@ -12,7 +12,7 @@ const cache = new Map<DaemonName, Layout>();
  * staging root the file's place is read as seen from that root.
  */
 function installedPrefix(l: Layout, root: string | null): string | null {
-  if (STAMP_ORIGIN !== 'stamped' || !l.relocatable || !process.argv[1]) return null;
+  if (STAMP_ORIGIN !== 'stamped' || l.isDefault || !process.argv[1]) return null;
   let file: string;
   try {
     file = fs.realpathSync(process.argv[1]);
@@ -30,8 +30,8 @@ function installedPrefix(l: Layout, root: string | null): string | null {
  * unbundled; moved to the installed prefix after relocation, and under $FLAVORKIT_ROOT when set
  * (a staging root: tests, image builds).
  */
-export function currentLayout(daemon: DaemonName): Layout {
-  const cached = cache.get(daemon);
+export function currentLayout<D extends DaemonName>(daemon: D): Layout<D> {
+  const cached = cache.get(daemon) as Layout<D> | undefined;
   if (cached) return cached;
   let l = stampedLayout(daemon);
   const root = process.env.FLAVORKIT_ROOT || null;

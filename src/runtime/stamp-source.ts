@@ -9,6 +9,6 @@ export const UNBUNDLED_MARKER = 'flavorkit-unbundled-stamp-source';
 const flavor = loadFlavor(process.env.FLAVOR || undefined);
 globalThis.FLAVORKIT_FEATURES = flavor.features;
 
-export function stampedLayout(daemon: DaemonName): Layout {
+export function stampedLayout<D extends DaemonName>(daemon: D): Layout<D> {
   return layout(flavor, daemon);
 }

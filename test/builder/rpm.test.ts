@@ -3,9 +3,9 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { layout, loadFlavor } from '../../src/flavor';
+import { isLayoutOf, layout, loadFlavor } from '../../src/flavor';
 import { buildFlavor } from '../../src/builder/build';
-import { ownedDirs, systemdFiles } from '../../src/builder/description';
+import { packageDirs, systemdFiles } from '../../src/builder/description';
 import { defaultPackageOptions } from '../../src/builder/package';
 import { PROJECT_ROOT, run, tempDir } from '../support/process';
 import { assembleFlavor, type AssembledDaemon } from './assemble';
@@ -89,13 +89,15 @@ describe('package contents', () => {
   });
 
   it('pen.conf.sample names the flavor\'s own paths and ports', () => {
-    for (const d of [...tog, ...abc].filter((x) => x.layout.daemon === 'pen')) {
-      const sample = fs.readFileSync(path.join(d.root, d.layout.files.sampleConfig!), 'utf8');
-      assert.match(sample, new RegExp(`^#log ${d.layout.files.requestLog}$`, 'm'));
-      assert.match(sample, new RegExp(`^#web_stats ${d.layout.files.webStats}$`, 'm'));
-      assert.match(sample, new RegExp(`^#ssl_sni_path ${d.layout.configDir}/sni$`, 'm'));
-      assert.match(sample, new RegExp(` -r ${d.layout.ports.service} `));
-      if (!d.layout.isDefault) assert.doesNotMatch(sample, /[ #]\/(var|etc)\//, 'no path outside the flavor\'s prefix');
+    for (const d of [...tog, ...abc]) {
+      const l = d.layout;
+      if (!isLayoutOf(l, 'pen')) continue;
+      const sample = fs.readFileSync(path.join(d.root, l.files.sampleConfig), 'utf8');
+      assert.match(sample, new RegExp(`^#log ${l.files.requestLog}$`, 'm'));
+      assert.match(sample, new RegExp(`^#web_stats ${l.files.webStats}$`, 'm'));
+      assert.match(sample, new RegExp(`^#ssl_sni_path ${l.configDir}/sni$`, 'm'));
+      assert.match(sample, new RegExp(` -r ${l.ports.service} `));
+      if (!l.isDefault) assert.doesNotMatch(sample, /[ #]\/(var|etc)\//, 'no path outside the flavor\'s prefix');
     }
   });
 
@@ -131,9 +133,9 @@ describe('package contents', () => {
     assert.match(fs.readFileSync(path.join(pen.root, 'etc/pam.d/penabc'), 'utf8'), /PAM service penabc of abc-pen/);
   });
 
-  it('ownedDirs climbs from each directory up to the prefix only', () => {
+  it('packageDirs climbs from each directory up to the prefix only', () => {
     const l = layout(loadFlavor('abc'), 'depot');
-    const owned = ownedDirs(l, ['/usr', '/usr/local', '/usr/local/abc-depot/lib/abc-depot/node_modules/x']);
+    const owned = packageDirs(l, ['/usr', '/usr/local', '/usr/local/abc-depot/lib/abc-depot/node_modules/x']);
     assert.ok(owned.includes('/usr/local/abc-depot'));
     assert.ok(owned.includes('/usr/local/abc-depot/lib/abc-depot/node_modules'));
     assert.ok(!owned.includes('/usr/local') && !owned.includes('/usr'));

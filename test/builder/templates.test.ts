@@ -50,7 +50,7 @@ describe('templates of every flavor', () => {
           shellCheck(`${l.packageName}.${phase}`, text);
           if (!l.isDefault) assert.doesNotMatch(text, /\btog\b/);
         }
-        if (l.relocatable) assert.match(scripts.post, /RPM_INSTALL_PREFIX/);
+        if (!l.isDefault) assert.match(scripts.post, /RPM_INSTALL_PREFIX/);
         else assert.doesNotMatch(scripts.post, /sed -i/);
       });
     }
@@ -76,7 +76,7 @@ describe('scriptlets on a host without chkconfig or update-rc.d', () => {
       // rpm passes the number of instances left: 1 on install, 0 on erase.
       const phases: Array<[keyof typeof scripts, string]> = [['pre', '1'], ['post', '1'], ['preun', '0'], ['postun', '0'], ['postun', '1']];
       for (const [phase, arg] of phases) {
-        const env = { PATH: '/usr/bin:/bin', ...(l.relocatable ? { RPM_INSTALL_PREFIX: l.prefix } : {}) };
+        const env = { PATH: '/usr/bin:/bin', ...(l.isDefault ? {} : { RPM_INSTALL_PREFIX: l.prefix }) };
         const r = spawnSync('sh', ['-c', scripts[phase], phase, arg], { env, encoding: 'utf8' });
         assert.equal(r.status, 0, `${phase} ${arg}: ${r.stderr}`);
       }

@@ -46,9 +46,26 @@ describe('golden exchanges of pkg.depotd', () => {
   });
 
   const ids = fs.readdirSync(GOLDEN).filter((f) => f.endsWith('.url')).map((f) => f.slice(0, -4)).sort();
-  it('has 40 recorded exchanges', () => assert.equal(ids.length, 40));
+  const urlOf = (id: string) => fs.readFileSync(path.join(GOLDEN, `${id}.url`), 'utf8').trim();
+  /** The operation of a request path: `catalog/1/...` or `<publisher>/catalog/1/...`. */
+  const operationOf = (url: string) => {
+    const [first, second, third] = url.split('?')[0]!.split('/');
+    return /^\d+$/.test(second ?? '') ? first : /^\d+$/.test(third ?? '') ? second : undefined;
+  };
+
+  it('replays, from 40 complete recordings, an exchange of every operation our depot advertises', async () => {
+    assert.equal(ids.length, 40);
+    for (const id of ids) for (const part of ['hdr', 'body']) assert.ok(fs.existsSync(path.join(GOLDEN, `${id}.${part}`)), `${id}.${part} is missing`);
+    const versions = await depot.get('/versions/0/');
+    assert.equal(versions.status, 200);
+    // versions/0: "pkg-server VERSION", then one line per operation with the versions it serves.
+    const advertised = versions.body.toString().trim().split('\n').slice(1).map((line) => line.split(' ')[0]!);
+    assert.ok(advertised.includes('catalog') && advertised.includes('search'), versions.body.toString());
+    const replayed = new Set(ids.map((id) => operationOf(urlOf(id))));
+    assert.deepEqual(advertised.filter((op) => !replayed.has(op)), [], 'advertised operations without a recorded exchange');
+  });
   for (const id of ids) {
-    const url = fs.readFileSync(path.join(GOLDEN, `${id}.url`), 'utf8').trim();
+    const url = urlOf(id);
     it(`${id} /${url}`, async () => {
       const expected = recorded(RECORDED_BROKEN[id] ?? id);
       const reply = await depot.get(`/${url}`);

@@ -112,7 +112,7 @@ describe('depot: requests an attacker writes', () => {
   });
   after(() => depot.stop());
 
-  const logLine = (agent: string) => waitFor(`the access log line of ${agent}`, () => fs.readFileSync(depot.layout.files.accessLog!, 'utf8').split('\n').find((l) => l.includes(agent)));
+  const logLine = (agent: string) => waitFor(`the access log line of ${agent}`, () => fs.readFileSync(depot.layout.files.accessLog, 'utf8').split('\n').find((l) => l.includes(agent)));
 
   it('the access log escapes quotes, backslashes and control bytes as nginx does', async () => {
     await raw(depot.port, 'GET /versions/0/ HTTP/1.1\r\nHost: x\r\nUser-Agent: forge-test a" 200 0 "b\\c\t\xe9\r\nConnection: close\r\n\r\n', 5000);

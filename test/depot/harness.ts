@@ -1,9 +1,8 @@
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
 import { layout, loadFlavor, underRoot, type Layout } from '../../src/flavor';
-import { killAndWait, runTs, tempDir, waitFor, type Ran } from '../support/process';
+import { freePort, killAndWait, runTs, tempDir, waitFor, type Ran } from '../support/process';
 
 export interface Reply {
   status: number;
@@ -11,22 +10,10 @@ export interface Reply {
   body: Buffer;
 }
 
-/** A free port on loopback, chosen by the kernel. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
-
 /** A depot of flavor abc in a private root, serving the given repositories. */
 export class DepotHarness {
   readonly root = tempDir('depot');
-  readonly layout: Layout = underRoot(layout(loadFlavor('abc'), 'depot'), this.root);
+  readonly layout: Layout<'depot'> = underRoot(layout(loadFlavor('abc'), 'depot'), this.root);
   port = 0;
   pid = 0;
 

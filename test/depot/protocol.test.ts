@@ -158,7 +158,7 @@ describe('depot protocol', () => {
   it('writes an access log in the flavor\'s log directory, one line per request', async () => {
     const reply = await depot.get('/versions/0/', { 'User-Agent': 'pkg/access-log-test' });
     assert.equal(reply.status, 200);
-    const file = depot.layout.files.accessLog!;
+    const file = depot.layout.files.accessLog;
     assert.ok(file.startsWith(depot.layout.logDir));
     const line = await waitFor('the access log line', () => {
       const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
@@ -193,7 +193,7 @@ describe('depot protocol', () => {
     } finally {
       socket.destroy();
     }
-    const file = depot.layout.files.accessLog!;
+    const file = depot.layout.files.accessLog;
     const logged = await waitFor('the four lines', () => {
       const lines = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.endsWith(`"${agent}"`));
       return lines.length === paths.length ? lines : undefined;
@@ -205,7 +205,7 @@ describe('depot protocol', () => {
   });
 
   it('HUP reopens the access log, so a rotated log gets no more lines and a new one takes them', async () => {
-    const file = depot.layout.files.accessLog!;
+    const file = depot.layout.files.accessLog;
     const lineOf = (f: string, agent: string) => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8') : '').split('\n').find((l) => l.includes(agent));
     await depot.get('/versions/0/', { 'User-Agent': 'pkg/before-rotation' });
     await waitFor('the line before rotation', () => lineOf(file, 'pkg/before-rotation'));

@@ -267,7 +267,7 @@ describe('depot search index: kept on disk, rebuilt when the catalog changes', (
 
   it('indexes under the flavor data directory and answers from it after a restart', async () => {
     assert.match(await packagesFor('tool'), /tools\/alpha[\s\S]*tools\/beta/);
-    const indexDir = depot.layout.files.searchIndex!;
+    const indexDir = depot.layout.files.searchIndex;
     const stored = () => fs.readdirSync(indexDir, { recursive: true }).map(String).filter((f) => f.endsWith('test.json'));
     await waitFor('the index file', () => stored().length === 1, 5000);
     const file = path.join(indexDir, stored()[0]!);
@@ -315,7 +315,7 @@ describe('depot search turned off', () => {
     const v1 = await search(depot, 'example_path');
     assert.equal(v1.status, 503);
     assert.equal(v1.headers['content-type'], 'text/html');
-    assert.equal(fs.existsSync(depot.layout.files.searchIndex!), false, 'no index is written');
+    assert.equal(fs.existsSync(depot.layout.files.searchIndex), false, 'no index is written');
   });
 });
 
@@ -359,7 +359,7 @@ describe('depot search index and a stop', () => {
     await depot.indexed();
     // The index answers before it is written; TERM now falls into the write.
     await killAndWait(depot.pid, 'SIGTERM');
-    const dir = depot.layout.files.searchIndex!;
+    const dir = depot.layout.files.searchIndex;
     const files = fs.readdirSync(dir, { recursive: true }).map(String);
     const indexes = files.filter((f) => f.endsWith('.json'));
     assert.deepEqual(indexes.map((f) => path.basename(f)), ['big.json']);

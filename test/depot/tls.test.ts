@@ -41,8 +41,8 @@ describe('depot over HTTPS', () => {
   before(async () => {
     user = createTestUser();
     removePam = writeTestPamService(depot.layout.pamService, ['auth required pam_unix.so', 'account required pam_unix.so']);
-    writeCertificate(depot.layout.files.tlsCert!, depot.layout.files.tlsKey!);
-    ca = fs.readFileSync(depot.layout.files.tlsCert!);
+    writeCertificate(depot.layout.files.tlsCert, depot.layout.files.tlsKey);
+    ca = fs.readFileSync(depot.layout.files.tlsCert);
     const repo = path.join(depot.root, 'repo');
     generateRepository(repo, { created: stamp, lastModified: stamp, publishers: [{ name: 'test', packages: [{ stem: 'a/b', versions: [{ version: VERSION, summary: 'secure' }] }] }] });
     await depot.start(['-E', '-S', '-d', `${repo}=main`]);
@@ -96,7 +96,7 @@ describe('depot -E with a missing or broken certificate', () => {
     assert.ok(missing.stderr.includes(`cannot read the TLS certificate ${depot.layout.files.tlsCert} (ENOENT); put it there (PEM) or give --tls-cert FILE`), missing.stderr);
     const other = path.join(depot.root, 'other');
     writeCertificate(`${other}.crt`, `${other}.key`);
-    writeCertificate(depot.layout.files.tlsCert!, depot.layout.files.tlsKey!);
+    writeCertificate(depot.layout.files.tlsCert, depot.layout.files.tlsKey);
     const mismatched = await depot.run(['--tls-key', `${other}.key`, '-S', '-p', '1', '-d', repo]);
     assert.equal(mismatched.code, 1);
     assert.match(mismatched.stderr, /are not a PEM certificate and its private key .*; fix or replace them/);

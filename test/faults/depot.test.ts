@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { copyFixture, DepotHarness, freePort } from '../depot/harness';
-import { FIXTURES_DIR, isAlive, killAndWait, PROJECT_ROOT, tempDir, TSX_LOADER, waitFor } from '../support/process';
+import { copyFixture, DepotHarness } from '../depot/harness';
+import { FIXTURES_DIR, freePort, isAlive, killAndWait, PROJECT_ROOT, tempDir, TSX_LOADER, waitFor } from '../support/process';
 import { fillLogDisk, freeLogDisk, hangUps, openDescriptors, readInNamespace, runWithSmallLogDisk } from './support';
 
 describe('depot with a full log disk', () => {
@@ -48,7 +48,7 @@ describe('depot with a full log disk', () => {
       console = await readInNamespace(pid, depot.layout.consoleLog);
       return /\d+ log line\(s\) lost from \S+ to \S+ \(ENOSPC\)/.test(console) && /\d+ access log line\(s\) lost from/.test(console);
     }).catch((err: Error) => assert.fail(`${err.message}; the console log ends:\n${console.slice(-600)}`));
-    const access = (await readInNamespace(pid, depot.layout.files.accessLog!)).split('\n').filter((l) => l !== '');
+    const access = (await readInNamespace(pid, depot.layout.files.accessLog)).split('\n').filter((l) => l !== '');
     assert.match(access.at(-1)!, /"GET \/versions\/0\/ HTTP\/1\.1" 200 /);
     await waitFor('descriptors back to where they were', () => openDescriptors(pid) <= descriptors);
     await killAndWait(pid, 'SIGTERM');

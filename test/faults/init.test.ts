@@ -57,7 +57,7 @@ describe("isinit's control socket against a hostile local client", () => {
     const h = harness('db:main:2:respawn:sleep 60\n');
     const pid = await h.start();
     const ok = /^\{"ok":true/;
-    await assaultControl(pid, { path: h.layout.controlSocket }, () => askSocket(h.layout.controlSocket, '{"op":"status"}'), 'db 2', ok);
+    await assaultControl(pid, h.layout.controlSocket, () => askSocket(h.layout.controlSocket, '{"op":"status"}'), 'db 2', ok);
     const status = await h.status();
     assert.equal(status.groups?.find((g) => g.group === 'db')?.level, '2', 'the half-closed "db 2" was run');
   });
@@ -83,7 +83,7 @@ describe('isinit entries and names', () => {
     await h.start();
     assert.ok((await h.tell('a.b', '1')).ok);
     assert.ok((await h.tell('a', '1')).ok);
-    const dir = h.layout.files.entryLogDir!;
+    const dir = h.layout.files.entryLogDir;
     // A once entry is started, not waited for: its line may come a moment after the reply.
     const contents = () => fs.readdirSync(dir).map((f) => fs.readFileSync(path.join(dir, f), 'utf8')).sort();
     await waitFor('both entries to write their line', () => contents().join('').split('\n').length >= 3).catch(() => undefined);

@@ -9,9 +9,8 @@ import { after, before, describe, it } from 'node:test';
 import { layout, loadFlavor, underRoot } from '../../src/flavor';
 import { CONN_MAX_RUNNING } from '../../src/pen/commands';
 import { Backend, fetchName, PenInstance } from '../pen/harness';
-import { freePort, waitForTcp } from '../pen/debian';
-import { askSocket, isAlive, killAndWait, PROJECT_ROOT, TSX_LOADER, tempDir, waitFor } from '../support/process';
-import { assaultControl, fillLogDisk, freeLogDisk, halfClosedRequest, hangUps, openDescriptors, readInNamespace, runWithSmallLogDisk } from './support';
+import { askSocket, freePort, isAlive, killAndWait, PROJECT_ROOT, TSX_LOADER, tempDir, waitFor, waitForTcp } from '../support/process';
+import { assaultControl, fillLogDisk, freeLogDisk, hangUps, openDescriptors, readInNamespace, runWithSmallLogDisk } from './support';
 
 describe('pen with a full log disk', () => {
   const root = tempDir('pen-disk');
@@ -93,7 +92,7 @@ describe('penlogd with a full log disk', () => {
       { FLAVOR: 'abc', FLAVORKIT_ROOT: root },
     );
     assert.equal(started.code, 0, started.stderr);
-    pid = Number(fs.readFileSync(logs.files.penlogdPid!, 'utf8'));
+    pid = Number(fs.readFileSync(logs.companions.penlogd.pidFile, 'utf8'));
     const record = (n: number) =>
       new Promise<void>((resolve, reject) => sender.send(`127.0.0.1 "GET /${n} HTTP/1.1" 200 ${n}\n`, port, '127.0.0.1', (err) => (err ? reject(err) : resolve())));
     await record(0);
@@ -131,12 +130,12 @@ describe("pen's control sockets against a hostile local client", () => {
   });
 
   it('answers a request ended by half-close, on pen.sock and on the -C port', async () => {
-    assert.equal(await halfClosedRequest({ path: flavorSocket }, 'blacklist 2'), '2\n');
-    assert.equal(await halfClosedRequest({ port: pen.control, host: '127.0.0.1' }, 'blacklist 3'), '3\n');
+    assert.equal(await askSocket(flavorSocket, 'blacklist 2', { halfClose: true }), '2\n');
+    assert.equal(await askSocket({ port: pen.control, host: '127.0.0.1' }, 'blacklist 3', { halfClose: true }), '3\n');
   });
 
   it('outlives 1 MB lines, half-closed requests and 300 idle clients on each, with its descriptors back', async () => {
-    await assaultControl(pen.pid, { path: flavorSocket }, () => askSocket(flavorSocket, 'pid'), 'pid', new RegExp(`^${pen.pid}\\n$`));
+    await assaultControl(pen.pid, flavorSocket, () => askSocket(flavorSocket, 'pid'), 'pid', new RegExp(`^${pen.pid}\\n$`));
     await assaultControl(pen.pid, { port: pen.control, host: '127.0.0.1' }, () => pen.ctl('pid'), 'pid', new RegExp(`^${pen.pid}\\n$`));
     assert.equal(await fetchName(pen.port), 'alpha');
   });
@@ -171,7 +170,7 @@ describe("pen's control sockets against a hostile local client", () => {
   it("status writes the flavor's pen.html when no web_stats is set", async () => {
     const page = await pen.ctl('status');
     assert.match(page, /<title>Pen status page<\/title>/);
-    const file = underRoot(layout(loadFlavor('abc'), 'pen'), pen.root).files.webStats!;
+    const file = underRoot(layout(loadFlavor('abc'), 'pen'), pen.root).files.webStats;
     assert.match(fs.readFileSync(file, 'utf8'), /<title>Pen status page<\/title>/);
   });
 });

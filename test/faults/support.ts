@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
 import { CONTROL_CONNECTIONS_MAX, CONTROL_IDLE_MS } from '../../src/runtime';
-import { isAlive, run, waitFor, type Ran } from '../support/process';
+import { askSocket, isAlive, run, waitFor, type Endpoint, type Ran } from '../support/process';
 
 /**
  * Runs COMMAND (a daemon that detaches) in a private mount namespace where LOGDIR is a tmpfs of
@@ -53,36 +53,8 @@ export function openDescriptors(pid: number): number {
   return fs.readdirSync(`/proc/${pid}/fd`).length;
 }
 
-export type Endpoint = { path: string } | { port: number; host: string };
-
 function connect(endpoint: Endpoint): net.Socket {
-  return 'path' in endpoint ? net.createConnection(endpoint.path) : net.createConnection(endpoint.port, endpoint.host);
-}
-
-/**
- * Sends TEXT and then shuts down the writing side (as `printf ... | nc -N` does), and returns
- * whatever the daemon answers before it closes.
- */
-export function halfClosedRequest(endpoint: Endpoint, text: string, timeoutMs = 5000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(endpoint);
-    let reply = '';
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`no close after the half-closed request ${JSON.stringify(text.slice(0, 40))} in ${timeoutMs} ms; got ${JSON.stringify(reply)}`));
-    }, timeoutMs);
-    socket.setEncoding('utf8');
-    socket.on('connect', () => socket.end(text));
-    socket.on('data', (d: string) => (reply += d));
-    socket.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve(reply);
-    });
-  });
+  return typeof endpoint === 'string' ? net.createConnection(endpoint) : net.createConnection(endpoint.port, endpoint.host);
 }
 
 /** Opens COUNT connections that never send anything; resolves once all are open (or closed). */
@@ -109,9 +81,9 @@ export async function idleClients(endpoint: Endpoint, count: number): Promise<{ 
  */
 export async function assaultControl(pid: number, endpoint: Endpoint, ask: () => Promise<string>, halfClosed: string, expect: RegExp): Promise<void> {
   const baseline = openDescriptors(pid);
-  const huge = await halfClosedRequest(endpoint, `${'x'.repeat(1024 * 1024)}\n`, 15000).catch((err: Error) => `(${err.message})`);
+  const huge = await askSocket(endpoint, `${'x'.repeat(1024 * 1024)}\n`, { halfClose: true, timeoutMs: 15000 }).catch((err: Error) => `(${err.message})`);
   assert.match(huge, /longer than|EPIPE|ECONNRESET|^$/, 'a 1 MB line is refused');
-  assert.match(await halfClosedRequest(endpoint, halfClosed), expect, 'a half-closed request gets its reply');
+  assert.match(await askSocket(endpoint, halfClosed, { halfClose: true }), expect, 'a half-closed request gets its reply');
   const idle = await idleClients(endpoint, 300);
   try {
     assert.match(await ask(), expect, 'a request is answered while 300 idle clients are connected');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DAEMONS, layout, loadFlavor, relocate } from '../../src/flavor';
+import { companionLayout, DAEMONS, layout, loadFlavor, relocate } from '../../src/flavor';
 
 // The PEP 350 rule, for each daemon: [system name, run base, socket name, config name, first program].
 const NAMES = {
@@ -30,7 +30,7 @@ describe('layout of the default flavor tog: the plain system layout', () => {
       assert.equal(l.pamFile, `/etc/pam.d/${sys}`);
       assert.equal(l.initScript, `/etc/init.d/tog-${daemon}`);
       assert.equal(l.etcdPrefix, `/flavorkit/tog/${sys}/`);
-      assert.equal(l.relocatable, false);
+      assert.equal(l.isDefault, true);
     });
   }
 });
@@ -55,7 +55,7 @@ describe('layout of flavor abc: under /usr/local/abc-<daemon>, system-wide names
       assert.equal(l.pamFile, `/etc/pam.d/${sys}abc`);
       assert.equal(l.initScript, `/etc/init.d/abc-${daemon}`);
       assert.equal(l.etcdPrefix, `/flavorkit/abc/${sys}/`);
-      assert.equal(l.relocatable, true);
+      assert.equal(l.isDefault, false);
     });
   }
 });
@@ -84,6 +84,21 @@ describe('the vendor flavor acme', () => {
     assert.deepEqual(acme.daemons, ['pen']);
     assert.deepEqual(layout(acme, 'pen').features, { tls: false, udp: false });
     assert.throws(() => layout(acme, 'depot'), /flavor "acme" does not ship depot/);
+  });
+});
+
+describe('penlogd, a daemon of its own in the pen package', () => {
+  it('has its own start lock, PID file, console log and log identity, none of them pen\'s', () => {
+    for (const [name, suffix] of [['tog', ''], ['abc', 'abc']] as const) {
+      const pen = layout(loadFlavor(name), 'pen');
+      const penlogd = companionLayout(pen, 'penlogd');
+      assert.equal(penlogd.pidFile, `${pen.runDir}/penlogd.pid`);
+      assert.equal(penlogd.startLock, `${pen.runDir}/penlogd_start.lock`);
+      assert.equal(penlogd.consoleLog, `${pen.logDir}/penlogd.console`);
+      assert.equal(penlogd.logIdentity, `penlogd${suffix}`);
+      for (const key of ['pidFile', 'startLock', 'consoleLog', 'logIdentity'] as const) assert.notEqual(penlogd[key], pen[key], key);
+      if (!pen.isDefault) assert.equal(companionLayout(relocate(pen, '/opt/x'), 'penlogd').pidFile, '/opt/x/var/run/abc-pen/penlogd.pid', 'relocated with pen');
+    }
   });
 });
 

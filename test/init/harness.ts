@@ -21,7 +21,7 @@ export interface Reply {
 /** One isinit daemon of flavor abc in a private root, with its isinittab and an output file. */
 export class InitHarness {
   readonly root = tempDir('init');
-  readonly layout: Layout = underRoot(layout(loadFlavor('abc'), 'init'), this.root);
+  readonly layout: Layout<'init'> = underRoot(layout(loadFlavor('abc'), 'init'), this.root);
   readonly out = path.join(this.root, 'out');
   readonly tab = path.join(this.root, 'isinittab');
   private daemonPid: number | null = null;
@@ -124,7 +124,7 @@ export class InitHarness {
   }
 
   groupState(group: string): { state: string; level: string } | undefined {
-    return readInitstat(this.layout.files.initstat!)?.find((r) => r.group === group);
+    return readInitstat(this.layout.files.initstat)?.find((r) => r.group === group);
   }
 
   /** Restarts the daemon process alone: its children keep running. */

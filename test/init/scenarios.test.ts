@@ -109,15 +109,27 @@ describe('IS::Init scenarios', () => {
 
   it('50multigrp: groups run side by side, each at its own level', async () => {
     h.clearOut();
-    await h.tell('foogrp', '1');
-    await h.tell('bazgrp', '1');
-    await h.waitLines('foo1start', (l) => l[0] === 'foo1start');
-    await new Promise((r) => setTimeout(r, 400));
-    await h.tell('bargrp', '1');
-    await h.waitLines('bar1start', (l) => l[0] === 'bar1start');
-    await h.waitLines('foo1end', (l) => l[0] === 'foo1end');
-    await h.waitLines('bar1end', (l) => l[0] === 'bar1end');
-    await h.waitLines('baz1', (l) => l[0] === 'baz1');
+    // Every entry overwrites OUT: the order of what it held shows which entries overlapped.
+    const held: string[] = [];
+    const watch = setInterval(() => {
+      const line = h.lines()[0];
+      if (line !== undefined && held.at(-1) !== line) held.push(line);
+    }, 10);
+    try {
+      await h.tell('foogrp', '1');
+      await h.tell('bazgrp', '1');
+      await h.waitLines('foo1start', (l) => l[0] === 'foo1start');
+      await new Promise((r) => setTimeout(r, 400));
+      await h.tell('bargrp', '1');
+      await h.waitLines('bar1start', (l) => l[0] === 'bar1start');
+      for (const group of ['foogrp', 'bargrp', 'bazgrp']) assert.equal(h.groupState(group)?.level, '1', `${group} is at level 1 while the others are`);
+      await waitFor('baz1 to end', () => held.includes('baz1'));
+    } finally {
+      clearInterval(watch);
+    }
+    // bar1 started while foo1 still ran, and baz1, started with foo1, ended after both: the
+    // three groups' entries ran at the same time, none waiting for another group.
+    assert.deepEqual(held, ['foo1start', 'bar1start', 'foo1end', 'bar1end', 'baz1']);
     for (const g of ['foogrp', 'bargrp', 'bazgrp']) await h.tell(g, '0');
   });
 

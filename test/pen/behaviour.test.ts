@@ -7,8 +7,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { freePort } from './debian';
-import { killAndWait, runTs, spawnTs, tempDir, waitFor } from '../support/process';
+import { freePort, killAndWait, runTs, spawnTs, tempDir, waitFor } from '../support/process';
 import { Backend, fetchName, PenInstance, sequence } from './harness';
 
 const instances: PenInstance[] = [];
@@ -317,8 +316,13 @@ describe('reliability', () => {
     const config = path.join(root, 'pen.cfg');
     fs.writeFileSync(config, `listen 127.0.0.1:${port}\nserver 0 address 127.0.0.1 port ${a.port}\n`);
     const child = spawnTs('src/pen/bin/pen.ts', ['-f', '-F', config], { FLAVOR: 'abc', FLAVORKIT_ROOT: root });
+    let said = '';
+    child.stderr?.on('data', (d) => (said += d));
     try {
-      await waitFor('pen on the address of its config file', async () => (await fetchName(port)) === 'A', 10000);
+      const listening = await waitFor('pen to say where it listens', () => /listening on .*/.exec(said)?.[0], 20000);
+      assert.equal(listening, `listening on 127.0.0.1:${port}, 1 servers`, 'the listen address and the one server of the file, not the flavor\'s port');
+      assert.equal(await fetchName(port), 'A', 'a client on the file\'s address reaches the file\'s server');
+      assert.equal(child.exitCode, null, `pen still runs: ${said}`);
     } finally {
       await killAndWait(child.pid!, 'SIGTERM');
       fs.rmSync(root, { recursive: true, force: true });

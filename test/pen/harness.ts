@@ -3,8 +3,8 @@ import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { PROJECT_ROOT, TSX_LOADER, killAndWait, tempDir } from '../support/process';
-import { debian, debianEnv, freePort, runDebian, waitForTcp } from './debian';
+import { freePort, killAndWait, PROJECT_ROOT, tempDir, TSX_LOADER, waitForTcp } from '../support/process';
+import { debian, debianEnv, runDebian } from './debian';
 
 export type Kind = 'debian' | 'ours';
 

@@ -10,7 +10,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { freePort, waitForTcp } from './debian';
+import { freePort, waitForTcp } from '../../tools/ports';
 import { killAndWait, tempDir, waitFor } from '../support/process';
 import { Backend, PenInstance } from './harness';
 

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { FastClose } from '../../src/pen/state';
 import { chooseDataPath, connect, DATA_PATH_ENV, detectDataPath, listenHandles, netSide, Pair, WRITE_QUEUE_BOUND, type DataPath, type Listener, type Side } from '../../src/pen/transport';
-import { tempDir } from '../support/process';
+import { freePort, tempDir } from '../support/process';
 import { HungBackend } from './harness';
 
 const MAJOR = Number(process.versions.node.split('.')[0]);
@@ -83,14 +83,6 @@ class Relay {
     for (const p of this.pairs) p.close();
     this.listener?.close();
   }
-}
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 /** A backend on 127.0.0.1 (or a UNIX socket) that runs `serve` for each connection. */

@@ -1,17 +1,8 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
-import { isAlive, killAndWait, tempDir, waitFor } from './process';
-
-export async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', () => resolve()));
-  const { port } = s.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
+import { freePort, isAlive, killAndWait, tempDir, waitFor } from './process';
 
 function healthy(endpoint: string): Promise<boolean> {
   return new Promise((resolve) => {

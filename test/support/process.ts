@@ -3,8 +3,10 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { PROJECT_ROOT } from '../../tools/places';
 
-export const PROJECT_ROOT = path.resolve(__dirname, '../..');
+export { FIXTURES_DIR, PROJECT_ROOT, SHARED_DIR } from '../../tools/places';
+export { freePort, waitForTcp } from '../../tools/ports';
 export const TSX_LOADER = ['--import', 'tsx'];
 
 export interface Ran {
@@ -13,13 +15,23 @@ export interface Ran {
   stderr: string;
 }
 
+export interface RunOptions extends SpawnOptions {
+  /** Killed, and the test failed, after this long (default 60 s). */
+  timeoutMs?: number;
+  /** What the command reads on stdin; nothing by default. */
+  input?: string;
+  /** latin1 keeps every byte of a C program's output as one character. */
+  stdoutEncoding?: BufferEncoding;
+}
+
 /** Runs a command to its end, with a deadline; never hangs a test. */
-export function run(command: string, args: string[], options: SpawnOptions & { timeoutMs?: number; input?: string } = {}): Promise<Ran> {
+export function run(command: string, args: string[], options: RunOptions = {}): Promise<Ran> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], ...options });
     let stdout = '';
     let stderr = '';
-    child.stdout?.on('data', (d) => (stdout += d));
+    child.stdout?.setEncoding(options.stdoutEncoding ?? 'utf8');
+    child.stdout?.on('data', (d: string) => (stdout += d));
     child.stderr?.on('data', (d) => (stderr += d));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
@@ -30,6 +42,8 @@ export function run(command: string, args: string[], options: SpawnOptions & { t
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
+    // A program that exits without reading its input must not fail the test.
+    child.stdin?.on('error', () => undefined);
     child.stdin?.end(options.input ?? '');
   });
 }
@@ -75,17 +89,31 @@ export async function waitFor<T>(what: string, probe: () => T | null | undefined
   }
 }
 
-/** Sends one line to a UNIX socket and returns the whole reply. */
-export function askSocket(socketPath: string, line: string, timeoutMs = 5000): Promise<string> {
+/** A UNIX socket's path, or a TCP port on a host. */
+export type Endpoint = string | { port: number; host: string };
+
+export interface AskOptions {
+  timeoutMs?: number;
+  /**
+   * Send TEXT as it is and shut down the writing side at once (as `printf ... | nc -N` does),
+   * instead of one line with the connection left open for the reply.
+   */
+  halfClose?: boolean;
+}
+
+/** Sends one line (or, half-closed, TEXT as it is) to a control endpoint and returns the whole reply. */
+export function askSocket(endpoint: Endpoint, text: string, options: number | AskOptions = {}): Promise<string> {
+  const { timeoutMs = 5000, halfClose = false } = typeof options === 'number' ? { timeoutMs: options } : options;
+  const where = typeof endpoint === 'string' ? endpoint : `${endpoint.host}:${endpoint.port}`;
   return new Promise((resolve, reject) => {
-    const socket = net.createConnection(socketPath);
+    const socket = typeof endpoint === 'string' ? net.createConnection(endpoint) : net.createConnection(endpoint.port, endpoint.host);
     let reply = '';
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new Error(`no reply from ${socketPath} in ${timeoutMs} ms`));
+      reject(new Error(`no reply from ${where} in ${timeoutMs} ms to ${JSON.stringify(text.slice(0, 40))}; got ${JSON.stringify(reply)}`));
     }, timeoutMs);
     socket.setEncoding('utf8');
-    socket.on('connect', () => socket.write(`${line}\n`));
+    socket.on('connect', () => (halfClose ? socket.end(text) : socket.write(`${text}\n`)));
     socket.on('data', (d: string) => (reply += d));
     socket.on('error', (err) => {
       clearTimeout(timer);
@@ -121,7 +149,3 @@ function isZombie(pid: number): boolean {
     return true;
   }
 }
-
-/** ../shared beside the clone: specs and read-only fixtures made by the reference tools. */
-export const SHARED_DIR = path.resolve(PROJECT_ROOT, '../shared');
-export const FIXTURES_DIR = path.join(SHARED_DIR, 'fixtures');

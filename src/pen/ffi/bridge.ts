@@ -51,7 +51,7 @@ function entryScript(): string {
 }
 
 /** Starts the FFI thread on `state` (which it owns from then on) listening on host:port. */
-export async function startFfiPen(ctx: DaemonContext, state: PenState, listen: { host: string; port: number }, backlog: number): Promise<FfiPen> {
+export async function startFfiPen(ctx: DaemonContext, state: PenState, listen: { host: string; port: number }, backlog: number, webStatsPage: string | null): Promise<FfiPen> {
   const host = net.isIP(listen.host) ? listen.host : (await dns.promises.lookup(listen.host)).address;
   const channel = new MessageChannel();
   const answered = new SharedArrayBuffer(4);
@@ -61,7 +61,7 @@ export async function startFfiPen(ctx: DaemonContext, state: PenState, listen: {
     host,
     port: listen.port,
     backlog,
-    webStatsPage: ctx.layout.files.webStats ?? null,
+    webStatsPage,
     commands: channel.port2,
     answered,
   };

@@ -1,6 +1,7 @@
 import dgram from 'node:dgram';
 import fs from 'node:fs';
 import path from 'node:path';
+import { companionLayout } from '../../flavor/layout';
 import { currentLayout, LogFile, runDaemon, UsageError, type DaemonContext } from '../../runtime';
 import { getopt } from '../libc/getopt';
 import { ipv4Number } from '../libc/netaddr';
@@ -115,18 +116,17 @@ export async function penlogdMain(args: readonly string[]): Promise<number> {
     return 0;
   }
   const opts = options;
-  const base = currentLayout('pen');
-  // penlogd is a daemon of its own beside pen: its own start lock and PID file.
-  const layout = { ...base, startLock: base.files.penlogdLock };
+  // penlogd is a daemon of its own beside pen: its own start lock, PID file, console log and identity.
+  const layout = companionLayout(currentLayout('pen'), 'penlogd');
   // Detached, stdout leads nowhere useful: without -l the merged log goes to the flavor's file.
-  const logFile = opts.logFile ?? (opts.foreground ? null : base.files.mergedLog);
+  const logFile = opts.logFile ?? (opts.foreground ? null : layout.files.mergedLog);
   let merged: MergedLog | null = null;
 
   await runDaemon({
     daemon: 'pen',
     layout,
     foreground: opts.foreground,
-    pidFile: opts.pidFile ?? base.files.penlogdPid,
+    pidFile: opts.pidFile ?? layout.pidFile,
     user: opts.user ?? undefined,
     debug: opts.debug > 0,
     async start(ctx: DaemonContext) {

@@ -6,7 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import { layout, loadFlavor } from '../../../src/flavor';
 import { underRoot } from '../../../src/flavor/layout';
 import { tempDir, waitFor } from '../../support/process';
-import { freePort, runDebian, runOurs, spawnDebian, stop, waitForTcp, type Collected } from '../debian';
+import { freePort, waitForTcp } from '../../support/process';
+import { runDebian, runOurs, spawnDebian, stop, type Collected } from '../debian';
 
 // Our penctl and Debian's drive the same Debian pen 0.34.1, command by command; their outputs
 // and exit statuses must be identical.

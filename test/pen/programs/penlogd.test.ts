@@ -7,7 +7,8 @@ import { after, before, describe, it } from 'node:test';
 import { layout, loadFlavor } from '../../../src/flavor';
 import { underRoot } from '../../../src/flavor/layout';
 import { isAlive, tempDir, waitFor } from '../../support/process';
-import { freePort, runDebian, runOurs, spawnDebian, spawnOurs, stop, waitForTcp, type Collected } from '../debian';
+import { freePort, waitForTcp } from '../../support/process';
+import { runDebian, runOurs, spawnDebian, spawnOurs, stop, type Collected } from '../debian';
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -230,7 +231,7 @@ describe('penlogd in use', () => {
     const port = await freePort('udp');
     const started = await runOurs('penlogd', [`127.0.0.1:${port}`], undefined, { FLAVOR: 'abc', FLAVORKIT_ROOT: root });
     assert.equal(started.code, 0, started.stderr);
-    const pid = Number(fs.readFileSync(l.files.penlogdPid, 'utf8').trim());
+    const pid = Number(fs.readFileSync(l.companions.penlogd.pidFile, 'utf8').trim());
     pids.push(pid);
     assert.ok(isAlive(pid));
     const second = await runOurs('penlogd', ['-f', `127.0.0.1:${await freePort('udp')}`], undefined, { FLAVOR: 'abc', FLAVORKIT_ROOT: root });
@@ -248,7 +249,7 @@ describe('penlogd in use', () => {
       process.kill(pid, 'SIGTERM');
       await waitFor('penlogd to stop', () => !isAlive(pid));
     }
-    assert.equal(fs.existsSync(l.files.penlogdPid), false, 'PID file removed on a clean stop');
+    assert.equal(fs.existsSync(l.companions.penlogd.pidFile), false, 'PID file removed on a clean stop');
   });
 });
 

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 /** Where extracted reference packages are cached between runs (ignored by git). */
-export const REFERENCE_DIR = path.resolve(__dirname, '../../.tmp/ref');
+export const REFERENCE_DIR = path.resolve(__dirname, '../.tmp/ref');
 
 /**
  * A file of a Debian package, extracted and never installed: the reference binaries (Debian's
