@@ -18,8 +18,11 @@ export function initialExtensions(): ExtensionSettings {
   return { acceptProxyAcl: -1, drainTimeout: 0 };
 }
 
-/** The longest drain a command may set: a stop must end in bounded time. */
-export const DRAIN_TIMEOUT_MAX = 3600;
+/**
+ * The longest drain a command may set: shorter than the 15 s a stop waits before KILL (the init
+ * script's STOP_TIMEOUT, the systemd unit's TimeoutStopSec), with time left to close what remains.
+ */
+export const DRAIN_TIMEOUT_MAX = 10;
 
 class ExtensionError extends Error {}
 

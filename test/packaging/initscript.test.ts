@@ -10,6 +10,7 @@ import { bundleDaemon, PROJECT_ROOT } from '../../src/builder/bundle';
 import { copyNatives } from '../../src/builder/natives';
 import { renderDaemonFiles } from '../../src/builder/templates';
 import net from 'node:net';
+import { DRAIN_TIMEOUT_MAX } from '../../src/pen/extensions';
 import { Backend, fetchName } from '../pen/harness';
 import { isGone, killAndWait, run, tempDir, waitFor } from '../support/process';
 
@@ -163,10 +164,10 @@ describe('LSB init script', () => {
       const loops = Array.from({ length: 50 }, loop);
       await new Promise((r) => setTimeout(r, 500));
       const r = await act('restart');
-      assert.equal(r.code, 0, r.stdout + r.stderr);
-      assert.match(r.stdout, new RegExp(`restarted \\(PID (\\d+); PID ${old} finishes its connections\\)`));
       const successor = pid();
       started.add(successor);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.match(r.stdout, new RegExp(`restarted \\(PID ${successor}; PID ${old} finishes its connections\\)`));
       assert.notEqual(successor, old);
       await new Promise((r) => setTimeout(r, 1000));
       looping = false;
@@ -184,6 +185,19 @@ describe('LSB init script', () => {
       await backend.stop();
       fs.writeFileSync(l.configFile, 'server 0 address 127.0.0.1 port 9\n');
     }
+  });
+});
+
+describe('pen\'s stop outlasts its drain', () => {
+  it('the init script and the systemd unit wait longer than the longest drain_timeout before KILL, and KILL the daemon alone', () => {
+    const files = renderDaemonFiles(layout(loadFlavor(FLAVOR), 'pen'));
+    const script = files.find((f) => f.kind === 'service' && f.content.startsWith('#!/bin/sh'))!.content;
+    const unit = files.find((f) => f.path.endsWith('.service'))!.content;
+    const stopTimeout = Number(/^STOP_TIMEOUT=\$\{STOP_TIMEOUT:-(\d+)\}$/m.exec(script)![1]);
+    const unitTimeout = Number(/^TimeoutStopSec=(\d+)$/m.exec(unit)![1]);
+    assert.ok(stopTimeout > DRAIN_TIMEOUT_MAX && unitTimeout > DRAIN_TIMEOUT_MAX, `${stopTimeout} s and ${unitTimeout} s outlast ${DRAIN_TIMEOUT_MAX} s`);
+    // TERM (and at the end KILL) to the main process only: a successor still starting is not hit.
+    assert.match(unit, /^KillMode=process$/m);
   });
 });
 
