@@ -179,6 +179,15 @@ describe('LSB init script', () => {
       assert.ok(served > 50, `requests went through (${served})`);
       await waitFor('the old pen to exit once drained', () => isGone(old));
       assert.equal((await act('status')).code, 0);
+
+      // A config file the new pen refuses: restart fails, and the running pen goes on serving.
+      fs.appendFileSync(l.configFile, 'no_such_command\n');
+      const failed = await act('restart', { START_TIMEOUT: '3' });
+      assert.equal(failed.code, 1, failed.stdout + failed.stderr);
+      assert.match(failed.stderr, new RegExp(`\\(PID ${successor}\\) did not hand over within 3 s and goes on serving`));
+      assert.equal(pid(), successor);
+      assert.equal(await fetchName(port), 'b0');
+      assert.ok(fs.statSync(l.controlSocket).isSocket(), 'its control socket is open again');
       assert.equal((await act('stop')).code, 0);
       assert.ok(isGone(successor));
     } finally {
