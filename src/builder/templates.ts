@@ -191,12 +191,12 @@ export function renderDaemonFiles(l: Layout, dirs = TEMPLATE_DIRS): RenderedFile
   const argsFile = path.join(dirs.initd, 'start', `${l.daemon}.mustache`);
   const partials: Record<string, string> = { startArgs: readTemplate(argsFile).trim() };
   const initTemplate = path.join(dirs.initd, 'service.mustache');
-  for (const [name, dir] of [['stopAll', 'stop-all'], ['configured', 'configured'], ['ready', 'ready']] as const) {
+  for (const [name, dir, otherwise] of [['stopAll', 'stop-all', ':'], ['configured', 'configured', ':'], ['ready', 'ready', ':'], ['restart', 'restart', 'do_stop && do_start']] as const) {
     // Optional per daemon: what else `stop-all` stops, how `start` tells an unconfigured daemon,
-    // and what shows a started one serves.
+    // what shows a started one serves, and how it restarts (stop, then start, by default).
     const file = path.join(dirs.initd, dir, `${l.daemon}.mustache`);
     // A standalone partial tag takes its line's newline with it: the partial brings its own.
-    partials[name] = fs.existsSync(file) ? `${readTemplate(file).trimEnd()}\n` : ':\n';
+    partials[name] = fs.existsSync(file) ? `${readTemplate(file).trimEnd()}\n` : `${otherwise}\n`;
   }
   out.push({ path: l.initScript, content: renderStrict(readTemplate(initTemplate), view, initTemplate, partials), mode: 0o755, kind: 'service', ...relocated });
 

@@ -18,8 +18,11 @@ export function initialExtensions(): ExtensionSettings {
   return { acceptProxyAcl: -1, drainTimeout: 0 };
 }
 
-/** The longest drain a command may set: a stop must end in bounded time. */
-export const DRAIN_TIMEOUT_MAX = 3600;
+/**
+ * The longest drain a command may set: shorter than the 15 s a stop waits before KILL (the init
+ * script's STOP_TIMEOUT, the systemd unit's TimeoutStopSec), with time left to close what remains.
+ */
+export const DRAIN_TIMEOUT_MAX = 10;
 
 class ExtensionError extends Error {}
 
@@ -62,19 +65,20 @@ type ServerChange = (s: Server) => void;
  * mistake anywhere changes nothing.
  */
 export function serverWithExtensions(state: PenState, words: string[], plain: (words: string[]) => string): string {
-  const rest: string[] = [];
+  const rest = words.slice(0, 2);
   const changes: ServerChange[] = [];
-  for (let i = 0; i < words.length; i++) {
+  // Keywords come where pen expects one; pen's own take the next word as their value, whatever it is.
+  for (let i = 2; i < words.length; i++) {
     const w = words[i]!;
-    if (i >= 2 && w === 'proxy') {
+    if (w === 'proxy') {
       const v = words[++i];
       if (v !== 'v1' && v !== 'v2') return `do_cmd: server ${words[1]} proxy takes v1 or v2, not '${v ?? ''}'; "no proxy" turns it off\n`;
       changes.push((s) => (s.proxyProtocol = v === 'v1' ? 1 : 2));
-    } else if (i >= 2 && w === 'drain') changes.push((s) => (s.draining = true));
-    else if (i >= 2 && w === 'no' && (words[i + 1] === 'proxy' || words[i + 1] === 'drain')) {
+    } else if (w === 'drain') changes.push((s) => (s.draining = true));
+    else if (w === 'no' && (words[i + 1] === 'proxy' || words[i + 1] === 'drain')) {
       const what = words[++i];
       changes.push((s) => (what === 'proxy' ? delete s.proxyProtocol : delete s.draining));
-    } else rest.push(w);
+    } else rest.push(...words.slice(i, i + 2)), i++;
   }
   if (changes.length === 0) return plain(words);
   const reply = plain(rest);

@@ -10,7 +10,10 @@ import { bundleDaemon } from '../../src/builder/bundle';
 import { PROJECT_ROOT } from '../../src/builder/project';
 import { copyNatives } from '../../src/builder/natives';
 import { renderDaemonFiles } from '../../src/builder/templates';
-import { isGone, killAndWait, run, tempDir } from '../support/process';
+import net from 'node:net';
+import { DRAIN_TIMEOUT_MAX } from '../../src/pen/extensions';
+import { Backend, fetchName } from '../pen/harness';
+import { isGone, killAndWait, run, tempDir, waitFor } from '../support/process';
 
 // A flavor without a file: its ports are derived from its name and used by no other test.
 const FLAVOR = 'lsbinit';
@@ -131,6 +134,80 @@ describe('LSB init script', () => {
     assert.equal(again.code, 0, again.stderr);
     started.add(pid());
     assert.equal((await act('stop')).code, 0);
+  });
+
+  it('restart with 50 clients looping refuses none, and a connection held across it is served to its end', async () => {
+    const backend = await new Backend('b0').start();
+    fs.writeFileSync(l.configFile, `server 0 address 127.0.0.1 port ${backend.port}\ndrain_timeout 10\n`);
+    const port = l.ports.service!;
+    try {
+      assert.equal((await act('start')).code, 0);
+      const old = pid();
+      started.add(old);
+      // Half a request, finished only after the restart: the old pen must keep it.
+      const held = net.connect(port, '127.0.0.1');
+      let heldReply = '';
+      held.on('data', (d) => (heldReply += d));
+      const heldClosed = new Promise<void>((resolve) => held.on('close', () => resolve()));
+      held.on('error', () => undefined);
+      await new Promise<void>((resolve) => held.on('connect', () => resolve()));
+      held.write('GET / HTTP/1.0\r\n');
+      let looping = true;
+      const failures: string[] = [];
+      let served = 0;
+      const loop = async () => {
+        while (looping) {
+          const body = await fetchName(port);
+          if (body === 'b0') served++;
+          else failures.push(body);
+        }
+      };
+      const loops = Array.from({ length: 50 }, loop);
+      await new Promise((r) => setTimeout(r, 500));
+      const r = await act('restart');
+      const successor = pid();
+      started.add(successor);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.match(r.stdout, new RegExp(`restarted \\(PID ${successor}; PID ${old} finishes its connections\\)`));
+      assert.notEqual(successor, old);
+      await new Promise((r) => setTimeout(r, 1000));
+      looping = false;
+      await Promise.all(loops);
+      held.write('\r\n');
+      await heldClosed;
+      assert.match(heldReply, /^HTTP\/1\.1 200[^]*b0$/, 'the held connection got its answer from the old pen');
+      assert.deepEqual(failures, [], `${failures.length} of ${served + failures.length} requests failed across the restart`);
+      assert.ok(served > 50, `requests went through (${served})`);
+      await waitFor('the old pen to exit once drained', () => isGone(old));
+      assert.equal((await act('status')).code, 0);
+
+      // A config file the new pen refuses: restart fails, and the running pen goes on serving.
+      fs.appendFileSync(l.configFile, 'no_such_command\n');
+      const failed = await act('restart', { START_TIMEOUT: '3' });
+      assert.equal(failed.code, 1, failed.stdout + failed.stderr);
+      assert.match(failed.stderr, new RegExp(`\\(PID ${successor}\\) did not hand over within 3 s and goes on serving`));
+      assert.equal(pid(), successor);
+      assert.equal(await fetchName(port), 'b0');
+      assert.ok(fs.statSync(l.controlSocket).isSocket(), 'its control socket is open again');
+      assert.equal((await act('stop')).code, 0);
+      assert.ok(isGone(successor));
+    } finally {
+      await backend.stop();
+      fs.writeFileSync(l.configFile, 'server 0 address 127.0.0.1 port 9\n');
+    }
+  });
+});
+
+describe('pen\'s stop outlasts its drain', () => {
+  it('the init script and the systemd unit wait longer than the longest drain_timeout before KILL, and KILL the daemon alone', () => {
+    const files = renderDaemonFiles(layout(loadFlavor(FLAVOR), 'pen'));
+    const script = files.find((f) => f.kind === 'service' && f.content.startsWith('#!/bin/sh'))!.content;
+    const unit = files.find((f) => f.path.endsWith('.service'))!.content;
+    const stopTimeout = Number(/^STOP_TIMEOUT=\$\{STOP_TIMEOUT:-(\d+)\}$/m.exec(script)![1]);
+    const unitTimeout = Number(/^TimeoutStopSec=(\d+)$/m.exec(unit)![1]);
+    assert.ok(stopTimeout > DRAIN_TIMEOUT_MAX && unitTimeout > DRAIN_TIMEOUT_MAX, `${stopTimeout} s and ${unitTimeout} s outlast ${DRAIN_TIMEOUT_MAX} s`);
+    // TERM (and at the end KILL) to the main process only: a successor still starting is not hit.
+    assert.match(unit, /^KillMode=process$/m);
   });
 });
 

@@ -189,10 +189,13 @@ describe('accept_proxy: PROXY headers from an upstream balancer the ACL permits'
   let backend: Backend;
   let v1Port = 0;
   let v2Port = 0;
+  let requestLog = '';
 
   before(async () => {
     backend = await new Backend('b0').start();
-    pen = await new PenInstance('ours').start(['-H', '-r', '-t', '1'], [`127.0.0.1:${backend.port}`]);
+    const instance = new PenInstance('ours');
+    requestLog = path.join(instance.root, 'requests.log');
+    pen = await instance.start(['-H', '-r', '-t', '1', '-l', requestLog], [`127.0.0.1:${backend.port}`]);
     // Only haproxy's address (127.0.0.1) may send headers.
     for (const c of ['acl 1 permit 127.0.0.1', 'accept_proxy 1']) assert.doesNotMatch(await pen.ctl(c), /do_cmd/);
     v1Port = await freePort();
@@ -211,8 +214,16 @@ describe('accept_proxy: PROXY headers from an upstream balancer the ACL permits'
       assert.equal(await getFrom(port(), client), 'b0');
       assert.equal(backend.seen.at(-1)!['x-forwarded-for'], client);
       assert.match(await pen.ctl('recent'), new RegExp(`^${client.replace(/\./g, '\\.')} connects 1 `, 'm'));
+      assert.match(await waitFor('the request log line', () => fs.existsSync(requestLog) && fs.readFileSync(requestLog, 'utf8').includes(client) && fs.readFileSync(requestLog, 'utf8')), new RegExp(`^${client.replace(/\./g, '\\.')} `, 'm'));
     });
   }
+
+  it('client_acl judges the address the header names', async () => {
+    for (const c of ['acl 2 deny 127.0.0.8', 'acl 2 permit 0.0.0.0 0.0.0.0', 'client_acl 2']) assert.doesNotMatch(await pen.ctl(c), /do_cmd/);
+    assert.equal(await getFrom(v2Port, '127.0.0.8'), '', 'refused by client_acl (no abuse server)');
+    assert.equal(await getFrom(v1Port, '127.0.0.7'), 'b0');
+    assert.equal(await pen.ctl('client_acl 0'), '0\n');
+  });
 
   it('a client outside the ACL is balanced as usual, and refused when it sends a PROXY header', async () => {
     assert.equal(await getFrom(pen.port, '127.0.0.9'), 'b0');
@@ -244,6 +255,9 @@ describe('accept_proxy: PROXY headers from an upstream balancer the ACL permits'
     const slow = await rawExchange(pen.port, '127.0.0.1', 'PROXY TCP4 1.2.3.4', 5000);
     assert.ok(slow.closed && Date.now() - t0 < 4000, 'a slow header is dropped after the timeout');
     assert.ok(pen.child!.exitCode === null, 'pen still runs');
+    for (const logged of ['no PROXY header', 'a version 1 header whose addresses are not IPv4', 'longer than 107 bytes', 'more than 1040', 'no complete PROXY header within 1 s', "127.0.0.9 sent a PROXY header but accept_proxy's ACL does not permit it"]) {
+      await waitFor(`the log line "${logged}"`, () => pen.stderr.includes(logged), 3000);
+    }
     assert.equal(await getFrom(v1Port, '127.0.0.7'), 'b0');
   });
 
