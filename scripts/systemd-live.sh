@@ -9,7 +9,7 @@
 # The checks run as a oneshot unit of the container's own systemd, which writes its findings to
 # /live/result and powers the container off; the host only waits (bounded) and reads the file.
 # Nothing is entered from outside, so the script needs no machinectl, D-Bus or user namespace.
-# test/packaging/systemd-live.test.ts runs it. Exit 0 only when every check passed.
+# test/builder/systemd-live.test.ts runs it. Exit 0 only when every check passed.
 set -euo pipefail
 A=${1:-tog}
 B=${2:-abc}

@@ -18,8 +18,8 @@ import { buildFlavor } from '../../src/builder/build';
 import { layout, loadFlavor } from '../../src/flavor';
 import { FIXTURES_DIR } from '../../test/support/process';
 import { pkgQuote } from '../../src/depot/fmri';
-import { generateRepository, type PackageSpec } from '../../src/depot/repogen/generate';
-import { syntheticRepository } from '../../src/depot/repogen/synthetic';
+import { generateRepository, type PackageSpec } from '../../tools/repogen/generate';
+import { syntheticRepository } from '../../tools/repogen/synthetic';
 import { BenchProcesses, cpuTimes, fmt, freePort, loadAverage, peakRssMiB, ratio, wrkMs } from '../support/processes';
 
 const loadBefore = loadAverage();

@@ -1,5 +1,5 @@
 // pen benchmark: wrk through Debian's pen 0.34.1, haproxy (tcp mode), bare Node proxies (on net and
-// on libuv handles) and our pen (on its handle path and forced onto net), each in front of the same two nginx backends on loopback, with keep-alive and with `Connection: close`, all
+// on libuv handles) and our pen (on its FFI epoll loop, on its handle path and forced onto net), each in front of the same two nginx backends on loopback, with keep-alive and with `Connection: close`, all
 // in one run. Everything is started and stopped by PID; every wrk run is bounded in time.
 //
 //   npx tsx bench/pen/run.ts                 # 10 s per measurement
@@ -27,7 +27,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const MODES: readonly Mode[] = ['keepalive', 'close'];
 
 interface Proxy {
-  name: 'pen' | 'haproxy' | 'ours' | 'ours-net' | 'ours-checks' | 'baseline' | 'lean' | 'handles';
+  name: 'pen' | 'haproxy' | 'ours' | 'ours-ffi' | 'ours-net' | 'ours-checks' | 'baseline' | 'lean' | 'handles';
   label: string;
   port: number;
   child: ChildProcess;
@@ -100,13 +100,14 @@ async function main(): Promise<void> {
 
   const bundle = bundleOurs(work);
   if (bundle) {
-    // Ours on the path it picks (the handles) and forced onto net, the fallback.
+    // Ours on the FFI epoll loop, on the handles and forced onto net, the last fallback.
     // And on handles with an HTTP health check on each backend every 100 ms, the checks' cost.
     const checks = backends.flatMap((_, i) => ['-o', `server ${i} check http GET / 200 inter 100ms rise 2 fall 3`]);
     for (const [name, label, env, extra] of [
+      ['ours-ffi', 'our pen (bundled, FFI epoll loop)', { FLAVORKIT_PEN_DATA_PATH: 'ffi' }, []],
       // With and without checks next to each other, so that both meet the same spell of load.
-      ['ours', 'our pen (bundled, handles)', {}, []],
-      ['ours-checks', 'our pen (handles, HTTP checks every 100 ms)', {}, checks],
+      ['ours', 'our pen (bundled, handles)', { FLAVORKIT_PEN_DATA_PATH: '' }, []],
+      ['ours-checks', 'our pen (handles, HTTP checks every 100 ms)', { FLAVORKIT_PEN_DATA_PATH: '' }, checks],
       ['ours-net', 'our pen (bundled, net fallback)', { FLAVORKIT_PEN_DATA_PATH: 'net' }, []],
     ] as const) {
       const ourPort = await freePort();
@@ -114,6 +115,8 @@ async function main(): Promise<void> {
       const ours = start(process.execPath, [...profile, bundle, '-f', '-r', '-x', '10000', ...extra, `127.0.0.1:${ourPort}`, ...backends.map((b) => `127.0.0.1:${b}`)], {
         ...process.env,
         ...env,
+        // koffi stays outside the bundle (its addon loads by path), as in the packages.
+        NODE_PATH: path.join(ROOT, 'node_modules'),
         FLAVORKIT_ROOT: path.join(work, `root-${name}`),
       });
       await waitForPort(ourPort, label);
@@ -131,7 +134,7 @@ async function main(): Promise<void> {
   // table shows the round whose ours/pen ratio is the median, so a slow spell of a shared machine
   // weighs on every proxy of a round rather than on one.
   const results: Result[] = [];
-  const roundRatios = new Map<Mode, number[]>();
+  const roundRatios = new Map<string, number[]>();
   // Our pen with health checks over our pen without, round by round: their cost in req/s.
   const checkRatios = new Map<Mode, number[]>();
   const ratioIn = (round: Result[], top: Proxy['name'], bottom: Proxy['name']) => {
@@ -158,8 +161,9 @@ async function main(): Promise<void> {
       }
       rounds.push(round);
     }
-    const oursOverPen = (round: Result[]) => ratioIn(round, 'ours', 'pen');
-    roundRatios.set(mode, rounds.map(oursOverPen));
+    const overPen = (name: Proxy['name']) => (round: Result[]) => ratioIn(round, name, 'pen');
+    const oursOverPen = overPen('ours');
+    for (const name of ['ours-ffi', 'ours'] as const) roundRatios.set(`${mode}|${name}`, rounds.map(overPen(name)));
     checkRatios.set(mode, rounds.map((round) => ratioIn(round, 'ours-checks', 'ours')));
     results.push(...[...rounds].sort((a, b) => oursOverPen(a) - oursOverPen(b))[Math.floor(rounds.length / 2)]!);
   }
@@ -195,8 +199,12 @@ async function main(): Promise<void> {
     }
   }
   if (bundle) {
-    ratios.push('', '| mode | req/s ours/pen by round |', '|---|---|');
-    for (const mode of MODES) ratios.push(`| ${mode} | ${(roundRatios.get(mode) ?? []).map((x) => `${x.toFixed(2)}×`).join(' ')} |`);
+    ratios.push('', '| mode | ours | req/s ours/pen by round |', '|---|---|---|');
+    for (const mode of MODES) {
+      for (const name of ['ours-ffi', 'ours'] as const) {
+        ratios.push(`| ${mode} | ${name === 'ours' ? 'handles' : 'FFI'} | ${(roundRatios.get(`${mode}|${name}`) ?? []).map((x) => `${x.toFixed(2)}×`).join(' ')} |`);
+      }
+    }
     ratios.push('', '| mode | req/s with health checks ÷ without, by round | median |', '|---|---|---:|');
     for (const mode of MODES) {
       const byRound = checkRatios.get(mode) ?? [];
@@ -218,7 +226,7 @@ async function main(): Promise<void> {
   if (!process.env.BENCH_NO_WRITE) writeDoc(report, machine, Boolean(bundle));
 }
 
-/** CPU of `ours` and `ours-checks` over IDLE_SECONDS without traffic, as a sentence; null without them. */
+/** CPU of `ours` and `ours-checks` over 10 idle seconds, as a sentence; null without them. */
 async function idleCheckCost(proxies: Proxy[]): Promise<string | null> {
   const without = proxies.find((p) => p.name === 'ours');
   const withChecks = proxies.find((p) => p.name === 'ours-checks');

@@ -62,7 +62,7 @@ export function bundleOurs(work: string): string | null {
   const out = path.join(work, 'pen.js');
   execFileSync(
     path.join(ROOT, 'node_modules/.bin/esbuild'),
-    [entry, '--bundle', '--platform=node', '--format=cjs', '--minify-syntax', `--outfile=${out}`, '--define:FLAVORKIT_FEATURES.tls=true', '--define:FLAVORKIT_FEATURES.udp=true', '--log-level=warning'],
+    [entry, '--bundle', '--platform=node', '--format=cjs', '--minify-syntax', `--outfile=${out}`, '--define:FLAVORKIT_FEATURES.tls=true', '--define:FLAVORKIT_FEATURES.udp=true', '--external:koffi', '--log-level=warning'],
     { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] },
   );
   return out;

@@ -1,6 +1,6 @@
 // System calls per close-mode request (`Connection: close`: a new client and backend connection
-// each), counted with strace -c -f on the proxy process while wrk -c1 drives it: Debian's pen,
-// our pen on its handle path and on net, and the bare Node proxies on handles and on net.
+// each), counted with strace -c -f on the proxy process (all its threads) while wrk -c1 drives it:
+// Debian's pen, our pen on its FFI epoll loop, on its handle path and on net, and the bare Node proxies on handles and on net.
 //
 //   npx tsx bench/pen/syscalls.ts          # BENCH_SECONDS (3) of traced requests per proxy
 //
@@ -54,7 +54,8 @@ async function main(): Promise<void> {
   const geoip = path.dirname(referenceFile('libgeoip1', 'usr/lib/x86_64-linux-gnu/libGeoIP.so.1'));
   const proxies: Array<[string, (port: number) => ChildProcess]> = [
     ['Debian pen', (port) => bench.start(referenceFile('pen', 'usr/bin/pen'), ['-f', '-r', '-x', '10000', `127.0.0.1:${port}`, ...targets], { ...process.env, LD_LIBRARY_PATH: geoip })],
-    ['ours, handles', (port) => bench.start(process.execPath, [bundle, '-f', '-r', '-x', '10000', `127.0.0.1:${port}`, ...targets], { ...process.env, FLAVORKIT_ROOT: path.join(bench.work, 'root-h') })],
+    ['ours, FFI', (port) => bench.start(process.execPath, [bundle, '-f', '-r', '-x', '10000', `127.0.0.1:${port}`, ...targets], { ...process.env, NODE_PATH: path.join(ROOT, 'node_modules'), FLAVORKIT_ROOT: path.join(bench.work, 'root-f'), FLAVORKIT_PEN_DATA_PATH: 'ffi' })],
+    ['ours, handles', (port) => bench.start(process.execPath, [bundle, '-f', '-r', '-x', '10000', `127.0.0.1:${port}`, ...targets], { ...process.env, FLAVORKIT_ROOT: path.join(bench.work, 'root-h'), FLAVORKIT_PEN_DATA_PATH: '' })],
     ['ours, net', (port) => bench.start(process.execPath, [bundle, '-f', '-r', '-x', '10000', `127.0.0.1:${port}`, ...targets], { ...process.env, FLAVORKIT_ROOT: path.join(bench.work, 'root-n'), FLAVORKIT_PEN_DATA_PATH: 'net' })],
     ['bare, handles', (port) => bench.start(process.execPath, [handles, `127.0.0.1:${port}`, ...targets])],
     ['bare, net', (port) => bench.start(process.execPath, [lean, `127.0.0.1:${port}`, ...targets])],

@@ -1,7 +1,8 @@
 import fs from 'fs-extra';
 import path from 'node:path';
 import { findCollisions, knownFlavorNames, layout, loadFlavor, type DaemonName, type Flavor, type Layout } from '../flavor';
-import { BuildError, bundleDaemon, PROJECT_ROOT, type BundleResult } from './bundle';
+import { bundleDaemon, type BundleResult } from './bundle';
+import { BuildError, PROJECT_ROOT } from './project';
 import type { PackageDescription, Packager } from './description';
 import { copyNatives, copyPackageData } from './natives';
 import { defaultPackageOptions, describeStaged, SAFE_PATH, stageDaemonFiles, type PackageOptions } from './package';

@@ -3,17 +3,13 @@ import fs from 'fs-extra';
 import path from 'node:path';
 import { DAEMON_SPECS, FEATURE_NAMES, type DaemonName, type Flavor, type Layout, layout, PATH_KEYS } from '../flavor';
 import { NATIVE_EXTERNALS, PACKAGE_DATA } from './natives';
+import { BuildError, PROJECT_ROOT } from './project';
 
-export const PROJECT_ROOT = path.resolve(__dirname, '../..');
 const STAMP_SOURCE = path.join(PROJECT_ROOT, 'src/runtime/stamp-source.ts');
 const UNBUNDLED_MARKER = 'flavorkit-unbundled-stamp-source';
 
 /** Where distributions install node; the bundles' #! line names it. */
 export const NODE_INTERPRETER = '/usr/bin/node';
-
-export class BuildError extends Error {
-  override name = 'BuildError';
-}
 
 /** A stamped value that is missing must fail here, never in the running daemon. */
 export function assertComplete(l: Layout): void {

@@ -1,5 +1,6 @@
 import { DAEMONS, FlavorError, findCollisions, foreignPathsOnHost, isDaemonName, knownFlavorNames, layout, layoutsOf, layoutTable, loadFlavor, DEFAULT_FLAVOR } from '../flavor';
-import { BuildError } from './bundle';
+import { reportUsage, UsageError } from '../runtime/args';
+import { BuildError } from './project';
 import { buildFlavor } from './build';
 import path from 'node:path';
 import { defaultPackageOptions } from './package';
@@ -15,8 +16,6 @@ const USAGE = `usage:
                                        build flavors (default: $FLAVOR or ${DEFAULT_FLAVOR}) and publish their packages
                                        as an apt repository DIR/apt and a dnf/yum repository DIR/rpm, signed with KEY
   flavor list                          the flavors that have a file in flavors/`;
-
-class UsageError extends Error {}
 
 function show(args: string[]): number {
   const json = args.includes('--json');
@@ -121,10 +120,7 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command "${command}"`);
     }
   } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(`flavor: ${err.message}\n${USAGE}\n`);
-      return 2;
-    }
+    if (err instanceof UsageError) return reportUsage('flavor', USAGE, err);
     if (err instanceof FlavorError || err instanceof BuildError) {
       process.stderr.write(`flavor: ${err.message}\n`);
       return 1;

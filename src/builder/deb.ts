@@ -4,7 +4,7 @@ import fs from 'fs-extra';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { BuildError } from './bundle';
+import { BuildError } from './project';
 import type { Dependency, PackageDescription, Packager } from './description';
 import { HEADER_TEXT, SAFE_PATH } from './package';
 import { renderFormatScripts } from './scriptlets';

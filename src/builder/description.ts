@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { cacheFiles, DAEMON_SPECS, type Layout } from '../flavor';
-import type { RenderedFile } from './templates';
 
 /**
  * What a package is, in terms every format shares: the packagers (rpm today) turn this into their
@@ -10,6 +9,17 @@ import type { RenderedFile } from './templates';
 
 /** Files the package installs, by what they are to the operator. */
 export type FileKind = 'program' | 'library' | 'config' | 'service' | 'doc' | 'license';
+
+/** A file rendered from the project's templates for a daemon's package. */
+export interface RenderedFile {
+  /** Installed path. */
+  path: string;
+  content: string;
+  mode: number;
+  kind: FileKind;
+  /** Outside the prefix yet naming paths under it: rewritten after `rpm -i --prefix`. */
+  namesPrefix?: true;
+}
 
 export interface PackageFile {
   /** Installed path. */

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import fs from 'fs-extra';
 import { promisify } from 'node:util';
 import path from 'node:path';
+import { BuildError } from './project';
 
 const run = promisify(execFile);
 
@@ -14,33 +15,45 @@ export const NATIVE_PACKAGES: Readonly<Record<string, readonly string[]>> = {
   'unix-dgram': ['package.json', 'lib/unix_dgram.js', 'build/Release/unix_dgram.node'],
   bindings: ['package.json', 'bindings.js'],
   'file-uri-to-path': ['package.json', 'index.js'],
+  // pen's FFI data path: koffi's loader (its addon: KOFFI_ADDON below).
+  koffi: ['package.json', 'index.cjs', 'src/koffi/index.cjs', 'src/koffi/src/static.cjs', 'LICENSE.txt'],
 };
 
-export const NATIVE_EXTERNALS = ['node-linux-pam', 'unix-dgram'];
+/**
+ * koffi's prebuilt addon for the building machine's architecture comes in an optional dependency
+ * npm installs from the registry (no compiler involved), under a scoped name a package path may
+ * not hold ('@'); it ships where koffi's loader also looks, inside koffi itself.
+ */
+export const KOFFI_ADDON = {
+  from: `@koromix/koffi-linux-${process.arch}/linux_${process.arch}/koffi.node`,
+  to: `koffi/build/koffi/linux_${process.arch}/koffi.node`,
+};
+
+export const NATIVE_EXTERNALS = ['node-linux-pam', 'unix-dgram', 'koffi'];
 
 async function stripAddon(file: string): Promise<void> {
   try {
     await run('strip', ['--strip-unneeded', file]);
   } catch (err) {
-    throw new Error(`strip ${file} failed (${(err as Error).message.trim()}); install binutils`);
+    throw new BuildError(`strip ${file} failed (${(err as Error).message.trim()}); install binutils`);
   }
 }
 
 /** Copies the addons into <libDir>/node_modules of a staging tree. */
 export async function copyNatives(projectRoot: string, targetLibDir: string): Promise<void> {
-  for (const [pkg, files] of Object.entries(NATIVE_PACKAGES)) {
-    for (const file of files) {
-      const from = path.join(projectRoot, 'node_modules', pkg, file);
-      if (!(await fs.pathExists(from))) {
-        throw new Error(`${from} is missing; run 'npm ci' (native addons build from source after 'apt-get install libpam0g-dev')`);
-      }
-      const to = path.join(targetLibDir, 'node_modules', pkg, file);
-      await fs.copy(from, to, { preserveTimestamps: false });
-      // npm leaves some sources executable; only the compiled addons are loaded as code objects,
-      // and they ship without the symbols node-gyp's build leaves in.
-      await fs.chmod(to, file.endsWith('.node') ? 0o755 : 0o644);
-      if (file.endsWith('.node')) await stripAddon(to);
+  const copies = Object.entries(NATIVE_PACKAGES).flatMap(([pkg, files]) => files.map((file) => ({ from: `${pkg}/${file}`, to: `${pkg}/${file}` })));
+  for (const { from: source, to: target } of [...copies, KOFFI_ADDON]) {
+    const from = path.join(projectRoot, 'node_modules', source);
+    if (!(await fs.pathExists(from))) {
+      throw new BuildError(`${from} is missing; run 'npm ci' (native addons build from source after 'apt-get install libpam0g-dev')`);
     }
+    const to = path.join(targetLibDir, 'node_modules', target);
+    await fs.copy(from, to, { preserveTimestamps: false });
+    // npm leaves some sources executable; only the compiled addons are loaded as code objects,
+    // and they ship without the symbols node-gyp's build leaves in.
+    const addon = target.endsWith('.node');
+    await fs.chmod(to, addon ? 0o755 : 0o644);
+    if (addon) await stripAddon(to);
   }
 }
 
@@ -63,7 +76,7 @@ export async function copyPackageData(projectRoot: string, targetLibDir: string,
   for (const pkg of packages) {
     for (const file of PACKAGE_DATA[pkg]!.files) {
       const from = path.join(projectRoot, 'node_modules', pkg, file);
-      if (!(await fs.pathExists(from))) throw new Error(`${from} is missing; run 'npm ci'`);
+      if (!(await fs.pathExists(from))) throw new BuildError(`${from} is missing; run 'npm ci'`);
       await fs.copy(from, path.join(targetLibDir, 'node_modules', pkg, file), { preserveTimestamps: false });
     }
   }

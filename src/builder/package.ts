@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'fs-extra';
 import path from 'node:path';
 import type { Layout } from '../flavor';
-import { BuildError, PROJECT_ROOT } from './bundle';
+import { BuildError, PROJECT_ROOT } from './project';
 import { describePackage, ownedDirs, type PackageDescription, type PackagingOptions } from './description';
 import { renderDaemonFiles, TEMPLATE_DIRS, type RenderedFile } from './templates';
 

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import fs from 'fs-extra';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { BuildError } from './bundle';
+import { BuildError } from './project';
 import type { FlavorBuild } from './build';
 
 const run = promisify(execFile);

@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Mustache from 'mustache';
 import { cacheFiles, DAEMON_SPECS, type Layout } from '../flavor';
-import { BuildError, PROJECT_ROOT } from './bundle';
-import { docDir, systemdFiles, type FileKind } from './description';
+import { BuildError, PROJECT_ROOT } from './project';
+import { docDir, systemdFiles, type RenderedFile } from './description';
 
 /** Characters a value may hold to be pasted into a shell script, a PAM file or an RPM spec line. */
 const SHELL_SAFE = /^[A-Za-z0-9._\/:@%+,=-]*$/;
@@ -150,15 +150,7 @@ export const TEMPLATE_DIRS = {
   license: PROJECT_ROOT,
 };
 
-export interface RenderedFile {
-  /** Installed path. */
-  path: string;
-  content: string;
-  mode: number;
-  kind: FileKind;
-  /** Outside the prefix yet naming paths under it: rewritten after `rpm -i --prefix`. */
-  namesPrefix?: true;
-}
+export type { RenderedFile } from './description';
 
 function readTemplate(file: string): string {
   try {

@@ -1,7 +1,14 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import os from 'node:os';
 import { pamAuthenticate, type Logger, type PamResult } from '../runtime';
 import { logEscape } from './accesslog';
+
+/**
+ * util-linux's chrt, through which the PAM process starts in SCHED_IDLE: hashing a password then
+ * takes only CPU time that nothing else wants. Without it the process is only niced.
+ */
+const CHRT = '/usr/bin/chrt';
 
 /** Set in the environment of the process the depot forks to run PAM in. */
 export const PAM_PROCESS_ENV = 'FLAVORKIT_DEPOT_PAM_PROCESS';
@@ -37,9 +44,11 @@ export class PamProcess {
   private readonly waiting = new Map<number, (result: PamResult) => void>();
 
   private start(): ChildProcess {
+    const idle = fs.existsSync(CHRT) ? { execPath: CHRT, execArgv: ['--idle', '0', process.execPath, ...process.execArgv] } : {};
     const child = fork(process.argv[1]!, [], {
       env: { ...process.env, [PAM_PROCESS_ENV]: '1' },
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+      ...idle,
     });
     child.on('message', (reply: PamReply) => {
       this.waiting.get(reply.id)?.(reply);
@@ -50,7 +59,8 @@ export class PamProcess {
       for (const answer of this.waiting.values()) answer({ ok: false, code: -1, reason: 'the PAM process exited' });
       this.waiting.clear();
     });
-    // Hashing a password costs CPU by design: the depot's serving comes first.
+    // Hashing a password costs CPU by design: the depot's serving comes first (also where the
+    // idle class is not to be had).
     try {
       if (child.pid !== undefined) os.setPriority(child.pid, 19);
     } catch {
@@ -84,9 +94,16 @@ export interface LoginLimits {
   concurrent: number;
   /** ...and logins checked at the same time in all. */
   concurrentInAll: number;
+  /**
+   * A refused login is answered this late, as pam_unix answers a wrong password: a client that
+   * waits for each answer then costs a few requests a minute, not hundreds a second...
+   */
+  refusalDelayMs: number;
+  /** ...with at most this many answers held at once; beyond, they go at once. */
+  maxHeld: number;
 }
 
-export const LOGIN_LIMITS: LoginLimits = { failures: 5, windowMs: 60_000, concurrent: 2, concurrentInAll: 4 };
+export const LOGIN_LIMITS: LoginLimits = { failures: 5, windowMs: 60_000, concurrent: 2, concurrentInAll: 4, refusalDelayMs: 2000, maxHeld: 256 };
 
 /** The verdict on a login: accepted, refused, or not even tried until `retryAfter` seconds pass. */
 export interface LoginVerdict {
@@ -107,6 +124,7 @@ interface Attempts {
 export class AdminLogins {
   private readonly byAddress = new Map<string, Attempts>();
   private checking = 0;
+  private held = 0;
 
   constructor(
     private readonly check: (user: string, password: string) => Promise<PamResult>,
@@ -119,8 +137,8 @@ export class AdminLogins {
     this.forgetOld(now);
     let attempts = this.byAddress.get(address);
     if (!attempts) this.byAddress.set(address, (attempts = { failures: [], checking: 0, refusingUntil: 0 }));
-    if (attempts.refusingUntil > now) return { ok: false, retryAfter: Math.ceil((attempts.refusingUntil - now) / 1000) };
-    if (attempts.checking >= this.limits.concurrent || this.checking >= this.limits.concurrentInAll) return { ok: false, retryAfter: 1 };
+    if (attempts.refusingUntil > now) return this.refuse(Math.ceil((attempts.refusingUntil - now) / 1000));
+    if (attempts.checking >= this.limits.concurrent || this.checking >= this.limits.concurrentInAll) return this.refuse(1);
     attempts.checking++;
     this.checking++;
     let result: PamResult;
@@ -138,6 +156,16 @@ export class AdminLogins {
       this.log.warn(`admin/0: ${attempts.failures.length} failed logins from ${address} within ${this.limits.windowMs / 1000} s; its logins are refused for ${this.limits.windowMs / 1000} s`);
     }
     return { ok: false };
+  }
+
+  /** A refusal without a PAM call, answered after the refusal delay while few are held. */
+  private async refuse(retryAfter: number): Promise<LoginVerdict> {
+    if (this.held < this.limits.maxHeld) {
+      this.held++;
+      await new Promise((resolve) => setTimeout(resolve, this.limits.refusalDelayMs));
+      this.held--;
+    }
+    return { ok: false, retryAfter };
   }
 
   /** Failures older than the window are forgotten, and addresses with nothing left to remember. */

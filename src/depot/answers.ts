@@ -1,16 +1,6 @@
 import type http from 'node:http';
-import type { FileCache, FileEntry } from './filecache';
-import { expiresIn } from './http';
-
-/** The whole 200 answer to a plain GET of a file the cache holds: sent again as it was. */
-export interface Answer {
-  file: string;
-  immutable: boolean;
-  entry: FileEntry;
-  /** In the order they were first sent; Expires is renewed at each sending. */
-  headers: Record<string, string>;
-  maxAge: number;
-}
+import type { FileCache } from './filecache';
+import { expiresIn, type Answer } from './http';
 
 /** An answer ready to send again: headers as name/value pairs, a small body as a byte string. */
 interface Prepared {

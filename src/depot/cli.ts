@@ -3,7 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
 import type { Layout } from '../flavor';
-import { currentLayout, integerOption, parseCommandLine, reportUsage, runDaemon, UsageError } from '../runtime';
+import { currentLayout, integerOption, parseLongOptions, reportUsage, runDaemon, UsageError } from '../runtime';
 import { AccessLog } from './accesslog';
 import { AdminLogins, PamProcess } from './admin-auth';
 import { buildMounts, type Mount, type RepositoryConfig } from './mounts';
@@ -67,7 +67,7 @@ const CONFIG_KEYS: Record<keyof ConfigFile, 'string' | 'number' | 'boolean' | 'l
 };
 
 function parseOptions(argv: string[], layout: Layout): Options {
-  const { values } = parseCommandLine({
+  const { values } = parseLongOptions({
     args: argv,
     options: {
       foreground: { type: 'boolean', short: 'f' },

@@ -1,5 +1,4 @@
 import type http from 'node:http';
-import type { Answer } from './answers';
 import type { FileCache, FileEntry } from './filecache';
 import { streamFile } from './stream';
 
@@ -105,6 +104,16 @@ export function parseRanges(header: string, size: number): Array<[number, number
     else joined.push([start, end]);
   }
   return joined;
+}
+
+/** The whole 200 answer to a plain GET of a file the cache holds: sent again as it was. */
+export interface Answer {
+  file: string;
+  immutable: boolean;
+  entry: FileEntry;
+  /** In the order they were first sent; Expires is renewed at each sending. */
+  headers: Record<string, string>;
+  maxAge: number;
 }
 
 /** What is still to send from the file after the headers: its ranges, each after its text. */

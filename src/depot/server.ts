@@ -13,6 +13,7 @@ import { packageInfo } from './info';
 import { pkgJson } from './json';
 import { Glob } from './glob';
 import type { Mount } from './mounts';
+import type { Request } from './request';
 import type { SearchService } from './search/service';
 
 const TEXT = 'text/plain;charset=utf-8';
@@ -49,20 +50,6 @@ export interface DepotOptions {
   cacheMiB?: number;
   /** Null when the flavor has no search or it is turned off: search answers 503. */
   search: SearchService | null;
-}
-
-export interface Request {
-  req: http.IncomingMessage;
-  res: http.ServerResponse;
-  head: boolean;
-  mount: Mount;
-  publisher: string | null;
-  op: string;
-  version: number;
-  args: string[];
-  rawPath: string;
-  /** The depot's cache of small repository files. */
-  files: FileCache;
 }
 
 /** True when the request came over TLS. */

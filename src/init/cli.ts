@@ -1,6 +1,6 @@
 import net from 'node:net';
 import os from 'node:os';
-import { currentLayout, parseCommandLine, reportUsage, UsageError } from '../runtime';
+import { currentLayout, parseLongOptions, reportUsage, UsageError } from '../runtime';
 import { readInittab } from './inittab';
 import { runInitDaemon } from './daemon';
 import { levelWarnings } from './levels';
@@ -34,7 +34,7 @@ interface Options {
 }
 
 function parseOptions(argv: string[], defaultConfig: string): Options {
-  const { values, positionals } = parseCommandLine({
+  const { values, positionals } = parseLongOptions({
     args: argv,
     allowPositionals: true,
     options: {

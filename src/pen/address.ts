@@ -1,6 +1,6 @@
 import dns from 'node:dns';
 import net from 'node:net';
-import { resolveService } from './tools/netaddr';
+import { resolveService } from './libc/netaddr';
 
 export class AddressError extends Error {}
 

@@ -20,6 +20,10 @@ export interface Server {
   blacklistedUntil: number;
   sx: number;
   rx: number;
+  /** `server N proxy v1|v2`: the PROXY header written to this server first (absent: none). */
+  proxyProtocol?: 1 | 2;
+  /** `server N drain`: no new clients; its open connections finish. */
+  draining?: boolean;
   /** Its active health check (null: none, as in pen). */
   check: HealthCheck | null;
   /** Taken out of rotation by its health check. */
@@ -115,11 +119,11 @@ export class Balancer {
   }
 
   /**
-   * Whether `s` is in rotation: neither blacklisted nor failing its health check. Every data path
+   * Whether `s` is in rotation: neither blacklisted, draining nor failing its health check. Every data path
    * asks this before it sends a client to a server.
    */
   isAvailable(s: Server): boolean {
-    return !s.down && !this.isBlacklisted(s);
+    return !s.down && !s.draining && !this.isBlacklisted(s);
   }
 
   blacklist(s: Server, seconds = this.settings.blacklistSeconds): void {

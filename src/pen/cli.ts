@@ -1,18 +1,23 @@
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
-import { controlServer, currentLayout, FeatureMissingError, lineRequests, listenControlSocket, lookupUser, runDaemon, type DaemonContext } from '../runtime';
+import { controlServer, currentLayout, FeatureMissingError, inheritedFds, lineRequests, listenControlSocket, lookupUser, runDaemon, UsageError, type DaemonContext } from '../runtime';
+import type { Layout } from '../flavor';
 import { AddressError, describeEndpoint, parseListen, parseServerSpec, resolveOnce, type Endpoint } from './address';
 import { ABUSE, EMERGENCY, newServer, type Server } from './balancer';
 import { runCommand, type CommandHost } from './commands';
+import { drainOnStop, handOverOnSignal, type HandOverListener } from './drain';
+import { errnoProblem } from './errno-messages';
 import { metricsServer, parseMetricsListen } from './metrics';
-import { errnoProblem } from './paths';
+import { ffiUnservable, startFfiPen, type FfiPen } from './ffi/bridge';
+import { acceptingProxyHeaders } from './proxyproto';
 import { Proxy } from './proxy';
 import { chooseDataPath, listenHandles, netSide, type Listener } from './transport';
 import { isLogFile, openRequestLog, type OpenLog } from './requestlog';
 import { initialState, type PenState } from './state';
 import { statusSnapshot } from './status';
 import type { LiveTls } from './tls';
-import { getopt, UsageError } from './tools/getopt';
+import { getopt } from './libc/getopt';
 import { statusPage } from './webstats';
 
 const OPTSTRING = 'B:C:F:O:S:T:b:c:e:i:j:l:m:o:p:q:t:u:w:x:DHNPQWXUadfhnrsE:K:G:A:ZRL:';
@@ -168,85 +173,133 @@ function listenOn(server: net.Server, endpoint: Endpoint, backlog: number): Prom
   });
 }
 
-export async function main(argv: string[]): Promise<number> {
-  const layout = currentLayout('pen');
-  let p: Parsed;
+/** What a running pen holds beyond its settings: set as it starts, read by its commands. */
+interface Live {
+  proxy: Proxy | null;
+  requestLog: OpenLog | null;
+  ctx: DaemonContext | null;
+  liveTls: LiveTls | null;
+  /** On the FFI data path another thread owns pen's state: commands go there. */
+  ffiPen: FfiPen | null;
+}
+
+/** Runs a command where pen's state lives: on the FFI thread when it owns it, here otherwise. */
+function runLine(live: Live, host: CommandHost, line: string, depth = 0, fromControl = false): string {
+  return live.ffiPen ? live.ffiPen.run(line, depth, fromControl) : runCommand(host, line, depth, fromControl);
+}
+
+/** A pen configured and ready to listen: its state, its commands' host, its listen address. */
+interface Configured {
+  p: Parsed;
+  layout: Layout;
+  live: Live;
+  host: CommandHost;
+  listen: Endpoint;
+  /** Where the metrics endpoint listens (null: off). */
+  metrics: { host: string; port: number } | null;
+  /** Re-reads the config file on SIGHUP: the problems found, if any. */
+  rereadConfig: () => string[];
+}
+
+/** The command line, or a usage error written to stderr (null). */
+function parse(argv: string[], layout: Layout): Parsed | null {
   try {
-    p = parseCommandLine(argv, layout.configFile);
+    return parseCommandLine(argv, layout.configFile);
   } catch (err) {
     if (err instanceof UsageError || err instanceof AddressError) {
       process.stderr.write(`pen: ${err.message}\n${USAGE}\n`);
-      return 1;
+      return null;
     }
     throw err;
   }
-  const { state } = p;
-  for (const n of p.notices) process.stderr.write(`pen: ${n}\n`);
-  let proxy: Proxy | null = null;
-  let requestLog: OpenLog | null = null;
-  let ctxRef: DaemonContext | null = null;
-  let liveTls: LiveTls | null = null;
+}
+
+/** The host penctl commands, -o and the config file run against. */
+function commandHost(state: PenState, layout: Layout, live: Live): CommandHost {
   const host: CommandHost = {
     state,
-    proxy: () => proxy,
-    liveTls: () => liveTls,
-    exit: () => setImmediate(() => void ctxRef?.stop(0)),
+    proxy: () => live.proxy,
+    liveTls: () => live.liveTls,
+    exit: () => setImmediate(() => void live.ctx?.stop(0)),
     writeWebStats: () => {
       // Without web_stats, the flavor's own page in its run directory.
       const page = state.webStats ?? layout.files.webStats;
-      if (!page || !proxy) return false;
+      if (!page || !live.proxy) return false;
       try {
-        fs.writeFileSync(page, statusPage(state, proxy));
+        fs.writeFileSync(page, statusPage(state, live.proxy));
         return true;
       } catch {
         return false;
       }
     },
     setLog: (target) => {
-      if (target !== null && target === state.log && requestLog) {
-        requestLog.reopen();
+      if (live.ffiPen) {
+        // The thread that moves the bytes writes the request log; its problem is ours to report.
+        const reply = live.ffiPen.run(target ? `log ${target}` : 'no log');
+        if (reply.startsWith('do_cmd: ')) throw new Error(reply.trim().replace(/^do_cmd: log: /, ''));
+        return;
+      }
+      if (target !== null && target === state.log && live.requestLog) {
+        live.requestLog.reopen();
         return;
       }
       // Opened first: a target that cannot be used leaves the current log as it is.
-      const opened = target ? openRequestLog(target, (note) => ctxRef?.log.warn(note)) : null;
-      requestLog?.close();
-      requestLog = opened;
+      const opened = target ? openRequestLog(target, (note) => live.ctx?.log.warn(note)) : null;
+      live.requestLog?.close();
+      live.requestLog = opened;
       state.log = target;
     },
   };
-  // A command pen ignores is a mistake in the command line or the config file: named, and at
-  // start fatal; on HUP the daemon keeps running and logs it.
-  // Any line of a reply may be a problem: `include` answers for every line it read.
-  const problem = (reply: string) => {
-    const lines = reply.split('\n').filter((l) => l.startsWith('do_cmd:')).map((l) => l.slice('do_cmd:'.length).trim());
-    return lines.length ? lines.join('; ') : null;
-  };
-  const runStartupCommands = (): string[] =>
-    p.startupCommands.flatMap((c) => {
-      const reply = runCommand(host, c);
-      const wrong = problem(reply);
-      if (wrong === null) process.stdout.write(reply);
-      return wrong === null ? [] : [`-o "${c}": ${wrong}; the commands are those of penctl(1)`];
-    });
-  const readConfig = (reloading = false): string[] => {
-    if (!state.configFile) return [];
-    let text: string;
-    try {
-      text = fs.readFileSync(state.configFile, 'utf8');
-    } catch (err) {
-      // The flavor's default file is read only when it exists, so at start any failure here is a mistake.
-      if (reloading) return [`can't read config file '${state.configFile}'; the settings in use are kept`];
-      return [`can't read config file '${state.configFile}': it ${errnoProblem(err)}; create it (it may be empty), or give another with -F`];
-    }
-    return text.split('\n').flatMap((line, i) => {
-      const wrong = problem(runCommand(host, line));
-      return wrong === null ? [] : [`${state.configFile} line ${i + 1}: ${wrong}; the commands are those of penctl(1)`];
-    });
-  };
-  const startProblems = [...runStartupCommands(), ...readConfig()];
+  return host;
+}
+
+// A command pen ignores is a mistake in the command line or the config file: named, and at
+// start fatal; on HUP the daemon keeps running and logs it.
+// Any line of a reply may be a problem: `include` answers for every line it read.
+function problem(reply: string): string | null {
+  const lines = reply.split('\n').filter((l) => l.startsWith('do_cmd:')).map((l) => l.slice('do_cmd:'.length).trim());
+  return lines.length ? lines.join('; ') : null;
+}
+
+function runStartupCommands(host: CommandHost, commands: string[]): string[] {
+  return commands.flatMap((c) => {
+    const reply = runCommand(host, c);
+    const wrong = problem(reply);
+    if (wrong === null) process.stdout.write(reply);
+    return wrong === null ? [] : [`-o "${c}": ${wrong}; the commands are those of penctl(1)`];
+  });
+}
+
+function readConfig(host: CommandHost, live: Live, reloading = false): string[] {
+  const { state } = host;
+  if (!state.configFile) return [];
+  let text: string;
+  try {
+    text = fs.readFileSync(state.configFile, 'utf8');
+  } catch (err) {
+    // The flavor's default file is read only when it exists, so at start any failure here is a mistake.
+    if (reloading) return [`can't read config file '${state.configFile}'; the settings in use are kept`];
+    return [`can't read config file '${state.configFile}': it ${errnoProblem(err)}; create it (it may be empty), or give another with -F`];
+  }
+  return text.split('\n').flatMap((line, i) => {
+    const wrong = problem(runLine(live, host, line));
+    return wrong === null ? [] : [`${state.configFile} line ${i + 1}: ${wrong}; the commands are those of penctl(1)`];
+  });
+}
+
+/**
+ * Runs -o and the config file, then settles the listen address and the servers; every problem
+ * is written to stderr and gives null.
+ */
+async function configure(p: Parsed, layout: Layout): Promise<Configured | null> {
+  const { state } = p;
+  for (const n of p.notices) process.stderr.write(`pen: ${n}\n`);
+  const live: Live = { proxy: null, requestLog: null, ctx: null, liveTls: null, ffiPen: null };
+  const host = commandHost(state, layout, live);
+  const startProblems = [...runStartupCommands(host, p.startupCommands), ...readConfig(host, live)];
   if (startProblems.length) {
     for (const m of startProblems) process.stderr.write(`pen: ${m}\n`);
-    return 1;
+    return null;
   }
 
   // The listen address: the command line's, else a `listen` in -o or the config file, else the
@@ -254,10 +307,8 @@ export async function main(argv: string[]): Promise<number> {
   // its instance with servers only in the config file; an explicit address always wins.
   const [listenFromCommandLine, ...serverSpecs] = p.operands;
   const listenText = listenFromCommandLine ?? (state.listen || String(layout.ports.service));
-  let listen: Endpoint;
-  let metrics: { host: string; port: number } | null = null;
   try {
-    listen = parseListen(listenText);
+    const listen = parseListen(listenText);
     state.listen = listenText;
     const listenPort = listen.kind === 'inet' ? listen.port : 0;
     const fromCli = await Promise.all(serverSpecs.map((spec, i) => serverFrom(spec, i, listenPort)));
@@ -276,112 +327,173 @@ export async function main(argv: string[]): Promise<number> {
     if (p.emergency) state.balancer.emergency = { ...(await serverFrom(p.emergency, 0, listenPort).catch(named('e'))), index: EMERGENCY };
     if (p.abuse) state.balancer.abuse = { ...(await serverFrom(p.abuse, 0, listenPort).catch(named('B'))), index: ABUSE };
     if (p.user) lookupUserFor(p.user);
-    metrics = metricsEndpoint(state.metricsListen, layout.ports.metrics);
+    const metrics = metricsEndpoint(state.metricsListen, layout.ports.metrics);
     if (state.balancer.servers.length === 0 && !p.emergency) {
       throw new PenError('no servers given; name them after the listen address (host[:port[:maxc[:hard[:weight[:prio]]]]]) or with "server N address A port P" in the config file');
     }
     if (p.udp && !FLAVORKIT_FEATURES.udp) throw new FeatureMissingError('udp', 'UDP mode (-U)');
     if (p.tls && !FLAVORKIT_FEATURES.tls) throw new FeatureMissingError('tls', 'TLS termination (-E)');
+    return { p, layout, live, host, listen, metrics, rereadConfig: () => readConfig(host, live, true) };
   } catch (err) {
     process.stderr.write(`pen: ${(err as Error).message}\n`);
-    return 1;
+    return null;
   }
+}
 
+/** The control sockets and the metrics endpoint as a hand-over needs them: closed before a successor opens its own. */
+interface ControlSockets {
+  close(): Promise<void>;
+  reopen(): Promise<void>;
+}
+
+/** Opens the control sockets (the flavor's, and -C's when given) and the metrics endpoint when set. */
+async function listenControl(pen: Configured, ctx: DaemonContext): Promise<ControlSockets> {
+  const { state } = pen.p;
+  const controlHandler = (socket: net.Socket) => {
+    if (state.controlAcl > 0 && socket.remoteAddress && !state.acls.permits(state.controlAcl, socket.remoteAddress)) {
+      socket.destroy();
+      return;
+    }
+    lineRequests((line) => runLine(pen.live, pen.host, line, 0, true), 4095, (m) => `do_cmd: ${m}\n`)(socket);
+  };
+  let open: net.Server[] = [];
+  const close = () =>
+    Promise.all(
+      open.splice(0).map((server) => {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        if (server instanceof http.Server) server.closeAllConnections();
+        return closed;
+      }),
+    ).then(() => undefined);
+  const listenAll = async () => {
+    open.push(await listenControlSocket({ path: pen.layout.controlSocket, mode: 0o600 }, controlHandler));
+    if (pen.metrics) {
+      const endpoint = metricsServer(() => statusSnapshot(state, pen.live.proxy));
+      await listenOn(endpoint, { kind: 'inet', ...pen.metrics }, 16).catch((err: Error) => {
+        throw new PenError(`metrics_port: ${err.message}; give another port with metrics_port`);
+      });
+      open.push(endpoint);
+    }
+    if (!state.control) return;
+    if (process.getuid?.() === 0 && !pen.p.user && !state.control.includes('/')) {
+      ctx.log.warn("Won't open control port running as root; use -u to run as different user");
+      return;
+    }
+    const endpoint = parseListen(state.control);
+    // A UNIX-domain control socket gets the flavor socket's mode, whatever the umask.
+    const control =
+      endpoint.kind === 'unix'
+        ? await listenControlSocket({ path: endpoint.path, mode: 0o600 }, controlHandler)
+        : controlServer(controlHandler);
+    if (endpoint.kind !== 'unix') await listenOn(control, !state.control.includes(':') ? { ...endpoint, host: '0.0.0.0' } : endpoint, 50);
+    open.push(control);
+  };
+  await listenAll();
+  ctx.onStop(close);
+  return { close, reopen: listenAll };
+}
+
+/** Opens the control sockets, the log and the listener, and starts balancing. */
+async function listen(pen: Configured, ctx: DaemonContext): Promise<void> {
+  const { p, live, host, listen } = pen;
+  const { state } = p;
+  live.ctx = ctx;
+  const log = ctx.log;
+  const debug = (m: string) => (state.debug > 0 ? log.debug(m) : undefined);
+  const control = await listenControl(pen, ctx);
+  state.health.start((m) => log.warn(m));
+  ctx.onStop(() => state.health.stop());
+  if (state.log) host.setLog(state.log);
+  if (state.log && isLogFile(state.log)) ctx.handOver(state.log);
+  ctx.onStop(() => live.requestLog?.close());
+  if (p.udp && FLAVORKIT_FEATURES.udp) {
+    if (listen.kind !== 'inet') throw new PenError('UDP mode needs a host:port to listen on');
+    const udp: typeof import('./udp') = require('./udp');
+    const stop = await udp.startUdp(listen, state.balancer, state.proxy.connMax);
+    ctx.onStop(stop);
+    handOverOnSignal(ctx, { stopAccepting: () => undefined, fd: () => null }, control);
+    return;
+  }
+  // The byte path: libuv handles where this Node has them and they pass a loopback probe,
+  // net otherwise (and for TLS clients, and the dummy answer, which net serves).
+  const unservable = ffiUnservable({ tls: p.tls !== null, udp: p.udp, unixListener: listen.kind !== 'inet', state });
+  const dataPath = await chooseDataPath(process.env, unservable);
+  const named = { ffi: 'an epoll loop on libc (FFI)', handles: 'libuv stream handles', net: 'net' }[dataPath.path];
+  log.info(`data path: ${named}${dataPath.reason ? ` (${dataPath.reason})` : ''}`);
+  if (dataPath.path === 'ffi' && listen.kind === 'inet') {
+    try {
+      live.ffiPen = await startFfiPen(ctx, state, listen, p.backlog);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new PenError(`cannot listen on ${describeEndpoint(listen)}: ${code === 'EADDRINUSE' ? 'the address is in use' : (err as Error).message}`);
+    }
+    process.on('SIGUSR1', () => void live.ffiPen?.run('status'));
+    log.info(`listening on ${describeEndpoint(listen)}, ${state.balancer.servers.length} servers`);
+    return;
+  }
+  const proxy = new Proxy(state.balancer, state.proxy, p.tls ? 'https' : 'http', () => live.requestLog?.logger ?? null, (message) => {
+    if (state.debug > 0) log.debug(message());
+  }, dataPath.path);
+  live.proxy = proxy;
+  proxy.onFull = () => debug('connection table full');
+  proxy.onRefused = (m) => log.warn(m);
+  // With accept_proxy, a permitted peer's PROXY header is read first, and names the client.
+  const accept = acceptingProxyHeaders(state, proxy, (m) => log.warn(m));
+  const acceptNet = state.dummy ? dummyAccept : (socket: net.Socket) => accept(netSide(socket));
+  // A successor's listening socket is its predecessor's, inherited.
+  const [inherited = null] = listen.kind === 'inet' ? inheritedFds() : [];
+  let listener: HandOverListener;
+  if (p.tls && FLAVORKIT_FEATURES.tls) {
+    const tlsModule: typeof import('./tls') = require('./tls');
+    const opened = tlsModule.createTlsServer(tlsModule.tlsContext(p.tls, state.tls), state.tls, acceptNet, (m) => log.warn(m));
+    live.liveTls = opened.live;
+    listener = await listenNet(opened.server, listen, p.backlog, ctx, inherited);
+  } else if (dataPath.path === 'handles' && !state.dummy) {
+    let handles: Listener;
+    try {
+      handles = await listenHandles(listen, p.backlog, accept, inherited);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new PenError(`cannot listen on ${describeEndpoint(listen)}: ${code === 'EADDRINUSE' ? 'the address is in use' : (err as Error).message}`);
+    }
+    ctx.onStop(() => handles.close());
+    listener = { stopAccepting: () => handles.close(), fd: () => (listen.kind === 'inet' ? handles.fd() : null) };
+  } else {
+    listener = await listenNet(net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, acceptNet), listen, p.backlog, ctx, inherited);
+  }
+  ctx.onStop(() => proxy.closeAll());
+  // Registered last, so run first on stop: stop accepting, let connections finish (drain_timeout).
+  ctx.onStop(() => drainOnStop(ctx, proxy, listener, () => state.extensions.drainTimeout));
+  handOverOnSignal(ctx, listener, control);
+  process.on('SIGUSR1', () => {
+    if (!host.writeWebStats()) log.info(`status: ${proxy.used} connections, ${state.balancer.clients.size} clients`);
+  });
+  log.info(`listening on ${describeEndpoint(listen)}, ${state.balancer.servers.length} servers${inherited !== null ? ' (socket handed over by the pen before)' : ''}`);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const layout = currentLayout('pen');
+  const p = parse(argv, layout);
+  if (!p) return 1;
+  const pen = await configure(p, layout);
+  if (!pen) return 1;
   await runDaemon({
     daemon: 'pen',
     layout,
     foreground: p.foreground,
     pidFile: p.pidFile,
     user: p.user,
-    debug: state.debug > 0,
-    async start(ctx) {
-      ctxRef = ctx;
-      const log = ctx.log;
-      const debug = (m: string) => (state.debug > 0 ? log.debug(m) : undefined);
-      const controlHandler = (socket: net.Socket) => {
-        if (state.controlAcl > 0 && socket.remoteAddress && !state.acls.permits(state.controlAcl, socket.remoteAddress)) {
-          socket.destroy();
-          return;
-        }
-        lineRequests((line) => runCommand(host, line, 0, true), 4095, (m) => `do_cmd: ${m}\n`)(socket);
-      };
-      const flavorControl = await listenControlSocket({ path: layout.controlSocket, mode: 0o600 }, controlHandler);
-      ctx.onStop(() => new Promise<void>((resolve) => flavorControl.close(() => resolve())));
-      if (state.control) {
-        if (process.getuid?.() === 0 && !p.user && !state.control.includes('/')) {
-          log.warn("Won't open control port running as root; use -u to run as different user");
-        } else {
-          const endpoint = parseListen(state.control);
-          // A UNIX-domain control socket gets the flavor socket's mode, whatever the umask.
-          const control =
-            endpoint.kind === 'unix'
-              ? await listenControlSocket({ path: endpoint.path, mode: 0o600 }, controlHandler)
-              : controlServer(controlHandler);
-          if (endpoint.kind !== 'unix') await listenOn(control, !state.control.includes(':') ? { ...endpoint, host: '0.0.0.0' } : endpoint, 50);
-          ctx.onStop(() => new Promise<void>((resolve) => control.close(() => resolve())));
-        }
-      }
-      if (metrics) {
-        const endpoint = metricsServer(() => statusSnapshot(state, proxy));
-        await listenOn(endpoint, { kind: 'inet', ...metrics }, 16).catch((err: Error) => {
-          throw new PenError(`metrics_port: ${err.message}; give another port with metrics_port`);
-        });
-        ctx.onStop(() => new Promise<void>((resolve) => endpoint.close(() => resolve())));
-        ctx.onStop(() => endpoint.closeAllConnections());
-      }
-      state.health.start((m) => log.warn(m));
-      ctx.onStop(() => state.health.stop());
-      if (state.log) host.setLog(state.log);
-      if (state.log && isLogFile(state.log)) ctx.handOver(state.log);
-      ctx.onStop(() => requestLog?.close());
-      if (p.udp && FLAVORKIT_FEATURES.udp) {
-        if (listen.kind !== 'inet') throw new PenError('UDP mode needs a host:port to listen on');
-        const udp: typeof import('./udp') = require('./udp');
-        const stop = await udp.startUdp(listen, state.balancer, state.proxy.connMax);
-        ctx.onStop(stop);
-        return;
-      }
-      // The byte path: libuv handles where this Node has them and they pass a loopback probe,
-      // net otherwise (and for TLS clients, and the dummy answer, which net serves).
-      const dataPath = await chooseDataPath();
-      log.info(dataPath.path === 'handles' ? 'data path: libuv stream handles' : `data path: net (${dataPath.reason})`);
-      proxy = new Proxy(state.balancer, state.proxy, p.tls ? 'https' : 'http', () => requestLog?.logger ?? null, (message) => {
-        if (state.debug > 0) log.debug(message());
-      }, dataPath.path);
-      const live = proxy;
-      proxy.onFull = () => debug('connection table full');
-      const acceptNet = state.dummy ? dummyAccept : (socket: net.Socket) => live.accept(netSide(socket));
-      if (p.tls && FLAVORKIT_FEATURES.tls) {
-        const tlsModule: typeof import('./tls') = require('./tls');
-        const opened = tlsModule.createTlsServer(tlsModule.tlsContext(p.tls, state.tls), state.tls, acceptNet, (m) => log.warn(m));
-        liveTls = opened.live;
-        await listenNet(opened.server, listen, p.backlog, ctx);
-      } else if (dataPath.path === 'handles' && !state.dummy) {
-        let listener: Listener;
-        try {
-          listener = await listenHandles(listen, p.backlog, live.accept);
-        } catch (err) {
-          const code = (err as NodeJS.ErrnoException).code;
-          throw new PenError(`cannot listen on ${describeEndpoint(listen)}: ${code === 'EADDRINUSE' ? 'the address is in use' : (err as Error).message}`);
-        }
-        ctx.onStop(() => listener.close());
-      } else {
-        await listenNet(net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, acceptNet), listen, p.backlog, ctx);
-      }
-      ctx.onStop(() => live.closeAll());
-      process.on('SIGUSR1', () => {
-        if (!host.writeWebStats() && proxy) log.info(`status: ${proxy.used} connections, ${state.balancer.clients.size} clients`);
-      });
-      log.info(`listening on ${describeEndpoint(listen)}, ${state.balancer.servers.length} servers`);
-    },
+    debug: p.state.debug > 0,
+    start: (ctx) => listen(pen, ctx),
     reload(ctx) {
+      const { state } = p;
       try {
-        if (state.log) host.setLog(state.log);
+        if (state.log) pen.host.setLog(state.log);
       } catch (err) {
         // The log in use stays open; the config file is re-read all the same.
         ctx.log.warn(`${(err as Error).message}; the log in use is kept`);
       }
-      for (const m of readConfig(true)) ctx.log.warn(m);
+      for (const m of pen.rereadConfig()) ctx.log.warn(m);
       ctx.log.info('log reopened and configuration re-read');
     },
   });
@@ -396,18 +508,27 @@ function metricsEndpoint(setting: string | null, flavorPort: number | undefined)
   return { host: '127.0.0.1', port: flavorPort };
 }
 
-/** Listens with a net or TLS server; every accepted socket, a TLS handshake in progress included, is closed on stop. */
-async function listenNet(listener: net.Server, listen: Endpoint, backlog: number, ctx: DaemonContext): Promise<void> {
-  await listenOn(listener, listen, backlog);
+/**
+ * Listens with a net or TLS server (on `inherited`, a successor's socket, when given); every
+ * accepted socket, a TLS handshake in progress included, is closed on stop.
+ */
+async function listenNet(listener: net.Server, listen: Endpoint, backlog: number, ctx: DaemonContext, inherited: number | null): Promise<HandOverListener> {
+  if (inherited !== null) await new Promise<void>((resolve, reject) => listener.once('error', reject).listen({ fd: inherited, backlog }, () => resolve()));
+  else await listenOn(listener, listen, backlog);
   const open = new Set<net.Socket>();
   listener.on('connection', (socket: net.Socket) => {
     open.add(socket);
     socket.once('close', () => open.delete(socket));
   });
+  const stopAccepting = () => {
+    if (listener.listening) listener.close();
+  };
   ctx.onStop(() => {
-    listener.close();
+    stopAccepting();
     for (const socket of open) socket.destroy();
   });
+  const fd = () => (listen.kind === 'inet' && listener.listening ? ((listener as unknown as { _handle?: { fd?: number } })._handle?.fd ?? null) : null);
+  return { stopAccepting, fd };
 }
 
 /** `dummy`: pen answers every request itself (a test target). */

@@ -4,6 +4,7 @@ import os from 'node:os';
 import { writeFileAtomic } from '../runtime';
 import { AclError } from './acl';
 import { newServer } from './balancer';
+import { extensionCommand, extensionConfigLines, serverWithExtensions } from './extensions';
 import { CheckError, describeCheck, parseCheck, type HealthCheck } from './health';
 import type { Proxy } from './proxy';
 import { parseMetricsListen } from './metrics';
@@ -201,6 +202,7 @@ export function describeConfig(state: PenState): string {
     state.webStats ? `web_stats ${state.webStats}` : 'no web_stats',
     yes(s.weight, 'weight'),
     yes(s.prio, 'prio'),
+    ...extensionConfigLines(state),
   ];
   return `${lines.join('\n')}\n`;
 }
@@ -313,7 +315,7 @@ const COMMANDS = new Map<string, CommandHandler>([
     state.balancer.servers
       .map((sv) => `${sv.index} addr ${sv.unixPath ?? sv.host} port ${sv.port} conn ${sv.conns} max ${sv.maxc} hard ${sv.hard} weight ${sv.weight} prio ${sv.prio} sx ${sv.sx} rx ${sv.rx}\n`)
       .join('')],
-  ['server', ({ state, words }) => serverCommand(state, words)],
+  ['server', ({ state, words }) => serverWithExtensions(state, words, (w) => serverCommand(state, w))],
   ['health', ({ state }) => healthReport(state)],
   ['status_json', ({ state, proxy }) => `${JSON.stringify(statusSnapshot(state, proxy))}\n`],
   ['metrics_port', (call) => {
@@ -423,6 +425,8 @@ export function runCommand(host: CommandHost, line: string, depth = 0, fromContr
   const [cmd, arg] = words;
   if (!cmd || cmd.startsWith('#')) return '';
   try {
+    const extended = extensionCommand(host.state, words);
+    if (extended !== null) return extended;
     if ((FLAGS as readonly string[]).includes(cmd)) {
       setFlag(host.state, cmd as Flag, true);
       return '';

@@ -1,22 +1,7 @@
 import { ABUSE, type Balancer, type ClientEntry, type Server } from './balancer';
-import type { FastClose } from './state';
+import { proxyHeader, startsLikeProxyHeader, type Endpoint4or6 } from './proxyproto';
+import type { ProxySettings } from './state';
 import { connect, CONNECTING, Pair, type DataPath, type Side, type SideOwner } from './transport';
-
-export interface ProxySettings {
-  /** Backend connect timeout, seconds. */
-  timeout: number;
-  /** Insert X-Forwarded-For and X-Forwarded-Proto into HTTP requests. */
-  http: boolean;
-  tcpNodelay: boolean;
-  keepalive: boolean;
-  /** Close pairs idle this long, seconds (0: never). */
-  idleTimeout: number;
-  /** Local address for backend connections. */
-  source: string | null;
-  connMax: number;
-  /** `tcp_fastclose`: which side's EOF closes the whole pair at once (pen's CS_CLOSED_UP/DOWN). */
-  fastClose: FastClose;
-}
 
 /** One client connection and its backend connection: a slot of pen's connection table. */
 export class Conn implements SideOwner {
@@ -32,6 +17,8 @@ export class Conn implements SideOwner {
     readonly entry: ClientEntry,
     readonly address: string,
     private readonly release: (conn: Conn) => void,
+    /** Where the client came from when a PROXY header named it, and its bytes read with the header. */
+    readonly origin: ClientOrigin | null = null,
   ) {
     client.owner = this;
   }
@@ -60,6 +47,18 @@ export class Conn implements SideOwner {
     this.client.close();
     this.release(this);
   }
+}
+
+/**
+ * What the listening side knows of a client beyond its socket: the client and destination an
+ * upstream balancer's PROXY header named (with the bytes that came after it), or that its first
+ * bytes must not be a PROXY header (`screen`: it is not permitted to send one).
+ */
+export interface ClientOrigin {
+  source: Endpoint4or6 | null;
+  destination: Endpoint4or6 | null;
+  early: Buffer | null;
+  screen: boolean;
 }
 
 export type RequestLogger = (clientAddress: string, serverAddress: string, chunk: Buffer) => void;
@@ -96,6 +95,8 @@ export class Proxy {
   lastSlot = 0;
   onFull: (() => void) | null = null;
   onRoom: (() => void) | null = null;
+  /** A client refused for what it sent (a PROXY header it may not send). */
+  onRefused: ((message: string) => void) | null = null;
 
   constructor(
     private readonly balancer: Balancer,
@@ -141,7 +142,7 @@ export class Proxy {
     return this.freeSlots.length === 0;
   }
 
-  readonly accept = (client: Side): void => {
+  readonly accept = (client: Side, origin: ClientOrigin | null = null): void => {
     const slot = this.freeSlots.pop();
     if (slot === undefined) {
       // The table is full: refuse this one cleanly.
@@ -152,11 +153,11 @@ export class Proxy {
     this.accepted++;
     this.lastSlot = slot;
     if (this.freeSlots.length === 0) this.onFull?.();
-    const address = client.remoteAddress ?? '0.0.0.0';
+    const address = origin?.source?.address ?? client.remoteAddress ?? '0.0.0.0';
     const entry = this.balancer.storeClient(address);
-    const conn = new Conn(slot, client, entry, address, this.release);
+    const conn = new Conn(slot, client, entry, address, this.release, origin);
     this.conns[slot] = conn;
-    const first = this.balancer.initialServer(entry, address, client.remotePort);
+    const first = this.balancer.initialServer(entry, address, origin?.source?.port ?? client.remotePort);
     if (first === null) {
       const emergency = this.balancer.emergency;
       if (emergency) this.connect(conn, emergency, null);
@@ -216,8 +217,24 @@ export class Proxy {
     const log = this.logRequest();
     const serverAddress = s.unixPath ?? s.host;
     const proto = this.proto;
+    const origin = conn.origin;
+    if (s.proxyProtocol) {
+      const source = { address: conn.address, port: origin?.source?.port ?? client.remotePort };
+      upstream.write(proxyHeader(s.proxyProtocol, client.remoteAddress === null && !origin?.source ? null : source, origin?.destination ?? client.localEndpoint?.() ?? null));
+    }
+    let screen = origin?.screen === true;
+    const refuse = this.onRefused;
     conn.pair = new Pair(client, upstream, this.settings.fastClose, {
       fromClient(chunk) {
+        if (screen) {
+          // Only the first bytes could be a header; after them, nothing more is looked at.
+          screen = false;
+          if (startsLikeProxyHeader(chunk)) {
+            refuse?.(`client ${conn.address} sent a PROXY header but accept_proxy's ACL does not permit it; connection closed`);
+            conn.close();
+            return Buffer.alloc(0);
+          }
+        }
         if (log) log(conn.address, serverAddress, chunk);
         const out = http ? forwardHeaders(chunk, conn.address, proto) : chunk;
         s.sx += out.length;
@@ -233,6 +250,7 @@ export class Proxy {
         this.release(conn);
       },
     });
+    if (origin?.early) conn.pair.data(client, origin.early);
   }
 
   private readonly release = (conn: Conn): void => {

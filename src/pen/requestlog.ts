@@ -1,6 +1,6 @@
 import dgram from 'node:dgram';
 import { BatchedLogFile, LogFile } from '../runtime';
-import { errnoProblem } from './paths';
+import { errnoProblem } from './errno-messages';
 import type { RequestLogger } from './proxy';
 
 /** The first line of a chunk as pen logs it: at most 100 bytes, up to CR/LF, non-ASCII as '.'. */

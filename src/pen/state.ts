@@ -1,9 +1,26 @@
 import { Acls } from './acl';
 import { Balancer, type Settings } from './balancer';
+import { initialExtensions, type ExtensionSettings } from './extensions';
 import { HealthChecks } from './health';
-import type { ProxySettings } from './proxy';
 
 export type FastClose = 'off' | 'up' | 'down' | 'both';
+
+/** What the proxy of each connection pair is set up with. */
+export interface ProxySettings {
+  /** Backend connect timeout, seconds. */
+  timeout: number;
+  /** Insert X-Forwarded-For and X-Forwarded-Proto into HTTP requests. */
+  http: boolean;
+  tcpNodelay: boolean;
+  keepalive: boolean;
+  /** Close pairs idle this long, seconds (0: never). */
+  idleTimeout: number;
+  /** Local address for backend connections. */
+  source: string | null;
+  connMax: number;
+  /** `tcp_fastclose`: which side's EOF closes the whole pair at once (pen's CS_CLOSED_UP/DOWN). */
+  fastClose: FastClose;
+}
 
 /** The values `ssl_option` takes in pen. */
 export const SSL_OPTIONS = ['no_sslv2', 'no_sslv3', 'no_tlsv1', 'no_tlsv1.1', 'no_tlsv1.2', 'cipher_server_preference'] as const;
@@ -49,6 +66,8 @@ export interface PenState {
   tarpitAcl: number;
   /** The command line as `write` reconstructs it. */
   commandLine: string;
+  /** PROXY protocol and drain settings, beyond pen 0.34. */
+  extensions: ExtensionSettings;
   /** The servers' active health checks: run once pen has started. */
   health: HealthChecks;
   /** `metrics_port`: where the metrics endpoint listens ([address:]port; null: off). */
@@ -91,6 +110,7 @@ export function initialState(): PenState {
     tls: { ciphers: null, options: new Set(), sniPath: null, ocspResponse: null, renegotiationInterval: DEFAULT_RENEGOTIATION_SECONDS },
     tarpitAcl: -1,
     commandLine: '',
+    extensions: initialExtensions(),
     health: new HealthChecks(balancer, () => proxy.source),
     metricsListen: null,
   };

@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { pathProblem, readOrExplain } from './paths';
+import { pathProblem, readOrExplain } from './errno-messages';
 
 /** What each option or command that names a TLS path wants there, for messages that say what to give. */
 export const WANTED = {

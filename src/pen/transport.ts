@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import util from 'node:util';
 import type { Endpoint } from './address';
+import { ffiProblem } from './ffi/libc';
 import type { FastClose } from './state';
 
 /*
@@ -42,6 +43,8 @@ export interface Side {
   close(): void;
   setNoDelay(on: boolean): void;
   setKeepAlive(on: boolean): void;
+  /** The address and port this socket's peer connected to (TCP), for a PROXY header. */
+  localEndpoint?(): { address: string; port: number } | null;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -57,11 +60,14 @@ interface StreamHandle {
   shutdown(req: ShutdownRequest): number;
   close(callback?: () => void): void;
   getpeername?(out: { address?: string; port?: number }): number;
+  getsockname?(out: { address?: string; port?: number }): number;
   setNoDelay?(on: boolean): number;
   setKeepAlive?(on: boolean, delaySeconds: number): number;
   [SIDE]?: HandleSide;
 }
 interface ServerHandle {
+  fd: number;
+  open?(fd: number): number;
   onconnection: ((status: number, client?: StreamHandle) => void) | null;
   bind(address: string, port?: number): number;
   bind6?(address: string, port: number, flags: number): number;
@@ -281,6 +287,11 @@ class HandleSide implements Side {
   setKeepAlive(on: boolean): void {
     this.handle.setKeepAlive?.(on, 0);
   }
+
+  localEndpoint(): { address: string; port: number } | null {
+    const out: { address?: string; port?: number } = {};
+    return !this.closed && this.handle.getsockname?.(out) === 0 && out.address ? { address: out.address, port: out.port ?? 0 } : null;
+  }
 }
 
 const noop = () => undefined;
@@ -351,6 +362,10 @@ class NetSide implements Side {
 
   setKeepAlive(on: boolean): void {
     this.socket.setKeepAlive(on);
+  }
+
+  localEndpoint(): { address: string; port: number } | null {
+    return this.socket.localAddress ? { address: this.socket.localAddress, port: this.socket.localPort ?? 0 } : null;
   }
 }
 
@@ -470,25 +485,39 @@ export class Pair implements SideOwner {
 // ---------------------------------------------------------------------------------------------
 // Listening and connecting
 
-export type DataPath = 'handles' | 'net';
+export type DataPath = 'ffi' | 'handles' | 'net';
 
 export interface DataPathChoice {
   path: DataPath;
-  /** Why net, when it is net. */
+  /** Why not the path asked for (or not handles), when it is another. */
   reason: string | null;
 }
 
-/** Set to `net` to run pen's byte path on net.Socket whatever the handles offer. */
+/** Set to `net` to run pen's byte path on net.Socket whatever the handles offer; `ffi` for the epoll loop on libc. */
 export const DATA_PATH_ENV = 'FLAVORKIT_PEN_DATA_PATH';
 
-/** Which byte path this Node offers, from the bindings alone (no socket is opened). */
-export function detectDataPath(env: NodeJS.ProcessEnv = process.env): DataPathChoice {
+/**
+ * Which byte path this Node offers, from the bindings alone (no socket is opened). `ffiUnusable`
+ * says why the configuration needs more than the FFI path serves (null: it serves it all).
+ */
+export function detectDataPath(env: NodeJS.ProcessEnv = process.env, ffiUnusable: string | null = null): DataPathChoice {
   const wanted = env[DATA_PATH_ENV];
   if (wanted === 'net') return { path: 'net', reason: `${DATA_PATH_ENV}=net` };
+  const ffi = wanted === 'ffi' ? (ffiUnusable ?? ffiProblem()) : null;
+  if (wanted === 'ffi' && ffi === null) return { path: 'ffi', reason: null };
   const loaded = loadBindings();
-  if (typeof loaded === 'string') return { path: 'net', reason: loaded };
+  if (typeof loaded === 'string') return { path: 'net', reason: ffi ? `${ffi}; ${loaded}` : loaded };
   bindings = loaded;
-  return { path: 'handles', reason: null };
+  return { path: 'handles', reason: ffi };
+}
+
+type Connector = (target: ConnectTarget, done: (side: Side | null) => void) => void;
+
+/** The FFI loop's connect, on the thread that runs that loop. */
+let ffiConnect: Connector | null = null;
+
+export function useFfiConnect(connector: Connector): void {
+  ffiConnect = connector;
 }
 
 function uvProblem(err: number): string {
@@ -502,6 +531,8 @@ function uvProblem(err: number): string {
 /** A listener on handles. */
 export interface Listener {
   close(): void;
+  /** The listening socket's descriptor (for a successor to inherit). */
+  fd(): number;
 }
 
 interface HandleListener extends Listener {
@@ -509,12 +540,18 @@ interface HandleListener extends Listener {
   port(): number;
 }
 
-/** Listens on `endpoint` with handles; each client goes to `accept` with its address. */
-export async function listenHandles(endpoint: Endpoint, backlog: number, accept: (client: Side) => void): Promise<Listener> {
+/**
+ * Listens on `endpoint` with handles, or on `inheritedFd`, a TCP socket already bound to it (and
+ * listening, in the daemon this one succeeds); each client goes to `accept` with its address.
+ */
+export async function listenHandles(endpoint: Endpoint, backlog: number, accept: (client: Side) => void, inheritedFd: number | null = null): Promise<Listener> {
   const b = bindings!;
   let server: ServerHandle;
   let err: number;
-  if (endpoint.kind === 'unix') {
+  if (inheritedFd !== null) {
+    server = new b.TCP(b.tcpServer);
+    err = server.open!(inheritedFd);
+  } else if (endpoint.kind === 'unix') {
     fs.rmSync(endpoint.path, { force: true });
     server = new b.Pipe(b.pipeServer);
     err = server.bind(endpoint.path);
@@ -544,8 +581,13 @@ export async function listenHandles(endpoint: Endpoint, backlog: number, accept:
     }
     accept(new HandleSide(handle, address, port));
   };
+  let closed = false;
   const listener: HandleListener = {
-    close: () => server.close(),
+    close: () => {
+      if (!closed) server.close();
+      closed = true;
+    },
+    fd: () => (closed ? -1 : server.fd),
     port: () => {
       const out: { port?: number } = {};
       return inet && (server as unknown as { getsockname(o: object): number }).getsockname(out) === 0 ? (out.port ?? 0) : 0;
@@ -568,7 +610,8 @@ export interface ConnectTarget {
  * A host that is a name rather than an address is connected through net, which resolves it.
  */
 export function connect(path: DataPath, target: ConnectTarget, done: (side: Side | null) => void): void {
-  if (path === 'handles' && (target.unixPath || net.isIP(target.host))) connectHandle(target, done);
+  if (path === 'ffi' && ffiConnect) ffiConnect(target, done);
+  else if (path === 'handles' && (target.unixPath || net.isIP(target.host))) connectHandle(target, done);
   else connectNet(target, done);
 }
 
@@ -632,8 +675,8 @@ function connectNet(target: ConnectTarget, done: (side: Side | null) => void): v
  * (accept with the peer's address, connect, write, read, half-close both ways) gives back what
  * went in; net otherwise, with the reason.
  */
-export async function chooseDataPath(env: NodeJS.ProcessEnv = process.env): Promise<DataPathChoice> {
-  const found = detectDataPath(env);
+export async function chooseDataPath(env: NodeJS.ProcessEnv = process.env, ffiUnusable: string | null = null): Promise<DataPathChoice> {
+  const found = detectDataPath(env, ffiUnusable);
   if (found.path !== 'handles') return found;
   const problem = await probeHandles().catch((err: Error) => err.message);
   return problem === null ? found : { path: 'net', reason: `the handle probe failed: ${problem}` };

@@ -1,13 +1,16 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
-/** A command line the program cannot take. An empty message asks for the usage text alone (-h). */
+/**
+ * A command line the program cannot take, whichever parser found it (these long options, pen's
+ * getopt, the flavor command). An empty message asks for the usage text alone (-h).
+ */
 export class UsageError extends Error {}
 
 /**
- * Node's own option parser, strict: an unknown option, a missing value or a stray argument is a
+ * A command line of long and short options (depot, isinit) by Node's own parser, strict: an unknown option, a missing value or a stray argument is a
  * UsageError that names it.
  */
-export function parseCommandLine<T extends ParseArgsConfig>(config: T): ReturnType<typeof parseArgs<T>> {
+export function parseLongOptions<T extends ParseArgsConfig>(config: T): ReturnType<typeof parseArgs<T>> {
   try {
     return parseArgs<T>({ strict: true, ...config });
   } catch (err) {

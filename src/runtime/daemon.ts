@@ -10,6 +10,15 @@ import { removePidFile, writePidFile } from './pidfile';
 import { dropPrivileges, lookupUser } from './privileges';
 
 const DETACHED_ENV = 'FLAVORKIT_DETACHED';
+/** The descriptors a successor inherits from the daemon it replaces, comma-separated. */
+const INHERITED_ENV = 'FLAVORKIT_INHERITED_FDS';
+
+/** The descriptors this process inherited from the daemon it succeeds (none for a plain start). */
+export function inheritedFds(): number[] {
+  const text = process.env[INHERITED_ENV];
+  delete process.env[INHERITED_ENV];
+  return text ? text.split(',').map(Number).filter((n) => Number.isInteger(n) && n > 2) : [];
+}
 
 export interface DaemonContext {
   layout: Layout;
@@ -24,6 +33,13 @@ export interface DaemonContext {
    * to the daemon's user, with the run directory, when it drops root.
    */
   handOver(file: string): void;
+  /**
+   * Starts a new copy of this daemon (same program, arguments and environment) that inherits
+   * `fds` (listening sockets, as inheritedFds() in it) and waits until it serves: null then, else
+   * why not. The start lock passes to the successor, which writes its own PID file; this daemon's
+   * stop leaves both to it. On failure this daemon takes the lock back and goes on.
+   */
+  startSuccessor(fds: number[]): Promise<string | null>;
 }
 
 export interface DaemonDefinition {
@@ -111,7 +127,36 @@ export async function runDaemon(def: DaemonDefinition): Promise<DaemonContext> {
     process.exit(code);
   };
   const handedOver: string[] = [];
-  const ctx: DaemonContext = { layout, log, foreground: def.foreground, onStop: (c) => cleanups.push(c), stop, handOver: (file) => handedOver.push(file) };
+  const startSuccessor = async (fds: number[]): Promise<string | null> => {
+    lock?.release();
+    lock = null;
+    let consoleFd: number | 'ignore' = 'ignore';
+    try {
+      consoleFd = fs.openSync(layout.consoleLog, 'a', 0o640);
+    } catch {
+      // A daemon that dropped root may not reopen the console file; the successor logs to syslog.
+    }
+    const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+      detached: true,
+      stdio: ['ignore', consoleFd, consoleFd, 'ipc', ...fds],
+      env: { ...process.env, [DETACHED_ENV]: '1', [INHERITED_ENV]: fds.map((_, i) => 4 + i).join(',') },
+    });
+    if (typeof consoleFd === 'number') fs.closeSync(consoleFd);
+    const outcome = await new Promise<{ ok: boolean; message?: string }>((resolve) => {
+      child.once('message', (m: { ok: boolean; message?: string }) => resolve(m));
+      child.once('exit', (code, signal) => resolve({ ok: false, message: `the successor ${signal ? `was killed by ${signal}` : `exited with status ${code}`} while starting` }));
+    });
+    if (child.connected) child.disconnect();
+    child.unref();
+    if (outcome.ok) return null;
+    try {
+      lock = acquireStartLock(layout.startLock);
+    } catch (err) {
+      log.error(`after a failed hand-over the start lock cannot be taken back: ${(err as Error).message}`);
+    }
+    return outcome.message ?? 'the successor did not start';
+  };
+  const ctx: DaemonContext = { layout, log, foreground: def.foreground, onStop: (c) => cleanups.push(c), stop, handOver: (file) => handedOver.push(file), startSuccessor };
 
   const reload = () => {
     log.info('reloading (SIGHUP)');

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { renderDaemonFiles } from '../../src/builder/templates';
 import { pkgQuote } from '../../src/depot/fmri';
-import { generateRepository } from '../../src/depot/repogen/generate';
+import { generateRepository } from '../../tools/repogen/generate';
 import { tempDir, waitFor } from '../support/process';
 import { createTestUser, writeTestPamService, type TestUser } from '../support/pam';
 import { DepotHarness } from './harness';
@@ -243,13 +243,24 @@ describe('depot: admin/0 logins under attack', () => {
     const statuses = (await attack).map((r) => r.status);
     assert.ok(Math.max(...during) < Math.max(1000, quiet * 5), `fetches took ${during.join(', ')} ms during the attack (${quiet} ms before)`);
     assert.ok(statuses.every((s) => s === 401 || s === 429), statuses.join(' '));
-    assert.ok(statuses.includes(429), 'logins beyond those checked at once are refused at once');
+    assert.ok(statuses.includes(429), 'logins beyond those checked at once are refused without a PAM call');
+  });
+
+  it('checks passwords in a process of the idle scheduling class, apart from the depot', () => {
+    const children = fs.readFileSync(`/proc/${depot.pid}/task/${depot.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    // Field 41 of /proc/PID/stat is the scheduling policy; 5 is SCHED_IDLE.
+    const policies = children.map((pid) => fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[38]);
+    assert.deepEqual(policies, ['5'], `children ${children.join(', ')}`);
+    assert.equal(fs.readFileSync(`/proc/${depot.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[38], '0', 'the depot itself keeps the normal class');
   });
 
   it('after five failures from one address even the right password is refused for a while, and that is logged', async () => {
     for (let i = 0; i < 5; i++) await depot.get('/admin/0?cmd=status', basic(user.name, 'wrong'));
+    const asked = Date.now();
     const refused = await depot.get('/admin/0?cmd=status', basic(user.name, user.password));
     assert.equal(refused.status, 429);
+    // Held as long as a wrong password: a client waiting for each answer is slowed, not served fast.
+    assert.ok(Date.now() - asked >= 1900, `refused after ${Date.now() - asked} ms`);
     assert.ok(Number(refused.headers['retry-after']) > 0);
     const consoleLog = () => (fs.existsSync(depot.layout.consoleLog) ? fs.readFileSync(depot.layout.consoleLog, 'utf8') : '');
     await waitFor('the throttling in the log', () => /failed logins from 127\.0\.0\.1 within 60 s; its logins are refused for 60 s/.test(consoleLog()));

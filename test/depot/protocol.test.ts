@@ -7,7 +7,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { parseManifest } from '../../src/depot/manifest';
-import { generateRepository } from '../../src/depot/repogen/generate';
+import { generateRepository } from '../../tools/repogen/generate';
 import { FIXTURES_DIR, isAlive, tempDir, waitFor } from '../support/process';
 import { createTestUser, writeTestPamService, type TestUser } from '../support/pam';
 import { copyFixture, DepotHarness } from './harness';

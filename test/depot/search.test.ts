@@ -8,8 +8,8 @@ import zlib from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { attr, parseAction } from '../../src/depot/manifest';
 import { pkgQuote } from '../../src/depot/fmri';
-import { generateRepository } from '../../src/depot/repogen/generate';
-import { syntheticRepository } from '../../src/depot/repogen/synthetic';
+import { generateRepository } from '../../tools/repogen/generate';
+import { syntheticRepository } from '../../tools/repogen/synthetic';
 import { killAndWait, tempDir, waitFor } from '../support/process';
 import { DepotHarness, type Reply } from './harness';
 

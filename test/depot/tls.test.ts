@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { generateRepository } from '../../src/depot/repogen/generate';
+import { generateRepository } from '../../tools/repogen/generate';
 import { createTestUser, writeTestPamService, type TestUser } from '../support/pam';
 import { DepotHarness, type Reply } from './harness';
 

@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { layout, loadFlavor, underRoot } from '../../src/flavor';
 import { CONN_MAX_RUNNING } from '../../src/pen/commands';
 import { Backend, fetchName, PenInstance } from '../pen/harness';
-import { freePort, waitForTcp } from '../pentools/support';
+import { freePort, waitForTcp } from '../pen/debian';
 import { askSocket, isAlive, killAndWait, PROJECT_ROOT, TSX_LOADER, tempDir, waitFor } from '../support/process';
 import { assaultControl, fillLogDisk, freeLogDisk, halfClosedRequest, hangUps, openDescriptors, readInNamespace, runWithSmallLogDisk } from './support';
 

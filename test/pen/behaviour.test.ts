@@ -7,7 +7,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { freePort } from '../pentools/support';
+import { freePort } from './debian';
 import { killAndWait, runTs, spawnTs, tempDir, waitFor } from '../support/process';
 import { Backend, fetchName, PenInstance, sequence } from './harness';
 

@@ -4,7 +4,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { PROJECT_ROOT, TSX_LOADER, killAndWait, tempDir } from '../support/process';
-import { debian, debianEnv, freePort, runDebian, waitForTcp } from '../pentools/support';
+import { debian, debianEnv, freePort, runDebian, waitForTcp } from './debian';
 
 export type Kind = 'debian' | 'ours';
 

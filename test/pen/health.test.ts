@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { freePort } from '../pentools/support';
+import { freePort } from './debian';
 import { waitFor } from '../support/process';
 import { fetchName, PenInstance } from './harness';
 import { Nginx } from './nginx';

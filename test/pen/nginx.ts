@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { killAndWait, tempDir } from '../support/process';
-import { freePort, waitForTcp } from '../pentools/support';
+import { freePort, waitForTcp } from './debian';
 
 /**
  * A real nginx backend in one process (no master, so that a SIGKILL takes its socket with it).

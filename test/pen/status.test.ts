@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Ajv2020 from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
-import { freePort } from '../pentools/support';
+import { freePort } from './debian';
 import { killAndWait, PROJECT_ROOT, spawnTs, tempDir, waitFor } from '../support/process';
 import { fetchName, PenInstance } from './harness';
 import { Nginx } from './nginx';

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
-import { freePort } from '../pentools/support';
+import { freePort } from './debian';
 import { tempDir, waitFor } from '../support/process';
 import { Backend, PenInstance } from './harness';
 

@@ -1,6 +1,7 @@
-// pen's byte path rests on Node internals (the libuv handle bindings), so its contract
-// (test/pen/transport.test.ts) runs on every Node major package.json allows, each installed from
-// the npm registry (the `node` package) into a cache beside the project, never system-wide.
+// pen's byte path rests on Node internals (the libuv handle bindings) and on koffi's prebuilt
+// addon (the FFI path), so their contracts (test/pen/transport.test.ts, transport-ffi.test.ts) run
+// on every Node major package.json allows, each installed from the npm registry (the `node`
+// package) into a cache beside the project, never system-wide.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -32,10 +33,11 @@ describe('the byte path on every supported Node major', () => {
       assert.match(version, new RegExp(`^v${major}\\.`));
       // Its own run, reporting in TAP, not as a child of this runner (NODE_TEST_CONTEXT).
       const { NODE_TEST_CONTEXT: _, ...env } = process.env;
-      const ran = await run(node, [...TSX_LOADER, '--test', '--test-reporter=tap', 'test/pen/transport.test.ts'], { cwd: PROJECT_ROOT, env: { ...env, FLAVORKIT_PEN_DATA_PATH: '' }, timeoutMs: 300000 });
+      const ran = await run(node, [...TSX_LOADER, '--test', '--test-reporter=tap', 'test/pen/transport.test.ts', 'test/pen/transport-ffi.test.ts'], { cwd: PROJECT_ROOT, env: { ...env, FLAVORKIT_PEN_DATA_PATH: '' }, timeoutMs: 300000 });
       const summary = ran.stdout.split('\n').filter((l) => /^# (pass|fail)|^\s*not ok/.test(l)).join('\n');
       assert.equal(ran.code, 0, `${version}:\n${summary}\n${ran.stderr.slice(-2000)}`);
       assert.match(ran.stdout, new RegExp(`ok \\d+ - Node ${major} offers the handle path`), `${version} runs pen on the handles`);
+      assert.match(ran.stdout, new RegExp(`ok \\d+ - Node ${major} loads koffi and libc`), `${version} runs pen's FFI path`);
     });
   }
 });

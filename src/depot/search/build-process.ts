@@ -1,7 +1,7 @@
 import { fork } from 'node:child_process';
 import fs from 'node:fs';
 import { Repository } from '../repository';
-import { buildIndex } from './index';
+import { buildIndex } from './build-index';
 
 /** Set in the environment of the process the depot forks to build one index: what to build, as JSON. */
 export const INDEX_BUILD_ENV = 'FLAVORKIT_DEPOT_INDEX_BUILD';

@@ -1,6 +1,6 @@
 import { parseAction } from '../manifest';
 import { Glob, hasWildcard, onlyWildcards } from '../glob';
-import { byCodePoint, type Posting, type PublisherIndex } from './index';
+import { byCodePoint, type Posting, type PublisherIndex } from './publisher-index';
 import { RETURN_ACTIONS, returnTypeOf, type Fields, type QueryNode, type SearchRequest } from './query';
 import { indexEntries } from './tokens';
 

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { cacheHeaders, HttpError, safeDecode, searchUnavailable, sendBody } from '../http';
 import { pkgQuote } from '../fmri';
 import { attr, parseAction } from '../manifest';
-import type { Request } from '../server';
+import type { Request } from '../request';
 import { runQuery, type SearchResult } from './engine';
 import { parseQuery, parseSearchRequest, QueryHeaderError, QueryParseError, RETURN_ACTIONS, toPackages, type SearchRequest } from './query';
 import { SearchUnavailable, type SearchIndexes } from './store';

@@ -1,6 +1,6 @@
 import type { Logger } from '../../runtime';
 import type { Repository } from '../repository';
-import type { Request } from '../server';
+import type { Request } from '../request';
 import { searchOperation } from './http';
 import { SearchIndexes } from './store';
 

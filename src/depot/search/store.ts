@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Logger } from '../../runtime';
 import type { Repository } from '../repository';
 import { buildInChild } from './build-process';
-import { catalogSource, PublisherIndex } from './index';
+import { catalogSource, PublisherIndex } from './publisher-index';
 
 /** The index of a publisher could not be built: answered 503. */
 export class SearchUnavailable extends Error {}

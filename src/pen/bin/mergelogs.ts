@@ -1,5 +1,5 @@
 import { handleFlavorFlag } from '../../runtime';
-import { mergelogsMain } from '../tools/mergelogs';
+import { mergelogsMain } from '../programs/mergelogs';
 
 if (handleFlavorFlag('pen', process.argv.slice(2))) process.exit(0);
 process.exitCode = mergelogsMain(process.argv.slice(2));

@@ -1,5 +1,6 @@
 import { handleFlavorFlag } from '../../runtime';
 import { main } from '../cli';
+import { isFfiThread, runFfiThread } from '../ffi/worker';
 import { chooseDataPath } from '../transport';
 
 const argv = process.argv.slice(2);
@@ -14,7 +15,10 @@ async function run(): Promise<number> {
   return main(argv);
 }
 
-run().then((code) => {
-  // A running daemon returns -1 and keeps serving.
-  if (code >= 0) process.exit(code);
-});
+// pen's FFI data path runs this same script on its own thread.
+if (isFfiThread()) runFfiThread();
+else
+  run().then((code) => {
+    // A running daemon returns -1 and keeps serving.
+    if (code >= 0) process.exit(code);
+  });

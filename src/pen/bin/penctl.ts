@@ -1,5 +1,5 @@
 import { handleFlavorFlag } from '../../runtime';
-import { penctlMain } from '../tools/penctl';
+import { penctlMain } from '../programs/penctl';
 
 if (handleFlavorFlag('pen', process.argv.slice(2))) process.exit(0);
 // A reader that went away (penctl ... status | head) ends penctl quietly, as SIGPIPE ends Debian's.

@@ -1,5 +1,5 @@
 import { handleFlavorFlag } from '../../runtime';
-import { penlogMain } from '../tools/penlog';
+import { penlogMain } from '../programs/penlog';
 
 if (handleFlavorFlag('pen', process.argv.slice(2))) process.exit(0);
 void penlogMain(process.argv.slice(2), process.argv[1] ?? 'penlog').then((code) => {

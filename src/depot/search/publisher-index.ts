@@ -1,0 +1,149 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Repository } from '../repository';
+
+/** Where a token occurs: one package, one (action type, key, shown value), its manifest lines. */
+export interface Posting {
+  fmri: number;
+  actionType: string;
+  key: string;
+  value: string;
+  /** Byte offsets of the matching lines in the package's manifest. */
+  offsets: number[];
+}
+
+/** Bumped whenever the stored form changes, so an old file is rebuilt, never misread. */
+const FORMAT = 3;
+
+/** Separates a token from its posting on a line of the token table: below every printable byte. */
+export const SEPARATOR = '\x01';
+
+/**
+ * The inverted index of one publisher of one repository, kept on disk and read as queries need
+ * it. The token table is a file of lines `token SEPARATOR [package, action type, key, value,
+ * offsets...]`, sorted by token; in memory are only the packages (`stem@version`, ascending), the
+ * distinct tokens in order and where each one's lines begin in the table.
+ */
+export class PublisherIndex {
+  /** Token numbers ordered by their lower-case form, made at the first case-blind query. */
+  private byLowerCase: Int32Array | null = null;
+
+  constructor(
+    readonly source: string,
+    readonly fmris: string[],
+    /** The distinct tokens, in the table's order. */
+    readonly sortedTokens: string[],
+    /** Byte offset of each token's first line in the table; one more entry: the table's length. */
+    private readonly starts: number[],
+    /** The token table's path. */
+    readonly table: string,
+  ) {}
+
+  /** The number of a token in sortedTokens, or -1. */
+  private find(token: string): number {
+    let lo = 0;
+    let hi = this.sortedTokens.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const t = this.sortedTokens[mid]!;
+      if (t === token) return mid;
+      if (byteOrder(t, token) < 0) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return -1;
+  }
+
+  has(token: string): boolean {
+    return this.find(token) >= 0;
+  }
+
+  /** Tokens equal to `term` ignoring case: the common query, found by a binary search. */
+  caseInsensitive(term: string): string[] {
+    if (!this.byLowerCase) {
+      const lower = this.sortedTokens.map((t) => t.toLowerCase());
+      const order = Int32Array.from(lower.keys());
+      order.sort((x, y) => byCodePoint(lower[x]!, lower[y]!));
+      this.byLowerCase = order;
+    }
+    const order = this.byLowerCase;
+    const wanted = term.toLowerCase();
+    const lowerAt = (i: number) => this.sortedTokens[order[i]!]!.toLowerCase();
+    let lo = 0;
+    let hi = order.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (byCodePoint(lowerAt(mid), wanted) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    const out: string[] = [];
+    for (let i = lo; i < order.length && lowerAt(i) === wanted; i++) out.push(this.sortedTokens[order[i]!]!);
+    return out;
+  }
+
+  /**
+   * The postings of these tokens, read from the table; tokens next to each other in the table
+   * are read in one go. A table that vanished (replaced by a newer index) yields nothing.
+   */
+  async postings(tokens: string[]): Promise<Map<string, Posting[]>> {
+    const numbers = tokens.map((t) => this.find(t)).filter((n) => n >= 0).sort((x, y) => x - y);
+    const out = new Map<string, Posting[]>();
+    if (numbers.length === 0) return out;
+    let handle: fs.promises.FileHandle;
+    try {
+      handle = await fs.promises.open(this.table, 'r');
+    } catch {
+      return out;
+    }
+    try {
+      for (let i = 0; i < numbers.length; ) {
+        let j = i;
+        while (j + 1 < numbers.length && numbers[j + 1] === numbers[j]! + 1) j++;
+        const from = this.starts[numbers[i]!]!;
+        const length = this.starts[numbers[j]! + 1]! - from;
+        const block = Buffer.allocUnsafe(length);
+        await handle.read(block, 0, length, from);
+        for (const line of block.toString('utf8').split('\n')) {
+          const cut = line.indexOf(SEPARATOR);
+          if (cut < 0) continue;
+          const token = line.slice(0, cut);
+          const [fmri, actionType, key, value, ...offsets] = JSON.parse(line.slice(cut + 1)) as [number, string, string, string, ...number[]];
+          let list = out.get(token);
+          if (!list) out.set(token, (list = []));
+          list.push({ fmri, actionType, key, value, offsets });
+        }
+        i = j + 1;
+      }
+    } finally {
+      await handle.close();
+    }
+    return out;
+  }
+
+  /** The dictionary: everything but the table, which stays where it is. */
+  toJSON(): unknown {
+    return { format: FORMAT, source: this.source, fmris: this.fmris, table: path.basename(this.table), tokens: this.sortedTokens, starts: this.starts };
+  }
+
+  /** The index a dictionary file describes; its table lies beside it. */
+  static fromJSON(data: unknown, dir: string): PublisherIndex | null {
+    const d = data as { format?: number; source?: string; fmris?: string[]; table?: string; tokens?: string[]; starts?: number[] };
+    if (d?.format !== FORMAT || typeof d.source !== 'string' || !Array.isArray(d.fmris) || typeof d.table !== 'string' || !Array.isArray(d.tokens) || !Array.isArray(d.starts)) return null;
+    if (d.starts.length !== d.tokens.length + 1 || !fs.existsSync(path.join(dir, d.table))) return null;
+    return new PublisherIndex(d.source, d.fmris, d.tokens, d.starts, path.join(dir, d.table));
+  }
+}
+
+/** The order of the table: UTF-8 bytes, as `sort` with LC_ALL=C orders lines. */
+function byteOrder(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
+export const byCodePoint = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** What the index of a publisher was built from: the catalog's attributes, byte for byte. */
+export async function catalogSource(repo: Repository, pub: string): Promise<string> {
+  const attrs = path.join(repo.root, 'publisher', pub, 'catalog', 'catalog.attrs');
+  const data = await fs.promises.readFile(attrs).catch(() => Buffer.alloc(0));
+  return crypto.createHash('sha1').update(data).digest('hex');
+}

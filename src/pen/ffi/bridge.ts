@@ -1,0 +1,137 @@
+import dns from 'node:dns';
+import fs from 'node:fs';
+import net from 'node:net';
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
+import type { DaemonContext } from '../../runtime';
+import type { PenState } from '../state';
+import { applyMirror, type CommandAnswer, type FromWorker, type ToWorker, type WorkerStart } from './messages';
+
+/*
+ * The main thread's side of the FFI data path: it starts the thread that owns pen's state and
+ * moves the bytes, forwards every command (penctl, a reloaded config file, SIGUSR1's status page)
+ * to it and waits for the answer, logs what that thread reports, and stops it with the daemon.
+ */
+
+/** How long a command may wait for the FFI thread, which answers between two rounds of its loop. */
+const ANSWER_MS = 5000;
+const STOP_MS = 5000;
+
+export interface FfiPen {
+  /** Runs one pen command on the FFI thread and returns its reply, as runCommand does. */
+  run(line: string, depth?: number, fromControl?: boolean): string;
+  /** The port listened on (for port 0). */
+  port: number;
+}
+
+export class FfiStartError extends Error {
+  constructor(
+    message: string,
+    readonly code: string | null,
+  ) {
+    super(message);
+  }
+}
+
+/** The FFI configuration problem, if any: what it cannot serve of what is configured. */
+export function ffiUnservable(options: { tls: boolean; udp: boolean; unixListener: boolean; state: PenState }): string | null {
+  const { state } = options;
+  const missing = [
+    options.tls && 'TLS termination',
+    options.udp && 'UDP',
+    options.unixListener && 'a UNIX-domain listener',
+    state.dummy && 'dummy',
+    state.transparent && 'transparent mode',
+  ].filter(Boolean);
+  return missing.length ? `the FFI path does not serve ${missing.join(', ')}` : null;
+}
+
+/** The script both threads run: the FFI thread enters it as well and is told apart by its start data. */
+function entryScript(): string {
+  return require.main?.filename ?? process.argv[1]!;
+}
+
+/** Starts the FFI thread on `state` (which it owns from then on) listening on host:port. */
+export async function startFfiPen(ctx: DaemonContext, state: PenState, listen: { host: string; port: number }, backlog: number): Promise<FfiPen> {
+  const host = net.isIP(listen.host) ? listen.host : (await dns.promises.lookup(listen.host)).address;
+  const channel = new MessageChannel();
+  const answered = new SharedArrayBuffer(4);
+  const start: WorkerStart = {
+    penFfiThread: true,
+    state,
+    host,
+    port: listen.port,
+    backlog,
+    webStatsPage: ctx.layout.files.webStats ?? null,
+    commands: channel.port2,
+    answered,
+  };
+  const entry = entryScript();
+  // From the sources (tests, development) the thread compiles TypeScript as the main thread does.
+  const worker = entry.endsWith('.ts')
+    ? new Worker(`require('tsx/cjs/api').register(); require(${JSON.stringify(entry)});`, { eval: true, workerData: start, transferList: [channel.port2] })
+    : new Worker(entry, { workerData: start, transferList: [channel.port2] });
+  const commands: MessagePort = channel.port1;
+  const signal = new Int32Array(answered);
+  let wakeFd = -1;
+  const port = await new Promise<number>((resolve, reject) => {
+    worker.once('error', (err) => reject(new FfiStartError(`the FFI thread failed: ${err.message}`, null)));
+    worker.once('exit', (code) => reject(new FfiStartError(`the FFI thread ended at start (exit code ${code})`, null)));
+    worker.on('message', (message: FromWorker) => {
+      switch (message.kind) {
+        case 'ready':
+          wakeFd = message.wakeFd;
+          resolve(message.port);
+          break;
+        case 'failed':
+          reject(new FfiStartError(message.message, message.code));
+          break;
+        case 'log':
+          ctx.log[message.level](message.message);
+          break;
+        case 'exit':
+          setImmediate(() => void ctx.stop(0));
+          break;
+      }
+    });
+  });
+  worker.removeAllListeners('exit');
+  worker.removeAllListeners('error');
+  worker.on('error', (err) => ctx.log.warn(`the FFI thread failed: ${err.message}`));
+  const wakeBuffer = Buffer.alloc(8);
+  wakeBuffer.writeUInt32LE(1, 0);
+  const send = (message: ToWorker) => {
+    commands.postMessage(message);
+    fs.writeSync(wakeFd, wakeBuffer);
+  };
+  let nextId = 0;
+  let stopped = false;
+  const run = (line: string, depth = 0, fromControl = false): string => {
+    if (stopped) return 'do_cmd: pen is stopping\n';
+    const id = ++nextId;
+    Atomics.store(signal, 0, 0);
+    send({ kind: 'command', id, line, depth, fromControl });
+    const deadline = Date.now() + ANSWER_MS;
+    for (;;) {
+      const left = deadline - Date.now();
+      if (left <= 0 || Atomics.wait(signal, 0, 0, left) === 'timed-out') return 'do_cmd: the data path thread did not answer in time; try again\n';
+      Atomics.store(signal, 0, 0);
+      // Answers to commands that timed out earlier are passed over.
+      for (let m = receiveMessageOnPort(commands); m; m = receiveMessageOnPort(commands)) {
+        const answer = m.message as CommandAnswer;
+        if (answer.id !== id) continue;
+        applyMirror(state, answer.mirror);
+        return answer.reply;
+      }
+    }
+  };
+  ctx.onStop(async () => {
+    stopped = true;
+    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    send({ kind: 'stop' });
+    const timer = setTimeout(() => void worker.terminate(), STOP_MS);
+    await exited;
+    clearTimeout(timer);
+    commands.close();
+  });
+  return { run, port };
+}

@@ -1,0 +1,185 @@
+import net from 'node:net';
+
+/*
+ * The libc calls pen's FFI byte path makes, through koffi (loaded lazily: where it cannot load,
+ * pen runs another data path). Every pointer argument is a Buffer the caller keeps referenced
+ * for the whole call, so the kernel never reads or writes collected memory.
+ */
+
+export interface Libc {
+  socket(domain: number, type: number, protocol: number): number;
+  setsockopt(fd: number, level: number, name: number, value: Buffer, length: number): number;
+  getsockopt(fd: number, level: number, name: number, value: Buffer, length: Buffer): number;
+  bind(fd: number, address: Buffer, length: number): number;
+  listen(fd: number, backlog: number): number;
+  accept4(fd: number, address: Buffer, length: Buffer, flags: number): number;
+  connect(fd: number, address: Buffer, length: number): number;
+  getsockname(fd: number, address: Buffer, length: Buffer): number;
+  recv(fd: number, buffer: Buffer, length: number, flags: number): number;
+  send(fd: number, buffer: Buffer, length: number, flags: number): number;
+  shutdown(fd: number, how: number): number;
+  close(fd: number): number;
+  epoll_create1(flags: number): number;
+  epoll_ctl(epfd: number, op: number, fd: number, event: Buffer | null): number;
+  epoll_wait(epfd: number, events: Buffer, max: number, timeoutMs: number): number;
+  eventfd(initval: number, flags: number): number;
+  read(fd: number, buffer: Buffer, length: number): number;
+  getrlimit(resource: number, limits: Buffer): number;
+  /** errno of the last call on this thread. */
+  errno(): number;
+}
+
+// Linux values, the same on x86-64 and arm64.
+export const AF_UNIX = 1;
+export const AF_INET = 2;
+export const AF_INET6 = 10;
+export const SOCK_STREAM = 1;
+export const SOCK_NONBLOCK = 0o4000;
+export const SOCK_CLOEXEC = 0o2000000;
+export const SOL_SOCKET = 1;
+export const SO_REUSEADDR = 2;
+export const SO_ERROR = 4;
+export const SO_KEEPALIVE = 9;
+export const IPPROTO_TCP = 6;
+export const TCP_NODELAY = 1;
+export const SHUT_WR = 1;
+export const MSG_NOSIGNAL = 0x4000;
+export const EPOLL_CTL_ADD = 1;
+export const EPOLL_CTL_DEL = 2;
+export const EPOLL_CTL_MOD = 3;
+export const EPOLLIN = 0x1;
+export const EPOLLOUT = 0x4;
+export const EPOLLERR = 0x8;
+export const EPOLLHUP = 0x10;
+export const EFD_NONBLOCK = 0o4000;
+export const EFD_CLOEXEC = 0o2000000;
+export const RLIMIT_NOFILE = 7;
+export const EINTR = 4;
+export const EAGAIN = 11;
+export const EMFILE = 24;
+export const ENFILE = 23;
+export const ENOTCONN = 107;
+export const EINPROGRESS = 115;
+
+/** struct epoll_event is packed on x86-64 (12 bytes), naturally aligned elsewhere (16). */
+export const EPOLL_EVENT_SIZE = process.arch === 'x64' ? 12 : 16;
+export const EPOLL_DATA_OFFSET = process.arch === 'x64' ? 4 : 8;
+
+let loaded: Libc | string | null = null;
+
+/** libc through koffi, or why it cannot be had here. */
+export function loadLibc(): Libc | string {
+  if (loaded !== null) return loaded;
+  if (process.platform !== 'linux') return (loaded = 'the FFI data path needs Linux (epoll)');
+  try {
+    // Required here, not imported: the module's native part loads only where this path is asked for.
+    const koffi = require('koffi') as typeof import('koffi');
+    const lib = koffi.load('libc.so.6');
+    const f = (signature: string) => lib.func(signature) as (...args: unknown[]) => number;
+    loaded = {
+      socket: f('int socket(int, int, int)'),
+      setsockopt: f('int setsockopt(int, int, int, void *, uint32_t)'),
+      getsockopt: f('int getsockopt(int, int, int, void *, void *)'),
+      bind: f('int bind(int, void *, uint32_t)'),
+      listen: f('int listen(int, int)'),
+      accept4: f('int accept4(int, void *, void *, int)'),
+      connect: f('int connect(int, void *, uint32_t)'),
+      getsockname: f('int getsockname(int, void *, void *)'),
+      recv: f('long recv(int, void *, size_t, int)'),
+      send: f('long send(int, void *, size_t, int)'),
+      shutdown: f('int shutdown(int, int)'),
+      close: f('int close(int)'),
+      epoll_create1: f('int epoll_create1(int)'),
+      epoll_ctl: f('int epoll_ctl(int, int, int, void *)'),
+      epoll_wait: f('int epoll_wait(int, void *, int, int)'),
+      eventfd: f('int eventfd(unsigned int, int)'),
+      read: f('long read(int, void *, size_t)'),
+      getrlimit: f('int getrlimit(int, void *)'),
+      errno: () => koffi.errno(),
+    } as Libc;
+  } catch (err) {
+    loaded = `koffi cannot load libc here (${(err as Error).message.split('\n')[0]})`;
+  }
+  return loaded;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Socket addresses
+
+function ipv6Bytes(address: string): Buffer {
+  const out = Buffer.alloc(16);
+  let text = address;
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (v4) {
+    const b = v4[1]!.split('.').map(Number);
+    text = `${text.slice(0, v4.index)}${((b[0]! << 8) | b[1]!).toString(16)}:${((b[2]! << 8) | b[3]!).toString(16)}`;
+  }
+  const [head = '', tail] = text.split('::');
+  const parts = (s: string) => (s === '' ? [] : s.split(':'));
+  const h = parts(head);
+  const t = tail === undefined ? [] : parts(tail);
+  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
+  groups.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2));
+  return out;
+}
+
+/** A sockaddr_in, sockaddr_in6 or sockaddr_un for `host`:`port` or a UNIX socket path. */
+export function sockaddr(host: string, port: number, unixPath: string | null = null): Buffer {
+  if (unixPath !== null) {
+    const path = Buffer.from(unixPath);
+    if (path.length > 107) throw new Error(`${unixPath}: a UNIX socket path has at most 107 bytes`);
+    const out = Buffer.alloc(2 + path.length + 1);
+    out.writeUInt16LE(AF_UNIX, 0);
+    path.copy(out, 2);
+    return out;
+  }
+  if (net.isIPv4(host)) {
+    const out = Buffer.alloc(16);
+    out.writeUInt16LE(AF_INET, 0);
+    out.writeUInt16BE(port, 2);
+    host.split('.').forEach((b, i) => (out[4 + i] = Number(b)));
+    return out;
+  }
+  if (!net.isIPv6(host)) throw new Error(`${host} is not an IP address`);
+  const out = Buffer.alloc(28);
+  out.writeUInt16LE(AF_INET6, 0);
+  out.writeUInt16BE(port, 2);
+  ipv6Bytes(host).copy(out, 8);
+  return out;
+}
+
+/** The address and port in a sockaddr the kernel filled in; null address for other families. */
+export function peerOf(addr: Buffer): { address: string | null; port: number } {
+  const family = addr.readUInt16LE(0);
+  if (family === AF_INET) return { address: `${addr[4]}.${addr[5]}.${addr[6]}.${addr[7]}`, port: addr.readUInt16BE(2) };
+  if (family !== AF_INET6) return { address: null, port: 0 };
+  const port = addr.readUInt16BE(2);
+  // An IPv4 client of a dual-stack listener, written as Node writes it.
+  if (addr.readUInt32BE(8) === 0 && addr.readUInt32BE(12) === 0 && addr.readUInt32BE(16) === 0xffff) {
+    return { address: `::ffff:${addr[20]}.${addr[21]}.${addr[22]}.${addr[23]}`, port };
+  }
+  const groups: number[] = [];
+  for (let i = 0; i < 8; i++) groups.push(addr.readUInt16BE(8 + i * 2));
+  // The longest run of two or more zero groups becomes "::" (RFC 5952).
+  let best = -1;
+  let bestLength = 1;
+  for (let i = 0; i < 8; ) {
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLength) [best, bestLength] = [i, j - i];
+    i = j === i ? i + 1 : j;
+  }
+  const hex = (list: number[]) => list.map((g) => g.toString(16)).join(':');
+  const address = best < 0 ? hex(groups) : `${hex(groups.slice(0, best))}::${hex(groups.slice(best + bestLength))}`;
+  return { address, port };
+}
+
+/** Why the FFI data path cannot run here (koffi, libc, epoll), or null when it can. */
+export function ffiProblem(): string | null {
+  const libc = loadLibc();
+  if (typeof libc === 'string') return libc;
+  const epfd = libc.epoll_create1(SOCK_CLOEXEC);
+  if (epfd < 0) return `epoll_create1 failed (errno ${libc.errno()})`;
+  libc.close(epfd);
+  return null;
+}

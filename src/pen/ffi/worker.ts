@@ -1,0 +1,109 @@
+import fs from 'node:fs';
+import util from 'node:util';
+import { isMainThread, parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import { runCommand, type CommandHost } from '../commands';
+import { Proxy } from '../proxy';
+import { openRequestLog, type OpenLog } from '../requestlog';
+import { useFfiConnect } from '../transport';
+import { statusPage } from '../webstats';
+import { loadLibc } from './libc';
+import { FfiLoop } from './loop';
+import { mirrorOf, reviveState, type CommandAnswer, type FromWorker, type ToWorker, type WorkerStart } from './messages';
+
+/*
+ * pen's FFI thread: it owns the whole state (client table, balancer, counters, blacklist), runs
+ * the epoll loop that moves the bytes, and runs each command the main thread forwards through
+ * runCommand between two rounds of that loop, so that penctl sees and changes the very state the
+ * loop decides on.
+ */
+
+/** Whether this thread was started as pen's FFI thread. */
+export function isFfiThread(): boolean {
+  return !isMainThread && (workerData as Partial<WorkerStart> | null)?.penFfiThread === true;
+}
+
+const post = (message: FromWorker) => parentPort!.postMessage(message);
+
+export function runFfiThread(): void {
+  const start = workerData as WorkerStart;
+  const libc = loadLibc();
+  if (typeof libc === 'string') {
+    post({ kind: 'failed', message: libc, code: null });
+    return;
+  }
+  const loop = new FfiLoop(libc);
+  useFfiConnect((target, done) => loop.connect(target, done));
+  const state = reviveState(start.state);
+  let requestLog: OpenLog | null = null;
+  const debug = (message: () => string) => {
+    if (state.debug > 0) post({ kind: 'log', level: 'debug', message: message() });
+  };
+  const proxy = new Proxy(state.balancer, state.proxy, 'http', () => requestLog?.logger ?? null, debug, 'ffi');
+  proxy.onFull = () => debug(() => 'connection table full');
+  const host: CommandHost = {
+    state,
+    proxy: () => proxy,
+    liveTls: () => null,
+    exit: () => post({ kind: 'exit' }),
+    writeWebStats: () => {
+      const page = state.webStats ?? start.webStatsPage;
+      if (!page) return false;
+      try {
+        fs.writeFileSync(page, statusPage(state, proxy));
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    setLog: (target) => {
+      if (target !== null && target === state.log && requestLog) {
+        requestLog.reopen();
+        return;
+      }
+      const opened = target ? openRequestLog(target, (note) => post({ kind: 'log', level: 'warn', message: note })) : null;
+      requestLog?.close();
+      requestLog = opened;
+      state.log = target;
+    },
+  };
+  try {
+    if (state.log) host.setLog(state.log);
+  } catch (err) {
+    post({ kind: 'failed', message: (err as Error).message, code: null });
+    return;
+  }
+  let listenerFd: number;
+  try {
+    const opened = loop.listen(start.host, start.port, start.backlog, proxy.accept);
+    listenerFd = opened.fd;
+    post({ kind: 'ready', port: opened.port, wakeFd: loop.wakeFd });
+  } catch (err) {
+    const errno = (err as { errno?: number }).errno;
+    post({ kind: 'failed', message: (err as Error).message, code: errno ? util.getSystemErrorName(-errno) : null });
+    loop.stop();
+    return;
+  }
+  const answered = new Int32Array(start.answered);
+  const stop = () => {
+    loop.closeListener(listenerFd);
+    proxy.closeAll();
+    loop.stop();
+    requestLog?.close();
+    start.commands.close();
+  };
+  loop.onWake = () => {
+    for (let m = receiveMessageOnPort(start.commands); m; m = receiveMessageOnPort(start.commands)) {
+      const message = m.message as ToWorker;
+      if (message.kind === 'stop') {
+        stop();
+        return;
+      }
+      const reply = runCommand(host, message.line, message.depth, message.fromControl);
+      const answer: CommandAnswer = { id: message.id, reply, mirror: mirrorOf(state) };
+      start.commands.postMessage(answer);
+      Atomics.store(answered, 0, 1);
+      Atomics.notify(answered, 0);
+    }
+  };
+  loop.run();
+}
