@@ -95,6 +95,16 @@ describe('status for programs', () => {
     assert.equal(await pen.ctl('server 0 blacklist 0'), '');
   });
 
+  it('a draining server is shown as draining', async () => {
+    assert.equal(await pen.ctl('server 0 drain'), '');
+    assert.match(await pen.ctl('health'), /^0 addr 127\.0\.0\.1 port \d+ state draining blacklist 0 check off\n/);
+    const status = JSON.parse(await pen.ctl('status_json'));
+    assert.ok(validate(status), JSON.stringify(validate.errors));
+    assert.equal(status.servers[0].state, 'draining');
+    assert.equal(await pen.ctl('server 0 no drain'), '');
+    assert.match(await pen.ctl('health'), /^0 addr 127\.0\.0\.1 port \d+ state available /);
+  });
+
   it('the metrics endpoint passes promtool check metrics and says which server is down', async () => {
     const res = await get(metricsPort, '/metrics');
     assert.equal(res.status, 200);
