@@ -106,9 +106,10 @@ async function main(): Promise<void> {
     const checks = backends.flatMap((_, i) => ['-o', `server ${i} check http GET / 200 inter 100ms rise 2 fall 3`]);
     for (const [name, label, env, extra] of [
       ['ours-ffi', 'our pen (bundled, FFI epoll loop)', { FLAVORKIT_PEN_DATA_PATH: 'ffi' }, []],
+      // With and without checks next to each other, so that both meet the same spell of load.
       ['ours', 'our pen (bundled, handles)', { FLAVORKIT_PEN_DATA_PATH: '' }, []],
-      ['ours-net', 'our pen (bundled, net fallback)', { FLAVORKIT_PEN_DATA_PATH: 'net' }, []],
       ['ours-checks', 'our pen (handles, HTTP checks every 100 ms)', { FLAVORKIT_PEN_DATA_PATH: '' }, checks],
+      ['ours-net', 'our pen (bundled, net fallback)', { FLAVORKIT_PEN_DATA_PATH: 'net' }, []],
     ] as const) {
       const ourPort = await freePort();
       // BENCH_CPU_PROF=DIR writes V8 CPU profiles of the Node proxies there (node --cpu-prof).
@@ -125,6 +126,10 @@ async function main(): Promise<void> {
   } else {
     process.stderr.write('src/pen/bin/pen.ts is not in this tree: measuring Debian pen and haproxy only\n');
   }
+
+  // The checks' own cost, apart from any traffic: CPU time of our pen with and without them over
+  // the same idle spell (a share of one core; req/s under load can lose at most about that much).
+  const idleCost = await idleCheckCost(proxies);
 
   // Every proxy is measured in each of ROUNDS rounds, the order rotated from round to round; the
   // table shows the round whose ours/pen ratio is the median, so a slow spell of a shared machine
@@ -207,6 +212,7 @@ async function main(): Promise<void> {
       const median = [...byRound].sort((x, y) => x - y)[Math.floor(byRound.length / 2)];
       ratios.push(`| ${mode} | ${byRound.map((x) => `${x.toFixed(3)}×`).join(' ')} | ${median?.toFixed(3) ?? '–'}× |`);
     }
+    if (idleCost) ratios.push('', idleCost);
   }
   const machine = [
     `nproc: ${os.cpus().length}`,
@@ -219,6 +225,22 @@ async function main(): Promise<void> {
   const report = `${lines.join('\n')}\n\n${ratios.join('\n')}\n`;
   process.stdout.write(`${report}\n${machine.join('\n')}\n`);
   if (!process.env.BENCH_NO_WRITE) writeDoc(report, machine, Boolean(bundle));
+}
+
+/** CPU of `ours` and `ours-checks` over 10 idle seconds, as a sentence; null without them. */
+async function idleCheckCost(proxies: Proxy[]): Promise<string | null> {
+  const without = proxies.find((p) => p.name === 'ours');
+  const withChecks = proxies.find((p) => p.name === 'ours-checks');
+  if (!without || !withChecks) return null;
+  const seconds = 10;
+  const busy = (p: Proxy) => {
+    const t = cpuTimes(p.child.pid!);
+    return t.user + t.sys;
+  };
+  const before = [busy(without), busy(withChecks)];
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  const [a, b] = [busy(without) - before[0]!, busy(withChecks) - before[1]!].map((us) => us / seconds / 1e4);
+  return `Idle for ${seconds} s, CPU of one core: ${a!.toFixed(2)} % without checks, ${b!.toFixed(2)} % with an HTTP check of each backend every 100 ms (the checks: ${(b! - a!).toFixed(2)} %).`;
 }
 
 function writeDoc(table: string, machine: string[], withOurs: boolean): void {

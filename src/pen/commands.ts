@@ -148,7 +148,8 @@ function serverCommand(state: PenState, words: string[]): string {
       case 'blacklist': balancer.blacklist(s, n); break;
     }
   }
-  if (check !== undefined) {
+  // The same check again (a config file re-read on SIGHUP) keeps its record and the server's state.
+  if (check !== undefined && describeCheck(check) !== describeCheck(s.check)) {
     s.check = check;
     state.health.sync();
   }

@@ -24,8 +24,8 @@ export interface StatusSnapshot {
   clients: ClientStatus[];
 }
 
-/** In rotation, blacklisted after a failed connect, down by its health check, or without an address. */
-export type ServerState = 'available' | 'blacklisted' | 'down' | 'unconfigured';
+/** In rotation, draining, blacklisted after a failed connect, down by its health check, or without an address. */
+export type ServerState = 'available' | 'draining' | 'blacklisted' | 'down' | 'unconfigured';
 
 export interface ServerStatus {
   index: number;
@@ -65,6 +65,7 @@ const nowSeconds = () => Math.floor(Date.now() / 1000);
 
 export function serverState(balancer: Balancer, s: Server): ServerState {
   if (s.port === 0 && s.unixPath === null) return 'unconfigured';
+  if (s.draining) return 'draining';
   if (s.down) return 'down';
   if (balancer.isBlacklisted(s)) return 'blacklisted';
   return 'available';

@@ -104,6 +104,9 @@ describe('active health checks', () => {
     await waitFor('server 1 down on 503', async () => / state down .*last 503/.test(await healthLine(pen, 1)), 3000);
     // Still accepting connections, but out of rotation: the tracked client is moved to A and stays there.
     assert.deepEqual([await fetchName(pen.port), await fetchName(pen.port), await fetchName(pen.port)], ['A', 'A', 'A']);
+    // The same check given again (a config file re-read on SIGHUP) leaves the server down.
+    assert.equal(await pen.ctl(`server 1 ${check}`), '');
+    assert.match(await healthLine(pen, 1), / state down .*health down passes 0 failures [2-9]/);
     const status = JSON.parse(await pen.ctl('status_json'));
     assert.equal(status.servers[1].state, 'down');
     assert.equal(status.servers[1].health.last_result, '503');

@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import Ajv2020 from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import { freePort } from '../../tools/ports';
-import { PROJECT_ROOT, waitFor } from '../support/process';
+import { killAndWait, PROJECT_ROOT, spawnTs, tempDir, waitFor } from '../support/process';
 import { fetchName, PenInstance } from './harness';
 import { Nginx } from './nginx';
 
@@ -95,6 +95,16 @@ describe('status for programs', () => {
     assert.equal(await pen.ctl('server 0 blacklist 0'), '');
   });
 
+  it('a draining server is shown as draining', async () => {
+    assert.equal(await pen.ctl('server 0 drain'), '');
+    assert.match(await pen.ctl('health'), /^0 addr 127\.0\.0\.1 port \d+ state draining blacklist 0 check off\n/);
+    const status = JSON.parse(await pen.ctl('status_json'));
+    assert.ok(validate(status), JSON.stringify(validate.errors));
+    assert.equal(status.servers[0].state, 'draining');
+    assert.equal(await pen.ctl('server 0 no drain'), '');
+    assert.match(await pen.ctl('health'), /^0 addr 127\.0\.0\.1 port \d+ state available /);
+  });
+
   it('the metrics endpoint passes promtool check metrics and says which server is down', async () => {
     const res = await get(metricsPort, '/metrics');
     assert.equal(res.status, 200);
@@ -135,5 +145,32 @@ print(json.dumps(out))`;
   it('the endpoint answers /metrics only', async () => {
     assert.equal((await get(metricsPort, '/')).status, 404);
     assert.equal((await get(metricsPort, '/metrics/x')).status, 404);
+  });
+});
+
+describe('metrics_port on', () => {
+  it("listens on the flavor's metrics port, on loopback", async () => {
+    // A flavor of its own, whose metrics port is known to be free.
+    const flavors = tempDir('flavors');
+    const root = tempDir('pen-metrics');
+    const [service, control, metrics, backend] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    fs.writeFileSync(path.join(flavors, 'hmet.json'), JSON.stringify({ daemons: ['pen'], ports: { pen: { service, control, metrics } } }));
+    const pen = spawnTs('src/pen/bin/pen.ts', ['-f', '-o', 'metrics_port on', '-p', path.join(root, 'pen.pid'), `127.0.0.1:${service}`, `127.0.0.1:${backend}`], {
+      FLAVOR: 'hmet',
+      FLAVORKIT_FLAVORS_DIR: flavors,
+      FLAVORKIT_ROOT: root,
+    });
+    let stderr = '';
+    pen.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    try {
+      await waitFor(`pen's metrics on ${metrics}`, () => get(metrics, '/metrics').then((r) => r.status === 200, () => false), 15000).catch((err: Error) => {
+        throw new Error(`${err.message}: ${stderr}`);
+      });
+      assert.match((await get(metrics, '/metrics')).body, new RegExp(`^pen_server_available\\{server="0",address="127\\.0\\.0\\.1:${backend}"\\} 1$`, 'm'));
+    } finally {
+      await killAndWait(pen.pid!, 'SIGTERM');
+      fs.rmSync(flavors, { recursive: true, force: true });
+      fs.rmSync(root, { recursive: true, force: true });
+    }
   });
 });
