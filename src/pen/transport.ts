@@ -436,8 +436,14 @@ export class Pair implements SideOwner {
     this.state |= fromClient ? CLIENT_EOF : SERVER_EOF;
     const fast = this.fastClose === 'both' || this.fastClose === (fromClient ? 'down' : 'up');
     if (fast) this.closing = true;
+    const other = this.other(from);
+    // Both ways ended, every byte read and none left to write: close sends the FIN itself, as pen's does.
+    if ((this.state & (CLIENT_EOF | SERVER_EOF)) === (CLIENT_EOF | SERVER_EOF) && this.pendingShutdowns === 0 && other.queued === 0) {
+      this.close();
+      return;
+    }
     this.pendingShutdowns++;
-    this.other(from).shutdown();
+    other.shutdown();
   }
 
   shutdownDone(): void {
