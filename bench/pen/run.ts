@@ -103,7 +103,7 @@ async function main(): Promise<void> {
     // Ours on the FFI epoll loop, on the handles and forced onto net, the last fallback.
     for (const [name, label, env] of [
       ['ours-ffi', 'our pen (bundled, FFI epoll loop)', { FLAVORKIT_PEN_DATA_PATH: 'ffi' }],
-      ['ours', 'our pen (bundled, handles)', { FLAVORKIT_PEN_DATA_PATH: '' }],
+      ['ours', 'our pen (bundled, handles)', { FLAVORKIT_PEN_DATA_PATH: 'handles' }],
       ['ours-net', 'our pen (bundled, net fallback)', { FLAVORKIT_PEN_DATA_PATH: 'net' }],
     ] as const) {
       const ourPort = await freePort();
