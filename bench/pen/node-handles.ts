@@ -12,7 +12,7 @@ const [listen, ...servers] = process.argv.slice(2).map(split);
 let next = 0;
 const hooks = { fromClient: (chunk: Buffer) => chunk, fromServer: () => undefined, closed: () => undefined };
 
-if (detectDataPath().path !== 'handles') throw new Error('this Node offers no handle path');
+if (detectDataPath({ FLAVORKIT_PEN_DATA_PATH: 'handles' }).path !== 'handles') throw new Error('this Node offers no handle path');
 void listenHandles({ kind: 'inet', host: listen!.host, port: listen!.port }, 4096, (client) => {
   const target = servers[next]!;
   next = (next + 1) % servers.length;

@@ -107,8 +107,8 @@ async function main(): Promise<void> {
     for (const [name, label, env, extra] of [
       ['ours-ffi', 'our pen (bundled, FFI epoll loop)', { FLAVORKIT_PEN_DATA_PATH: 'ffi' }, []],
       // With and without checks next to each other, so that both meet the same spell of load.
-      ['ours', 'our pen (bundled, handles)', { FLAVORKIT_PEN_DATA_PATH: '' }, []],
-      ['ours-checks', 'our pen (handles, HTTP checks every 100 ms)', { FLAVORKIT_PEN_DATA_PATH: '' }, checks],
+      ['ours', 'our pen (bundled, handles)', { FLAVORKIT_PEN_DATA_PATH: 'handles' }, []],
+      ['ours-checks', 'our pen (handles, HTTP checks every 100 ms)', { FLAVORKIT_PEN_DATA_PATH: 'handles' }, checks],
       ['ours-net', 'our pen (bundled, net fallback)', { FLAVORKIT_PEN_DATA_PATH: 'net' }, []],
     ] as const) {
       const ourPort = await freePort();

@@ -56,7 +56,7 @@ async function main(): Promise<void> {
   const proxies: Array<[string, (port: number) => ChildProcess]> = [
     ['Debian pen', (port) => bench.start(referenceFile('pen', 'usr/bin/pen'), ['-f', '-r', '-x', '10000', `127.0.0.1:${port}`, ...targets], { ...process.env, LD_LIBRARY_PATH: geoip })],
     ['ours, FFI', (port) => bench.start(process.execPath, [bundle, '-f', '-r', '-x', '10000', `127.0.0.1:${port}`, ...targets], { ...process.env, NODE_PATH: path.join(ROOT, 'node_modules'), FLAVORKIT_ROOT: path.join(bench.work, 'root-f'), FLAVORKIT_PEN_DATA_PATH: 'ffi' })],
-    ['ours, handles', (port) => bench.start(process.execPath, [bundle, '-f', '-r', '-x', '10000', `127.0.0.1:${port}`, ...targets], { ...process.env, FLAVORKIT_ROOT: path.join(bench.work, 'root-h'), FLAVORKIT_PEN_DATA_PATH: '' })],
+    ['ours, handles', (port) => bench.start(process.execPath, [bundle, '-f', '-r', '-x', '10000', `127.0.0.1:${port}`, ...targets], { ...process.env, FLAVORKIT_ROOT: path.join(bench.work, 'root-h'), FLAVORKIT_PEN_DATA_PATH: 'handles' })],
     ['ours, net', (port) => bench.start(process.execPath, [bundle, '-f', '-r', '-x', '10000', `127.0.0.1:${port}`, ...targets], { ...process.env, FLAVORKIT_ROOT: path.join(bench.work, 'root-n'), FLAVORKIT_PEN_DATA_PATH: 'net' })],
     ['bare, handles', (port) => bench.start(process.execPath, [handles, `127.0.0.1:${port}`, ...targets])],
     ['bare, net', (port) => bench.start(process.execPath, [lean, `127.0.0.1:${port}`, ...targets])],

@@ -450,8 +450,14 @@ export class Pair implements SideOwner {
     this.state |= fromClient ? CLIENT_EOF : SERVER_EOF;
     const fast = this.fastClose === 'both' || this.fastClose === (fromClient ? 'down' : 'up');
     if (fast) this.closing = true;
+    const other = this.other(from);
+    // Both ways ended, every byte read and none left to write: close sends the FIN itself, as pen's does.
+    if ((this.state & (CLIENT_EOF | SERVER_EOF)) === (CLIENT_EOF | SERVER_EOF) && this.pendingShutdowns === 0 && other.queued === 0) {
+      this.close();
+      return;
+    }
     this.pendingShutdowns++;
-    this.other(from).shutdown();
+    other.shutdown();
   }
 
   shutdownDone(): void {
@@ -493,7 +499,10 @@ export interface DataPathChoice {
   reason: string | null;
 }
 
-/** Set to `net` to run pen's byte path on net.Socket whatever the handles offer; `ffi` for the epoll loop on libc. */
+/**
+ * `net` or `handles` runs pen's byte path there whatever else this Node offers; unset (or `ffi`),
+ * pen runs its epoll loop on libc where koffi loads and the loop serves the configuration.
+ */
 export const DATA_PATH_ENV = 'FLAVORKIT_PEN_DATA_PATH';
 
 /**
@@ -503,10 +512,10 @@ export const DATA_PATH_ENV = 'FLAVORKIT_PEN_DATA_PATH';
 export function detectDataPath(env: NodeJS.ProcessEnv = process.env, ffiUnusable: string | null = null): DataPathChoice {
   const wanted = env[DATA_PATH_ENV];
   if (wanted === 'net') return { path: 'net', reason: `${DATA_PATH_ENV}=net` };
-  const ffi = wanted === 'ffi' ? (ffiUnusable ?? ffiProblem()) : null;
-  if (wanted === 'ffi' && ffi === null) return { path: 'ffi', reason: null };
+  const ffi = wanted === 'handles' ? `${DATA_PATH_ENV}=handles` : (ffiUnusable ?? ffiProblem());
+  if (ffi === null) return { path: 'ffi', reason: null };
   const loaded = loadBindings();
-  if (typeof loaded === 'string') return { path: 'net', reason: ffi ? `${ffi}; ${loaded}` : loaded };
+  if (typeof loaded === 'string') return { path: 'net', reason: `${ffi}; ${loaded}` };
   bindings = loaded;
   return { path: 'handles', reason: ffi };
 }
@@ -679,7 +688,7 @@ export async function chooseDataPath(env: NodeJS.ProcessEnv = process.env, ffiUn
   const found = detectDataPath(env, ffiUnusable);
   if (found.path !== 'handles') return found;
   const problem = await probeHandles().catch((err: Error) => err.message);
-  return problem === null ? found : { path: 'net', reason: `the handle probe failed: ${problem}` };
+  return problem === null ? found : { path: 'net', reason: `${found.reason ? `${found.reason}; ` : ''}the handle probe failed: ${problem}` };
 }
 
 /** An echo over loopback through listenHandles, connect and Pair-less sides; null when it worked. */

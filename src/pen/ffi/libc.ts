@@ -1,4 +1,6 @@
 import net from 'node:net';
+import { currentLayout } from '../../runtime';
+import { loadNative } from '../../runtime/native';
 
 /*
  * The libc calls pen's FFI byte path makes, through koffi (loaded lazily: where it cannot load,
@@ -72,8 +74,8 @@ export function loadLibc(): Libc | string {
   if (loaded !== null) return loaded;
   if (process.platform !== 'linux') return (loaded = 'the FFI data path needs Linux (epoll)');
   try {
-    // Required here, not imported: the module's native part loads only where this path is asked for.
-    const koffi = require('koffi') as typeof import('koffi');
+    // Loaded here, not imported: the addon loads only where this path runs, from the package's libDir.
+    const koffi = loadNative<typeof import('koffi')>('koffi', currentLayout('pen').libDir);
     const lib = koffi.load('libc.so.6');
     const f = (signature: string) => lib.func(signature) as (...args: unknown[]) => number;
     loaded = {
