@@ -406,3 +406,32 @@ license b40981aab75932c5b2f555f50769d878e44913d7 license=MIT pkg.content-hash=fi
     assert.equal(lines.length, 3, reply.body.toString());
   });
 });
+
+describe('depot search: plain searches beside pattern searches', () => {
+  const depot = new DepotHarness();
+  before(async () => {
+    const repo = path.join(depot.root, 'repo');
+    generateRepository(repo, syntheticRepository({ packages: 200, publishers: ['big'], seed: 3 }));
+    await depot.start(['-d', repo]);
+    await depot.indexed();
+  });
+  after(() => depot.stop());
+
+  it('a plain search does not wait behind pattern searches', async () => {
+    // Every action of every package: a pattern search that takes a while.
+    const pattern = `/search/1/${encodeURIComponent('False_2_None_None_*')}`;
+    const plain = `/search/1/${encodeURIComponent('False_2_None_None_pkg42')}`;
+    const finished: string[] = [];
+    const t0 = Date.now();
+    const timed = (name: string, url: string) =>
+      depot.get(url).then((reply) => {
+        assert.equal(reply.status, 200, name);
+        finished.push(`${name} ${Date.now() - t0}`);
+      });
+    const patterns = [1, 2, 3, 4].map((n) => timed(`pattern ${n}`, pattern));
+    // Sent once the patterns are in: each has its answer on the way.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await Promise.all([...patterns, timed('plain', plain)]);
+    assert.ok(finished.findIndex((f) => f.startsWith('plain')) <= 1, `answered in the order ${finished.join(', ')}`);
+  });
+});

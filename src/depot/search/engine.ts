@@ -35,10 +35,14 @@ function fieldFilter(fields: Fields): (actionType: string, key: string, fmri: st
   return (a, k, f) => (at === null || a === at) && (key === null || k === key) && (pkg === null || pkg.test(f));
 }
 
-/** Tokens a glob is tried on before other requests get a turn: a glob must look at every token. */
+/** Tokens a glob is tried on before other requests get a turn. */
 const GLOB_SLICE = 10_000;
 
-/** The tokens of the index a term names. */
+/**
+ * The tokens of the index a term names. A pattern is tried only on the tokens that begin with its
+ * literal prefix (a range found by binary search) and hold every character it names (a mask
+ * compared per token), in slices between which other requests are served.
+ */
 async function matchingTokens(index: PublisherIndex, term: string, caseSensitive: boolean): Promise<string[]> {
   if (onlyWildcards(term)) return index.sortedTokens;
   if (!hasWildcard(term)) {
@@ -47,10 +51,17 @@ async function matchingTokens(index: PublisherIndex, term: string, caseSensitive
   }
   const glob = new Glob(term, caseSensitive);
   const tokens = index.sortedTokens;
+  const masks = index.charMasks();
+  const need = glob.requiredMask;
+  const candidates = glob.literalPrefix ? index.withPrefix(glob.literalPrefix, caseSensitive) : null;
+  const count = candidates ? candidates.length : tokens.length;
   const out: string[] = [];
-  for (let i = 0; i < tokens.length; i += GLOB_SLICE) {
+  for (let i = 0; i < count; i += GLOB_SLICE) {
     if (i > 0) await new Promise((resolve) => setImmediate(resolve));
-    for (let j = i; j < Math.min(i + GLOB_SLICE, tokens.length); j++) if (glob.test(tokens[j]!)) out.push(tokens[j]!);
+    for (let j = i; j < Math.min(i + GLOB_SLICE, count); j++) {
+      const t = candidates ? candidates[j]! : j;
+      if ((masks[t]! & need) === need && glob.test(tokens[t]!)) out.push(tokens[t]!);
+    }
   }
   return out;
 }

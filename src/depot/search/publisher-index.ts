@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { charMask } from '../glob';
 import type { Repository } from '../repository';
 
 /** Where a token occurs: one package, one (action type, key, shown value), its manifest lines. */
@@ -28,6 +29,8 @@ export const SEPARATOR = '\x01';
 export class PublisherIndex {
   /** Token numbers ordered by their lower-case form, made at the first case-blind query. */
   private byLowerCase: Int32Array | null = null;
+  /** Each token's character mask (see charMask), made at the first pattern query. */
+  private masks: Uint32Array | null = null;
 
   constructor(
     readonly source: string,
@@ -58,27 +61,59 @@ export class PublisherIndex {
     return this.find(token) >= 0;
   }
 
-  /** Tokens equal to `term` ignoring case: the common query, found by a binary search. */
-  caseInsensitive(term: string): string[] {
+  private lowerCaseOrder(): Int32Array {
     if (!this.byLowerCase) {
       const lower = this.sortedTokens.map((t) => t.toLowerCase());
       const order = Int32Array.from(lower.keys());
       order.sort((x, y) => byCodePoint(lower[x]!, lower[y]!));
       this.byLowerCase = order;
     }
-    const order = this.byLowerCase;
-    const wanted = term.toLowerCase();
+    return this.byLowerCase;
+  }
+
+  /**
+   * The numbers of the tokens that begin with `prefix` (ignoring case unless `caseSensitive`):
+   * a range of one of the two orders, found by a binary search.
+   */
+  withPrefix(prefix: string, caseSensitive: boolean): Int32Array {
+    const n = this.sortedTokens.length;
+    if (caseSensitive) {
+      let lo = 0;
+      let hi = n;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (byteOrder(this.sortedTokens[mid]!, prefix) < 0) lo = mid + 1;
+        else hi = mid;
+      }
+      let end = lo;
+      while (end < n && this.sortedTokens[end]!.startsWith(prefix)) end++;
+      return Int32Array.from({ length: end - lo }, (_, i) => lo + i);
+    }
+    const order = this.lowerCaseOrder();
+    const wanted = prefix.toLowerCase();
     const lowerAt = (i: number) => this.sortedTokens[order[i]!]!.toLowerCase();
     let lo = 0;
-    let hi = order.length;
+    let hi = n;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       if (byCodePoint(lowerAt(mid), wanted) < 0) lo = mid + 1;
       else hi = mid;
     }
-    const out: string[] = [];
-    for (let i = lo; i < order.length && lowerAt(i) === wanted; i++) out.push(this.sortedTokens[order[i]!]!);
-    return out;
+    let end = lo;
+    while (end < n && lowerAt(end).startsWith(wanted)) end++;
+    return order.subarray(lo, end);
+  }
+
+  /** Tokens equal to `term` ignoring case: the common query, found by a binary search. */
+  caseInsensitive(term: string): string[] {
+    const wanted = term.toLowerCase();
+    return [...this.withPrefix(term, false)].map((i) => this.sortedTokens[i]!).filter((t) => t.toLowerCase() === wanted);
+  }
+
+  /** The character mask of every token, in token order: a pattern skips most tokens on it alone. */
+  charMasks(): Uint32Array {
+    this.masks ??= Uint32Array.from(this.sortedTokens, charMask);
+    return this.masks;
   }
 
   /**

@@ -1,10 +1,36 @@
 import type { Logger } from '../../runtime';
+import { hasWildcard } from '../glob';
+import { safeDecode } from '../http';
 import type { Repository } from '../repository';
 import type { Request } from '../request';
 import { searchOperation } from './http';
 import { SearchIndexes } from './store';
 
+/** Searches run at once: a search holds its hits and the manifests they come from. */
 const SEARCHES_AT_ONCE = 2;
+/** Pattern searches run at once, apart from the others: one may touch every token. */
+const PATTERN_SEARCHES_AT_ONCE = 1;
+
+/** At most `limit` tasks at a time, the rest in order of arrival. */
+class Lane {
+  private running = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(private readonly limit: number) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.running >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.running++;
+    try {
+      return await task();
+    } finally {
+      // The slot passes to the next task waiting, or is given back.
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.running--;
+    }
+  }
+}
 
 /**
  * Search as the depot sees it: answer search/0 and search/1, report a publisher as indexing,
@@ -12,28 +38,17 @@ const SEARCHES_AT_ONCE = 2;
  */
 export class SearchService {
   private readonly indexes: SearchIndexes;
-  private running = 0;
-  private readonly waiting: Array<() => void> = [];
+  private readonly plain = new Lane(SEARCHES_AT_ONCE);
+  /** Searches whose path holds a pattern wait here, never in front of a plain one. */
+  private readonly patterns = new Lane(PATTERN_SEARCHES_AT_ONCE);
 
   constructor(indexDir: string, log: Logger) {
     this.indexes = new SearchIndexes(indexDir, log);
   }
 
-  /**
-   * Searches run at most SEARCHES_AT_ONCE at a time, the rest in order of arrival: a search holds
-   * its hits and the manifests they come from, and on one thread more at once finish no sooner.
-   */
-  async answer(r: Request, pub: string, maxAge: number): Promise<void> {
-    if (this.running >= SEARCHES_AT_ONCE) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    else this.running++;
-    try {
-      await searchOperation(r, this.indexes, pub, maxAge);
-    } finally {
-      // The slot passes to the next search waiting, or is given back.
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.running--;
-    }
+  answer(r: Request, pub: string, maxAge: number): Promise<void> {
+    const lane = hasWildcard(safeDecode(r.args.join('/'))) ? this.patterns : this.plain;
+    return lane.run(() => searchOperation(r, this.indexes, pub, maxAge));
   }
 
   indexing(repo: Repository, pub: string): boolean {
