@@ -41,6 +41,8 @@ async function until(what: string, test: () => boolean, timeoutMs = 20000): Prom
 interface System {
   name: string;
   marker: string;
+  /** Programs it needs on PATH, and the Debian package that has them. */
+  needs?: { programs: string[]; debianPackage: string };
   setup(dir: string): Promise<void>;
   up(): void;
   down(): void;
@@ -72,13 +74,14 @@ async function stopGroup(scanner: ChildProcess, name: string): Promise<void> {
   await exited;
 }
 
-function svscanLike(name: string, marker: string, scanner: string, upCmd: (d: string) => [string, string[]], downCmd: (d: string) => [string, string[]]): System {
+function svscanLike(name: string, marker: string, debianPackage: string, scanner: string, upCmd: (d: string) => [string, string[]], downCmd: (d: string) => [string, string[]]): System {
   let dir = '';
   let proc: ChildProcess | null = null;
   const dirs = () => Array.from({ length: N }, (_, i) => path.join(dir, `s${i}`));
   return {
     name,
     marker,
+    needs: { programs: [scanner, upCmd('')[0]], debianPackage },
     async setup(d) {
       dir = d;
       for (const s of dirs()) {
@@ -116,6 +119,7 @@ function supervisord(): System {
   return {
     name: 'supervisord 4',
     marker,
+    needs: { programs: ['supervisord', 'supervisorctl'], debianPackage: 'supervisor' },
     async setup(d) {
       dir = d;
       conf = path.join(dir, 'supervisord.conf');
@@ -193,18 +197,25 @@ async function measure(system: System): Promise<{ up: number[]; restart: number[
   return out;
 }
 
+const onPath = (program: string) => (process.env.PATH ?? '').split(':').some((dir) => dir && fs.existsSync(path.join(dir, program)));
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 (async () => {
   const systems = [
     isinit(true),
     isinit(false),
-    svscanLike('runit (sv)', '3601', 'runsvdir', (d) => ['sv', ['up', d]], (d) => ['sv', ['down', d]]),
-    svscanLike('s6', '3602', 's6-svscan', (d) => ['s6-svc', ['-u', d]], (d) => ['s6-svc', ['-d', d]]),
+    svscanLike('runit (sv)', '3601', 'runit', 'runsvdir', (d) => ['sv', ['up', d]], (d) => ['sv', ['down', d]]),
+    svscanLike('s6', '3602', 's6', 's6-svscan', (d) => ['s6-svc', ['-u', d]], (d) => ['s6-svc', ['-d', d]]),
     supervisord(),
   ];
   const rows: Array<[string, number, number, number]> = [];
   for (const s of systems) {
+    const missing = s.needs?.programs.filter((p) => !onPath(p)) ?? [];
+    if (missing.length) {
+      process.stderr.write(`${s.name}: skipped, ${missing.join(' and ')} not found; apt-get install ${s.needs!.debianPackage}\n`);
+      continue;
+    }
     const r = await measure(s);
     rows.push([s.name, median(r.up), median(r.restart), median(r.down)]);
     process.stderr.write(`${s.name}: up ${r.up.map((x) => x.toFixed(0)).join(',')} restart ${r.restart.map((x) => x.toFixed(1)).join(',')} down ${r.down.map((x) => x.toFixed(0)).join(',')}\n`);
