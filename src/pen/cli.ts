@@ -457,7 +457,7 @@ async function listen(pen: Configured, ctx: DaemonContext): Promise<void> {
       throw new PenError(`cannot listen on ${describeEndpoint(listen)}: ${code === 'EADDRINUSE' ? 'the address is in use' : (err as Error).message}`);
     }
     ctx.onStop(() => handles.close());
-    listener = { stopAccepting: () => handles.close(), fd: () => (listen.kind === 'inet' ? handles.fd() : null) };
+    listener = { stopAccepting: () => handles.close(), fd: () => (listen.kind === 'inet' && handles.fd() >= 0 ? handles.fd() : null) };
   } else {
     listener = await listenNet(net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, acceptNet), listen, p.backlog, ctx, inherited);
   }
