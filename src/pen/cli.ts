@@ -414,8 +414,9 @@ async function listen(pen: Configured, ctx: DaemonContext): Promise<void> {
     handOverOnSignal(ctx, { stopAccepting: () => undefined, fd: () => null }, control);
     return;
   }
-  // The byte path: libuv handles where this Node has them and they pass a loopback probe,
-  // net otherwise (and for TLS clients, and the dummy answer, which net serves).
+  // The byte path: the FFI epoll loop on its own thread where koffi loads and the loop serves
+  // the configuration; else libuv handles where this Node has them and they pass a loopback
+  // probe; net otherwise (and for TLS clients, and the dummy answer, which net serves).
   const unservable = ffiUnservable({ tls: p.tls !== null, udp: p.udp, unixListener: listen.kind !== 'inet', state });
   const dataPath = await chooseDataPath(process.env, unservable);
   const named = { ffi: 'an epoll loop on libc (FFI)', handles: 'libuv stream handles', net: 'net' }[dataPath.path];

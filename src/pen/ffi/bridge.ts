@@ -1,6 +1,7 @@
 import dns from 'node:dns';
 import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import type { DaemonContext } from '../../runtime';
 import type { PenState } from '../state';
@@ -66,9 +67,14 @@ export async function startFfiPen(ctx: DaemonContext, state: PenState, listen: {
     answered,
   };
   const entry = entryScript();
-  // From the sources (tests, development) the thread compiles TypeScript as the main thread does.
+  // From the sources (tests, development) the thread compiles TypeScript as the main thread does,
+  // and loads the thread's own module only, not the whole program.
   const worker = entry.endsWith('.ts')
-    ? new Worker(`require('tsx/cjs/api').register(); require(${JSON.stringify(entry)});`, { eval: true, workerData: start, transferList: [channel.port2] })
+    ? new Worker(`require(${JSON.stringify(require.resolve('tsx/cjs/api'))}).register(); require(${JSON.stringify(path.join(__dirname, 'worker.ts'))}).runFfiThread();`, {
+        eval: true,
+        workerData: start,
+        transferList: [channel.port2],
+      })
     : new Worker(entry, { workerData: start, transferList: [channel.port2] });
   const commands: MessagePort = channel.port1;
   const signal = new Int32Array(answered);
@@ -96,7 +102,14 @@ export async function startFfiPen(ctx: DaemonContext, state: PenState, listen: {
   });
   worker.removeAllListeners('exit');
   worker.removeAllListeners('error');
-  worker.on('error', (err) => ctx.log.warn(`the FFI thread failed: ${err.message}`));
+  let stopped = false;
+  // Without its data path pen serves nothing: it stops, as it would on an uncaught error in one thread.
+  worker.on('error', (err) => ctx.log.warn(`the FFI thread failed: ${err.stack ?? err.message}`));
+  worker.on('exit', (code) => {
+    if (stopped) return;
+    ctx.log.warn(`the FFI thread ended (exit code ${code}); stopping`);
+    void ctx.stop(1);
+  });
   const wakeBuffer = Buffer.alloc(8);
   wakeBuffer.writeUInt32LE(1, 0);
   const send = (message: ToWorker) => {
@@ -104,7 +117,6 @@ export async function startFfiPen(ctx: DaemonContext, state: PenState, listen: {
     fs.writeSync(wakeFd, wakeBuffer);
   };
   let nextId = 0;
-  let stopped = false;
   const run = (line: string, depth = 0, fromControl = false): string => {
     if (stopped) return 'do_cmd: pen is stopping\n';
     const id = ++nextId;
