@@ -9,7 +9,8 @@ import { runCommand, type CommandHost } from './commands';
 import { drainOnStop, handOverOnSignal, type HandOverListener } from './drain';
 import { errnoProblem } from './errno-messages';
 import { metricsServer, parseMetricsListen } from './metrics';
-import { ffiUnservable, startFfiPen, type FfiPen } from './ffi/bridge';
+import { startFfiPen, type FfiPen } from './ffi/bridge';
+import { ffiUnservable } from './ffi/scope';
 import { acceptingProxyHeaders } from './proxyproto';
 import { Proxy } from './proxy';
 import { chooseDataPath, listenHandles, netSide, type Listener } from './transport';
@@ -429,6 +430,7 @@ async function listen(pen: Configured, ctx: DaemonContext): Promise<void> {
       throw new PenError(`cannot listen on ${describeEndpoint(listen)}: ${code === 'EADDRINUSE' ? 'the address is in use' : (err as Error).message}`);
     }
     process.on('SIGUSR1', () => void live.ffiPen?.run('status'));
+    handOverOnSignal(ctx, { stopAccepting: () => undefined, fd: () => null }, control);
     log.info(`listening on ${describeEndpoint(listen)}, ${state.balancer.servers.length} servers`);
     return;
   }

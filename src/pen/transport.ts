@@ -512,10 +512,12 @@ export const DATA_PATH_ENV = 'FLAVORKIT_PEN_DATA_PATH';
 export function detectDataPath(env: NodeJS.ProcessEnv = process.env, ffiUnusable: string | null = null): DataPathChoice {
   const wanted = env[DATA_PATH_ENV];
   if (wanted === 'net') return { path: 'net', reason: `${DATA_PATH_ENV}=net` };
-  const ffi = wanted === 'handles' ? `${DATA_PATH_ENV}=handles` : (ffiUnusable ?? ffiProblem());
-  if (ffi === null) return { path: 'ffi', reason: null };
+  // The FFI loop is chosen, not the default: its thread cannot take health checks, PROXY headers,
+  // metrics or a restart hand-over turned on while it runs (src/pen/ffi/scope.ts).
+  const ffi = wanted === 'ffi' ? (ffiUnusable ?? ffiProblem()) : null;
+  if (wanted === 'ffi' && ffi === null) return { path: 'ffi', reason: null };
   const loaded = loadBindings();
-  if (typeof loaded === 'string') return { path: 'net', reason: `${ffi}; ${loaded}` };
+  if (typeof loaded === 'string') return { path: 'net', reason: ffi ? `${ffi}; ${loaded}` : loaded };
   bindings = loaded;
   return { path: 'handles', reason: ffi };
 }

@@ -9,8 +9,11 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
+import { newServer } from '../../src/pen/balancer';
+import { runCommand } from '../../src/pen/commands';
 import { ffiProblem, peerOf, sockaddr } from '../../src/pen/ffi/libc';
-import type { FastClose } from '../../src/pen/state';
+import { ffiRefusal, ffiUnservable } from '../../src/pen/ffi/scope';
+import { initialState, type FastClose } from '../../src/pen/state';
 import { chooseDataPath, DATA_PATH_ENV, WRITE_QUEUE_BOUND } from '../../src/pen/transport';
 import { tempDir } from '../support/process';
 import type { RelayEvent, RelayStart } from './ffi-relay-thread';
@@ -20,15 +23,37 @@ const MAJOR = Number(process.versions.node.split('.')[0]);
 const THREAD = path.join(__dirname, 'ffi-relay-thread.ts');
 
 describe('FFI data path detection', () => {
-  it(`Node ${MAJOR} loads koffi and libc, and pen chooses the FFI path by default`, async () => {
+  it(`Node ${MAJOR} loads koffi and libc, and pen runs the FFI path when it is asked for`, async () => {
     assert.equal(ffiProblem(), null);
-    assert.deepEqual(await chooseDataPath({}), { path: 'ffi', reason: null });
     assert.deepEqual(await chooseDataPath({ [DATA_PATH_ENV]: 'ffi' }), { path: 'ffi', reason: null });
+    assert.deepEqual(await chooseDataPath({}), { path: 'handles', reason: null });
   });
 
   it('a configuration the FFI path cannot serve runs on the handles, and says why', async () => {
     const reason = 'the FFI path does not serve TLS termination';
-    assert.deepEqual(await chooseDataPath({}, reason), { path: 'handles', reason });
+    assert.deepEqual(await chooseDataPath({ [DATA_PATH_ENV]: 'ffi' }, reason), { path: 'handles', reason });
+  });
+
+  it('health checks, PROXY headers, accept_proxy, drain_timeout and metrics_port keep pen off the FFI path, and its thread refuses them', () => {
+    const state = initialState();
+    state.balancer.servers = [newServer(0, { host: '127.0.0.1', port: 80 })];
+    const scope = { tls: false, udp: false, unixListener: false, state };
+    assert.equal(ffiUnservable(scope), null);
+    const host = { state, proxy: () => null, liveTls: () => null, exit: () => undefined, writeWebStats: () => false, setLog: () => undefined };
+    for (const [command, named] of [
+      ['server 0 check tcp inter 2', /health checks/],
+      ['server 0 proxy v2', /the PROXY protocol to servers/],
+      ['accept_proxy 1', /accept_proxy/],
+      ['drain_timeout 5', /drain_timeout/],
+      ['metrics_port 127.0.0.1:9100', /metrics_port/],
+    ] as const) {
+      assert.match(ffiRefusal(command) ?? '', /^do_cmd: .* needs pen's handle data path.*restart pen\n$/, command);
+      const fresh = initialState();
+      fresh.balancer.servers = [newServer(0, { host: '127.0.0.1', port: 80 })];
+      assert.doesNotMatch(runCommand({ ...host, state: fresh }, command), /do_cmd/, command);
+      assert.match(ffiUnservable({ ...scope, state: fresh }) ?? '', named, command);
+    }
+    for (const harmless of ['server 0 check off', 'server 0 drain', 'drain_timeout', 'servers', 'server 0 port 81']) assert.equal(ffiRefusal(harmless), null, harmless);
   });
 
   it('socket addresses are written and read as the kernel lays them out', () => {

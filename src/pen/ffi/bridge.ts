@@ -33,19 +33,6 @@ export class FfiStartError extends Error {
   }
 }
 
-/** The FFI configuration problem, if any: what it cannot serve of what is configured. */
-export function ffiUnservable(options: { tls: boolean; udp: boolean; unixListener: boolean; state: PenState }): string | null {
-  const { state } = options;
-  const missing = [
-    options.tls && 'TLS termination',
-    options.udp && 'UDP',
-    options.unixListener && 'a UNIX-domain listener',
-    state.dummy && 'dummy',
-    state.transparent && 'transparent mode',
-  ].filter(Boolean);
-  return missing.length ? `the FFI path does not serve ${missing.join(', ')}` : null;
-}
-
 /** The script both threads run: the FFI thread enters it as well and is told apart by its start data. */
 function entryScript(): string {
   return require.main?.filename ?? process.argv[1]!;

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import util from 'node:util';
 import { isMainThread, parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { runCommand, type CommandHost } from '../commands';
+import { ffiRefusal } from './scope';
 import { Proxy } from '../proxy';
 import { openRequestLog, type OpenLog } from '../requestlog';
 import { useFfiConnect } from '../transport';
@@ -98,7 +99,7 @@ export function runFfiThread(): void {
         stop();
         return;
       }
-      const reply = runCommand(host, message.line, message.depth, message.fromControl);
+      const reply = ffiRefusal(message.line) ?? runCommand(host, message.line, message.depth, message.fromControl);
       const answer: CommandAnswer = { id: message.id, reply, mirror: mirrorOf(state) };
       start.commands.postMessage(answer);
       Atomics.store(answered, 0, 1);
