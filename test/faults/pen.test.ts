@@ -105,7 +105,7 @@ describe('penlogd with a full log disk', () => {
     await freeLogDisk(pid, logs.logDir);
     await waitFor('the last record and the count of the lost ones', async () => {
       await record(9999);
-      const console = await readInNamespace(pid, logs.consoleLog);
+      const console = await readInNamespace(pid, logs.companions.penlogd.consoleLog);
       return (await readInNamespace(pid, merged)).includes('GET /9999 ') && /\d+ merged log line\(s\) lost from \S+ to \S+ \(ENOSPC\)/.test(console);
     });
     assert.ok(isAlive(pid));
