@@ -7,17 +7,6 @@ import type { PenState } from './state';
  * of `server`. None is set by default, and pen without them behaves as pen 0.34.
  */
 
-export interface ExtensionSettings {
-  /** The ACL of peers whose connections start with a PROXY header (-1: PROXY headers are not read). */
-  acceptProxyAcl: number;
-  /** Seconds a stop (TERM) or a hand-over lets open connections finish (0: closed at once, as pen 0.34). */
-  drainTimeout: number;
-}
-
-export function initialExtensions(): ExtensionSettings {
-  return { acceptProxyAcl: -1, drainTimeout: 0 };
-}
-
 /**
  * The longest drain a command may set: shorter than the 15 s a stop waits before KILL (the init
  * script's STOP_TIMEOUT, the systemd unit's TimeoutStopSec), with time left to close what remains.

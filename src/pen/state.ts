@@ -1,6 +1,5 @@
 import { Acls } from './acl';
 import { Balancer, type Settings } from './balancer';
-import { initialExtensions, type ExtensionSettings } from './extensions';
 import { HealthChecks } from './health';
 
 export type FastClose = 'off' | 'up' | 'down' | 'both';
@@ -20,6 +19,18 @@ export interface ProxySettings {
   connMax: number;
   /** `tcp_fastclose`: which side's EOF closes the whole pair at once (pen's CS_CLOSED_UP/DOWN). */
   fastClose: FastClose;
+}
+
+/** PROXY protocol and drain settings, beyond pen 0.34 (their commands: src/pen/extensions.ts). */
+export interface ExtensionSettings {
+  /** The ACL of peers whose connections start with a PROXY header (-1: PROXY headers are not read). */
+  acceptProxyAcl: number;
+  /** Seconds a stop (TERM) or a hand-over lets open connections finish (0: closed at once, as pen 0.34). */
+  drainTimeout: number;
+}
+
+function initialExtensions(): ExtensionSettings {
+  return { acceptProxyAcl: -1, drainTimeout: 0 };
 }
 
 /** The values `ssl_option` takes in pen. */
