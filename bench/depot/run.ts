@@ -69,8 +69,9 @@ function writeBenchPam(): (() => void) | null {
 /** Runs `pester.ts` against a port while `during` measures; the pester is stopped by PID after. */
 async function pestered<T>(port: number, mode: 'admin' | 'glob', during: () => T): Promise<T> {
   const pester = start(process.execPath, ['--import', 'tsx', path.join(__dirname, 'pester.ts'), String(port), mode]);
-  // Its first requests are under way before the measurement starts.
-  await new Promise((resolve) => setTimeout(resolve, 1000));
+  // Its start (Node, the TypeScript loader) is over and its first requests are under way before
+  // the measurement starts: a start overlapping one server's run would weigh on that one alone.
+  await new Promise((resolve) => setTimeout(resolve, 3000));
   try {
     return during();
   } finally {
@@ -346,11 +347,13 @@ async function main(): Promise<void> {
       for (let r = 0; r < ROUNDS; r++) {
         const quiet = { ours: measure(ours.child.pid!, ours.port, first.ours), nginx: measure(nginxServer.child.pid!, nginxServer.port, first.nginx) };
         const under = await pestered(ours.port, 'admin', () => {
-          // The PAM process is ours' child: its CPU time over the measurement of ours.
+          // Each goes first in every other round; the PAM process is ours' child: its CPU time
+          // over the measurement of ours.
+          const nginxFirst = r % 2 === 1 ? measure(nginxServer.child.pid!, nginxServer.port, first.nginx) : null;
           const pamBefore = childrenCpuUs(ours.child.pid!);
           const oursUnder = measure(ours.child.pid!, ours.port, first.ours);
           const pamMs = (childrenCpuUs(ours.child.pid!) - pamBefore) / 1000;
-          return { ours: oursUnder, nginx: measure(nginxServer.child.pid!, nginxServer.port, first.nginx), pamMs };
+          return { ours: oursUnder, nginx: nginxFirst ?? measure(nginxServer.child.pid!, nginxServer.port, first.nginx), pamMs };
         });
         attackRounds.push({ quiet, under, pamMs: under.pamMs });
         process.stderr.write(`${first.label} under 16 wrong-password loops, round ${r + 1}: ours ${fmt(under.ours.rps)} req/s (${fmt(under.ours.userUs, 1)}+${fmt(under.ours.sysUs, 1)} µs), nginx ${fmt(under.nginx.rps)}; without: ours ${fmt(quiet.ours.rps)} (${fmt(quiet.ours.userUs, 1)}+${fmt(quiet.ours.sysUs, 1)} µs), nginx ${fmt(quiet.nginx.rps)}; PAM ${fmt(under.pamMs)} ms CPU\n`);
