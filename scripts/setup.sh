@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 # apt-utils: the .deb packages, units and repositories; systemd-container, jq, curl: the live
 # systemd test (scripts/systemd-live.sh). nginx: pen's health-check backends; prometheus (its
 # promtool) and python3-prometheus-client: parsers of pen's metrics in Prometheus and OpenMetrics form.
-APT_PACKAGES=(rpm rpmlint gnupg python3 openssl libpam0g-dev rsyslog pamtester etcd-server util-linux mount passwd procps psmisc iproute2 busybox-static dpkg-dev lintian systemd createrepo-c dnf apt-utils systemd-container jq curl nginx prometheus python3-prometheus-client)
+APT_PACKAGES=(rpm rpmlint gnupg python3 openssl libpam0g-dev rsyslog pamtester etcd-server util-linux mount passwd procps psmisc iproute2 busybox-static dpkg-dev lintian systemd createrepo-c dnf apt-utils systemd-container jq curl nginx haproxy prometheus python3-prometheus-client)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
