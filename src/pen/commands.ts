@@ -118,6 +118,7 @@ function serverCommand(state: PenState, words: string[]): string {
   for (let i = 2; i < words.length; i += 2) {
     const [key, value] = [words[i]!, words[i + 1]];
     if (key === 'check') {
+      if (state.health.refusal) return `do_cmd: server ${index} check: ${state.health.refusal}\n`;
       try {
         check = parseCheck(words.slice(i + 1));
       } catch (err) {

@@ -41,6 +41,7 @@ export function ffiUnservable(options: { tls: boolean; udp: boolean; unixListene
     options.unixListener && 'a UNIX-domain listener',
     state.dummy && 'dummy',
     state.transparent && 'transparent mode',
+    state.balancer.servers.some((s) => s.check) && 'health checks',
   ].filter(Boolean);
   return missing.length ? `the FFI path does not serve ${missing.join(', ')}` : null;
 }
@@ -57,7 +58,8 @@ export async function startFfiPen(ctx: DaemonContext, state: PenState, listen: {
   const answered = new SharedArrayBuffer(4);
   const start: WorkerStart = {
     penFfiThread: true,
-    state,
+    // The health checks stay behind: they run on Node's event loop, which the FFI thread has not.
+    state: { ...state, health: null as unknown as PenState['health'] },
     host,
     port: listen.port,
     backlog,
