@@ -1,6 +1,6 @@
 import net from 'node:net';
 import type { Acls } from './acl';
-import type { HealthCheck } from './health';
+import type { HealthCheck } from './health-check';
 
 export interface Server {
   index: number;

@@ -402,14 +402,17 @@ async function listen(pen: Configured, ctx: DaemonContext): Promise<void> {
   const log = ctx.log;
   const debug = (m: string) => (state.debug > 0 ? log.debug(m) : undefined);
   const control = await listenControl(pen, ctx);
-  state.health.start((m) => log.warn(m));
-  ctx.onStop(() => state.health.stop());
+  const startHealthChecks = () => {
+    state.health.start((m) => log.warn(m));
+    ctx.onStop(() => state.health.stop());
+  };
   if (state.log) host.setLog(state.log);
   if (state.log && isLogFile(state.log)) ctx.handOver(state.log);
   ctx.onStop(() => live.requestLog?.close());
   if (p.udp && FLAVORKIT_FEATURES.udp) {
     if (listen.kind !== 'inet') throw new PenError('UDP mode needs a host:port to listen on');
     const udp: typeof import('./udp') = require('./udp');
+    startHealthChecks();
     const stop = await udp.startUdp(listen, state.balancer, state.proxy.connMax);
     ctx.onStop(stop);
     handOverOnSignal(ctx, { stopAccepting: () => undefined, fd: () => null }, control);
@@ -434,6 +437,8 @@ async function listen(pen: Configured, ctx: DaemonContext): Promise<void> {
     log.info(`listening on ${describeEndpoint(listen)}, ${state.balancer.servers.length} servers`);
     return;
   }
+  // On Node's event loop, with the balancer: the FFI thread (above) has its own copy and no checks.
+  startHealthChecks();
   const proxy = new Proxy(state.balancer, state.proxy, p.tls ? 'https' : 'http', () => live.requestLog?.logger ?? null, (message) => {
     if (state.debug > 0) log.debug(message());
   }, dataPath.path);

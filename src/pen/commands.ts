@@ -5,7 +5,7 @@ import { writeFileAtomic } from '../runtime';
 import { AclError } from './acl';
 import { newServer } from './balancer';
 import { extensionCommand, extensionConfigLines, serverWithExtensions } from './extensions';
-import { CheckError, describeCheck, parseCheck, type HealthCheck } from './health';
+import { CheckError, describeCheck, parseCheck, type HealthCheck } from './health-check';
 import type { Proxy } from './proxy';
 import { parseMetricsListen } from './metrics';
 import { sslCommand } from './sslcommands';
@@ -118,6 +118,7 @@ function serverCommand(state: PenState, words: string[]): string {
   for (let i = 2; i < words.length; i += 2) {
     const [key, value] = [words[i]!, words[i + 1]];
     if (key === 'check') {
+      if (state.health.refusal) return `do_cmd: server ${index} check: ${state.health.refusal}\n`;
       try {
         check = parseCheck(words.slice(i + 1));
       } catch (err) {

@@ -1,5 +1,6 @@
 import type { Balancer, Server } from './balancer';
-import { describeCheck, type HealthChecks } from './health';
+import { describeCheck } from './health-check';
+import type { HealthChecks } from './health';
 import type { Proxy } from './proxy';
 import type { PenState } from './state';
 

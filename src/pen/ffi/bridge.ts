@@ -45,7 +45,8 @@ export async function startFfiPen(ctx: DaemonContext, state: PenState, listen: {
   const answered = new SharedArrayBuffer(4);
   const start: WorkerStart = {
     penFfiThread: true,
-    state,
+    // The health checks stay behind: they run on Node's event loop, which the FFI thread has not.
+    state: { ...state, health: null as unknown as PenState['health'] },
     host,
     port: listen.port,
     backlog,

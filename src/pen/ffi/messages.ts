@@ -1,6 +1,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import { Acls } from '../acl';
 import { Balancer } from '../balancer';
+import { HealthChecks } from '../health';
 import type { PenState } from '../state';
 
 /** What the main thread hands the FFI thread at start (workerData). */
@@ -52,7 +53,9 @@ export function mirrorOf(state: PenState): Mirror {
 export function reviveState(cloned: PenState): PenState {
   const acls = Object.assign(new Acls(), cloned.acls);
   const balancer = Object.assign(new Balancer(cloned.settings, acls), cloned.balancer, { settings: cloned.settings, acls });
-  return { ...cloned, acls, balancer };
+  const health = new HealthChecks(balancer, () => cloned.proxy.source);
+  health.refusal = 'this pen runs on the FFI data path, which has no health checks; put the check in the config file (pen then starts on libuv handles) and restart pen';
+  return { ...cloned, acls, balancer, health };
 }
 
 /** A mirror applied to the main thread's copy of the state. */

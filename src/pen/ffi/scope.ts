@@ -16,7 +16,7 @@ export function ffiUnservable(options: { tls: boolean; udp: boolean; unixListene
     options.unixListener && 'a UNIX-domain listener',
     state.dummy && 'dummy',
     state.transparent && 'transparent mode',
-    servers.some((s) => s.check !== null) && 'health checks',
+    servers.some((s) => s.check) && 'health checks',
     servers.some((s) => s.proxyProtocol !== undefined) && 'the PROXY protocol to servers',
     state.extensions.acceptProxyAcl >= 0 && 'accept_proxy',
     state.extensions.drainTimeout > 0 && 'drain_timeout (drains and restarts that refuse no client)',
@@ -27,7 +27,8 @@ export function ffiUnservable(options: { tls: boolean; udp: boolean; unixListene
 
 /**
  * A command the running FFI path cannot take: it would turn on what only the handle path serves.
- * The reply says how to get it; null lets the command run.
+ * The reply says how to get it; null lets the command run. (`server N check` is refused by the
+ * thread's HealthChecks, after its grammar: src/pen/ffi/messages.ts.)
  */
 export function ffiRefusal(line: string): string | null {
   const words = line.trim().split(/\s+/);
@@ -36,7 +37,6 @@ export function ffiRefusal(line: string): string | null {
     (cmd === 'accept_proxy' && arg !== undefined && 'accept_proxy') ||
     (cmd === 'drain_timeout' && arg !== undefined && Number(arg) > 0 && 'drain_timeout') ||
     (cmd === 'metrics_port' && arg !== undefined && 'metrics_port') ||
-    (cmd === 'server' && words.includes('check') && !words.includes('off') && 'a health check') ||
     (cmd === 'server' && words.includes('proxy') && (words.includes('v1') || words.includes('v2')) && 'the PROXY protocol');
   return needs ? `do_cmd: ${needs} needs pen's handle data path, which this pen (on the FFI path) does not run; put it in the config file and restart pen\n` : null;
 }
