@@ -3,6 +3,7 @@
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { writeNginxConfig } from '../../tools/nginx';
 import { waitForTcp } from '../../tools/ports';
 import { wrkMs, type BenchProcesses } from '../support/processes';
 
@@ -12,26 +13,15 @@ export type Mode = 'keepalive' | 'close';
 
 export async function nginx(bench: BenchProcesses, port: number): Promise<ChildProcess> {
   const dir = path.join(bench.work, `nginx-${port}`);
-  fs.mkdirSync(path.join(dir, 'logs'), { recursive: true });
-  const conf = path.join(dir, 'nginx.conf');
-  fs.writeFileSync(
-    conf,
-    `daemon off;
-master_process off;
-worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log ${dir}/logs/error.log error;
-events { worker_connections 8192; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir}; uwsgi_temp_path ${dir}; scgi_temp_path ${dir};
-  keepalive_requests 10000000;
-  server {
-    listen 127.0.0.1:${port} backlog=4096;
-    location / { default_type text/plain; return 200 "hello from ${port}\\n"; }
-  }
-}
-`,
+  const conf = writeNginxConfig(
+    dir,
+    8192,
+    `access_log off;
+keepalive_requests 10000000;
+server {
+  listen 127.0.0.1:${port} backlog=4096;
+  location / { default_type text/plain; return 200 "hello from ${port}\\n"; }
+}`,
   );
   const child = bench.start('nginx', ['-p', dir, '-c', conf]);
   await waitForTcp(port, 'nginx');

@@ -157,10 +157,10 @@ export class PenInstance {
   }
 }
 
-/** A GET through pen: the backend's name, or '' when pen closed the connection. */
-export function fetchName(port: number, headers: http.OutgoingHttpHeaders = {}): Promise<string> {
+/** A GET through pen (from `localAddress` when given): the backend's name, or '' when pen closed the connection. */
+export function fetchName(port: number, headers: http.OutgoingHttpHeaders = {}, localAddress?: string): Promise<string> {
   return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/', headers, agent: false }, (res) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/', headers, localAddress, agent: false }, (res) => {
       let body = '';
       res.on('data', (d) => (body += d));
       res.on('end', () => resolve(body));

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { killAndWait, tempDir } from '../support/process';
+import { writeNginxConfig } from '../../tools/nginx';
 import { freePort, waitForTcp } from '../../tools/ports';
 
 /**
@@ -21,27 +22,18 @@ export class Nginx {
   async start(port?: number): Promise<this> {
     this.port = port ?? (await freePort());
     const d = this.dir;
-    const conf = path.join(d, 'nginx.conf');
-    fs.writeFileSync(
-      conf,
-      `daemon off;
-master_process off;
-pid ${d}/nginx.pid;
-error_log ${d}/error.log error;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path ${d}; proxy_temp_path ${d}; fastcgi_temp_path ${d}; uwsgi_temp_path ${d}; scgi_temp_path ${d};
-  server {
-    listen 127.0.0.1:${this.port};
-    location = /health { root ${d}/www; default_type text/plain; try_files /healthy =503; }
-    location / { default_type text/plain; return 200 "${this.name}"; }
-  }
-}
-`,
+    const conf = writeNginxConfig(
+      d,
+      1024,
+      `access_log off;
+server {
+  listen 127.0.0.1:${this.port};
+  location = /health { root ${d}/www; default_type text/plain; try_files /healthy =503; }
+  location / { default_type text/plain; return 200 "${this.name}"; }
+}`,
     );
     this.child = spawn('nginx', ['-p', d, '-c', conf], { stdio: ['ignore', 'ignore', 'inherit'] });
-    const exited = new Promise<never>((_, reject) => this.child!.once('exit', (code) => reject(new Error(`nginx exited with status ${code}; see ${d}/error.log`))));
+    const exited = new Promise<never>((_, reject) => this.child!.once('exit', (code) => reject(new Error(`nginx exited with status ${code}; see ${d}/logs/error.log`))));
     await Promise.race([exited, waitForTcp(this.port)]);
     exited.catch(() => undefined);
     return this;

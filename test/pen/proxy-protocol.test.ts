@@ -6,13 +6,13 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { writeNginxConfig } from '../../tools/nginx';
 import { freePort, waitForTcp } from '../../tools/ports';
 import { killAndWait, tempDir, waitFor } from '../support/process';
-import { Backend, PenInstance } from './harness';
+import { Backend, fetchName, PenInstance } from './harness';
 
 const work = tempDir('proxyproto');
 const children: ChildProcess[] = [];
@@ -27,26 +27,15 @@ function startChild(command: string, args: string[]): ChildProcess {
 /** An nginx that speaks PROXY protocol on `port` and logs and answers the address it names. */
 async function nginxWithProxyProtocol(port: number): Promise<string> {
   const dir = path.join(work, `nginx-${port}`);
-  fs.mkdirSync(path.join(dir, 'logs'), { recursive: true });
-  const conf = path.join(dir, 'nginx.conf');
-  fs.writeFileSync(
-    conf,
-    `daemon off;
-master_process off;
-worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log ${dir}/logs/error.log error;
-events { worker_connections 64; }
-http {
-  client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir}; uwsgi_temp_path ${dir}; scgi_temp_path ${dir};
-  log_format pp '$proxy_protocol_addr $proxy_protocol_port $remote_addr';
-  access_log ${dir}/logs/access.log pp;
-  server {
-    listen 127.0.0.1:${port} proxy_protocol;
-    location / { default_type text/plain; return 200 "$proxy_protocol_addr"; }
-  }
-}
-`,
+  const conf = writeNginxConfig(
+    dir,
+    64,
+    `log_format pp '$proxy_protocol_addr $proxy_protocol_port $remote_addr';
+access_log ${dir}/logs/access.log pp;
+server {
+  listen 127.0.0.1:${port} proxy_protocol;
+  location / { default_type text/plain; return 200 "$proxy_protocol_addr"; }
+}`,
   );
   startChild('nginx', ['-p', dir, '-c', conf]);
   await waitForTcp(port);
@@ -99,16 +88,7 @@ backend pen
 
 /** A GET from `localAddress`: the body, or '' when the connection was closed without an answer. */
 function getFrom(port: number, localAddress: string): Promise<string> {
-  return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/', localAddress, agent: false }, (res) => {
-      let body = '';
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve(body));
-      res.on('error', () => resolve(''));
-    });
-    req.on('error', () => resolve(''));
-    req.setTimeout(8000, () => req.destroy());
-  });
+  return fetchName(port, {}, localAddress);
 }
 
 /** Sends `bytes` raw from `localAddress`, then waits for pen's answer: what came back and whether pen closed. */

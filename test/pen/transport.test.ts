@@ -15,8 +15,9 @@ import { HungBackend } from './harness';
 const MAJOR = Number(process.versions.node.split('.')[0]);
 
 describe('data path detection', () => {
-  it(`Node ${MAJOR} offers the handle path, and its probe passes`, async () => {
-    assert.deepEqual(await chooseDataPath({ [DATA_PATH_ENV]: 'handles' }), { path: 'handles', reason: `${DATA_PATH_ENV}=handles` });
+  it(`Node ${MAJOR} offers the handle path, the default, and its probe passes`, async () => {
+    assert.deepEqual(await chooseDataPath({}), { path: 'handles', reason: null });
+    assert.deepEqual(await chooseDataPath({ [DATA_PATH_ENV]: 'handles' }), { path: 'handles', reason: null });
   });
 
   it(`${DATA_PATH_ENV}=net chooses net and says why`, () => {
