@@ -15,6 +15,7 @@ import { ffiProblem, peerOf, sockaddr } from '../../src/pen/ffi/libc';
 import { ffiRefusal, ffiUnservable } from '../../src/pen/ffi/scope';
 import { initialState, type FastClose } from '../../src/pen/state';
 import { chooseDataPath, DATA_PATH_ENV, WRITE_QUEUE_BOUND } from '../../src/pen/transport';
+import { freePort } from '../../tools/ports';
 import { tempDir } from '../support/process';
 import type { RelayEvent, RelayStart } from './ffi-relay-thread';
 import { HungBackend } from './harness';
@@ -124,14 +125,6 @@ class Relay {
     await exited;
     clearTimeout(timer);
   }
-}
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 async function backend(serve: (s: net.Socket) => void, unixPath?: string): Promise<{ server: net.Server; address: RelayStart['backend']; sockets: Set<net.Socket> }> {
