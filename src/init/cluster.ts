@@ -196,6 +196,14 @@ export class Cluster {
   readonly node: string;
   private readonly client: Etcd3;
   private readonly desired = new Map<string, string>();
+  /**
+   * The etcd revision at which each group's level in `desired` was known to hold (a read's, a
+   * write's); groups not in it are known as of `levelsReadAt`. Only a later revision changes it.
+   */
+  private readonly levelAsOf = new Map<string, number>();
+  private levelsReadAt = 0;
+  /** Groups whose level the watch reported changed, being read afresh; true: changed again meanwhile. */
+  private readonly confirming = new Map<string, boolean>();
   private readonly leaders = new Map<string, string>();
   private readonly leading = new Set<string>();
   /** Single-host groups whose election key this host is asking for now, in the current session. */
@@ -435,17 +443,31 @@ export class Cluster {
   private async follow(session: Session): Promise<void> {
     const current = await withTimeout(this.client.getAll().prefix(this.prefix).exec(), 'reading the cluster levels', this.config.endpoints);
     if (this.session !== session || !session.live) return;
+    // The current levels replace all this host knew: what it missed is never replayed.
+    const readAt = Number(current.header.revision);
     this.desired.clear();
+    this.levelAsOf.clear();
+    this.levelsReadAt = readAt;
     this.leaders.clear();
-    for (const kv of current.kvs) this.seen(kv.key.toString(), kv.value.toString());
+    for (const kv of current.kvs) {
+      const { kind, name } = this.parseKey(kv.key.toString());
+      if (kind === 'levels') this.desired.set(name, kv.value.toString());
+      else if (kind === 'elect') this.leaders.set(name, kv.value.toString());
+    }
     const watcher = await withTimeout(
-      this.client.watch().prefix(this.prefix).startRevision(String(Number(current.header.revision) + 1)).create(),
+      this.client.watch().prefix(this.prefix).startRevision(String(readAt + 1)).create(),
       'watching the cluster levels',
       this.config.endpoints,
     );
+    if (this.session !== session || !session.live) {
+      watcher.cancel().catch(() => undefined);
+      return;
+    }
     this.watcher = watcher;
-    watcher.on('put', (kv) => this.seen(kv.key.toString(), kv.value.toString()));
-    watcher.on('delete', (kv) => this.seen(kv.key.toString(), null, session));
+    // Only the current session's watch counts: an earlier one whose cancel waits behind a cut
+    // link delivers, when the link comes back, changes this host has not read afresh.
+    watcher.on('put', (kv) => this.watcher === watcher && this.seen(kv, kv.value.toString(), session));
+    watcher.on('delete', (kv) => this.watcher === watcher && this.seen(kv, null, session));
     // A watch that lost its stream may replay history when it comes back: the session starts over.
     watcher.on('disconnected', () => session.close('the watch of the cluster lost its connection'));
     this.log.info(`cluster: node ${this.node} joined through ${this.config.endpoints.join(', ')} (lease ${session.id}, ${session.ttlMs / 1000} s); levels ${JSON.stringify(Object.fromEntries(this.desired))}`);
@@ -454,21 +476,71 @@ export class Cluster {
     this.scheduleReport();
   }
 
-  private seen(key: string, value: string | null, session?: Session): void {
+  private parseKey(key: string): { kind: string; name: string } {
     const rest = key.slice(this.prefix.length);
     const slash = rest.indexOf('/');
-    const [kind, name] = [rest.slice(0, slash), rest.slice(slash + 1)];
+    return { kind: rest.slice(0, slash), name: rest.slice(slash + 1) };
+  }
+
+  private seen(kv: IKeyValue, value: string | null, session: Session): void {
+    const { kind, name } = this.parseKey(kv.key.toString());
     if (kind === 'levels') {
-      if (value === null) this.desired.delete(name);
-      else this.desired.set(name, value);
-      if (this.writing.has(name)) this.writing.set(name, true);
-      else this.scheduleApply(name);
+      // A change this host already knows of, or older than what it knows, is history.
+      if (Number(kv.mod_revision) > this.knownAsOf(name)) void this.confirmLevel(name, session);
     } else if (kind === 'elect') {
       if (value === null) {
         this.leaders.delete(name);
         if (this.asking.has(name)) this.deletedWhileAsking.add(name);
-        if (session && this.isSingle(name)) void this.campaign(name, session);
+        if (this.isSingle(name)) void this.campaign(name, session);
       } else this.leaders.set(name, value);
+    }
+  }
+
+  private knownAsOf(group: string): number {
+    return this.levelAsOf.get(group) ?? this.levelsReadAt;
+  }
+
+  /** Takes GROUP's level as known at etcd revision AT, unless a later one is known; true when taken. */
+  private learnLevel(group: string, level: string | null, at: number): boolean {
+    if (at <= this.knownAsOf(group)) return false;
+    this.levelAsOf.set(group, at);
+    if (level === null) this.desired.delete(group);
+    else this.desired.set(group, level);
+    return true;
+  }
+
+  /**
+   * A watch event only says that GROUP's level changed: the level applied is the one a fresh read
+   * returns, so an event delivered late (held by a slow or cut link) never brings back a level the
+   * cluster has left. Events that come while a read is under way make one more read.
+   */
+  private async confirmLevel(group: string, session: Session): Promise<void> {
+    if (this.confirming.has(group)) {
+      this.confirming.set(group, true);
+      return;
+    }
+    try {
+      for (;;) {
+        this.confirming.set(group, false);
+        let read;
+        try {
+          read = await withTimeout(this.client.get(`${this.prefix}levels/${group}`).exec(), `reading the level of ${group}`, this.config.endpoints);
+        } catch (err) {
+          // The next session reads every level afresh; until then the level known stays.
+          if (this.session !== session || !session.live) return;
+          this.log.warn(`cluster: ${(err as Error).message}; reading it again`);
+          await new Promise((r) => setTimeout(r, RETRY_MS));
+          continue;
+        }
+        const kv = read.kvs[0];
+        if (this.learnLevel(group, kv ? kv.value.toString() : null, Number(read.header.revision))) {
+          if (this.writing.has(group)) this.writing.set(group, true);
+          else this.scheduleApply(group);
+        }
+        if (!this.confirming.get(group)) return;
+      }
+    } finally {
+      this.confirming.delete(group);
     }
   }
 
@@ -597,7 +669,8 @@ export class Cluster {
       if (!retried && this.session !== s && this.session?.live) return this.writeLevel(group, level, true);
       throw new ClusterUnavailable(`setting ${group} to level ${level}: this host's lease in etcd had expired; nothing was changed`);
     }
-    this.desired.set(group, level);
+    // A later level this host already read stays: the later command wins.
+    this.learnLevel(group, level, Number(answer.header.revision));
   }
 
   /** Single-host groups this host leads; they must stop here before another host may take them. */

@@ -9,7 +9,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { Etcd3 } from 'etcd3';
 import { EtcdCluster } from '../support/etcd';
 import { isAlive, killAndWait, waitFor } from '../support/process';
-import { TcpProxy } from '../support/tcp-proxy';
+import { type ProxyMode, TcpProxy } from '../support/tcp-proxy';
 import { InitHarness, type Reply } from './harness';
 
 const TTL_S = 3;
@@ -80,10 +80,11 @@ g1:mid:5:once:echo mid >> OUT
 `;
 
   const status = (i: number) => hosts[i]!.status() as Promise<Status>;
-  const setMode = async (i: number, mode: 'pass' | 'silent' | 'refuse') => {
+  const setMode = async (i: number, mode: ProxyMode) => {
     for (const p of proxies[i]!) {
       if (mode === 'silent') p.silence();
       else if (mode === 'refuse') await p.refuse();
+      else if (mode === 'trickle') await p.trickle();
       else await p.pass();
     }
   };
@@ -294,6 +295,36 @@ g1:mid:5:once:echo mid >> OUT
       assert.ok(s.entries?.some((e) => e.group === 'g1' && e.tag === 'a' && e.state === 'running'), `g1:a runs on host${i}`);
     }
     assert.deepEqual(hosts[2]!.lines(), [], 'the cut-off host never entered level 5');
+    noOverlap();
+  });
+
+  it('a host cut off acts, when back, on the current level alone: levels set meanwhile are never applied there', async () => {
+    assert.equal((await hosts[0]!.tell('g1', '3')).ok, true);
+    await waitFor('g1 at 3 on host2', async () => (await status(2)).entries?.some((e) => e.tag === 'a' && e.state === 'running'));
+    const levelKey = `${PREFIX}levels/g1`;
+    // Cut off long enough to give its claim up (the watch is then started afresh), or only briefly
+    // (the same watch goes on): in both, the changes held by the cut arrive late, one by one.
+    for (const [n, keepsClaim] of [false, true, false, true, false, true].entries()) {
+      const round = `round ${n + 1} (${keepsClaim ? 'a short cut' : 'the claim given up'})`;
+      hosts[2]!.clearOut();
+      await setMode(2, 'silent');
+      try {
+        if (!keepsClaim) await waitFor('host2 to give its claim up', async () => (await status(2)).cluster?.leaseId === null, 4 * TTL_S * 1000);
+        await direct.put(levelKey).value('5');
+        await direct.put(levelKey).value('3');
+      } finally {
+        await setMode(2, 'trickle');
+      }
+      await waitFor(`host2 in touch with g1 at 3 (${round})`, async () => {
+        const s = await status(2);
+        return s.cluster?.reachable === true && s.cluster.groups.find((g) => g.group === 'g1')?.desired === '3';
+      }, 30000);
+      await sleep(500);
+      await setMode(2, 'pass');
+      assert.deepEqual(hosts[2]!.lines(), [], `host2 never entered level 5 (${round})`);
+      const s = await status(2);
+      assert.ok(s.entries?.some((e) => e.group === 'g1' && e.tag === 'a' && e.state === 'running'), `g1:a runs on host2 (${round})`);
+    }
     noOverlap();
   });
 });
