@@ -53,6 +53,9 @@ export const EPOLLIN = 0x1;
 export const EPOLLOUT = 0x4;
 export const EPOLLERR = 0x8;
 export const EPOLLHUP = 0x10;
+export const EPOLLRDHUP = 0x2000;
+/** Edge-triggered: an event when readiness arrives, not in every round while it lasts. */
+export const EPOLLET = 0x80000000 | 0;
 export const EFD_NONBLOCK = 0o4000;
 export const EFD_CLOEXEC = 0o2000000;
 export const RLIMIT_NOFILE = 7;
