@@ -90,8 +90,10 @@ export function loadLibc(): Libc | string {
       accept4: f('int accept4(int, void *, void *, int)'),
       connect: f('int connect(int, void *, uint32_t)'),
       getsockname: f('int getsockname(int, void *, void *)'),
-      recv: f('long recv(int, void *, size_t, int)'),
-      send: f('long send(int, void *, size_t, int)'),
+      // ssize_t read as int: a call moves at most one buffer (64 KiB, or a bounded pending write),
+      // and a 32-bit result converts to a JavaScript number more cheaply.
+      recv: f('int recv(int, void *, size_t, int)'),
+      send: f('int send(int, void *, size_t, int)'),
       shutdown: f('int shutdown(int, int)'),
       close: f('int close(int)'),
       epoll_create1: f('int epoll_create1(int)'),
