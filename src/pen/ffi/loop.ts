@@ -55,6 +55,8 @@ export class FfiSide implements Side {
   canRead = false;
   /** The peer's FIN was announced: once the socket is empty, the EOF follows. */
   peerDone = false;
+  /** An error was announced: after the bytes before it, a recv reports it. */
+  errored = false;
   /** Waiting in the loop's list of sides to read after this round. */
   queuedRead = false;
   /** Bytes send could not take yet; the only copy the loop makes of relayed data. */
@@ -133,6 +135,7 @@ export class FfiSide implements Side {
     if (ev & READABLE) {
       this.canRead = true;
       if (ev & (EPOLLRDHUP | EPOLLHUP)) this.peerDone = true;
+      if (ev & EPOLLERR) this.errored = true;
       if (this.reading) this.readable();
       if (this.closed) return;
     }
@@ -145,17 +148,21 @@ export class FfiSide implements Side {
     const n = loop.libc.recv(this.fd, loop.readBuffer, READ_SIZE, 0);
     if (n > 0) {
       const emptied = n < READ_SIZE;
-      // After the peer's FIN the socket stays readable (the EOF) until a read says so.
-      if (emptied && !this.peerDone) this.canRead = false;
+      // After the peer's FIN or an error the socket stays readable (the EOF, the error) until a read says so.
+      if (emptied && !this.peerDone && !this.errored) this.canRead = false;
       this.owner?.data(this, loop.readBuffer.subarray(0, n));
       if (this.closed || !this.reading) return;
-      if (!emptied) loop.readSoon(this);
+      // A reset is reported as one (by the next recv), not taken for an EOF.
+      if (!emptied || this.errored) loop.readSoon(this);
       else if (this.peerDone) this.ended();
     } else if (n === 0) this.ended();
     else {
       const errno = loop.libc.errno();
-      if (errno === EAGAIN) this.canRead = false;
-      else if (errno === EINTR) loop.readSoon(this);
+      if (errno === EAGAIN) {
+        // Nothing to read after all: whatever error was announced is not the socket's.
+        this.canRead = false;
+        this.errored = false;
+      } else if (errno === EINTR) loop.readSoon(this);
       else this.owner?.failed(this);
     }
   }
@@ -223,6 +230,7 @@ export class FfiLoop {
   /** Backend addresses as sockaddrs, by host and port, kept for the calls that read them. */
   private readonly addresses = new Map<string, Map<number, Buffer>>();
   private addressCount = 0;
+  private readonly unixAddresses = new Map<string, Buffer>();
   /** Client IPv4 addresses as text, by their 32 bits: a returning client costs no string. */
   private readonly ipv4Text = new Map<number, string>();
   private acceptPausedUntil = 0;
@@ -367,7 +375,15 @@ export class FfiLoop {
 
   /** The sockaddr for a backend; null when the host is not an address. */
   private sockaddrFor(target: ConnectTarget): Buffer | null {
-    if (target.unixPath) return sockaddr('', 0, target.unixPath);
+    if (target.unixPath) {
+      let address = this.unixAddresses.get(target.unixPath);
+      if (!address) {
+        if (this.unixAddresses.size >= 1024) this.unixAddresses.clear();
+        address = sockaddr('', 0, target.unixPath);
+        this.unixAddresses.set(target.unixPath, address);
+      }
+      return address;
+    }
     let byPort = this.addresses.get(target.host);
     let address = byPort?.get(target.port);
     if (address) return address;
