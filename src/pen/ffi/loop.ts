@@ -35,6 +35,8 @@ const SLICE_MS = 20;
 const ACCEPT_PAUSE_MS = 100;
 /** How often connect deadlines are checked, ms. */
 const DEADLINE_SCAN_MS = 50;
+/** Reads up to this many bytes are passed on as views made once per length (requests, short answers). */
+const KEPT_VIEWS = 4096;
 
 /** A connected socket waits for input and for the peer's FIN; output is added when bytes wait. */
 const SOCKET_EVENTS = EPOLLIN | EPOLLRDHUP | EPOLLET;
@@ -150,7 +152,7 @@ export class FfiSide implements Side {
       const emptied = n < READ_SIZE;
       // After the peer's FIN or an error the socket stays readable (the EOF, the error) until a read says so.
       if (emptied && !this.peerDone && !this.errored) this.canRead = false;
-      this.owner?.data(this, loop.readBuffer.subarray(0, n));
+      this.owner?.data(this, loop.readView(n));
       if (this.closed || !this.reading) return;
       // A reset is reported as one (by the next recv), not taken for an EOF.
       if (!emptied || this.errored) loop.readSoon(this);
@@ -198,6 +200,11 @@ export class FfiSide implements Side {
 
 export class FfiLoop {
   readonly readBuffer = Buffer.alloc(READ_SIZE);
+  /**
+   * Views of the read buffer's first n bytes, by n. What a side passes on is read at once or
+   * copied (the next recv overwrites it), so the same view object can serve every read of a length.
+   */
+  private readonly views: Array<Buffer | undefined> = new Array<Buffer | undefined>(KEPT_VIEWS + 1).fill(undefined);
   readonly epfd: number;
   /** Becomes readable when another thread has a message for this one. */
   readonly wakeFd: number;
@@ -283,6 +290,14 @@ export class FfiLoop {
     // Registered for output once and kept: an edge comes only after send has found the buffer full.
     this.ctl(EPOLL_CTL_MOD, fd, had | EPOLLOUT);
     this.interest[fd] = had | EPOLLOUT;
+  }
+
+  /** The first `n` bytes of the read buffer. */
+  readView(n: number): Buffer {
+    if (n > KEPT_VIEWS) return this.readBuffer.subarray(0, n);
+    let view = this.views[n];
+    if (view === undefined) this.views[n] = view = this.readBuffer.subarray(0, n);
+    return view;
   }
 
   /** Reads `side` after this round's events (at once if the loop is between rounds). */
