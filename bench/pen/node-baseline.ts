@@ -3,12 +3,9 @@
 // measured beside pen and haproxy so that our pen's overhead can be told apart from Node's.
 //   node node-baseline.js 127.0.0.1:PORT 127.0.0.1:B1 127.0.0.1:B2
 import net from 'node:net';
+import { bareArgs } from './bare-args';
 
-const split = (a: string) => {
-  const i = a.lastIndexOf(':');
-  return { host: a.slice(0, i), port: Number(a.slice(i + 1)) };
-};
-const [listen, ...servers] = process.argv.slice(2).map(split);
+const { listen, servers } = bareArgs();
 let next = 0;
 const server = net.createServer({ noDelay: true }, (client) => {
   const target = servers[next];

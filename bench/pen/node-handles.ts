@@ -3,17 +3,14 @@
 // handles save; beside our pen, what pen's table, selection and counters cost on top.
 //   node node-handles.js 127.0.0.1:PORT 127.0.0.1:B1 127.0.0.1:B2
 import { connect, detectDataPath, listenHandles, Pair } from '../../src/pen/transport';
+import { bareArgs } from './bare-args';
 
-const split = (a: string) => {
-  const i = a.lastIndexOf(':');
-  return { host: a.slice(0, i), port: Number(a.slice(i + 1)) };
-};
-const [listen, ...servers] = process.argv.slice(2).map(split);
+const { listen, servers } = bareArgs();
 let next = 0;
 const hooks = { fromClient: (chunk: Buffer) => chunk, fromServer: () => undefined, closed: () => undefined };
 
 if (detectDataPath({ FLAVORKIT_PEN_DATA_PATH: 'handles' }).path !== 'handles') throw new Error('this Node offers no handle path');
-void listenHandles({ kind: 'inet', host: listen!.host, port: listen!.port }, 4096, (client) => {
+void listenHandles({ kind: 'inet', host: listen.host, port: listen.port }, 4096, (client) => {
   const target = servers[next]!;
   next = (next + 1) % servers.length;
   connect('handles', { host: target.host, port: target.port, unixPath: null, source: null, timeoutMs: 5000 }, (upstream) => {

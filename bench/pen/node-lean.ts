@@ -4,12 +4,9 @@
 // backend is connected (as pen does), half-close forwarded with end().
 //   node node-lean.js 127.0.0.1:PORT 127.0.0.1:B1 127.0.0.1:B2
 import net from 'node:net';
+import { bareArgs } from './bare-args';
 
-const split = (a: string) => {
-  const i = a.lastIndexOf(':');
-  return { host: a.slice(0, i), port: Number(a.slice(i + 1)) };
-};
-const [listen, ...servers] = process.argv.slice(2).map(split);
+const { listen, servers } = bareArgs();
 let next = 0;
 
 function forward(from: net.Socket, to: net.Socket): void {

@@ -5,6 +5,7 @@
 //   npx tsx bench/pen/run.ts                 # 10 s per measurement
 //   BENCH_SECONDS=5 BENCH_ROUNDS=3 BENCH_CONNECTIONS=50 npx tsx bench/pen/run.ts
 //   BENCH_CPU_PROF=/tmp/prof npx tsx bench/pen/run.ts   # also profile our pen
+//   BENCH_PROXIES=pen,ours-ffi,ours npx tsx bench/pen/run.ts   # only these (Debian pen always runs)
 //
 // Writes the table to stdout and to docs/benchmarks/pen.md (BENCH_NO_WRITE=1 to skip the file).
 import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
@@ -26,9 +27,12 @@ const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 3);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const MODES: readonly Mode[] = ['keepalive', 'close'];
+/** The proxies to measure (names as in the tables' first column of Proxy['name']); all when unset. */
+const ONLY = process.env.BENCH_PROXIES ? new Set(['pen', ...process.env.BENCH_PROXIES.split(',').map((n) => n.trim())]) : null;
+const wanted = (name: string) => !ONLY || ONLY.has(name);
 
 interface Proxy {
-  name: 'pen' | 'haproxy' | 'ours' | 'ours-ffi' | 'ours-net' | 'ours-checks' | 'baseline' | 'lean' | 'handles';
+  name: 'pen' | 'haproxy' | 'ours' | 'ours-ffi' | 'ours-net' | 'ours-checks' | 'baseline' | 'lean' | 'handles' | 'ffi';
   label: string;
   port: number;
   child: ChildProcess;
@@ -77,12 +81,14 @@ async function main(): Promise<void> {
   await waitForTcp(penPort, 'Debian pen');
   proxies.push({ name: 'pen', label: 'Debian pen 0.34.1', port: penPort, child: pen });
 
-  const haPort = await freePort();
-  const haCfg = path.join(work, 'haproxy.cfg');
-  fs.writeFileSync(haCfg, haproxyConfig(haPort, backends));
-  const ha = start('haproxy', ['-db', '-f', haCfg]);
-  await waitForTcp(haPort, 'haproxy');
-  proxies.push({ name: 'haproxy', label: 'haproxy (tcp, 1 thread)', port: haPort, child: ha });
+  if (wanted('haproxy')) {
+    const haPort = await freePort();
+    const haCfg = path.join(work, 'haproxy.cfg');
+    fs.writeFileSync(haCfg, haproxyConfig(haPort, backends));
+    const ha = start('haproxy', ['-db', '-f', haCfg]);
+    await waitForTcp(haPort, 'haproxy');
+    proxies.push({ name: 'haproxy', label: 'haproxy (tcp, 1 thread)', port: haPort, child: ha });
+  }
 
   // Two Node references: the naive pipe proxy and a leaner one (see their files).
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`] : [];
@@ -90,11 +96,13 @@ async function main(): Promise<void> {
     ['baseline', 'node-baseline', 'node baseline (net + pipe)'],
     ['lean', 'node-lean', 'node lean (data events, no pipe)'],
     ['handles', 'node-handles', 'node bare on libuv handles (transport.ts)'],
+    ['ffi', 'node-ffi', 'node bare on the FFI epoll loop (ffi/loop.ts)'],
   ] as const) {
+    if (!wanted(name)) continue;
     const port = await freePort();
     const out = path.join(work, `${file}.js`);
-    execFileSync(path.join(ROOT, 'node_modules/.bin/esbuild'), [path.join(__dirname, `${file}.ts`), '--bundle', '--platform=node', '--format=cjs', `--outfile=${out}`, '--log-level=warning'], { cwd: ROOT });
-    const child = start(process.execPath, [...profile, out, `127.0.0.1:${port}`, ...backends.map((b) => `127.0.0.1:${b}`)]);
+    execFileSync(path.join(ROOT, 'node_modules/.bin/esbuild'), [path.join(__dirname, `${file}.ts`), '--bundle', '--platform=node', '--format=cjs', '--external:koffi', `--outfile=${out}`, '--log-level=warning'], { cwd: ROOT });
+    const child = start(process.execPath, [...profile, out, `127.0.0.1:${port}`, ...backends.map((b) => `127.0.0.1:${b}`)], { ...process.env, NODE_PATH: path.join(ROOT, 'node_modules') });
     await waitForTcp(port, label);
     proxies.push({ name, label, port, child });
   }
@@ -111,6 +119,7 @@ async function main(): Promise<void> {
       ['ours-checks', 'our pen (handles, HTTP checks every 100 ms)', { FLAVORKIT_PEN_DATA_PATH: 'handles' }, checks],
       ['ours-net', 'our pen (bundled, net fallback)', { FLAVORKIT_PEN_DATA_PATH: 'net' }, []],
     ] as const) {
+      if (!wanted(name)) continue;
       const ourPort = await freePort();
       // BENCH_CPU_PROF=DIR writes V8 CPU profiles of the Node proxies there (node --cpu-prof).
       const ours = start(process.execPath, [...profile, bundle, '-f', '-r', '-x', '10000', ...extra, `127.0.0.1:${ourPort}`, ...backends.map((b) => `127.0.0.1:${b}`)], {
@@ -138,6 +147,7 @@ async function main(): Promise<void> {
   const roundRatios = new Map<string, number[]>();
   // Our pen with health checks over our pen without, round by round: their cost in req/s.
   const checkRatios = new Map<Mode, number[]>();
+  const measured = (name: Proxy['name']) => proxies.some((p) => p.name === name);
   const ratioIn = (round: Result[], top: Proxy['name'], bottom: Proxy['name']) => {
     const t = round.find((x) => x.proxy === top);
     const b = round.find((x) => x.proxy === bottom);
@@ -163,9 +173,10 @@ async function main(): Promise<void> {
       rounds.push(round);
     }
     const overPen = (name: Proxy['name']) => (round: Result[]) => ratioIn(round, name, 'pen');
-    const oursOverPen = overPen('ours');
-    for (const name of ['ours-ffi', 'ours'] as const) roundRatios.set(`${mode}|${name}`, rounds.map(overPen(name)));
-    checkRatios.set(mode, rounds.map((round) => ratioIn(round, 'ours-checks', 'ours')));
+    // The median round by our pen on the FFI path (the path with targets against pen), else on the handles.
+    const oursOverPen = overPen(measured('ours-ffi') ? 'ours-ffi' : 'ours');
+    for (const name of ['ours-ffi', 'ours'] as const) if (measured(name)) roundRatios.set(`${mode}|${name}`, rounds.map(overPen(name)));
+    if (measured('ours-checks') && measured('ours')) checkRatios.set(mode, rounds.map((round) => ratioIn(round, 'ours-checks', 'ours')));
     results.push(...[...rounds].sort((a, b) => oursOverPen(a) - oursOverPen(b))[Math.floor(rounds.length / 2)]!);
   }
   const rss = new Map(proxies.map((p) => [p.name, peakRssMiB(p.child.pid!)]));
@@ -203,11 +214,13 @@ async function main(): Promise<void> {
     ratios.push('', '| mode | ours | req/s ours/pen by round |', '|---|---|---|');
     for (const mode of MODES) {
       for (const name of ['ours-ffi', 'ours'] as const) {
+        if (!roundRatios.has(`${mode}|${name}`)) continue;
         ratios.push(`| ${mode} | ${name === 'ours' ? 'handles' : 'FFI'} | ${(roundRatios.get(`${mode}|${name}`) ?? []).map((x) => `${x.toFixed(2)}×`).join(' ')} |`);
       }
     }
-    ratios.push('', '| mode | req/s with health checks ÷ without, by round | median |', '|---|---|---:|');
+    if (checkRatios.size > 0) ratios.push('', '| mode | req/s with health checks ÷ without, by round | median |', '|---|---|---:|');
     for (const mode of MODES) {
+      if (!checkRatios.has(mode)) continue;
       const byRound = checkRatios.get(mode) ?? [];
       const median = [...byRound].sort((x, y) => x - y)[Math.floor(byRound.length / 2)];
       ratios.push(`| ${mode} | ${byRound.map((x) => `${x.toFixed(3)}×`).join(' ')} | ${median?.toFixed(3) ?? '–'}× |`);
@@ -219,7 +232,7 @@ async function main(): Promise<void> {
     `memory: ${execFileSync('free', ['-h'], { encoding: 'utf8' }).split('\n')[1].trim().split(/\s+/)[1]} total`,
     `kernel: ${os.release()}`,
     `node: ${process.version}`,
-    `wrk: -t1 -c${CONNECTIONS} -d${SECONDS}s --latency (after ${WARMUP_SECONDS} s of warm-up per proxy and mode), ${ROUNDS} rounds with the proxies in rotated order, the table from the round with the median ours/pen ratio; close mode adds -H "Connection: close"`,
+    `wrk: -t1 -c${CONNECTIONS} -d${SECONDS}s --latency (after ${WARMUP_SECONDS} s of warm-up per proxy and mode), ${ROUNDS} rounds with the proxies in rotated order, the table from the round with the median ours/pen ratio (FFI path when measured)${ONLY ? `; proxies: ${[...ONLY].join(', ')}` : ''}; close mode adds -H "Connection: close"`,
     `backends: two ${spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr.trim().replace('nginx version: ', '')} processes (1 worker each, fixed 200 reply); all on 127.0.0.1`,
   ];
   const report = `${lines.join('\n')}\n\n${ratios.join('\n')}\n`;

@@ -1,8 +1,12 @@
-// System calls per close-mode request (`Connection: close`: a new client and backend connection
-// each), counted with strace -c -f on the proxy process (all its threads) while wrk -c1 drives it:
-// Debian's pen, our pen on its FFI epoll loop, on its handle path and on net, and the bare Node proxies on handles and on net.
+// System calls per request, counted with strace -c -f on the proxy process (all its threads) while
+// wrk drives it: Debian's pen, our pen on its FFI epoll loop, on its handle path and on net, and
+// the bare Node proxies on the FFI loop, on handles and on net. In close mode (`Connection:
+// close`: a new client and backend connection each) wrk keeps one connection (-c1); with
+// keep-alive it keeps 50, as the throughput benchmark does, so that each epoll_wait reports what
+// it would under load.
 //
-//   npx tsx bench/pen/syscalls.ts          # BENCH_SECONDS (3) of traced requests per proxy
+//   npx tsx bench/pen/syscalls.ts                    # BENCH_SECONDS (3) of traced requests per proxy
+//   BENCH_MODE=keepalive npx tsx bench/pen/syscalls.ts
 //
 // Prints a markdown table: calls per request, by system call. strace slows every proxy down, so
 // only the counts mean anything, not the rates.
@@ -12,9 +16,11 @@ import path from 'node:path';
 import { referenceFile } from '../../tools/reference';
 import { freePort, waitForTcp } from '../../tools/ports';
 import { BenchProcesses, fmt } from '../support/processes';
-import { bundleOurs, nginx, ROOT, wrk } from './setup';
+import { bundleOurs, nginx, ROOT, wrk, type Mode } from './setup';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
+const MODE: Mode = process.env.BENCH_MODE === 'keepalive' ? 'keepalive' : 'close';
+const CONNECTIONS = MODE === 'close' ? 1 : 50;
 const bench = new BenchProcesses('pen-syscalls');
 
 /** strace -c's summary as calls per system call. */
@@ -29,11 +35,11 @@ function parseSummary(text: string): Map<string, number> {
 }
 
 async function traced(child: ChildProcess, port: number): Promise<{ perRequest: Map<string, number>; requests: number }> {
-  wrk(port, 'close', 1, 1);
+  wrk(port, MODE, 1, CONNECTIONS);
   const out = path.join(bench.work, `strace-${child.pid}.txt`);
   const strace = spawn('strace', ['-c', '-f', '-q', '-o', out, '-p', String(child.pid)], { stdio: 'ignore' });
   await new Promise((r) => setTimeout(r, 500));
-  const { requests } = wrk(port, 'close', SECONDS, 1);
+  const { requests } = wrk(port, MODE, SECONDS, CONNECTIONS);
   const exited = new Promise((r) => strace.once('exit', r));
   process.kill(strace.pid!, 'SIGINT');
   await exited;
@@ -49,8 +55,9 @@ async function main(): Promise<void> {
   if (!bundle) throw new Error('src/pen/bin/pen.ts is missing');
   const lean = path.join(bench.work, 'node-lean.js');
   const handles = path.join(bench.work, 'node-handles.js');
-  for (const [file, out] of [['node-lean', lean], ['node-handles', handles]] as const) {
-    execFileSync(path.join(ROOT, 'node_modules/.bin/esbuild'), [path.join(__dirname, `${file}.ts`), '--bundle', '--platform=node', '--format=cjs', `--outfile=${out}`, '--log-level=warning'], { cwd: ROOT });
+  const ffi = path.join(bench.work, 'node-ffi.js');
+  for (const [file, out] of [['node-lean', lean], ['node-handles', handles], ['node-ffi', ffi]] as const) {
+    execFileSync(path.join(ROOT, 'node_modules/.bin/esbuild'), [path.join(__dirname, `${file}.ts`), '--bundle', '--platform=node', '--format=cjs', '--external:koffi', `--outfile=${out}`, '--log-level=warning'], { cwd: ROOT });
   }
   const geoip = path.dirname(referenceFile('libgeoip1', 'usr/lib/x86_64-linux-gnu/libGeoIP.so.1'));
   const proxies: Array<[string, (port: number) => ChildProcess]> = [
@@ -58,6 +65,7 @@ async function main(): Promise<void> {
     ['ours, FFI', (port) => bench.start(process.execPath, [bundle, '-f', '-r', '-x', '10000', `127.0.0.1:${port}`, ...targets], { ...process.env, NODE_PATH: path.join(ROOT, 'node_modules'), FLAVORKIT_ROOT: path.join(bench.work, 'root-f'), FLAVORKIT_PEN_DATA_PATH: 'ffi' })],
     ['ours, handles', (port) => bench.start(process.execPath, [bundle, '-f', '-r', '-x', '10000', `127.0.0.1:${port}`, ...targets], { ...process.env, FLAVORKIT_ROOT: path.join(bench.work, 'root-h'), FLAVORKIT_PEN_DATA_PATH: 'handles' })],
     ['ours, net', (port) => bench.start(process.execPath, [bundle, '-f', '-r', '-x', '10000', `127.0.0.1:${port}`, ...targets], { ...process.env, FLAVORKIT_ROOT: path.join(bench.work, 'root-n'), FLAVORKIT_PEN_DATA_PATH: 'net' })],
+    ['bare, FFI', (port) => bench.start(process.execPath, [ffi, `127.0.0.1:${port}`, ...targets], { ...process.env, NODE_PATH: path.join(ROOT, 'node_modules') })],
     ['bare, handles', (port) => bench.start(process.execPath, [handles, `127.0.0.1:${port}`, ...targets])],
     ['bare, net', (port) => bench.start(process.execPath, [lean, `127.0.0.1:${port}`, ...targets])],
   ];
@@ -78,7 +86,7 @@ async function main(): Promise<void> {
   }
   lines.push(`| **total** | ${columns.map((c) => `**${fmt([...c.perRequest.values()].reduce((a, b) => a + b, 0), 1)}**`).join(' | ')} |`);
   lines.push(`| requests traced | ${columns.map((c) => c.requests).join(' | ')} |`);
-  process.stdout.write(`${lines.join('\n')}\n`);
+  process.stdout.write(`${MODE} mode, wrk -c${CONNECTIONS}\n\n${lines.join('\n')}\n`);
 }
 
 main()

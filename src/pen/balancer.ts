@@ -81,6 +81,8 @@ export class Balancer {
   private lastServer = 0;
   /** Client IP → entry, least recently used first (a Map keeps insertion order). */
   readonly clients = new Map<string, ClientEntry>();
+  /** The key last stored in `clients`, which is its last in order. */
+  private newestKey: string | null = null;
 
   constructor(
     readonly settings: Settings,
@@ -103,14 +105,19 @@ export class Balancer {
       entry = undefined;
     }
     if (entry) {
-      this.clients.delete(key);
+      // The table is in order of last use: a client that was also the last one stays where it is.
+      if (key !== this.newestKey) {
+        this.clients.delete(key);
+        this.clients.set(key, entry);
+      }
     } else {
       entry = { address: key, server: -1, last: t, connects: 0, sx: 0, rx: 0 };
       while (this.clients.size >= this.settings.clientsMax) this.clients.delete(this.clients.keys().next().value!);
+      this.clients.set(key, entry);
     }
+    this.newestKey = key;
     entry.connects++;
     entry.last = t;
-    this.clients.set(key, entry);
     return entry;
   }
 

@@ -1,22 +1,33 @@
-import { ABUSE, type Balancer, type ClientEntry, type Server } from './balancer';
+import { type Balancer, type ClientEntry, type Server } from './balancer';
 import { proxyHeader, startsLikeProxyHeader, type Endpoint4or6 } from './proxyproto';
 import type { ProxySettings } from './state';
-import { connect, CONNECTING, Pair, type DataPath, type Side, type SideOwner } from './transport';
+import { connect, CONNECTING, Pair, type DataPath, type PairHooks, type Side, type SideOwner } from './transport';
 
-/** One client connection and its backend connection: a slot of pen's connection table. */
-export class Conn implements SideOwner {
+/**
+ * One client connection and its backend connection: a slot of pen's connection table. Once the
+ * backend is up it is also the pair's hooks (counting, logging and rewriting the bytes), so a
+ * connection costs this object and its pair, not a closure per hook.
+ */
+export class Conn implements SideOwner, PairHooks {
   upstream: Side | null = null;
   server: Server | null = null;
   pair: Pair | null = null;
   /** Set when the client went away before its backend answered. */
   aborted = false;
+  /** The servers still to try after the first one failed, in failover order; made at the first failure. */
+  candidates: Generator<Server> | null = null;
+  /** What the relay does with the client's bytes, as the settings were when the backend came up. */
+  private log: RequestLogger | null = null;
+  private rewrite = false;
+  /** The first bytes must not be a PROXY header (accept_proxy's ACL does not permit one). */
+  private screen = false;
 
   constructor(
     readonly slot: number,
     readonly client: Side,
     readonly entry: ClientEntry,
     readonly address: string,
-    private readonly release: (conn: Conn) => void,
+    private readonly proxy: Proxy,
     /** Where the client came from when a PROXY header named it, and its bytes read with the header. */
     readonly origin: ClientOrigin | null = null,
   ) {
@@ -37,6 +48,42 @@ export class Conn implements SideOwner {
     this.close();
   }
 
+  /** Relays between the client and `this.upstream`, the backend connection to `this.server`. */
+  relay(log: RequestLogger | null, rewrite: boolean): void {
+    this.log = log;
+    this.rewrite = rewrite;
+    this.screen = this.origin?.screen === true;
+    this.pair = new Pair(this.client, this.upstream!, this.proxy.settings.fastClose, this);
+  }
+
+  fromClient(chunk: Buffer): Buffer {
+    if (this.screen) {
+      // Only the first bytes could be a header; after them, nothing more is looked at.
+      this.screen = false;
+      if (startsLikeProxyHeader(chunk)) {
+        this.proxy.onRefused?.(`client ${this.address} sent a PROXY header but accept_proxy's ACL does not permit it; connection closed`);
+        this.close();
+        return Buffer.alloc(0);
+      }
+    }
+    const s = this.server!;
+    if (this.log) this.log(this.address, s.unixPath ?? s.host, chunk);
+    const out = this.rewrite ? forwardHeaders(chunk, this.address, this.proxy.proto) : chunk;
+    s.sx += out.length;
+    this.entry.rx += chunk.length;
+    return out;
+  }
+
+  fromServer(chunk: Buffer): void {
+    this.server!.rx += chunk.length;
+    this.entry.sx += chunk.length;
+  }
+
+  closed(): void {
+    this.proxy.debug(() => `connection ${this.slot} closed: ${this.pair!.clientBytes} bytes from the client, ${this.pair!.serverBytes} from server ${this.server!.index}`);
+    this.proxy.release(this);
+  }
+
   /** Closes both sides and frees the slot. */
   close(): void {
     if (this.pair) {
@@ -45,7 +92,7 @@ export class Conn implements SideOwner {
     }
     this.aborted = true;
     this.client.close();
-    this.release(this);
+    this.proxy.release(this);
   }
 }
 
@@ -101,10 +148,10 @@ export class Proxy {
   constructor(
     private readonly balancer: Balancer,
     readonly settings: ProxySettings,
-    private readonly proto: 'http' | 'https',
+    readonly proto: 'http' | 'https',
     private readonly logRequest: () => RequestLogger | null,
     /** Debug logging; the message is built only when debugging is on (it is per connection). */
-    private readonly debug: (message: () => string) => void,
+    readonly debug: (message: () => string) => void,
     /** How backend connections are made: on handles, or on net sockets. */
     readonly dataPath: DataPath,
   ) {
@@ -155,33 +202,42 @@ export class Proxy {
     if (this.freeSlots.length === 0) this.onFull?.();
     const address = origin?.source?.address ?? client.remoteAddress ?? '0.0.0.0';
     const entry = this.balancer.storeClient(address);
-    const conn = new Conn(slot, client, entry, address, this.release, origin);
+    const conn = new Conn(slot, client, entry, address, this, origin);
     this.conns[slot] = conn;
     const first = this.balancer.initialServer(entry, address, origin?.source?.port ?? client.remotePort);
     if (first === null) {
       const emergency = this.balancer.emergency;
-      if (emergency) this.connect(conn, emergency, null);
+      if (emergency) this.connect(conn, emergency);
       else conn.close();
       return;
     }
-    const candidates = first.index === ABUSE ? null : this.balancer.failover(first, entry, address);
     if (first.index >= 0 && !this.balancer.accepts(first, entry, address)) {
-      this.next(conn, candidates);
+      this.next(conn, first);
       return;
     }
-    this.connect(conn, first, candidates);
+    this.connect(conn, first);
   };
 
-  private next(conn: Conn, candidates: Generator<Server> | null): void {
-    const s = candidates?.next();
-    if (!s || s.done) {
+  /**
+   * The next server for `conn` after `failed` could not take it, or the end of the client. The
+   * failover order is made at the first failure, not for every client; the abuse and emergency
+   * servers have none.
+   */
+  private next(conn: Conn, failed: Server): void {
+    if (failed.index < 0) {
       conn.close();
       return;
     }
-    this.connect(conn, s.value, candidates);
+    conn.candidates ??= this.balancer.failover(failed, conn.entry, conn.address);
+    const s = conn.candidates.next();
+    if (s.done) {
+      conn.close();
+      return;
+    }
+    this.connect(conn, s.value);
   }
 
-  private connect(conn: Conn, s: Server, candidates: Generator<Server> | null): void {
+  private connect(conn: Conn, s: Server): void {
     if (conn.aborted) return;
     if (s.index >= 0) conn.entry.server = s.index;
     conn.server = s;
@@ -201,59 +257,29 @@ export class Proxy {
       conn.server = null;
       this.balancer.blacklist(s);
       this.debug(() => `connect to server ${s.index} failed; blacklisted for ${this.balancer.settings.blacklistSeconds} s`);
-      this.next(conn, candidates);
+      this.next(conn, s);
     });
   }
 
   private pipe(conn: Conn, upstream: Side, s: Server): void {
-    const { client, entry } = conn;
+    const { client } = conn;
     conn.upstream = upstream;
     if (this.settings.tcpNodelay) {
       client.setNoDelay(true);
       upstream.setNoDelay(true);
     }
     if (this.settings.keepalive) upstream.setKeepAlive(true);
-    const http = this.settings.http;
-    const log = this.logRequest();
-    const serverAddress = s.unixPath ?? s.host;
-    const proto = this.proto;
     const origin = conn.origin;
     if (s.proxyProtocol) {
       const source = { address: conn.address, port: origin?.source?.port ?? client.remotePort };
       upstream.write(proxyHeader(s.proxyProtocol, client.remoteAddress === null && !origin?.source ? null : source, origin?.destination ?? client.localEndpoint?.() ?? null));
     }
-    let screen = origin?.screen === true;
-    const refuse = this.onRefused;
-    conn.pair = new Pair(client, upstream, this.settings.fastClose, {
-      fromClient(chunk) {
-        if (screen) {
-          // Only the first bytes could be a header; after them, nothing more is looked at.
-          screen = false;
-          if (startsLikeProxyHeader(chunk)) {
-            refuse?.(`client ${conn.address} sent a PROXY header but accept_proxy's ACL does not permit it; connection closed`);
-            conn.close();
-            return Buffer.alloc(0);
-          }
-        }
-        if (log) log(conn.address, serverAddress, chunk);
-        const out = http ? forwardHeaders(chunk, conn.address, proto) : chunk;
-        s.sx += out.length;
-        entry.rx += chunk.length;
-        return out;
-      },
-      fromServer(chunk) {
-        s.rx += chunk.length;
-        entry.sx += chunk.length;
-      },
-      closed: () => {
-        this.debug(() => `connection ${conn.slot} closed: ${conn.pair!.clientBytes} bytes from the client, ${conn.pair!.serverBytes} from server ${s.index}`);
-        this.release(conn);
-      },
-    });
-    if (origin?.early) conn.pair.data(client, origin.early);
+    conn.relay(this.logRequest(), this.settings.http);
+    if (origin?.early) conn.pair!.data(client, origin.early);
   }
 
-  private readonly release = (conn: Conn): void => {
+  /** Frees a connection's slot (and its server's count) once it has closed. */
+  release(conn: Conn): void {
     if (this.conns[conn.slot] !== conn) return;
     this.conns[conn.slot] = null;
     if (conn.server && conn.upstream) conn.server.conns--;
@@ -261,7 +287,7 @@ export class Proxy {
     this.freeSlots.push(conn.slot);
     this.used--;
     if (wasFull) this.onRoom?.();
-  };
+  }
 
   /** `close N`: closes a slot's connection. */
   close(slot: number): boolean {

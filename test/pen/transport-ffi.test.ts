@@ -250,6 +250,25 @@ describe('relay on the FFI loop', () => {
     assert.ok(await closedSoon(upstreams[0]!), 'the backend connection is closed after the client reset');
   });
 
+  it('a backend that answers and resets at once: the client gets the answer, and the reset closes the pair rather than half-closing it', async () => {
+    const { relay } = await relayTo((s) =>
+      s.once('data', () => {
+        s.write('answer');
+        s.resetAndDestroy();
+      }),
+    );
+    // A client that would keep its own side open after an EOF: only a close of the pair ends it.
+    const client = net.connect({ port: relay.port, host: '127.0.0.1', allowHalfOpen: true });
+    client.on('error', () => undefined);
+    let answer = '';
+    client.on('data', (d) => (answer += d));
+    client.write('question');
+    await relay.next((e) => e.kind === 'closed', 3000);
+    assert.ok(await closedSoon(client));
+    assert.equal(answer, 'answer');
+    client.destroy();
+  });
+
   it('tcp_fastclose down: the client ending closes both sides, though the backend never answers', async () => {
     const { relay, backend: b } = await relayTo((s) => s.resume(), { fastClose: 'down' });
     const client = relay.client();

@@ -53,6 +53,9 @@ export const EPOLLIN = 0x1;
 export const EPOLLOUT = 0x4;
 export const EPOLLERR = 0x8;
 export const EPOLLHUP = 0x10;
+export const EPOLLRDHUP = 0x2000;
+/** Edge-triggered: an event when readiness arrives, not in every round while it lasts. */
+export const EPOLLET = 0x80000000 | 0;
 export const EFD_NONBLOCK = 0o4000;
 export const EFD_CLOEXEC = 0o2000000;
 export const RLIMIT_NOFILE = 7;
@@ -87,8 +90,10 @@ export function loadLibc(): Libc | string {
       accept4: f('int accept4(int, void *, void *, int)'),
       connect: f('int connect(int, void *, uint32_t)'),
       getsockname: f('int getsockname(int, void *, void *)'),
-      recv: f('long recv(int, void *, size_t, int)'),
-      send: f('long send(int, void *, size_t, int)'),
+      // ssize_t read as int: a call moves at most one buffer (64 KiB, or a bounded pending write),
+      // and a 32-bit result converts to a JavaScript number more cheaply.
+      recv: f('int recv(int, void *, size_t, int)'),
+      send: f('int send(int, void *, size_t, int)'),
       shutdown: f('int shutdown(int, int)'),
       close: f('int close(int)'),
       epoll_create1: f('int epoll_create1(int)'),

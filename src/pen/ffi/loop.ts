@@ -2,10 +2,10 @@ import dns from 'node:dns';
 import net from 'node:net';
 import type { ConnectTarget, Side, SideOwner } from '../transport';
 import {
-  EAGAIN, EINPROGRESS, EINTR, EMFILE, ENFILE, ENOTCONN, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD, EPOLL_DATA_OFFSET,
-  EPOLL_EVENT_SIZE, EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, EFD_CLOEXEC, EFD_NONBLOCK, IPPROTO_TCP, MSG_NOSIGNAL,
-  peerOf, RLIMIT_NOFILE, SHUT_WR, SO_ERROR, SO_KEEPALIVE, SO_REUSEADDR, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM,
-  sockaddr, SOL_SOCKET, TCP_NODELAY, type Libc,
+  AF_INET, EAGAIN, EINPROGRESS, EINTR, EMFILE, ENFILE, ENOTCONN, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD,
+  EPOLL_DATA_OFFSET, EPOLL_EVENT_SIZE, EPOLLERR, EPOLLET, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP, EFD_CLOEXEC,
+  EFD_NONBLOCK, IPPROTO_TCP, MSG_NOSIGNAL, peerOf, RLIMIT_NOFILE, SHUT_WR, SO_KEEPALIVE, SO_REUSEADDR, SOCK_CLOEXEC,
+  SOCK_NONBLOCK, SOCK_STREAM, sockaddr, SOL_SOCKET, TCP_NODELAY, type Libc,
 } from './libc';
 
 /*
@@ -14,20 +14,34 @@ import {
  * send could not take kept per descriptor until the socket is writable (reading from the other
  * side stops meanwhile), shutdown for half-close, close. The loop runs on its own thread and
  * blocks in epoll_wait; between rounds it lets that thread's event loop run (timers, messages).
+ *
+ * Each connected socket is registered once, edge-triggered, and stays registered until close
+ * (which takes it out of the set): pausing and resuming a side is a flag, not an epoll_ctl. The
+ * loop remembers per side what the kernel has announced (bytes or an EOF to read), so a side
+ * that resumes reads without waiting for another event. A recv that fills less than the buffer
+ * has emptied the socket; if the peer's FIN had already been announced (EPOLLRDHUP), that read
+ * was the last one and the EOF is passed on without a recv that returns 0.
  */
 
 /** Events taken per epoll_wait. */
 const MAX_EVENTS = 256;
 /** Bytes one recv may read: pen's own buffer size. */
 const READ_SIZE = 64 * 1024;
-/** Clients accepted per readiness of the listener, so that relaying goes on under a connect storm. */
-const ACCEPTS_PER_ROUND = 64;
 /** The most descriptors the per-descriptor tables cover, whatever RLIMIT_NOFILE allows. */
 const FD_TABLE_MAX = 1 << 20;
 /** How long the loop may block, and run without letting its thread's event loop turn, ms. */
 const SLICE_MS = 20;
 /** After running out of descriptors, the listener rests this long before accepting again, ms. */
 const ACCEPT_PAUSE_MS = 100;
+/** How often connect deadlines are checked, ms. */
+const DEADLINE_SCAN_MS = 50;
+/** Reads up to this many bytes are passed on as views made once per length (requests, short answers). */
+const KEPT_VIEWS = 4096;
+
+/** A connected socket waits for input and for the peer's FIN; output is added when bytes wait. */
+const SOCKET_EVENTS = EPOLLIN | EPOLLRDHUP | EPOLLET;
+const READABLE = EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR;
+const WRITABLE = EPOLLOUT | EPOLLHUP | EPOLLERR;
 
 interface Listening {
   fd: number;
@@ -39,6 +53,14 @@ export class FfiSide implements Side {
   owner: SideOwner | null = null;
   reading = false;
   closed = false;
+  /** The kernel announced something to read (bytes, an EOF or an error) that no recv has taken yet. */
+  canRead = false;
+  /** The peer's FIN was announced: once the socket is empty, the EOF follows. */
+  peerDone = false;
+  /** An error was announced: after the bytes before it, a recv reports it. */
+  errored = false;
+  /** Waiting in the loop's list of sides to read after this round. */
+  queuedRead = false;
   /** Bytes send could not take yet; the only copy the loop makes of relayed data. */
   pending: Buffer | null = null;
   shutdownWanted = false;
@@ -57,13 +79,12 @@ export class FfiSide implements Side {
   startReading(): void {
     if (this.reading || this.closed) return;
     this.reading = true;
-    this.loop.update(this);
+    // Called from an owner's callbacks: what waits is read after this round's events, not here.
+    if (this.canRead) this.loop.readSoon(this);
   }
 
   stopReading(): void {
-    if (!this.reading || this.closed) return;
     this.reading = false;
-    this.loop.update(this);
   }
 
   write(chunk: Buffer): boolean {
@@ -80,7 +101,7 @@ export class FfiSide implements Side {
     }
     // A copy: the chunk may be a view of the loop's read buffer, which the next recv overwrites.
     this.pending = Buffer.from(chunk.subarray(Math.max(0, sent)));
-    this.loop.update(this);
+    this.loop.watchOutput(this);
     return false;
   }
 
@@ -111,19 +132,47 @@ export class FfiSide implements Side {
     this.loop.setOption(this.fd, SOL_SOCKET, SO_KEEPALIVE, on ? 1 : 0);
   }
 
-  /** The socket is readable (or failed): one recv, passed on. */
+  /** What epoll reported for this socket. */
+  event(ev: number): void {
+    if (ev & READABLE) {
+      this.canRead = true;
+      if (ev & (EPOLLRDHUP | EPOLLHUP)) this.peerDone = true;
+      if (ev & EPOLLERR) this.errored = true;
+      if (this.reading) this.readable();
+      if (this.closed) return;
+    }
+    if (this.pending && ev & WRITABLE) this.writable();
+  }
+
+  /** One recv, passed on; what more there may be is read in the next round. */
   readable(): void {
     const loop = this.loop;
     const n = loop.libc.recv(this.fd, loop.readBuffer, READ_SIZE, 0);
-    if (n > 0) this.owner?.data(this, loop.readBuffer.subarray(0, n));
-    else if (n === 0) {
-      this.reading = false;
-      loop.update(this);
-      this.owner?.end(this);
-    } else {
+    if (n > 0) {
+      const emptied = n < READ_SIZE;
+      // After the peer's FIN or an error the socket stays readable (the EOF, the error) until a read says so.
+      if (emptied && !this.peerDone && !this.errored) this.canRead = false;
+      this.owner?.data(this, loop.readView(n));
+      if (this.closed || !this.reading) return;
+      // A reset is reported as one (by the next recv), not taken for an EOF.
+      if (!emptied || this.errored) loop.readSoon(this);
+      else if (this.peerDone) this.ended();
+    } else if (n === 0) this.ended();
+    else {
       const errno = loop.libc.errno();
-      if (errno !== EAGAIN && errno !== EINTR) this.owner?.failed(this);
+      if (errno === EAGAIN) {
+        // Nothing to read after all: whatever error was announced is not the socket's.
+        this.canRead = false;
+        this.errored = false;
+      } else if (errno === EINTR) loop.readSoon(this);
+      else this.owner?.failed(this);
     }
+  }
+
+  private ended(): void {
+    this.reading = false;
+    this.canRead = false;
+    this.owner?.end(this);
   }
 
   /** The socket is writable again: what waits goes out; the owner hears when all has. */
@@ -136,11 +185,11 @@ export class FfiSide implements Side {
       return;
     }
     if (sent < pending.length) {
+      // The kernel's buffer is full again: its next room comes as another event.
       this.pending = pending.subarray(sent);
       return;
     }
     this.pending = null;
-    this.loop.update(this);
     if (this.shutdownWanted) {
       this.shutdownWanted = false;
       this.shutdown();
@@ -149,19 +198,19 @@ export class FfiSide implements Side {
   }
 }
 
-/** A backend connection under way. */
-interface Connecting {
-  fd: number;
-  deadline: number;
-  done: (side: Side | null) => void;
-}
-
 export class FfiLoop {
   readonly readBuffer = Buffer.alloc(READ_SIZE);
+  /**
+   * Views of the read buffer's first n bytes, by n. What a side passes on is read at once or
+   * copied (the next recv overwrites it), so the same view object can serve every read of a length.
+   */
+  private readonly views: Array<Buffer | undefined> = new Array<Buffer | undefined>(KEPT_VIEWS + 1).fill(undefined);
   readonly epfd: number;
   /** Becomes readable when another thread has a message for this one. */
   readonly wakeFd: number;
   private readonly events = Buffer.alloc(MAX_EVENTS * EPOLL_EVENT_SIZE);
+  /** The same memory as 32-bit words: an event's flags, descriptor and generation. */
+  private readonly eventWords = new Int32Array(this.events.buffer, this.events.byteOffset, this.events.length >> 2);
   /** One epoll_event for epoll_ctl, and the small buffers the kernel fills in. */
   private readonly ctlEvent = Buffer.alloc(16);
   private readonly addressBuffer = Buffer.alloc(128);
@@ -170,16 +219,27 @@ export class FfiLoop {
   private readonly wakeBuffer = Buffer.alloc(8);
   /** Per descriptor: the events registered with epoll (0: not registered), and a generation
    * that tells an event for a closed descriptor from one for its reuse in the same round. */
-  private readonly interest: Uint32Array;
+  private readonly interest: Int32Array;
   private readonly generation: Uint32Array;
   private readonly sides: Array<FfiSide | null>;
-  private readonly connecting: Array<Connecting | null>;
-  /** The same connects, for the deadline scan. */
-  private readonly pendingConnects = new Set<Connecting>();
+  /** Backend connects under way, by descriptor: who hears the outcome, and by when. */
+  private readonly connectDone: Array<((side: Side | null) => void) | null>;
+  private readonly connectDeadline: Float64Array;
+  /** The descriptors of those connects, densely, for the deadline scan; and each one's place there. */
+  private readonly connectList: Int32Array;
+  private readonly connectIndex: Int32Array;
+  private connectCount = 0;
   private nextDeadlineScan = 0;
+  /** Sides to read after this round's events (resumed, or not emptied by their last read). */
+  private readQueue: FfiSide[] = [];
+  private readQueueNext: FfiSide[] = [];
   private readonly listeners = new Map<number, Listening>();
-  /** Backend addresses as sockaddrs, kept for the calls that read them. */
-  private readonly addresses = new Map<string, Buffer>();
+  /** Backend addresses as sockaddrs, by host and port, kept for the calls that read them. */
+  private readonly addresses = new Map<string, Map<number, Buffer>>();
+  private addressCount = 0;
+  private readonly unixAddresses = new Map<string, Buffer>();
+  /** Client IPv4 addresses as text, by their 32 bits: a returning client costs no string. */
+  private readonly ipv4Text = new Map<number, string>();
   private acceptPausedUntil = 0;
   private stopped = false;
   onWake: () => void = () => undefined;
@@ -189,10 +249,13 @@ export class FfiLoop {
     const limits = Buffer.alloc(16);
     const soft = libc.getrlimit(RLIMIT_NOFILE, limits) === 0 ? Number(limits.readBigUInt64LE(0)) : 1024;
     this.tableSize = Math.min(Math.max(soft, 1024), FD_TABLE_MAX);
-    this.interest = new Uint32Array(this.tableSize);
+    this.interest = new Int32Array(this.tableSize);
     this.generation = new Uint32Array(this.tableSize);
     this.sides = new Array<FfiSide | null>(this.tableSize).fill(null);
-    this.connecting = new Array<Connecting | null>(this.tableSize).fill(null);
+    this.connectDone = new Array<((side: Side | null) => void) | null>(this.tableSize).fill(null);
+    this.connectDeadline = new Float64Array(this.tableSize);
+    this.connectList = new Int32Array(this.tableSize);
+    this.connectIndex = new Int32Array(this.tableSize);
     this.epfd = libc.epoll_create1(SOCK_CLOEXEC);
     if (this.epfd < 0) throw new Error(`epoll_create1 failed (errno ${libc.errno()})`);
     this.wakeFd = libc.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -202,10 +265,16 @@ export class FfiLoop {
 
   private ctl(op: number, fd: number, events: number): number {
     const e = this.ctlEvent;
-    e.writeUInt32LE(events, 0);
+    e.writeInt32LE(events, 0);
     e.writeUInt32LE(fd, EPOLL_DATA_OFFSET);
     e.writeUInt32LE(this.generation[fd] ?? 0, EPOLL_DATA_OFFSET + 4);
     return this.libc.epoll_ctl(this.epfd, op, fd, e);
+  }
+
+  /** Registers a connected (or connecting) socket, once for its life. */
+  private register(fd: number, events: number): void {
+    this.ctl(EPOLL_CTL_ADD, fd, events);
+    this.interest[fd] = events;
   }
 
   setOption(fd: number, level: number, name: number, value: number): void {
@@ -213,16 +282,29 @@ export class FfiLoop {
     this.libc.setsockopt(fd, level, name, this.optionBuffer, 4);
   }
 
-  /** Registers what a side waits for: input while it reads, output while bytes wait. */
-  update(side: FfiSide): void {
+  /** A side has bytes waiting to be written: it must hear when the socket has room. */
+  watchOutput(side: FfiSide): void {
     const fd = side.fd;
-    const wanted = (side.reading ? EPOLLIN : 0) | (side.pending ? EPOLLOUT : 0);
     const had = this.interest[fd]!;
-    if (wanted === had) return;
-    // A socket waiting for nothing leaves the set: a hang-up would otherwise be reported each round.
-    if (wanted === 0) this.ctl(EPOLL_CTL_DEL, fd, 0);
-    else this.ctl(had === 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, wanted);
-    this.interest[fd] = wanted;
+    if (had & EPOLLOUT) return;
+    // Registered for output once and kept: an edge comes only after send has found the buffer full.
+    this.ctl(EPOLL_CTL_MOD, fd, had | EPOLLOUT);
+    this.interest[fd] = had | EPOLLOUT;
+  }
+
+  /** The first `n` bytes of the read buffer. */
+  readView(n: number): Buffer {
+    if (n > KEPT_VIEWS) return this.readBuffer.subarray(0, n);
+    let view = this.views[n];
+    if (view === undefined) this.views[n] = view = this.readBuffer.subarray(0, n);
+    return view;
+  }
+
+  /** Reads `side` after this round's events (at once if the loop is between rounds). */
+  readSoon(side: FfiSide): void {
+    if (side.queuedRead) return;
+    side.queuedRead = true;
+    this.readQueueNext.push(side);
   }
 
   /** Closes a side's descriptor (which leaves the epoll set with it). */
@@ -256,6 +338,7 @@ export class FfiLoop {
     this.lengthBuffer.writeUInt32LE(this.addressBuffer.length, 0);
     this.libc.getsockname(fd, this.addressBuffer, this.lengthBuffer);
     this.listeners.set(fd, { fd, accept });
+    // Level-triggered: a listener with clients still queued is reported again next round.
     this.ctl(EPOLL_CTL_ADD, fd, EPOLLIN);
     return { fd, port: peerOf(this.addressBuffer).port };
   }
@@ -264,142 +347,192 @@ export class FfiLoop {
     if (this.listeners.delete(fd)) this.libc.close(fd);
   }
 
-  private acceptFrom(listening: Listening): void {
-    const libc = this.libc;
-    for (let i = 0; i < ACCEPTS_PER_ROUND; i++) {
-      this.lengthBuffer.writeUInt32LE(this.addressBuffer.length, 0);
-      const fd = libc.accept4(listening.fd, this.addressBuffer, this.lengthBuffer, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (fd < 0) {
-        const errno = libc.errno();
-        if (errno === EMFILE || errno === ENFILE) {
-          // Level-triggered: the listener stays readable; rest it rather than spin.
-          this.ctl(EPOLL_CTL_DEL, listening.fd, 0);
-          this.acceptPausedUntil = Date.now() + ACCEPT_PAUSE_MS;
-        }
-        return;
-      }
-      if (fd >= this.tableSize) {
-        libc.close(fd);
-        continue;
-      }
-      const peer = peerOf(this.addressBuffer);
-      const side = new FfiSide(this, fd, peer.address, peer.port);
-      this.sides[fd] = side;
-      listening.accept(side);
+  /** The client's address as text; IPv4 addresses from a table, built once per address. */
+  private peerAddress(addr: Buffer): string | null {
+    if (addr.readUInt16LE(0) !== AF_INET) return peerOf(addr).address;
+    const bits = addr.readUInt32BE(4);
+    let text = this.ipv4Text.get(bits);
+    if (text === undefined) {
+      if (this.ipv4Text.size >= 4096) this.ipv4Text.clear();
+      text = `${addr[4]}.${addr[5]}.${addr[6]}.${addr[7]}`;
+      this.ipv4Text.set(bits, text);
     }
+    return text;
   }
 
-  private sockaddrFor(target: ConnectTarget): Buffer {
-    const key = target.unixPath ?? `${target.host}|${target.port}`;
-    let address = this.addresses.get(key);
-    if (!address) {
-      // Bounded: a config that keeps changing addresses does not grow this without end.
-      if (this.addresses.size >= 1024) this.addresses.clear();
-      address = sockaddr(target.host, target.port, target.unixPath);
-      this.addresses.set(key, address);
+  /**
+   * One client per report of the listener: it stays reported while clients are queued, so this
+   * costs no accept4 that ends in EAGAIN, and relaying goes on between accepts under a storm.
+   */
+  private acceptFrom(listening: Listening): void {
+    const libc = this.libc;
+    this.lengthBuffer.writeUInt32LE(this.addressBuffer.length, 0);
+    const fd = libc.accept4(listening.fd, this.addressBuffer, this.lengthBuffer, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      const errno = libc.errno();
+      if (errno === EMFILE || errno === ENFILE) {
+        // Level-triggered: the listener stays readable; rest it rather than spin.
+        this.ctl(EPOLL_CTL_DEL, listening.fd, 0);
+        this.acceptPausedUntil = Date.now() + ACCEPT_PAUSE_MS;
+      }
+      return;
     }
+    if (fd >= this.tableSize) {
+      libc.close(fd);
+      return;
+    }
+    const side = new FfiSide(this, fd, this.peerAddress(this.addressBuffer), this.addressBuffer.readUInt16BE(2));
+    this.sides[fd] = side;
+    // Registered now, read once the owner starts reading: what arrives meanwhile is remembered.
+    this.register(fd, SOCKET_EVENTS);
+    listening.accept(side);
+  }
+
+  /** The sockaddr for a backend; null when the host is not an address. */
+  private sockaddrFor(target: ConnectTarget): Buffer | null {
+    if (target.unixPath) {
+      let address = this.unixAddresses.get(target.unixPath);
+      if (!address) {
+        if (this.unixAddresses.size >= 1024) this.unixAddresses.clear();
+        address = sockaddr('', 0, target.unixPath);
+        this.unixAddresses.set(target.unixPath, address);
+      }
+      return address;
+    }
+    let byPort = this.addresses.get(target.host);
+    let address = byPort?.get(target.port);
+    if (address) return address;
+    if (!net.isIP(target.host)) return null;
+    // Bounded: a config that keeps changing addresses does not grow this without end.
+    if (this.addressCount >= 1024) {
+      this.addresses.clear();
+      this.addressCount = 0;
+      byPort = undefined;
+    }
+    address = sockaddr(target.host, target.port);
+    if (!byPort) this.addresses.set(target.host, (byPort = new Map()));
+    byPort.set(target.port, address);
+    this.addressCount++;
     return address;
   }
 
   /** Connects to a backend; `done` gets the side, or null on refusal, error or timeout, always later. */
   connect(target: ConnectTarget, done: (side: Side | null) => void): void {
-    if (!target.unixPath && !net.isIP(target.host)) {
+    let address: Buffer | null;
+    try {
+      address = this.sockaddrFor(target);
+    } catch {
+      setImmediate(done, null);
+      return;
+    }
+    if (!address) {
       // A name set at run time (`server N address NAME`): resolved, then connected.
       dns.lookup(target.host, (err, host) => (err ? done(null) : this.connect({ ...target, host }, done)));
       return;
     }
-    const fail = (): void => void setImmediate(done, null);
-    let address: Buffer;
-    try {
-      address = this.sockaddrFor(target);
-    } catch {
-      fail();
-      return;
-    }
     const libc = this.libc;
     const fd = libc.socket(address.readUInt16LE(0), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return fail();
+    if (fd < 0) return void setImmediate(done, null);
     if (fd >= this.tableSize) {
       libc.close(fd);
-      return fail();
+      return void setImmediate(done, null);
     }
     if (target.source && !target.unixPath) {
       const source = sockaddr(target.source, 0);
       if (libc.bind(fd, source, source.length) < 0) {
         this.forget(fd);
-        return fail();
+        return void setImmediate(done, null);
       }
     }
     if (libc.connect(fd, address, address.length) < 0 && libc.errno() !== EINPROGRESS) {
       this.forget(fd);
-      return fail();
+      return void setImmediate(done, null);
     }
-    // Connected at once or in progress: writability says which, as it does for pen.
-    const c = { fd, deadline: Date.now() + target.timeoutMs, done };
-    this.connecting[fd] = c;
-    this.pendingConnects.add(c);
-    this.ctl(EPOLL_CTL_ADD, fd, EPOLLOUT);
-    this.interest[fd] = EPOLLOUT;
+    // Connected at once or in progress: the first event says which, as writability does for pen.
+    this.connectDone[fd] = done;
+    this.connectDeadline[fd] = Date.now() + target.timeoutMs;
+    this.connectIndex[fd] = this.connectCount;
+    this.connectList[this.connectCount++] = fd;
+    this.register(fd, SOCKET_EVENTS | EPOLLOUT);
   }
 
-  private connected(c: Connecting, ok: boolean): void {
-    const fd = c.fd;
-    this.connecting[fd] = null;
-    this.pendingConnects.delete(c);
-    if (!ok) {
+  /** The connect on `fd` has an outcome: `ev` is its first event, 0 for a timeout. */
+  private connected(fd: number, ev: number): void {
+    const done = this.connectDone[fd]!;
+    this.connectDone[fd] = null;
+    const last = this.connectList[--this.connectCount]!;
+    const at = this.connectIndex[fd]!;
+    this.connectList[at] = last;
+    this.connectIndex[last] = at;
+    // A failed connect reports an error or a hang-up (pen reads SO_ERROR; the event says as much).
+    if (ev === 0 || ev & (EPOLLERR | EPOLLHUP) || !(ev & (EPOLLOUT | EPOLLIN))) {
       this.forget(fd);
-      c.done(null);
+      done(null);
       return;
     }
-    // Still registered for output: the pair's first startReading changes that with one epoll_ctl.
     const side = new FfiSide(this, fd);
     this.sides[fd] = side;
-    c.done(side);
-  }
-
-  private connectFinished(c: Connecting): void {
-    this.lengthBuffer.writeUInt32LE(4, 0);
-    const ok = this.libc.getsockopt(c.fd, SOL_SOCKET, SO_ERROR, this.optionBuffer, this.lengthBuffer) === 0 && this.optionBuffer.readInt32LE(0) === 0;
-    this.connected(c, ok);
+    if (ev & (EPOLLIN | EPOLLRDHUP)) {
+      // The backend spoke (or ended) at once: kept for when the pair starts reading.
+      side.canRead = true;
+      side.peerDone = (ev & EPOLLRDHUP) !== 0;
+    }
+    done(side);
   }
 
   private expireConnects(now: number): void {
     if (now < this.nextDeadlineScan) return;
-    this.nextDeadlineScan = now + 50;
-    for (const c of this.pendingConnects) if (c.deadline <= now) this.connected(c, false);
+    this.nextDeadlineScan = now + DEADLINE_SCAN_MS;
+    for (let i = this.connectCount - 1; i >= 0; i--) {
+      const fd = this.connectList[i]!;
+      if (this.connectDeadline[fd]! <= now) this.connected(fd, 0);
+    }
   }
 
-  /** One epoll_wait and what it reported. */
+  /** One epoll_wait and what it reported, then the sides whose reading was put off to now. */
   private round(timeoutMs: number): void {
     const libc = this.libc;
-    const events = this.events;
-    const n = libc.epoll_wait(this.epfd, events, MAX_EVENTS, timeoutMs);
+    const words = this.eventWords;
+    const stride = EPOLL_EVENT_SIZE >> 2;
+    const fdAt = EPOLL_DATA_OFFSET >> 2;
+    const n = libc.epoll_wait(this.epfd, this.events, MAX_EVENTS, this.readQueueNext.length > 0 ? 0 : timeoutMs);
     for (let i = 0; i < n; i++) {
-      const at = i * EPOLL_EVENT_SIZE;
-      const ev = events.readUInt32LE(at);
-      const fd = events.readUInt32LE(at + EPOLL_DATA_OFFSET);
-      if (events.readUInt32LE(at + EPOLL_DATA_OFFSET + 4) !== this.generation[fd]) continue;
+      const at = i * stride;
+      const ev = words[at]!;
+      const fd = words[at + fdAt]!;
+      if (words[at + fdAt + 1]! >>> 0 !== this.generation[fd]) continue;
+      const side = this.sides[fd];
+      if (side) {
+        side.event(ev);
+        continue;
+      }
+      if (this.connectDone[fd]) {
+        this.connected(fd, ev);
+        continue;
+      }
       if (fd === this.wakeFd) {
         libc.read(fd, this.wakeBuffer, 8);
         this.onWake();
         continue;
       }
-      const side = this.sides[fd];
-      if (side) {
-        if (side.reading && ev & (EPOLLIN | EPOLLERR | EPOLLHUP)) side.readable();
-        if (side.closed) continue;
-        if (side.pending && ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) side.writable();
-        else if (ev & EPOLLOUT && !side.pending) this.update(side);
-        continue;
-      }
-      const c = this.connecting[fd];
-      if (c) {
-        this.connectFinished(c);
-        continue;
-      }
       const listening = this.listeners.get(fd);
       if (listening) this.acceptFrom(listening);
     }
+    this.readPutOff();
+  }
+
+  private readPutOff(): void {
+    const queue = this.readQueueNext;
+    if (queue.length === 0) return;
+    // Sides queued while these are read wait for the next round, after its epoll_wait.
+    this.readQueueNext = this.readQueue;
+    this.readQueue = queue;
+    for (let i = 0; i < queue.length; i++) {
+      const side = queue[i]!;
+      side.queuedRead = false;
+      if (side.reading && side.canRead && !side.closed) side.readable();
+    }
+    queue.length = 0;
   }
 
   /** Runs rounds for up to a slice, then lets the thread's event loop turn, and again. */
@@ -414,7 +547,7 @@ export class FfiLoop {
         this.acceptPausedUntil = 0;
         for (const fd of this.listeners.keys()) this.ctl(EPOLL_CTL_ADD, fd, EPOLLIN);
       }
-      if (this.pendingConnects.size > 0) this.expireConnects(now);
+      if (this.connectCount > 0) this.expireConnects(now);
     } while (now < until && !this.stopped);
     if (!this.stopped) setImmediate(() => this.run());
   }
