@@ -219,25 +219,37 @@ function measure(pid: number, port: number, urlPath: string): Measure {
   return { ...m, userUs: (after.user - before.user) / m.requests, sysUs: (after.sys - before.sys) / m.requests };
 }
 
-/** The depot as it ships: flavor abc built into the scratch directory (bundles only). */
-async function buildOurDepot(): Promise<string> {
+/** The depot as it ships: flavor abc built into the scratch directory (bundles and native addons). */
+async function buildOurDepot(): Promise<OurBuild> {
   process.env.FLAVORKIT_DIST_DIR = path.join(work, 'dist');
   const build = await buildFlavor('abc', { formats: [] });
-  const bundle = build.daemons.find((d) => d.daemon === 'depot')?.bundles.find((b) => b.program === 'depot');
-  if (!bundle) throw new Error('the abc build has no depot bundle');
-  return bundle.file;
+  const daemon = build.daemons.find((d) => d.daemon === 'depot');
+  const bundle = daemon?.bundles.find((b) => b.program === 'depot');
+  if (!daemon || !bundle) throw new Error('the abc build has no depot bundle');
+  return { root: daemon.root, bundle: path.relative(daemon.root, bundle.file) };
+}
+
+interface OurBuild {
+  /** The staging root: every file at its installed path below it. */
+  root: string;
+  /** The depot program, relative to the root. */
+  bundle: string;
 }
 
 /**
- * Our depot bundle, as a flavor abc daemon in a private root, in the foreground; run as a command,
- * as the init script runs it, so that the Node options of its #! line apply.
+ * Our depot bundle, as a flavor abc daemon installed in a private root (a copy of the staging
+ * root, so that it loads its native addons — PAM, syslog, FFI — from its own lib directory as an
+ * installed package does), in the foreground; run as a command, as the init script runs it, so
+ * that the Node options of its #! line apply.
  */
-async function ourDepot(bundle: string, repo: string, name: string, extra: string[] = []): Promise<{ port: number; child: ChildProcess }> {
+async function ourDepot(build: OurBuild, repo: string, name: string, extra: string[] = []): Promise<{ port: number; child: ChildProcess }> {
   const port = await freePort();
+  const root = path.join(work, `root-${name}`);
+  fs.cpSync(build.root, root, { recursive: true });
   // admin/0 over HTTP: the wrong-password case logs in on loopback.
-  const child = start(bundle, ['-f', '--admin-over-http', ...extra, '-p', String(port), '-d', repo], {
+  const child = start(path.join(root, build.bundle), ['-f', '--admin-over-http', ...extra, '-p', String(port), '-d', repo], {
     ...process.env,
-    FLAVORKIT_ROOT: path.join(work, `root-${name}`),
+    FLAVORKIT_ROOT: root,
   });
   await waitFor('our depot', async () => (await status(port, '/versions/0/')) === 200);
   return { port, child };
@@ -259,8 +271,8 @@ async function main(): Promise<void> {
   // master_process off: the nginx process is its one worker, whose CPU time is measured.
   const servers: Array<{ name: Server; port: number; child: ChildProcess }> = [];
   for (const [name, variant] of NGINX_VARIANTS) servers.push({ name, ...(await startNginx(name.replace(/\W+/g, '-'), variant)) });
-  const bundle = await buildOurDepot();
-  const ours = await ourDepot(bundle, repo, 'files');
+  const build = await buildOurDepot();
+  const ours = await ourDepot(build, repo, 'files');
   servers.unshift({ name: 'ours', ...ours });
 
   // The same bytes under each server's URL: the depot's operations, nginx's file paths.
@@ -368,7 +380,7 @@ async function main(): Promise<void> {
 
   // The sample repository without search: every kind of request it serves, 2 s each with 50
   // clients, and the peak memory that took.
-  const sample = await ourDepot(bundle, path.join(FIXTURES_DIR, 'pkg5/sample-repo'), 'sample', ['-S']);
+  const sample = await ourDepot(build, path.join(FIXTURES_DIR, 'pkg5/sample-repo'), 'sample', ['-S']);
   const mate = `${encodeURIComponent('library/desktop/mate/mate-common')}@${encodeURIComponent('1.16.0,5.11-2016.1.1.0:20161224T160903Z')}`;
   for (const url of ['/versions/0/', '/userland/catalog/1/catalog.attrs', `/userland/manifest/0/${mate}`, '/userland/file/1/db98339f55b9829e09f2b5c7e9281718f8442842', '/publisher/0/', '/status/0/', `/p5i/0/${encodeURIComponent('mate*')}`]) {
     wrk(sample.port, url, CONNECTIONS, 2);
@@ -383,7 +395,7 @@ async function main(): Promise<void> {
   const generateMs = Date.now() - generated;
   const query = (q: string, type = 2) => `/search/1/${encodeURIComponent(`False_${type}_None_None_${q}`)}`;
   const startedAt = Date.now();
-  const searcher = await ourDepot(bundle, big, 'search');
+  const searcher = await ourDepot(build, big, 'search');
   const answered = async (port: number) => ![0, 503].includes(await status(port, query('pkg4242')));
   await waitFor('the first search answer', () => answered(searcher.port));
   const indexMs = Date.now() - startedAt;
@@ -393,7 +405,7 @@ async function main(): Promise<void> {
   await waitFor('the index on disk', () => indexed(searcher.port));
   await bench.stop(searcher.child, 'SIGTERM');
   const restartedAt = Date.now();
-  const again = await ourDepot(bundle, big, 'search');
+  const again = await ourDepot(build, big, 'search');
   await waitFor('a search after restart', () => answered(again.port));
   const warmMs = Date.now() - restartedAt;
   await waitFor('the index settled', () => indexed(again.port));

@@ -1,3 +1,4 @@
+import { PerformanceObserver } from 'node:perf_hooks';
 import v8 from 'node:v8';
 
 /**
@@ -10,6 +11,30 @@ import v8 from 'node:v8';
  */
 export const HEAP_GROWING_PERCENT = 20;
 
+/**
+ * The most the young generation (its two semi-spaces) may grow to, in MiB. Left to itself it
+ * doubles from 2 up to 32 MiB under a steady stream of requests, and keeps the pages: most of the
+ * memory a busy depot holds beyond Node's own (the sample repository served at 50 clients: 101
+ * MiB peak, 79 with this limit). With 4, 8 or 32 MiB the depot spent the same CPU per request.
+ */
+export const YOUNG_GENERATION_MIB = 8;
+
+const youngGenerationMiB = () => (v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0) / 2 ** 20;
+
+/** V8 doubles the young generation when enough survives; a factor of 1 makes a growth a no-op. */
+function allowYoungGrowth(allowed: boolean): void {
+  v8.setFlagsFromString(`--semi-space-growth-factor=${allowed ? 2 : 1}`);
+}
+
 export function limitHeapGrowth(): void {
   v8.setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
+  // The growth factor is read at each growth, unlike the maximum size (fixed at start): after
+  // each collection, growth is allowed while a doubling stays within the limit.
+  let allowed = true;
+  const decide = () => {
+    const allow = youngGenerationMiB() * 2 <= YOUNG_GENERATION_MIB;
+    if (allow !== allowed) allowYoungGrowth((allowed = allow));
+  };
+  decide();
+  new PerformanceObserver(decide).observe({ entryTypes: ['gc'] });
 }

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import type http from 'node:http';
+import { readCached } from './cached-read';
 
 /**
  * Large files go out in chunks of this size. Each answer streaming holds two: with 50 clients at
@@ -41,7 +42,9 @@ export async function streamFile(file: string, start: number, end: number, res: 
     let position = start;
     for (let turn = 0; position <= end; turn ^= 1) {
       const buffer = buffers[turn];
-      const { bytesRead } = await handle.read(buffer, 0, Math.min(STREAM_CHUNK, end - position + 1), position);
+      const length = Math.min(STREAM_CHUNK, end - position + 1);
+      // Bytes the page cache holds are copied here; the pool reads only what is on disk alone.
+      const bytesRead = readCached(handle.fd, buffer, length, position) ?? (await handle.read(buffer, 0, length, position)).bytesRead;
       if (bytesRead === 0) throw new Error(`${file} ended before its announced length`);
       position += bytesRead;
       // This buffer's previous write finished before the last write began: it is free to send.
