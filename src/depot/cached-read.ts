@@ -13,7 +13,7 @@ import { loadNative } from '../runtime/native';
 const RWF_NOWAIT = 0x8;
 /** Errors that mean preadv2 or RWF_NOWAIT is not to be had here: never tried again. */
 const UNSUPPORTED = new Set([22 /* EINVAL */, 38 /* ENOSYS */, 95 /* EOPNOTSUPP */]);
-/** struct iovec: a pointer and a length, 8 bytes each on the 64-bit machines Node runs on. */
+/** struct iovec: a pointer and a length, 8 bytes each. */
 const IOVEC_SIZE = 16;
 
 interface Preadv2 {
@@ -26,7 +26,8 @@ let loaded: Preadv2 | null | undefined;
 
 function load(): Preadv2 | null {
   if (loaded !== undefined) return loaded;
-  if (process.platform !== 'linux' || process.arch.endsWith('32')) return (loaded = null);
+  // The iovec layout below is that of the 64-bit machines packages are built for.
+  if (process.platform !== 'linux' || (process.arch !== 'x64' && process.arch !== 'arm64')) return (loaded = null);
   try {
     const koffi = loadNative<typeof import('koffi')>('koffi', currentLayout('depot').libDir);
     const preadv2 = koffi.load('libc.so.6').func('long preadv2(int, void *, int, long, int)') as Preadv2['preadv2'];

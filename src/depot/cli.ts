@@ -6,6 +6,7 @@ import type { Layout } from '../flavor';
 import { currentLayout, integerOption, parseLongOptions, reportUsage, runDaemon, UsageError } from '../runtime';
 import { AccessLog } from './accesslog';
 import { AdminLogins, PamProcess } from './admin-auth';
+import { limitYoungGeneration } from './heap';
 import { buildMounts, type Mount, type RepositoryConfig } from './mounts';
 import type { SearchService } from './search/service';
 import { Depot, type AdminAuth } from './server';
@@ -204,6 +205,7 @@ export async function main(argv: string[]): Promise<number> {
         const service: typeof import('./search/service') = require('./search/service');
         search = new service.SearchService(layout.files.searchIndex, ctx.log);
       }
+      if (!search) limitYoungGeneration();
       depot = new Depot({ mounts: () => mounts, log: ctx.log, accessLog: requestLog.write, admin, adminOverHttp, cacheMiB: config.cacheMiB, search });
       // Indexes are loaded or built in the background: the depot serves everything else meanwhile.
       prepareSearch = () => {

@@ -43,7 +43,7 @@ export async function streamFile(file: string, start: number, end: number, res: 
     for (let turn = 0; position <= end; turn ^= 1) {
       const buffer = buffers[turn];
       const length = Math.min(STREAM_CHUNK, end - position + 1);
-      // Bytes the page cache holds are copied here; the pool reads only what is on disk alone.
+      // Bytes the page cache holds are copied here; only a read that must wait for the disk goes to the pool.
       const bytesRead = readCached(handle.fd, buffer, length, position) ?? (await handle.read(buffer, 0, length, position)).bytesRead;
       if (bytesRead === 0) throw new Error(`${file} ended before its announced length`);
       position += bytesRead;
