@@ -26,7 +26,13 @@ const REASONS: Record<number, string> = {
  * pam_acct_mgmt (so an expired or locked account is refused, not only a wrong password).
  */
 export async function pamAuthenticate(service: string, username: string, password: string, libDir: string): Promise<PamResult> {
-  const pam = loadNative<NodeLinuxPam>('node-linux-pam', libDir);
+  let pam: NodeLinuxPam;
+  try {
+    pam = loadNative<NodeLinuxPam>('node-linux-pam', libDir);
+  } catch (err) {
+    // A refusal that says why, not a crash at every login: the package's addon is missing or broken.
+    return { ok: false, code: -1, reason: `PAM cannot be used here (${(err as Error).message.split('\n')[0]}); reinstall the package` };
+  }
   try {
     await pam.pamAuthenticatePromise({ username, password, serviceName: service });
     return { ok: true, code: 0, reason: 'success' };
