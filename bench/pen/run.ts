@@ -279,7 +279,8 @@ proxy's VmHWM after all its runs.
 ${table}
 ${withOurs ? '' : `**Our pen is not in this run**: no built bundle was found; \`npm run build\` first.
 
-`}Reproduce: \`npx tsx bench/pen/run.ts\` (env: BENCH_SECONDS, BENCH_WARMUP_SECONDS, BENCH_ROUNDS, BENCH_CONNECTIONS;
+`}Reproduce: \`npx tsx bench/pen/run.ts\` (env: BENCH_SECONDS, BENCH_WARMUP_SECONDS, BENCH_ROUNDS, BENCH_CONNECTIONS,
+BENCH_PROXIES to measure some of the proxies only;
 BENCH_CPU_PROF=DIR also writes a CPU profile of our pen).
 Needs the Debian packages wrk, haproxy, nginx-light (Debian's pen and libgeoip1 are extracted
 with apt-get download, not installed).
