@@ -1,5 +1,5 @@
-// pen benchmark: wrk through Debian's pen 0.34.1, haproxy (tcp mode), bare Node proxies (on net and
-// on libuv handles) and our pen (on its FFI epoll loop, on its handle path and forced onto net), each in front of the same two nginx backends on loopback, with keep-alive and with `Connection: close`, all
+// pen benchmark: wrk through Debian's pen 0.34.1, haproxy (tcp mode), bare Node proxies (on net, on
+// libuv handles and on the FFI epoll loop) and our pen (on its FFI epoll loop, on its handle path and forced onto net), each in front of the same two nginx backends on loopback, with keep-alive and with `Connection: close`, all
 // in one run. Everything is started and stopped by PID; every wrk run is bounded in time.
 //
 //   npx tsx bench/pen/run.ts                 # 10 s per measurement
@@ -279,7 +279,8 @@ proxy's VmHWM after all its runs.
 ${table}
 ${withOurs ? '' : `**Our pen is not in this run**: no built bundle was found; \`npm run build\` first.
 
-`}Reproduce: \`npx tsx bench/pen/run.ts\` (env: BENCH_SECONDS, BENCH_WARMUP_SECONDS, BENCH_ROUNDS, BENCH_CONNECTIONS;
+`}Reproduce: \`npx tsx bench/pen/run.ts\` (env: BENCH_SECONDS, BENCH_WARMUP_SECONDS, BENCH_ROUNDS, BENCH_CONNECTIONS,
+BENCH_PROXIES to measure some of the proxies only;
 BENCH_CPU_PROF=DIR also writes a CPU profile of our pen).
 Needs the Debian packages wrk, haproxy, nginx-light (Debian's pen and libgeoip1 are extracted
 with apt-get download, not installed).
