@@ -33,7 +33,8 @@ const USAGE = `usage: depot [-f] [-S] [-E] [-a ADDRESS] [-p PORT] [-c CONFIG] [-
               {"address": "127.0.0.1", "port": 10080, "search": true,
                "repositories": [{"path": "/srv/repo", "prefix": "main"}],
                "tls": false, "tlsCert": FILE, "tlsKey": FILE, "adminOverHttp": false,
-               "cacheMiB": 32}  (memory for repository files kept to answer from)
+               "cacheMiB": 32, "searchCacheMiB": 4}  (memory for repository files and
+              for search answers kept to answer from; searchCacheMiB 0 keeps none)
   -d DIR[=PREFIX]  serve the repository DIR (repeatable; replaces the file's list)
 Long forms: --foreground, --no-search, --tls, --address, --port, --config, --repository, --help.
 SIGHUP re-reads the repository list and the certificate without dropping connections.`;
@@ -61,10 +62,11 @@ interface ConfigFile {
   tlsKey?: string;
   adminOverHttp?: boolean;
   cacheMiB?: number;
+  searchCacheMiB?: number;
 }
 
 const CONFIG_KEYS: Record<keyof ConfigFile, 'string' | 'number' | 'boolean' | 'list'> = {
-  address: 'string', port: 'number', search: 'boolean', repositories: 'list', tls: 'boolean', tlsCert: 'string', tlsKey: 'string', adminOverHttp: 'boolean', cacheMiB: 'number',
+  address: 'string', port: 'number', search: 'boolean', repositories: 'list', tls: 'boolean', tlsCert: 'string', tlsKey: 'string', adminOverHttp: 'boolean', cacheMiB: 'number', searchCacheMiB: 'number',
 };
 
 function parseOptions(argv: string[], layout: Layout): Options {
@@ -125,6 +127,9 @@ function readConfig(file: string, required: boolean): ConfigFile {
   }
   if (c.cacheMiB !== undefined && !(Number.isInteger(c.cacheMiB) && c.cacheMiB >= 1 && c.cacheMiB <= 65536)) {
     throw new Error(`${file}: "cacheMiB" must be a whole number of MiB from 1 to 65536, not ${c.cacheMiB}`);
+  }
+  if (c.searchCacheMiB !== undefined && !(Number.isInteger(c.searchCacheMiB) && c.searchCacheMiB >= 0 && c.searchCacheMiB <= 65536)) {
+    throw new Error(`${file}: "searchCacheMiB" must be a whole number of MiB from 0 (no cache) to 65536, not ${c.searchCacheMiB}`);
   }
   return c;
 }
@@ -203,7 +208,7 @@ export async function main(argv: string[]): Promise<number> {
       let search: SearchService | null = null;
       if (FLAVORKIT_FEATURES.search && !o.noSearch && config.search !== false) {
         const service: typeof import('./search/service') = require('./search/service');
-        search = new service.SearchService(layout.files.searchIndex, ctx.log);
+        search = new service.SearchService(layout.files.searchIndex, ctx.log, config.searchCacheMiB);
       }
       if (!search) limitYoungGeneration();
       depot = new Depot({ mounts: () => mounts, log: ctx.log, accessLog: requestLog.write, admin, adminOverHttp, cacheMiB: config.cacheMiB, search });

@@ -34,7 +34,7 @@ export class DepotHarness {
     await waitFor('the first search index', async () => (await this.get(`/search/1/${encodeURIComponent('False_2_None_None_index-probe')}`)).status !== 503, 30000);
   }
 
-  get(urlPath: string, headers: http.OutgoingHttpHeaders = {}, method = 'GET'): Promise<Reply> {
+  get(urlPath: string, headers: http.OutgoingHttpHeaders = {}, method = 'GET', body?: string): Promise<Reply> {
     return new Promise((resolve, reject) => {
       const req = http.request({ host: '127.0.0.1', port: this.port, path: urlPath, method, headers, agent: false }, (res) => {
         const chunks: Buffer[] = [];
@@ -44,7 +44,7 @@ export class DepotHarness {
       });
       req.setTimeout(10000, () => req.destroy(new Error(`no answer to ${urlPath}`)));
       req.on('error', reject);
-      req.end();
+      req.end(body);
     });
   }
 

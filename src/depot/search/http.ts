@@ -3,8 +3,10 @@ import { cacheHeaders, HttpError, safeDecode, searchUnavailable, sendBody } from
 import { pkgQuote } from '../fmri';
 import { attr, parseAction } from '../manifest';
 import type { Request } from '../request';
+import type { AnswerCache } from './answer-cache';
 import { runQuery, type SearchResult } from './engine';
-import { parseQuery, parseSearchRequest, QueryHeaderError, QueryParseError, RETURN_ACTIONS, toPackages, type SearchRequest } from './query';
+import type { PublisherIndex } from './publisher-index';
+import { parseQuery, parseSearchRequest, QueryHeaderError, QueryParseError, RETURN_ACTIONS, toPackages, type QueryNode, type SearchRequest } from './query';
 import { SearchUnavailable, type SearchIndexes } from './store';
 
 const SEARCH_TEXT = 'text/plain; charset=utf-8';
@@ -39,16 +41,23 @@ async function readForm(r: Request): Promise<string[]> {
   return [...new URLSearchParams(Buffer.concat(chunks).toString('utf8')).values()];
 }
 
-async function run(r: Request, indexes: SearchIndexes, pub: string, request: SearchRequest): Promise<SearchResult> {
-  let query;
+/** A query with its parsed text; malformed text is a 400 before any index is consulted. */
+interface ParsedRequest {
+  request: SearchRequest;
+  query: QueryNode;
+}
+
+function parsed(request: SearchRequest): ParsedRequest {
   try {
-    query = parseQuery(request.text);
+    const query = parseQuery(request.text);
+    return { request, query: request.returnType !== RETURN_ACTIONS ? toPackages(query) : query };
   } catch (err) {
     if (err instanceof QueryParseError) throw new HttpError(400, err.message);
     throw err;
   }
-  if (request.returnType !== RETURN_ACTIONS) query = toPackages(query);
-  const index = await indexes.get(r.mount.repo, pub);
+}
+
+function run(r: Request, index: PublisherIndex, pub: string, { request, query }: ParsedRequest): Promise<SearchResult> {
   return runQuery(index, query, request, async (fmri) => {
     const at = fmri.indexOf('@');
     const file = r.mount.repo.manifestPath(pub, { publisher: null, stem: fmri.slice(0, at), version: fmri.slice(at + 1), complete: true });
@@ -76,39 +85,63 @@ function v1Lines(qnum: number, result: SearchResult): string {
   return result.hits.map((h) => `${qnum} 2 pkg:/${h.fmri} ${quoteValue(h.value)} ${h.line.trimEnd()}\n`).join('');
 }
 
+/** The requests of a search: search/0 takes one token, search/1 one or more queries in the v1 header form. */
+function requestsOf(version: number, texts: string[]): ParsedRequest[] {
+  if (version === 0) return [parsed({ caseSensitive: false, returnType: RETURN_ACTIONS, numToReturn: null, startPoint: null, text: texts[0]! })];
+  try {
+    return texts.map(parseSearchRequest).map(parsed);
+  } catch (err) {
+    if (err instanceof QueryHeaderError) throw new HttpError(404, err.message);
+    throw err;
+  }
+}
+
+/** What an answer is: its body, or null for 204 (one search/1 query, no hits). */
+async function answerOf(r: Request, index: PublisherIndex, pub: string, requests: ParsedRequest[]): Promise<string | null> {
+  const results: SearchResult[] = [];
+  for (const request of requests) results.push(await run(r, index, pub, request));
+  if (r.version === 0) return v0Lines(results[0]!);
+  const empty = (res: SearchResult) => (res.kind === 'actions' ? res.hits.length : res.fmris.length) === 0;
+  if (results.length === 1 && empty(results[0]!)) return null;
+  return V1_HEADER + results.map((res, i) => v1Lines(i, res)).join('');
+}
+
 /**
  * search/0 (one token, plain lines) and search/1 (queries in the v1 header form, by GET or a
  * POSTed form of several). 204 when one query finds nothing, 503 while search is off or before
  * the first index is built, 404 for a malformed header, 400 for query text that does not parse.
+ * Answers come from `cache` when the same queries were answered from the same index before.
  */
-export async function searchOperation(r: Request, indexes: SearchIndexes, pub: string, maxAge: number): Promise<void> {
+export async function searchOperation(r: Request, indexes: SearchIndexes, cache: AnswerCache, pub: string, maxAge: number): Promise<void> {
   try {
+    let texts: string[];
     if (r.version === 0) {
       if (r.args.length === 0) throw new HttpError(400, 'search/0 needs a token: /search/0/<token>.');
-      const request: SearchRequest = { caseSensitive: false, returnType: RETURN_ACTIONS, numToReturn: null, startPoint: null, text: safeDecode(r.args.join('/')) };
-      return sendBody(r.res, r.head, SEARCH_TEXT, v0Lines(await run(r, indexes, pub, request)), cacheHeaders(maxAge));
+      texts = [safeDecode(r.args.join('/'))];
+    } else {
+      const fromPath = r.args.length > 0 ? [safeDecode(r.args.join('/'))] : [];
+      const fromForm = r.req.method === 'POST' ? await readForm(r) : [];
+      if (fromPath.length > 0 && fromForm.length > 0) throw new HttpError(400, 'Give the query either in the path or in the form, not both.');
+      texts = fromPath.length > 0 ? fromPath : fromForm;
+      if (texts.length === 0) throw new HttpError(400, 'No query given: use /search/1/<case>_<type>_<count>_<start>_<text> or POST a form 0=<query>.');
     }
-    const fromPath = r.args.length > 0 ? [safeDecode(r.args.join('/'))] : [];
-    const fromForm = r.req.method === 'POST' ? await readForm(r) : [];
-    if (fromPath.length > 0 && fromForm.length > 0) throw new HttpError(400, 'Give the query either in the path or in the form, not both.');
-    const texts = fromPath.length > 0 ? fromPath : fromForm;
-    if (texts.length === 0) throw new HttpError(400, 'No query given: use /search/1/<case>_<type>_<count>_<start>_<text> or POST a form 0=<query>.');
-    let requests: SearchRequest[];
-    try {
-      requests = texts.map(parseSearchRequest);
-    } catch (err) {
-      if (err instanceof QueryHeaderError) throw new HttpError(404, err.message);
-      throw err;
+    const requests = requestsOf(r.version, texts);
+    const index = await indexes.get(r.mount.repo, pub);
+    // The index's own number in the key: a rebuilt index never answers from its predecessor's answers.
+    const key = `${index.id} ${r.version} ${JSON.stringify(texts)}`;
+    let body = cache.get(key);
+    if (body === undefined) {
+      const text = await answerOf(r, index, pub, requests);
+      // An empty body stands for "no hits" (a v1 body always begins with its header line).
+      body = Buffer.from(text ?? '');
+      cache.set(key, body);
     }
-    const results: SearchResult[] = [];
-    for (const request of requests) results.push(await run(r, indexes, pub, request));
-    const empty = (res: SearchResult) => (res.kind === 'actions' ? res.hits.length : res.fmris.length) === 0;
-    if (results.length === 1 && empty(results[0]!)) {
+    if (r.version === 1 && body.length === 0) {
       r.res.writeHead(204);
       r.res.end();
       return;
     }
-    sendBody(r.res, r.head, SEARCH_TEXT, V1_HEADER + results.map((res, i) => v1Lines(i, res)).join(''), cacheHeaders(maxAge));
+    sendBody(r.res, r.head, SEARCH_TEXT, body, cacheHeaders(maxAge));
   } catch (err) {
     if (err instanceof SearchUnavailable) throw searchUnavailable(r.version, err.message);
     throw err;

@@ -20,6 +20,8 @@ const FORMAT = 3;
 /** Separates a token from its posting on a line of the token table: below every printable byte. */
 export const SEPARATOR = '\x01';
 
+let indexesMade = 0;
+
 /**
  * The inverted index of one publisher of one repository, kept on disk and read as queries need
  * it. The token table is a file of lines `token SEPARATOR [package, action type, key, value,
@@ -31,6 +33,8 @@ export class PublisherIndex {
   private byLowerCase: Int32Array | null = null;
   /** Each token's character mask (see charMask), made at the first pattern query. */
   private masks: Uint32Array | null = null;
+  /** Unique to this index in this process: what was answered from it is told from a newer index's answers. */
+  readonly id = ++indexesMade;
 
   constructor(
     readonly source: string,

@@ -3,8 +3,16 @@ import { hasWildcard } from '../glob';
 import { safeDecode } from '../http';
 import type { Repository } from '../repository';
 import type { Request } from '../request';
+import { AnswerCache } from './answer-cache';
 import { searchOperation } from './http';
 import { SearchIndexes } from './store';
+
+/**
+ * Memory for search answers kept by query, by default: a repeated search costs a lookup instead
+ * of its postings, manifests and sort (10,000 packages: `archive` 32 ms of CPU per query); small
+ * enough that a depot with 10,000 packages indexed stays within its memory budget.
+ */
+export const DEFAULT_SEARCH_CACHE_MIB = 4;
 
 /** Searches run at once: a search holds its hits and the manifests they come from. */
 const SEARCHES_AT_ONCE = 2;
@@ -42,13 +50,16 @@ export class SearchService {
   /** Searches whose path holds a pattern wait here, never in front of a plain one. */
   private readonly patterns = new Lane(PATTERN_SEARCHES_AT_ONCE);
 
-  constructor(indexDir: string, log: Logger) {
+  private readonly answers: AnswerCache;
+
+  constructor(indexDir: string, log: Logger, cacheMiB = DEFAULT_SEARCH_CACHE_MIB) {
     this.indexes = new SearchIndexes(indexDir, log);
+    this.answers = new AnswerCache(cacheMiB * 1024 * 1024);
   }
 
   answer(r: Request, pub: string, maxAge: number): Promise<void> {
     const lane = hasWildcard(safeDecode(r.args.join('/'))) ? this.patterns : this.plain;
-    return lane.run(() => searchOperation(r, this.indexes, pub, maxAge));
+    return lane.run(() => searchOperation(r, this.indexes, this.answers, pub, maxAge));
   }
 
   indexing(repo: Repository, pub: string): boolean {
