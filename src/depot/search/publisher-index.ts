@@ -173,9 +173,25 @@ export class PublisherIndex {
   }
 }
 
-/** The order of the table: UTF-8 bytes, as `sort` with LC_ALL=C orders lines. */
-function byteOrder(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+/**
+ * A UTF-16 code unit's place in code point order: surrogates (characters past U+FFFF) come after
+ * U+E000–U+FFFF, which they precede as code units.
+ */
+const codePointRank = (unit: number) => (unit >= 0xd800 && unit < 0xe000 ? unit + 0x2000 : unit >= 0xe000 ? unit - 0x800 : unit);
+
+/**
+ * The order of the table: UTF-8 bytes, as `sort` with LC_ALL=C orders lines. UTF-8 keeps code
+ * point order, so the strings are compared where they first differ, with no encoding (a lookup
+ * compares about 17 times).
+ */
+export function byteOrder(a: string, b: string): number {
+  const length = Math.min(a.length, b.length);
+  for (let i = 0; i < length; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return codePointRank(x) - codePointRank(y);
+  }
+  return a.length - b.length;
 }
 
 export const byCodePoint = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
