@@ -1,6 +1,7 @@
 // depot benchmark: file/1 throughput and catalog/manifest latency of our depot against nginx
 // serving the same repository files statically, in one run, with 50 concurrent clients; and
-// search/1 latency on a generated 10,000-package repository. Everything is started and stopped
+// search/1 rates and CPU per query on a generated 10,000-package repository, each query asked
+// again and again and also never repeated (past the answer cache). Everything is started and stopped
 // by PID; every wrk run is bounded in time.
 //
 //   npx tsx bench/depot/run.ts                       # 10 s per measurement
@@ -195,8 +196,8 @@ function toMB(value: string): number {
   return Number(m[1]) * { B: 1 / 1048576, KB: 1 / 1024, MB: 1, GB: 1024 }[m[2] as 'B' | 'KB' | 'MB' | 'GB'];
 }
 
-function wrk(port: number, urlPath: string, connections = CONNECTIONS, seconds = SECONDS): Run {
-  const out = execFileSync('wrk', ['-t2', `-c${connections}`, `-d${seconds}s`, '--latency', '--timeout', '10s', `http://127.0.0.1:${port}${urlPath}`], {
+function wrk(port: number, urlPath: string, connections = CONNECTIONS, seconds = SECONDS, script: string[] = []): Run {
+  const out = execFileSync('wrk', ['-t2', `-c${connections}`, `-d${seconds}s`, '--latency', '--timeout', '10s', ...script, `http://127.0.0.1:${port}${urlPath}`], {
     encoding: 'utf8',
     timeout: (seconds + 60) * 1000,
   });
@@ -425,12 +426,29 @@ async function main(): Promise<void> {
     ['a field query (`file:basename:file2-1.txt`)', query('file:basename:file2-1.txt')],
     ['a glob (`pkg42*`), packages', query('pkg42*', 1)],
   ];
-  const searchRows: Array<{ label: string; m: Run; hits: number }> = [];
-  for (const [label, url] of searches) {
+  // The same queries, each request with a count of its own (larger than any hit list, so the
+  // work is the same): no answer is ever repeated, so none comes from the depot's answer cache.
+  const unrepeated = path.join(work, 'unrepeated.lua');
+  fs.writeFileSync(
+    unrepeated,
+    [
+      'local threads = 0',
+      'function setup(thread) thread:set("first", threads * 100000000 + 100000); threads = threads + 1 end',
+      'function init(args) n = first; template = wrk.path end',
+      'function request() n = n + 1; return wrk.format(nil, (template:gsub("_None_None_", "_" .. n .. "_None_", 1))) end',
+      '',
+    ].join('\n'),
+  );
+  const searchRows: Array<{ label: string; m: Run; hits: number; cpuUs: string }> = [];
+  const searchPid = again.child.pid!;
+  for (const [label, url, script] of [...searches.map(([l, u]) => [l, u, []] as const), ...searches.map(([l, u]) => [`${l}, never repeated`, u, ['-s', unrepeated]] as const)]) {
     const hits = Math.max((await body(again.port, url)).split('\n').filter(Boolean).length - 1, 0);
-    const m = wrk(again.port, url, 10);
-    searchRows.push({ label, m, hits });
-    process.stderr.write(`search ${label}: ${hits} hits, ${fmt(m.rps)} req/s p50 ${fmt(m.p50, 2)} ms p99 ${fmt(m.p99, 2)} ms\n`);
+    const before = cpuTimes(searchPid);
+    const m = wrk(again.port, url, 10, SECONDS, [...script]);
+    const after = cpuTimes(searchPid);
+    const cpuUs = `${fmt((after.user - before.user) / m.requests)} + ${fmt((after.sys - before.sys) / m.requests)}`;
+    searchRows.push({ label, m, hits, cpuUs });
+    process.stderr.write(`search ${label}: ${hits} hits, ${fmt(m.rps)} req/s p50 ${fmt(m.p50, 2)} ms p99 ${fmt(m.p99, 2)} ms, CPU ${cpuUs} µs/query${m.errors ? `, ${m.errors}` : ''}\n`);
   }
   // The first query again, while 4 loops send a glob of 60 stars that matches nothing.
   const normal = searches[0]!;
@@ -476,10 +494,10 @@ async function main(): Promise<void> {
   }
   lines.push('', `Peak RSS: ours ${fmt(rss.ours, 1)} MiB, nginx ${fmt(rss.nginx, 1)} MiB. Ours serving the sample repository without search (versions, catalog.attrs, a manifest, a file, publisher, status and p5i, 2 s each at -c${CONNECTIONS}): ${fmt(sampleRss, 1)} MiB.`, '');
   lines.push(`search/1 on ${SEARCH_PACKAGES} packages (generated in ${generateMs} ms; first answer ${indexMs} ms after start, index built; ${warmMs} ms after a restart, index loaded from disk; peak RSS ${fmt(searchRss, 1)} MiB), wrk -c10:`, '');
-  lines.push('| query | hits | req/s | p50 ms | p99 ms |');
-  lines.push('|---|---:|---:|---:|---:|');
-  for (const s of searchRows) lines.push(`| ${s.label} | ${s.hits} | ${fmt(s.m.rps)} | ${fmt(s.m.p50, 2)} | ${fmt(s.m.p99, 2)} |`);
-  lines.push(`| ${normal[0]}, beside 4 loops of a 60-star glob (\`pester.ts glob\`) | ${searchRows[0]!.hits} | ${fmt(beside.rps)} | ${fmt(beside.p50, 2)} | ${fmt(beside.p99, 2)} |`);
+  lines.push('| query | hits | req/s | p50 ms | p99 ms | CPU µs/query (user + system) |');
+  lines.push('|---|---:|---:|---:|---:|---:|');
+  for (const s of searchRows) lines.push(`| ${s.label} | ${s.hits} | ${fmt(s.m.rps)} | ${fmt(s.m.p50, 2)} | ${fmt(s.m.p99, 2)} | ${s.cpuUs} |`);
+  lines.push(`| ${normal[0]}, beside 4 loops of a 60-star glob (\`pester.ts glob\`) | ${searchRows[0]!.hits} | ${fmt(beside.rps)} | ${fmt(beside.p50, 2)} | ${fmt(beside.p99, 2)} | – |`);
   const machine = [
     `nproc: ${os.cpus().length}, memory: ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, kernel ${os.release()}, node ${process.version}`,
     `nginx: ${spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr.trim().replace('nginx version: ', '')} (1 worker, sendfile on; access log off, and on in the combined format with a 64 KiB buffer for "nginx + log"; "nginx, no sendfile" reads and writes each file as a Node server must); ours (access log on): the depot bundle of a flavor abc build, one process`,
