@@ -33,7 +33,7 @@ const USAGE = `usage: depot [-f] [-S] [-E] [-a ADDRESS] [-p PORT] [-c CONFIG] [-
               {"address": "127.0.0.1", "port": 10080, "search": true,
                "repositories": [{"path": "/srv/repo", "prefix": "main"}],
                "tls": false, "tlsCert": FILE, "tlsKey": FILE, "adminOverHttp": false,
-               "cacheMiB": 32, "searchCacheMiB": 4}  (memory for repository files and
+               "cacheMiB": 32, "searchCacheMiB": 2}  (memory for repository files and
               for search answers kept to answer from; searchCacheMiB 0 keeps none)
   -d DIR[=PREFIX]  serve the repository DIR (repeatable; replaces the file's list)
 Long forms: --foreground, --no-search, --tls, --address, --port, --config, --repository, --help.

@@ -12,7 +12,7 @@ import { SearchIndexes } from './store';
  * of its postings, manifests and sort (10,000 packages: `archive` 32 ms of CPU per query); small
  * enough that a depot with 10,000 packages indexed stays within its memory budget.
  */
-export const DEFAULT_SEARCH_CACHE_MIB = 4;
+export const DEFAULT_SEARCH_CACHE_MIB = 2;
 
 /** Searches run at once: a search holds its hits and the manifests they come from. */
 const SEARCHES_AT_ONCE = 2;
