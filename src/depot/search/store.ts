@@ -14,7 +14,12 @@ interface Slot {
   building: Promise<void> | null;
   /** The catalog.attrs stat the index was last checked against. */
   checked: string;
+  /** When a search last looked at catalog.attrs (ms since the epoch). */
+  lookedAt: number;
 }
+
+/** A search looks at its catalog at most this often, as catalog parts are compared with the disk: each look is a stat through the thread pool. */
+const CATALOG_LOOK_MS = 1000;
 
 /**
  * The search indexes of every repository and publisher a depot serves, kept on disk under the
@@ -53,7 +58,7 @@ export class SearchIndexes {
   private slot(repo: Repository, pub: string): Slot {
     const key = this.key(repo, pub);
     let slot = this.slots.get(key);
-    if (!slot) this.slots.set(key, (slot = { index: null, building: null, checked: '' }));
+    if (!slot) this.slots.set(key, (slot = { index: null, building: null, checked: '', lookedAt: 0 }));
     return slot;
   }
 
@@ -65,7 +70,11 @@ export class SearchIndexes {
   /** The current index of a publisher; starts a rebuild when the catalog changed since. */
   async get(repo: Repository, pub: string): Promise<PublisherIndex> {
     const slot = this.slot(repo, pub);
-    await this.refreshIfChanged(repo, pub, slot, false);
+    const now = Date.now();
+    if (now - slot.lookedAt >= CATALOG_LOOK_MS || !slot.index) {
+      slot.lookedAt = now;
+      await this.refreshIfChanged(repo, pub, slot, false);
+    }
     // No index yet: a 503 the client can retry, rather than a request held for the whole build.
     if (!slot.index && slot.building) throw new SearchUnavailable('Search functionality is temporarily unavailable: the index is being built.');
     if (!slot.index) throw new SearchUnavailable('Search functionality is temporarily unavailable: the index could not be built (see the depot log).');
