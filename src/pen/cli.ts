@@ -13,7 +13,7 @@ import { startFfiPen, type FfiPen } from './ffi/bridge';
 import { ffiUnservable } from './ffi/scope';
 import { acceptingProxyHeaders } from './proxyproto';
 import { Proxy } from './proxy';
-import { chooseDataPath, listenHandles, netSide, type Listener } from './transport';
+import { chooseDataPath, listenHandles, netSide, wantedDataPath, type Listener } from './transport';
 import { isLogFile, openRequestLog, type OpenLog } from './requestlog';
 import { initialState, type PenState } from './state';
 import { statusSnapshot } from './status';
@@ -423,18 +423,23 @@ async function listen(pen: Configured, ctx: DaemonContext): Promise<void> {
   // probe; net otherwise (and for TLS clients, and the dummy answer, which net serves).
   const unservable = ffiUnservable({ tls: p.tls !== null, udp: p.udp, unixListener: listen.kind !== 'inet', state });
   const dataPath = await chooseDataPath(process.env, unservable);
+  state.dataPath = dataPath;
   const named = { ffi: 'an epoll loop on libc (FFI)', handles: 'libuv stream handles', net: 'net' }[dataPath.path];
   log.info(`data path: ${named}${dataPath.reason ? ` (${dataPath.reason})` : ''}`);
+  // A successor's listening socket is its predecessor's, inherited.
+  const [inherited = null] = listen.kind === 'inet' ? inheritedFds() : [];
+  const handedOver = inherited !== null ? ' (socket handed over by the pen before)' : '';
   if (dataPath.path === 'ffi' && listen.kind === 'inet') {
+    let ffiPen: FfiPen;
     try {
-      live.ffiPen = await startFfiPen(ctx, state, listen, p.backlog, pen.layout.files.webStats);
+      ffiPen = live.ffiPen = await startFfiPen(ctx, state, listen, p.backlog, pen.layout.files.webStats, inherited);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       throw new PenError(`cannot listen on ${describeEndpoint(listen)}: ${code === 'EADDRINUSE' ? 'the address is in use' : (err as Error).message}`);
     }
-    process.on('SIGUSR1', () => void live.ffiPen?.run('status'));
-    handOverOnSignal(ctx, { stopAccepting: () => undefined, fd: () => null }, control);
-    log.info(`listening on ${describeEndpoint(listen)}, ${state.balancer.servers.length} servers`);
+    process.on('SIGUSR1', () => void ffiPen.run('status'));
+    handOverOnSignal(ctx, { stopAccepting: ffiPen.stopAccepting, fd: () => ffiPen.listenerFd }, control);
+    log.info(`listening on ${describeEndpoint(listen)}, ${state.balancer.servers.length} servers${handedOver}`);
     return;
   }
   // On Node's event loop, with the balancer: the FFI thread (above) has its own copy and no checks.
@@ -448,8 +453,6 @@ async function listen(pen: Configured, ctx: DaemonContext): Promise<void> {
   // With accept_proxy, a permitted peer's PROXY header is read first, and names the client.
   const accept = acceptingProxyHeaders(state, proxy, (m) => log.warn(m));
   const acceptNet = state.dummy ? dummyAccept : (socket: net.Socket) => accept(netSide(socket));
-  // A successor's listening socket is its predecessor's, inherited.
-  const [inherited = null] = listen.kind === 'inet' ? inheritedFds() : [];
   let listener: HandOverListener;
   if (p.tls && FLAVORKIT_FEATURES.tls) {
     const tlsModule: typeof import('./tls') = require('./tls');
@@ -476,11 +479,17 @@ async function listen(pen: Configured, ctx: DaemonContext): Promise<void> {
   process.on('SIGUSR1', () => {
     if (!host.writeWebStats()) log.info(`status: ${proxy.used} connections, ${state.balancer.clients.size} clients`);
   });
-  log.info(`listening on ${describeEndpoint(listen)}, ${state.balancer.servers.length} servers${inherited !== null ? ' (socket handed over by the pen before)' : ''}`);
+  log.info(`listening on ${describeEndpoint(listen)}, ${state.balancer.servers.length} servers${handedOver}`);
 }
 
 export async function main(argv: string[]): Promise<number> {
   const layout = currentLayout('pen');
+  try {
+    wantedDataPath();
+  } catch (err) {
+    process.stderr.write(`pen: ${(err as Error).message}\n`);
+    return 1;
+  }
   const p = parse(argv, layout);
   if (!p) return 1;
   const pen = await configure(p, layout);

@@ -25,6 +25,8 @@ export interface CommandHost {
   writeWebStats: () => boolean;
   /** `log FILE` / `no log`. */
   setLog: (target: string | null) => void;
+  /** Why this pen cannot take a command (its words), which then changes nothing; null or absent: it can. */
+  refusal?: (words: string[]) => string | null;
 }
 
 const int = (text: string | undefined): number | null => (text !== undefined && /^-?\d+$/.test(text) ? Number(text) : null);
@@ -118,7 +120,6 @@ function serverCommand(state: PenState, words: string[]): string {
   for (let i = 2; i < words.length; i += 2) {
     const [key, value] = [words[i]!, words[i + 1]];
     if (key === 'check') {
-      if (state.health.refusal) return `do_cmd: server ${index} check: ${state.health.refusal}\n`;
       try {
         check = parseCheck(words.slice(i + 1));
       } catch (err) {
@@ -425,6 +426,8 @@ export function runCommand(host: CommandHost, line: string, depth = 0, fromContr
   const words = line.replace(/[\r\n].*$/s, '').split(' ').filter((w) => w !== '');
   const [cmd, arg] = words;
   if (!cmd || cmd.startsWith('#')) return '';
+  const refused = host.refusal?.(words) ?? null;
+  if (refused !== null) return refused;
   try {
     const extended = extensionCommand(host.state, words);
     if (extended !== null) return extended;

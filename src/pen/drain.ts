@@ -49,7 +49,7 @@ export async function drainOnStop(ctx: DaemonContext, proxy: Drainable, listener
 
 /**
  * USR2: a successor takes over the listener, then this pen drains and exits. Where there is no
- * socket to hand over (UDP, a UNIX-socket listener, the FFI path's), or the successor fails to start, this pen
+ * socket to hand over (UDP, a UNIX-socket listener), or the successor fails to start, this pen
  * says so; in the first case it stops as on TERM, so that a restart still happens.
  */
 export function handOverOnSignal(
@@ -64,7 +64,7 @@ export function handOverOnSignal(
     void (async () => {
       const fd = listener.fd();
       if (fd === null) {
-        ctx.log.warn('USR2: this listener cannot be handed over (only a TCP listener on the handle or net data path can: drain_timeout selects it); stopping as on TERM');
+        ctx.log.warn('USR2: this listener cannot be handed over (only a TCP listener can); stopping as on TERM');
         await ctx.stop(0);
         return;
       }

@@ -40,8 +40,6 @@ export type HealthLog = (message: string) => void;
 export class HealthChecks {
   private readonly probes = new Map<Server, Probe>();
   private running = false;
-  /** Why checks cannot run here (null: they can); `server N check` is refused with it. */
-  refusal: string | null = null;
 
   constructor(
     private readonly balancer: Balancer,

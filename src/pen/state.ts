@@ -83,6 +83,8 @@ export interface PenState {
   health: HealthChecks;
   /** `metrics_port`: where the metrics endpoint listens ([address:]port; null: off). */
   metricsListen: string | null;
+  /** The byte path running, and why not the FFI loop when another (null before the start). */
+  dataPath: { path: 'ffi' | 'handles' | 'net'; reason: string | null } | null;
 }
 
 export function initialState(): PenState {
@@ -124,5 +126,6 @@ export function initialState(): PenState {
     extensions: initialExtensions(),
     health: new HealthChecks(balancer, () => proxy.source),
     metricsListen: null,
+    dataPath: null,
   };
 }

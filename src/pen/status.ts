@@ -12,6 +12,9 @@ export interface StatusSnapshot {
   pid: number;
   uptime_seconds: number;
   listen: string;
+  /** The byte path running (absent before the start), and why not the FFI loop when another. */
+  data_path?: 'ffi' | 'handles' | 'net';
+  data_path_reason?: string;
   counters: {
     connections: number;
     connections_max: number;
@@ -108,6 +111,8 @@ export function statusSnapshot(state: PenState, proxy: Proxy | null): StatusSnap
     pid: process.pid,
     uptime_seconds: Math.floor(process.uptime()),
     listen: state.listen,
+    ...(state.dataPath && { data_path: state.dataPath.path }),
+    ...(state.dataPath?.reason && { data_path_reason: state.dataPath.reason }),
     counters: {
       connections: proxy?.used ?? 0,
       connections_max: state.proxy.connMax,

@@ -495,7 +495,7 @@ export type DataPath = 'ffi' | 'handles' | 'net';
 
 export interface DataPathChoice {
   path: DataPath;
-  /** Why not the path asked for (or not handles), when it is another. */
+  /** Why not the path asked for (or not the FFI loop, by default), when it is another. */
   reason: string | null;
 }
 
@@ -505,17 +505,25 @@ export interface DataPathChoice {
  */
 export const DATA_PATH_ENV = 'FLAVORKIT_PEN_DATA_PATH';
 
+/** The data path the environment asks for (null: the default order); an unknown name is refused. */
+export function wantedDataPath(env: NodeJS.ProcessEnv = process.env): DataPath | null {
+  const wanted = env[DATA_PATH_ENV];
+  if (wanted === undefined || wanted === '') return null;
+  if (wanted === 'ffi' || wanted === 'handles' || wanted === 'net') return wanted;
+  throw new Error(`${DATA_PATH_ENV}=${wanted} names no data path; use ffi, handles or net, or leave it unset`);
+}
+
 /**
- * Which byte path this Node offers, from the bindings alone (no socket is opened). `ffiUnusable`
- * says why the configuration needs more than the FFI path serves (null: it serves it all).
+ * Which byte path runs here, from what loads (no socket is opened): the FFI loop, unless the
+ * environment asks for another, koffi or libc cannot load, or `ffiUnusable` says why the
+ * configuration needs more than that loop serves (null: it serves it all); then the handles,
+ * where this Node has them; net otherwise.
  */
 export function detectDataPath(env: NodeJS.ProcessEnv = process.env, ffiUnusable: string | null = null): DataPathChoice {
-  const wanted = env[DATA_PATH_ENV];
+  const wanted = wantedDataPath(env);
   if (wanted === 'net') return { path: 'net', reason: `${DATA_PATH_ENV}=net` };
-  // The FFI loop is chosen, not the default: its thread cannot take health checks, PROXY headers,
-  // metrics or a restart hand-over turned on while it runs (src/pen/ffi/scope.ts).
-  const ffi = wanted === 'ffi' ? (ffiUnusable ?? ffiProblem()) : null;
-  if (wanted === 'ffi' && ffi === null) return { path: 'ffi', reason: null };
+  const ffi = wanted === 'handles' ? null : (ffiUnusable ?? ffiProblem());
+  if (wanted !== 'handles' && ffi === null) return { path: 'ffi', reason: null };
   const loaded = loadBindings();
   if (typeof loaded === 'string') return { path: 'net', reason: ffi ? `${ffi}; ${loaded}` : loaded };
   bindings = loaded;
@@ -682,9 +690,9 @@ function connectNet(target: ConnectTarget, done: (side: Side | null) => void): v
 }
 
 /**
- * The byte path pen runs: handles when the bindings are there and a loopback probe through them
- * (accept with the peer's address, connect, write, read, half-close both ways) gives back what
- * went in; net otherwise, with the reason.
+ * The byte path pen runs, as detectDataPath orders them; handles only when a loopback probe
+ * through them (accept with the peer's address, connect, write, read, half-close both ways) gives
+ * back what went in, net otherwise, with the reason.
  */
 export async function chooseDataPath(env: NodeJS.ProcessEnv = process.env, ffiUnusable: string | null = null): Promise<DataPathChoice> {
   const found = detectDataPath(env, ffiUnusable);

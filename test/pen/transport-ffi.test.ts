@@ -24,18 +24,25 @@ const MAJOR = Number(process.versions.node.split('.')[0]);
 const THREAD = path.join(__dirname, 'ffi-relay-thread.ts');
 
 describe('FFI data path detection', () => {
-  it(`Node ${MAJOR} loads koffi and libc, and pen runs the FFI path when it is asked for`, async () => {
+  it(`Node ${MAJOR} loads koffi and libc, and pen runs the FFI path by default`, async () => {
     assert.equal(ffiProblem(), null);
+    assert.deepEqual(await chooseDataPath({}), { path: 'ffi', reason: null });
+    assert.deepEqual(await chooseDataPath({ [DATA_PATH_ENV]: '' }), { path: 'ffi', reason: null });
     assert.deepEqual(await chooseDataPath({ [DATA_PATH_ENV]: 'ffi' }), { path: 'ffi', reason: null });
-    assert.deepEqual(await chooseDataPath({}), { path: 'handles', reason: null });
+    assert.deepEqual(await chooseDataPath({ [DATA_PATH_ENV]: 'handles' }), { path: 'handles', reason: null });
   });
 
   it('a configuration the FFI path cannot serve runs on the handles, and says why', async () => {
     const reason = 'the FFI path does not serve TLS termination';
+    assert.deepEqual(await chooseDataPath({}, reason), { path: 'handles', reason });
     assert.deepEqual(await chooseDataPath({ [DATA_PATH_ENV]: 'ffi' }, reason), { path: 'handles', reason });
   });
 
-  it('health checks, PROXY headers, accept_proxy, drain_timeout and metrics_port keep pen off the FFI path, and its thread refuses them', () => {
+  it('a data path the environment names that does not exist is refused, naming those that do', async () => {
+    await assert.rejects(chooseDataPath({ [DATA_PATH_ENV]: 'epoll' }), new RegExp(`${DATA_PATH_ENV}=epoll names no data path; use ffi, handles or net`));
+  });
+
+  it('health checks, PROXY headers, accept_proxy and metrics_port keep pen off the FFI path, and its thread refuses them', () => {
     const state = initialState();
     state.balancer.servers = [newServer(0, { host: '127.0.0.1', port: 80 })];
     const scope = { tls: false, udp: false, unixListener: false, state };
@@ -45,16 +52,18 @@ describe('FFI data path detection', () => {
       ['server 0 check tcp inter 2', /health checks/],
       ['server 0 proxy v2', /the PROXY protocol to servers/],
       ['accept_proxy 1', /accept_proxy/],
-      ['drain_timeout 5', /drain_timeout/],
       ['metrics_port 127.0.0.1:9100', /metrics_port/],
     ] as const) {
-      if (!command.includes(' check ')) assert.match(ffiRefusal(command) ?? '', /^do_cmd: .* needs pen's handle data path.*restart pen\n$/, command);
+      assert.match(ffiRefusal(command.split(' ')) ?? '', new RegExp(`^do_cmd: [a-z_ 0-9]+: only pen's handle data path serves this.*restart pen.*${DATA_PATH_ENV}=handles\n$`), command);
       const fresh = initialState();
       fresh.balancer.servers = [newServer(0, { host: '127.0.0.1', port: 80 })];
       assert.doesNotMatch(runCommand({ ...host, state: fresh }, command), /do_cmd/, command);
       assert.match(ffiUnservable({ ...scope, state: fresh }) ?? '', named, command);
     }
-    for (const harmless of ['server 0 check off', 'server 0 drain', 'drain_timeout', 'servers', 'server 0 port 81']) assert.equal(ffiRefusal(harmless), null, harmless);
+    for (const needing of ['server 0 port 81 check http GET / 200', 'server 0 drain proxy v1', 'server 0 no drain check tcp']) assert.notEqual(ffiRefusal(needing.split(' ')), null, needing);
+    for (const harmless of ['server 0 check off', 'server 0 drain', 'server 0 no proxy', 'server 0 address check port 80', 'drain_timeout', 'drain_timeout 5', 'no accept_proxy', 'servers', 'server 0 port 81']) {
+      assert.equal(ffiRefusal(harmless.split(' ')), null, harmless);
+    }
   });
 
   it('socket addresses are written and read as the kernel lays them out', () => {

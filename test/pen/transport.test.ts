@@ -15,8 +15,8 @@ import { HungBackend } from './harness';
 const MAJOR = Number(process.versions.node.split('.')[0]);
 
 describe('data path detection', () => {
-  it(`Node ${MAJOR} offers the handle path, the default, and its probe passes`, async () => {
-    assert.deepEqual(await chooseDataPath({}), { path: 'handles', reason: null });
+  it(`Node ${MAJOR} offers the handle path, where the FFI loop does not serve the configuration or it is asked for, and its probe passes`, async () => {
+    assert.deepEqual(await chooseDataPath({}, 'the FFI path does not serve UDP'), { path: 'handles', reason: 'the FFI path does not serve UDP' });
     assert.deepEqual(await chooseDataPath({ [DATA_PATH_ENV]: 'handles' }), { path: 'handles', reason: null });
   });
 

@@ -7,8 +7,14 @@ const argv = process.argv.slice(2);
 
 async function run(): Promise<number> {
   if (argv.includes('--flavor')) {
-    // The data path this pen would run here, probed as at start.
-    const chosen = await chooseDataPath();
+    // The data path this pen would run here with a configuration every path serves, probed as at start.
+    let chosen;
+    try {
+      chosen = await chooseDataPath();
+    } catch (err) {
+      process.stderr.write(`pen: ${(err as Error).message}\n`);
+      return 1;
+    }
     handleFlavorFlag('pen', argv, [['dataPath', chosen.path], ...(chosen.reason ? ([['dataPathReason', chosen.reason]] as Array<[string, string]>) : [])]);
     return 0;
   }

@@ -4,6 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import type { DaemonContext } from '../../runtime';
+import { DRAIN_TIMEOUT_MAX } from '../extensions';
 import type { PenState } from '../state';
 import { applyMirror, type CommandAnswer, type FromWorker, type ToWorker, type WorkerStart } from './messages';
 
@@ -15,13 +16,18 @@ import { applyMirror, type CommandAnswer, type FromWorker, type ToWorker, type W
 
 /** How long a command may wait for the FFI thread, which answers between two rounds of its loop. */
 const ANSWER_MS = 5000;
-const STOP_MS = 5000;
+/** How long the thread may take to stop beyond its drain (drain_timeout, at most DRAIN_TIMEOUT_MAX). */
+const STOP_MS = 3000;
 
 export interface FfiPen {
   /** Runs one pen command on the FFI thread and returns its reply, as runCommand does. */
   run(line: string, depth?: number, fromControl?: boolean): string;
   /** The port listened on (for port 0). */
   port: number;
+  /** The listening socket, for a successor to inherit (USR2). */
+  listenerFd: number;
+  /** Stops accepting; the socket lives on in a successor that inherited it. */
+  stopAccepting(): void;
 }
 
 export class FfiStartError extends Error {
@@ -38,8 +44,18 @@ function entryScript(): string {
   return require.main?.filename ?? process.argv[1]!;
 }
 
-/** Starts the FFI thread on `state` (which it owns from then on) listening on host:port. */
-export async function startFfiPen(ctx: DaemonContext, state: PenState, listen: { host: string; port: number }, backlog: number, webStatsPage: string | null): Promise<FfiPen> {
+/**
+ * Starts the FFI thread on `state` (which it owns from then on) listening on host:port, or on
+ * `inheritedFd`, the listening socket of the pen this one succeeds.
+ */
+export async function startFfiPen(
+  ctx: DaemonContext,
+  state: PenState,
+  listen: { host: string; port: number },
+  backlog: number,
+  webStatsPage: string | null,
+  inheritedFd: number | null,
+): Promise<FfiPen> {
   const host = net.isIP(listen.host) ? listen.host : (await dns.promises.lookup(listen.host)).address;
   const channel = new MessageChannel();
   const answered = new SharedArrayBuffer(4);
@@ -50,6 +66,7 @@ export async function startFfiPen(ctx: DaemonContext, state: PenState, listen: {
     host,
     port: listen.port,
     backlog,
+    inheritedFd,
     webStatsPage,
     commands: channel.port2,
     answered,
@@ -67,6 +84,7 @@ export async function startFfiPen(ctx: DaemonContext, state: PenState, listen: {
   const commands: MessagePort = channel.port1;
   const signal = new Int32Array(answered);
   let wakeFd = -1;
+  let listenerFd = -1;
   const port = await new Promise<number>((resolve, reject) => {
     worker.once('error', (err) => reject(new FfiStartError(`the FFI thread failed: ${err.message}`, null)));
     worker.once('exit', (code) => reject(new FfiStartError(`the FFI thread ended at start (exit code ${code})`, null)));
@@ -74,6 +92,7 @@ export async function startFfiPen(ctx: DaemonContext, state: PenState, listen: {
       switch (message.kind) {
         case 'ready':
           wakeFd = message.wakeFd;
+          listenerFd = message.listenerFd;
           resolve(message.port);
           break;
         case 'failed':
@@ -128,10 +147,10 @@ export async function startFfiPen(ctx: DaemonContext, state: PenState, listen: {
     stopped = true;
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
     send({ kind: 'stop' });
-    const timer = setTimeout(() => void worker.terminate(), STOP_MS);
+    const timer = setTimeout(() => void worker.terminate(), DRAIN_TIMEOUT_MAX * 1000 + STOP_MS);
     await exited;
     clearTimeout(timer);
     commands.close();
   });
-  return { run, port };
+  return { run, port, listenerFd, stopAccepting: () => void (stopped || send({ kind: 'stopAccepting' })) };
 }

@@ -27,6 +27,8 @@ export interface Libc {
   eventfd(initval: number, flags: number): number;
   read(fd: number, buffer: Buffer, length: number): number;
   getrlimit(resource: number, limits: Buffer): number;
+  /** fcntl with an int argument (F_GETFL, F_SETFL). */
+  fcntl(fd: number, cmd: number, arg: number): number;
   /** errno of the last call on this thread. */
   errno(): number;
 }
@@ -59,6 +61,9 @@ export const EPOLLET = 0x80000000 | 0;
 export const EFD_NONBLOCK = 0o4000;
 export const EFD_CLOEXEC = 0o2000000;
 export const RLIMIT_NOFILE = 7;
+export const F_GETFL = 3;
+export const F_SETFL = 4;
+export const O_NONBLOCK = 0o4000;
 export const EINTR = 4;
 export const EAGAIN = 11;
 export const EMFILE = 24;
@@ -102,6 +107,8 @@ export function loadLibc(): Libc | string {
       eventfd: f('int eventfd(unsigned int, int)'),
       read: f('long read(int, void *, size_t)'),
       getrlimit: f('int getrlimit(int, void *)'),
+      // Declared with its one int argument: on Linux's x86-64 and arm64 ABIs a variadic int travels as a fixed one.
+      fcntl: f('int fcntl(int, int, int)'),
       errno: () => koffi.errno(),
     } as Libc;
   } catch (err) {

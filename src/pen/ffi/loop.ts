@@ -4,7 +4,7 @@ import type { ConnectTarget, Side, SideOwner } from '../transport';
 import {
   AF_INET, EAGAIN, EINPROGRESS, EINTR, EMFILE, ENFILE, ENOTCONN, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD,
   EPOLL_DATA_OFFSET, EPOLL_EVENT_SIZE, EPOLLERR, EPOLLET, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP, EFD_CLOEXEC,
-  EFD_NONBLOCK, IPPROTO_TCP, MSG_NOSIGNAL, peerOf, RLIMIT_NOFILE, SHUT_WR, SO_KEEPALIVE, SO_REUSEADDR, SOCK_CLOEXEC,
+  EFD_NONBLOCK, F_GETFL, F_SETFL, IPPROTO_TCP, MSG_NOSIGNAL, O_NONBLOCK, peerOf, RLIMIT_NOFILE, SHUT_WR, SO_KEEPALIVE, SO_REUSEADDR, SOCK_CLOEXEC,
   SOCK_NONBLOCK, SOCK_STREAM, sockaddr, SOL_SOCKET, TCP_NODELAY, type Libc,
 } from './libc';
 
@@ -335,8 +335,23 @@ export class FfiLoop {
       this.libc.close(fd);
       throw err;
     }
+    return this.accepting(fd, accept);
+  }
+
+  /**
+   * Accepts on `fd`, a listening TCP socket inherited from the pen this one succeeds (which may
+   * still accept on it until it hands over): made non-blocking, so that a client the other
+   * process took first costs an EAGAIN, not a blocked loop.
+   */
+  adopt(fd: number, accept: (side: FfiSide) => void): { fd: number; port: number } {
+    const flags = this.libc.fcntl(fd, F_GETFL, 0);
+    if (flags < 0 || this.libc.fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) throw this.problem(`fcntl on the inherited listener ${fd}`);
+    return this.accepting(fd, accept);
+  }
+
+  private accepting(fd: number, accept: (side: FfiSide) => void): { fd: number; port: number } {
     this.lengthBuffer.writeUInt32LE(this.addressBuffer.length, 0);
-    this.libc.getsockname(fd, this.addressBuffer, this.lengthBuffer);
+    if (this.libc.getsockname(fd, this.addressBuffer, this.lengthBuffer) < 0) throw this.problem('getsockname');
     this.listeners.set(fd, { fd, accept });
     // Level-triggered: a listener with clients still queued is reported again next round.
     this.ctl(EPOLL_CTL_ADD, fd, EPOLLIN);

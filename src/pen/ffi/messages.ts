@@ -12,6 +12,8 @@ export interface WorkerStart {
   host: string;
   port: number;
   backlog: number;
+  /** A listening socket inherited from the pen this one succeeds (USR2), accepted on instead of host:port. */
+  inheritedFd: number | null;
   /** The flavor's status page, where `status` writes when web_stats is not set. */
   webStatsPage: string | null;
   /** Commands and their answers: the main thread waits for each answer. */
@@ -20,7 +22,7 @@ export interface WorkerStart {
   answered: SharedArrayBuffer;
 }
 
-export type ToWorker = { kind: 'command'; id: number; line: string; depth: number; fromControl: boolean } | { kind: 'stop' };
+export type ToWorker = { kind: 'command'; id: number; line: string; depth: number; fromControl: boolean } | { kind: 'stopAccepting' } | { kind: 'stop' };
 
 /** The part of the state the main thread reads itself (the control socket's ACL, the log target). */
 export interface Mirror {
@@ -36,7 +38,7 @@ export interface CommandAnswer {
 }
 
 export type FromWorker =
-  | { kind: 'ready'; port: number; wakeFd: number }
+  | { kind: 'ready'; port: number; listenerFd: number; wakeFd: number }
   | { kind: 'failed'; message: string; code: string | null }
   | { kind: 'log'; level: 'debug' | 'info' | 'warn'; message: string }
   | { kind: 'exit' };
@@ -53,8 +55,8 @@ export function mirrorOf(state: PenState): Mirror {
 export function reviveState(cloned: PenState): PenState {
   const acls = Object.assign(new Acls(), cloned.acls);
   const balancer = Object.assign(new Balancer(cloned.settings, acls), cloned.balancer, { settings: cloned.settings, acls });
+  // Never started here: the thread refuses `server N check` (./scope.ts).
   const health = new HealthChecks(balancer, () => cloned.proxy.source);
-  health.refusal = 'this pen runs on the FFI data path, which has no health checks; put the check in the config file (pen then starts on libuv handles) and restart pen';
   return { ...cloned, acls, balancer, health };
 }
 

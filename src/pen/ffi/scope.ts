@@ -1,9 +1,11 @@
+import { DATA_PATH_ENV } from '../transport';
 import type { PenState } from '../state';
 
 /*
- * What the FFI data path serves. Its thread owns pen's state and runs no Node event loop, so what
- * needs one there (health checks, the metrics endpoint) or a byte path it does not have (TLS, UDP,
- * PROXY headers, a drain or a listener handed over on restart) keeps pen on the handle path.
+ * What the FFI data path serves: pen 0.34's plain-TCP proxying, with its commands, log and drain.
+ * Health checks and the metrics endpoint (Node sockets beside the balancer, which lives on the FFI
+ * thread) and the byte paths that loop does not have (TLS, UDP, a UNIX-domain listener, PROXY
+ * headers) keep pen on the handle path, chosen at start.
  */
 
 /** Why the FFI path cannot serve this configuration (null: it can). */
@@ -19,24 +21,37 @@ export function ffiUnservable(options: { tls: boolean; udp: boolean; unixListene
     servers.some((s) => s.check) && 'health checks',
     servers.some((s) => s.proxyProtocol !== undefined) && 'the PROXY protocol to servers',
     state.extensions.acceptProxyAcl >= 0 && 'accept_proxy',
-    state.extensions.drainTimeout > 0 && 'drain_timeout (drains and restarts that refuse no client)',
     state.metricsListen !== null && 'metrics_port',
   ].filter(Boolean);
   return missing.length ? `the FFI path does not serve ${missing.join(', ')}` : null;
 }
 
+/** What a `server` command turns on that only the handle path serves, walking its keywords as the command does. */
+function serverNeeds(words: string[]): string | null {
+  for (let i = 2; i < words.length; i++) {
+    const w = words[i];
+    const next = words[i + 1];
+    if (w === 'check') return next === 'off' ? null : `server ${words[1]} check`;
+    if (w === 'proxy' && (next === 'v1' || next === 'v2')) return `server ${words[1]} proxy`;
+    if (w === 'no' && (next === 'proxy' || next === 'drain')) i++;
+    // pen's own keywords take the next word as their value (`drain` takes none).
+    else if (w !== 'drain') i++;
+  }
+  return null;
+}
+
 /**
- * A command the running FFI path cannot take: it would turn on what only the handle path serves.
- * The reply says how to get it; null lets the command run. (`server N check` is refused by the
- * thread's HealthChecks, after its grammar: src/pen/ffi/messages.ts.)
+ * A command the running FFI path cannot take, as runCommand splits it: it would turn on what only
+ * the handle path serves. The reply names the fix; null lets the command run. Asked of every
+ * command the thread runs, those of an included file too.
  */
-export function ffiRefusal(line: string): string | null {
-  const words = line.trim().split(/\s+/);
+export function ffiRefusal(words: string[]): string | null {
   const [cmd, arg] = words;
   const needs =
     (cmd === 'accept_proxy' && arg !== undefined && 'accept_proxy') ||
-    (cmd === 'drain_timeout' && arg !== undefined && Number(arg) > 0 && 'drain_timeout') ||
     (cmd === 'metrics_port' && arg !== undefined && 'metrics_port') ||
-    (cmd === 'server' && words.includes('proxy') && (words.includes('v1') || words.includes('v2')) && 'the PROXY protocol');
-  return needs ? `do_cmd: ${needs} needs pen's handle data path, which this pen (on the FFI path) does not run; put it in the config file and restart pen\n` : null;
+    (cmd === 'server' && serverNeeds(words));
+  return needs
+    ? `do_cmd: ${needs}: only pen's handle data path serves this, and this pen runs the FFI path; put it in the config file and restart pen (which then starts on the handles), or run pen with ${DATA_PATH_ENV}=handles\n`
+    : null;
 }

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import util from 'node:util';
 import { isMainThread, parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { runCommand, type CommandHost } from '../commands';
+import { whenDrained } from '../drain';
 import { ffiRefusal } from './scope';
 import { Proxy } from '../proxy';
 import { openRequestLog, type OpenLog } from '../requestlog';
@@ -66,6 +67,7 @@ export function runFfiThread(): void {
       requestLog = opened;
       state.log = target;
     },
+    refusal: ffiRefusal,
   };
   try {
     if (state.log) host.setLog(state.log);
@@ -75,9 +77,9 @@ export function runFfiThread(): void {
   }
   let listenerFd: number;
   try {
-    const opened = loop.listen(start.host, start.port, start.backlog, proxy.accept);
+    const opened = start.inheritedFd !== null ? loop.adopt(start.inheritedFd, proxy.accept) : loop.listen(start.host, start.port, start.backlog, proxy.accept);
     listenerFd = opened.fd;
-    post({ kind: 'ready', port: opened.port, wakeFd: loop.wakeFd });
+    post({ kind: 'ready', port: opened.port, listenerFd, wakeFd: loop.wakeFd });
   } catch (err) {
     const errno = (err as { errno?: number }).errno;
     post({ kind: 'failed', message: (err as Error).message, code: errno ? util.getSystemErrorName(-errno) : null });
@@ -85,21 +87,38 @@ export function runFfiThread(): void {
     return;
   }
   const answered = new Int32Array(start.answered);
-  const stop = () => {
+  /** Ends the thread: at once, or once the open connections finish within drain_timeout. */
+  const stop = (): void => {
     loop.closeListener(listenerFd);
-    proxy.closeAll();
-    loop.stop();
-    requestLog?.close();
-    start.commands.close();
+    const finish = () => {
+      proxy.closeAll();
+      loop.stop();
+      requestLog?.close();
+      start.commands.close();
+    };
+    const limit = state.extensions.drainTimeout;
+    if (limit <= 0 || proxy.used === 0) return finish();
+    post({ kind: 'log', level: 'info', message: `draining: ${proxy.used} connections open, waiting up to ${limit} s` });
+    void whenDrained(proxy, limit).then((all) => {
+      if (!all) post({ kind: 'log', level: 'warn', message: `drain_timeout ${limit} s passed with ${proxy.used} connections open; closing them` });
+      finish();
+    });
   };
+  let stopping = false;
   loop.onWake = () => {
-    for (let m = receiveMessageOnPort(start.commands); m; m = receiveMessageOnPort(start.commands)) {
+    for (let m = stopping ? null : receiveMessageOnPort(start.commands); m; m = receiveMessageOnPort(start.commands)) {
       const message = m.message as ToWorker;
       if (message.kind === 'stop') {
+        stopping = true;
         stop();
         return;
       }
-      const reply = ffiRefusal(message.line) ?? runCommand(host, message.line, message.depth, message.fromControl);
+      if (message.kind === 'stopAccepting') {
+        // A successor accepts on its copy of the socket from now on.
+        loop.closeListener(listenerFd);
+        continue;
+      }
+      const reply = runCommand(host, message.line, message.depth, message.fromControl);
       const answer: CommandAnswer = { id: message.id, reply, mirror: mirrorOf(state) };
       start.commands.postMessage(answer);
       Atomics.store(answered, 0, 1);
