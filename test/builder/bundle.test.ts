@@ -28,9 +28,9 @@ describe('stamped bundles', () => {
   const build = (name: string) =>
     run(process.execPath, [FLAVOR_CLI, 'build', name], { cwd: PROJECT_ROOT, env: { ...process.env, FLAVORKIT_DIST_DIR: dist }, timeoutMs: 120000 });
   const stagedBin = (l: Layout, program: string) => path.join(dist, l.flavor, l.daemon, 'root', l.programs[program]!);
-  // With the FFI path asked for, pen says whether koffi loads from where the bundle lies.
+  // pen says whether koffi loads from where the bundle lies (the FFI path is its default).
   const flavorOf = async (file: string) => {
-    const answer = await run(process.execPath, [file, '--flavor', '--json'], { env: { ...process.env, FLAVORKIT_PEN_DATA_PATH: 'ffi' } });
+    const answer = await run(process.execPath, [file, '--flavor', '--json'], { env: { ...process.env, FLAVORKIT_PEN_DATA_PATH: '' } });
     assert.equal(answer.code, 0, answer.stderr);
     // pen adds the data path it would run (src/pen/transport.ts).
     return JSON.parse(answer.stdout) as Layout & { origin: string; dataPath?: string; dataPathReason?: string };

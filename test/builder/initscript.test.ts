@@ -13,7 +13,7 @@ import { renderDaemonFiles } from '../../src/builder/templates';
 import net from 'node:net';
 import { DRAIN_TIMEOUT_MAX } from '../../src/pen/extensions';
 import { Backend, fetchName } from '../pen/harness';
-import { isGone, killAndWait, run, tempDir, waitFor } from '../support/process';
+import { askSocket, isGone, killAndWait, run, tempDir, waitFor } from '../support/process';
 
 // A flavor without a file: its ports are derived from its name and used by no other test.
 const FLAVOR = 'lsbinit';
@@ -35,6 +35,8 @@ describe('LSB init script', () => {
     return r;
   };
   const pid = () => Number(fs.readFileSync(l.pidFile, 'utf8').trim());
+  /** One penctl command on the flavor's control socket. */
+  const control = (line: string) => askSocket(l.controlSocket, line);
 
   before(async () => {
     const flavor = loadFlavor(FLAVOR);
@@ -136,66 +138,95 @@ describe('LSB init script', () => {
     assert.equal((await act('stop')).code, 0);
   });
 
-  it('restart with 50 clients looping refuses none, and a connection held across it is served to its end', async () => {
+  it('where koffi cannot load (the lib dir without it), pen starts on the handles, says why in status_json and --flavor, and serves', async () => {
     const backend = await new Backend('b0').start();
-    fs.writeFileSync(l.configFile, `server 0 address 127.0.0.1 port ${backend.port}\ndrain_timeout 10\n`);
-    const port = l.ports.service!;
+    fs.writeFileSync(l.configFile, `server 0 address 127.0.0.1 port ${backend.port}\n`);
+    const koffi = path.join(l.libDir, 'node_modules', 'koffi');
+    fs.renameSync(koffi, `${koffi}.away`);
     try {
-      assert.equal((await act('start')).code, 0);
-      const old = pid();
-      started.add(old);
-      // Half a request, finished only after the restart: the old pen must keep it.
-      const held = net.connect(port, '127.0.0.1');
-      let heldReply = '';
-      held.on('data', (d) => (heldReply += d));
-      const heldClosed = new Promise<void>((resolve) => held.on('close', () => resolve()));
-      held.on('error', () => undefined);
-      await new Promise<void>((resolve) => held.on('connect', () => resolve()));
-      held.write('GET / HTTP/1.0\r\n');
-      let looping = true;
-      const failures: string[] = [];
-      let served = 0;
-      const loop = async () => {
-        while (looping) {
-          const body = await fetchName(port);
-          if (body === 'b0') served++;
-          else failures.push(body);
-        }
-      };
-      const loops = Array.from({ length: 50 }, loop);
-      await new Promise((r) => setTimeout(r, 500));
-      const r = await act('restart');
-      const successor = pid();
-      started.add(successor);
+      const flavor = JSON.parse((await run(l.programs.pen!, ['--flavor', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] })).stdout) as { dataPath: string; dataPathReason: string };
+      assert.equal(flavor.dataPath, 'handles');
+      assert.match(flavor.dataPathReason, /^koffi cannot load libc here \(Cannot find module 'koffi'/);
+      const r = await act('start');
       assert.equal(r.code, 0, r.stdout + r.stderr);
-      assert.match(r.stdout, new RegExp(`restarted \\(PID ${successor}; PID ${old} finishes its connections\\)`));
-      assert.notEqual(successor, old);
-      await new Promise((r) => setTimeout(r, 1000));
-      looping = false;
-      await Promise.all(loops);
-      held.write('\r\n');
-      await heldClosed;
-      assert.match(heldReply, /^HTTP\/1\.1 200[^]*b0$/, 'the held connection got its answer from the old pen');
-      assert.deepEqual(failures, [], `${failures.length} of ${served + failures.length} requests failed across the restart`);
-      assert.ok(served > 50, `requests went through (${served})`);
-      await waitFor('the old pen to exit once drained', () => isGone(old));
-      assert.equal((await act('status')).code, 0);
-
-      // A config file the new pen refuses: restart fails, and the running pen goes on serving.
-      fs.appendFileSync(l.configFile, 'no_such_command\n');
-      const failed = await act('restart', { START_TIMEOUT: '3' });
-      assert.equal(failed.code, 1, failed.stdout + failed.stderr);
-      assert.match(failed.stderr, new RegExp(`\\(PID ${successor}\\) did not hand over within 3 s and goes on serving`));
-      assert.equal(pid(), successor);
-      assert.equal(await fetchName(port), 'b0');
-      assert.ok(fs.statSync(l.controlSocket).isSocket(), 'its control socket is open again');
+      started.add(pid());
+      const status = JSON.parse(await control('status_json')) as { data_path: string; data_path_reason: string };
+      assert.equal(status.data_path, 'handles');
+      assert.equal(status.data_path_reason, flavor.dataPathReason);
+      assert.equal(await fetchName(l.ports.service!), 'b0');
       assert.equal((await act('stop')).code, 0);
-      assert.ok(isGone(successor));
     } finally {
+      fs.renameSync(`${koffi}.away`, koffi);
       await backend.stop();
       fs.writeFileSync(l.configFile, 'server 0 address 127.0.0.1 port 9\n');
     }
   });
+
+  // The FFI loop by default, the handles when asked for: both hand the listener over.
+  for (const [dataPath, env] of [['ffi', {}], ['handles', { FLAVORKIT_PEN_DATA_PATH: 'handles' }]] as const) {
+    it(`restart on the ${dataPath} data path with 50 clients looping refuses none, and a connection held across it is served to its end`, async () => {
+      const backend = await new Backend('b0').start();
+      fs.writeFileSync(l.configFile, `server 0 address 127.0.0.1 port ${backend.port}\ndrain_timeout 10\n`);
+      const port = l.ports.service!;
+      try {
+        assert.equal((await act('start', env)).code, 0);
+        const old = pid();
+        started.add(old);
+        assert.equal(JSON.parse(await control('status_json')).data_path, dataPath);
+        // Half a request, finished only after the restart: the old pen must keep it.
+        const held = net.connect(port, '127.0.0.1');
+        let heldReply = '';
+        held.on('data', (d) => (heldReply += d));
+        const heldClosed = new Promise<void>((resolve) => held.on('close', () => resolve()));
+        held.on('error', () => undefined);
+        await new Promise<void>((resolve) => held.on('connect', () => resolve()));
+        held.write('GET / HTTP/1.0\r\n');
+        let looping = true;
+        const failures: string[] = [];
+        let served = 0;
+        const loop = async () => {
+          while (looping) {
+            const body = await fetchName(port);
+            if (body === 'b0') served++;
+            else failures.push(body);
+          }
+        };
+        const loops = Array.from({ length: 50 }, loop);
+        await new Promise((r) => setTimeout(r, 500));
+        const r = await act('restart', env);
+        const successor = pid();
+        started.add(successor);
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        assert.match(r.stdout, new RegExp(`restarted \\(PID ${successor}; PID ${old} finishes its connections\\)`));
+        assert.notEqual(successor, old);
+        await new Promise((r) => setTimeout(r, 1000));
+        looping = false;
+        await Promise.all(loops);
+        held.write('\r\n');
+        await heldClosed;
+        assert.match(heldReply, /^HTTP\/1\.1 200[^]*b0$/, 'the held connection got its answer from the old pen');
+        assert.deepEqual(failures, [], `${failures.length} of ${served + failures.length} requests failed across the restart`);
+        assert.ok(served > 50, `requests went through (${served})`);
+        await waitFor('the old pen to exit once drained', () => isGone(old));
+        assert.equal(JSON.parse(await control('status_json')).data_path, dataPath, 'the successor runs the same path');
+        assert.equal((await act('status', env)).code, 0);
+
+        // A config file the new pen refuses: restart fails, and the running pen goes on serving.
+        fs.appendFileSync(l.configFile, 'no_such_command\n');
+        const failed = await act('restart', { ...env, START_TIMEOUT: '3' });
+        assert.equal(failed.code, 1, failed.stdout + failed.stderr);
+        assert.match(failed.stderr, new RegExp(`\\(PID ${successor}\\) did not hand over within 3 s and goes on serving`));
+        assert.equal(pid(), successor);
+        assert.equal(await fetchName(port), 'b0');
+        assert.ok(fs.statSync(l.controlSocket).isSocket(), 'its control socket is open again');
+        assert.equal((await act('stop', env)).code, 0);
+        assert.ok(isGone(successor));
+      } finally {
+        await backend.stop();
+        fs.writeFileSync(l.configFile, 'server 0 address 127.0.0.1 port 9\n');
+      }
+    });
+  }
 });
 
 describe('pen\'s stop outlasts its drain', () => {

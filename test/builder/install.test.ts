@@ -13,7 +13,7 @@ import { DAEMON_SPECS, layout, loadFlavor, relocate, type Layout } from '../../s
 import { defaultPackageOptions, type PackageOptions } from '../../src/builder/package';
 import { rpmPackager } from '../../src/builder/rpm';
 import { configTemplates, TEMPLATE_DIRS } from '../../src/builder/templates';
-import { FIXTURES_DIR, PROJECT_ROOT, run, tempDir, waitFor } from '../support/process';
+import { askSocket, FIXTURES_DIR, PROJECT_ROOT, run, tempDir, waitFor } from '../support/process';
 import { assembleFlavor, type AssembledDaemon } from './assemble';
 
 const NS_ENV = 'FLAVORKIT_PKG_NAMESPACE_DIR';
@@ -258,8 +258,12 @@ function inNamespace(work: string): void {
       req.on('error', reject);
     });
     assert.equal(l.daemon === 'depot' ? body.split('\n')[0] : body, l.daemon === 'depot' ? 'pkg-server unknown' : `backend of ${l.flavor}`);
+    // The package's lib dir ships koffi: an installed pen moves its bytes on the FFI loop.
+    if (l.daemon === 'pen') assert.deepEqual(dataPathOf(JSON.parse(await askSocket(l.controlSocket, 'status_json'))), { data_path: 'ffi' }, `${l.packageName}'s data path`);
     return body;
   }
+
+  const dataPathOf = (status: { data_path?: string; data_path_reason?: string }) => ({ data_path: status.data_path, ...(status.data_path_reason && { data_path_reason: status.data_path_reason }) });
 
   describe('tog and abc side by side', () => {
     it('their packages share no path', async () => {

@@ -90,7 +90,11 @@ export class PenInstance {
   child: ChildProcess | null = null;
   stderr = '';
 
-  constructor(readonly kind: Kind) {
+  /** `env`: added to ours's environment (FLAVORKIT_PEN_DATA_PATH=handles for what only the handle path serves). */
+  constructor(
+    readonly kind: Kind,
+    private readonly env: NodeJS.ProcessEnv = {},
+  ) {
     // pen writes its PID file after dropping to nobody, as both pens do: nobody owns the root.
     fs.chmodSync(this.root, 0o755);
     fs.chownSync(this.root, 65534, 65534);
@@ -114,7 +118,7 @@ export class PenInstance {
         ? spawn(debian('pen'), common, { env: debianEnv(), stdio: ['ignore', 'ignore', 'pipe'] })
         : spawn(process.execPath, [...TSX_LOADER, path.join(PROJECT_ROOT, 'src/pen/bin/pen.ts'), ...common], {
             cwd: PROJECT_ROOT,
-            env: { ...process.env, FLAVOR: 'abc', FLAVORKIT_ROOT: this.root },
+            env: { ...process.env, FLAVOR: 'abc', FLAVORKIT_ROOT: this.root, ...this.env },
             stdio: ['ignore', 'ignore', 'pipe'],
           });
     this.child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));

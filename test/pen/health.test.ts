@@ -17,8 +17,8 @@ after(async () => {
   for (const b of backends) await b.stop();
 });
 
-async function startPen(args: string[], servers: Nginx[]): Promise<PenInstance> {
-  const pen = new PenInstance('ours');
+async function startPen(args: string[], servers: Nginx[], env: NodeJS.ProcessEnv = {}): Promise<PenInstance> {
+  const pen = new PenInstance('ours', env);
   instances.push(pen);
   return pen.start(args, servers.map((b) => `127.0.0.1:${b.port}`));
 }
@@ -140,7 +140,8 @@ describe('active health checks', () => {
 describe('the check grammar', () => {
   it('refuses a mistake with the word at fault and changes nothing; check off ends the checks', async () => {
     const [a] = await nginxPair();
-    const pen = await startPen([], [a]);
+    // Checks turned on at run time: the handle path, which serves them (the FFI path refuses them: data-path.test.ts).
+    const pen = await startPen([], [a], { FLAVORKIT_PEN_DATA_PATH: 'handles' });
     const refusals: Array<[string, RegExp]> = [
       ['server 0 check', /^do_cmd: server 0 check takes tcp, http or off, not ''; e\.g\. check http GET \/health 200-399/],
       ['server 0 check udp', /takes tcp, http or off, not 'udp'/],

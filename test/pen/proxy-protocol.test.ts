@@ -129,7 +129,8 @@ describe('server N proxy v1|v2: backends see the real client address', () => {
     haproxyPort = await freePort();
     nginxLog = await nginxWithProxyProtocol(nginxPort);
     await haproxyAccepting(haproxyPort);
-    pen = await new PenInstance('ours').start(['-r'], [`127.0.0.1:${nginxPort}`]);
+    // The versions change at run time: the handle path, which serves PROXY headers (the FFI path refuses them).
+    pen = await new PenInstance('ours', { FLAVORKIT_PEN_DATA_PATH: 'handles' }).start(['-r'], [`127.0.0.1:${nginxPort}`]);
   });
   after(() => pen?.stop());
 
@@ -175,9 +176,9 @@ describe('accept_proxy: PROXY headers from an upstream balancer the ACL permits'
     backend = await new Backend('b0').start();
     const instance = new PenInstance('ours');
     requestLog = path.join(instance.root, 'requests.log');
-    pen = await instance.start(['-H', '-r', '-t', '1', '-l', requestLog], [`127.0.0.1:${backend.port}`]);
-    // Only haproxy's address (127.0.0.1) may send headers.
-    for (const c of ['acl 1 permit 127.0.0.1', 'accept_proxy 1']) assert.doesNotMatch(await pen.ctl(c), /do_cmd/);
+    // Only haproxy's address (127.0.0.1) may send headers. Given at start, accept_proxy starts pen on the handles.
+    pen = await instance.start(['-H', '-r', '-t', '1', '-l', requestLog, '-o', 'acl 1 permit 127.0.0.1', '-o', 'accept_proxy 1'], [`127.0.0.1:${backend.port}`]);
+    assert.equal(JSON.parse(await pen.ctl('status_json')).data_path, 'handles');
     v1Port = await freePort();
     v2Port = await freePort();
     await haproxySending(v1Port, pen.port, 'send-proxy');

@@ -58,7 +58,7 @@ export async function startFfiPen(
 ): Promise<FfiPen> {
   const host = net.isIP(listen.host) ? listen.host : (await dns.promises.lookup(listen.host)).address;
   const channel = new MessageChannel();
-  const answered = new SharedArrayBuffer(4);
+  const answered = new SharedArrayBuffer(8);
   const start: WorkerStart = {
     penFfiThread: true,
     // The health checks stay behind: they run on Node's event loop, which the FFI thread has not.
@@ -110,9 +110,15 @@ export async function startFfiPen(
   worker.removeAllListeners('exit');
   worker.removeAllListeners('error');
   let stopped = false;
+  /** The thread has ended: its wake descriptor is closed, and nothing more is sent. */
+  let exited = false;
+  /** The thread has closed its end of the commands (after its drain): nothing it would answer. */
+  const finished = () => exited || Atomics.load(signal, 1) === 1;
   // Without its data path pen serves nothing: it stops, as it would on an uncaught error in one thread.
   worker.on('error', (err) => ctx.log.warn(`the FFI thread failed: ${err.stack ?? err.message}`));
   worker.on('exit', (code) => {
+    exited = true;
+    fs.closeSync(wakeFd);
     if (stopped) return;
     ctx.log.warn(`the FFI thread ended (exit code ${code}); stopping`);
     void ctx.stop(1);
@@ -124,8 +130,9 @@ export async function startFfiPen(
     fs.writeSync(wakeFd, wakeBuffer);
   };
   let nextId = 0;
+  // While the thread drains, it still answers.
   const run = (line: string, depth = 0, fromControl = false): string => {
-    if (stopped) return 'do_cmd: pen is stopping\n';
+    if (finished()) return 'do_cmd: pen is stopping\n';
     const id = ++nextId;
     Atomics.store(signal, 0, 0);
     send({ kind: 'command', id, line, depth, fromControl });
@@ -145,12 +152,14 @@ export async function startFfiPen(
   };
   ctx.onStop(async () => {
     stopped = true;
-    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-    send({ kind: 'stop' });
-    const timer = setTimeout(() => void worker.terminate(), DRAIN_TIMEOUT_MAX * 1000 + STOP_MS);
-    await exited;
-    clearTimeout(timer);
+    if (!exited) {
+      const gone = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+      if (!finished()) send({ kind: 'stop' });
+      const timer = setTimeout(() => void worker.terminate(), DRAIN_TIMEOUT_MAX * 1000 + STOP_MS);
+      await gone;
+      clearTimeout(timer);
+    }
     commands.close();
   });
-  return { run, port, listenerFd, stopAccepting: () => void (stopped || send({ kind: 'stopAccepting' })) };
+  return { run, port, listenerFd, stopAccepting: () => void (stopped || finished() || send({ kind: 'stopAccepting' })) };
 }

@@ -567,11 +567,14 @@ export class FfiLoop {
     if (!this.stopped) setImmediate(() => this.run());
   }
 
-  /** Ends the loop: listeners, epoll and wake descriptors closed (open sides are closed by their owners). */
-  stop(): void {
+  /**
+   * Ends the loop: listeners and epoll descriptor closed (open sides are closed by their owners),
+   * and the wake descriptor unless another thread that writes to it closes it once this one is gone.
+   */
+  stop(closeWake = true): void {
     this.stopped = true;
     for (const fd of [...this.listeners.keys()]) this.closeListener(fd);
-    this.libc.close(this.wakeFd);
+    if (closeWake) this.libc.close(this.wakeFd);
     this.libc.close(this.epfd);
   }
 }

@@ -18,7 +18,7 @@ export interface WorkerStart {
   webStatsPage: string | null;
   /** Commands and their answers: the main thread waits for each answer. */
   commands: MessagePort;
-  /** Set to 1 by the FFI thread when an answer has been posted. */
+  /** Two words the FFI thread sets to 1: the first when an answer has been posted, the second when it has finished (no more answers). */
   answered: SharedArrayBuffer;
 }
 

@@ -88,11 +88,16 @@ export function runFfiThread(): void {
   }
   const answered = new Int32Array(start.answered);
   /** Ends the thread: at once, or once the open connections finish within drain_timeout. */
+  let finished = false;
   const stop = (): void => {
     loop.closeListener(listenerFd);
     const finish = () => {
+      finished = true;
+      // Told before the commands close: the main thread sends nothing more.
+      Atomics.store(answered, 1, 1);
       proxy.closeAll();
-      loop.stop();
+      // The main thread may still write to the wake descriptor: it closes it once this thread has ended.
+      loop.stop(false);
       requestLog?.close();
       start.commands.close();
     };
@@ -104,14 +109,13 @@ export function runFfiThread(): void {
       finish();
     });
   };
-  let stopping = false;
   loop.onWake = () => {
-    for (let m = stopping ? null : receiveMessageOnPort(start.commands); m; m = receiveMessageOnPort(start.commands)) {
+    // While a drain runs, commands are still answered.
+    for (let m = receiveMessageOnPort(start.commands); m; m = finished ? undefined : receiveMessageOnPort(start.commands)) {
       const message = m.message as ToWorker;
       if (message.kind === 'stop') {
-        stopping = true;
         stop();
-        return;
+        continue;
       }
       if (message.kind === 'stopAccepting') {
         // A successor accepts on its copy of the socket from now on.

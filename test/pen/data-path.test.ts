@@ -1,0 +1,118 @@
+// Which byte path a running pen takes (the FFI loop by default, the handles where the configuration
+// needs them or the environment asks), what it says about it, and what a pen on the FFI loop
+// refuses at run time: real pens as child processes, real backends, penctl's protocol.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { freePort } from '../../tools/ports';
+import { PROJECT_ROOT, run, TSX_LOADER, waitFor } from '../support/process';
+import { Backend, fetchName, PenInstance } from './harness';
+
+interface Status {
+  data_path?: string;
+  data_path_reason?: string;
+}
+
+const instances: PenInstance[] = [];
+const backend = new Backend('A');
+before(() => backend.start());
+after(async () => {
+  for (const p of instances) await p.stop();
+  await backend.stop();
+});
+
+async function startPen(args: string[], env: NodeJS.ProcessEnv = {}): Promise<PenInstance> {
+  const pen = new PenInstance('ours', env);
+  instances.push(pen);
+  return pen.start(args, [`127.0.0.1:${backend.port}`]);
+}
+
+const statusOf = async (pen: PenInstance) => JSON.parse(await pen.ctl('status_json')) as Status;
+
+/** The reply of a refused command: the fix named, in one line. */
+const REFUSED = /^do_cmd: [^\n]*: only pen's handle data path serves this, and this pen runs the FFI path; put it in the config file and restart pen \(which then starts on the handles\), or run pen with FLAVORKIT_PEN_DATA_PATH=handles\n$/;
+
+describe('the data path a pen runs', () => {
+  it('a plain configuration runs on the FFI loop, logs it once and says so in status_json', async () => {
+    const pen = await startPen([]);
+    assert.deepEqual(await statusOf(pen).then((s) => [s.data_path, s.data_path_reason]), ['ffi', undefined]);
+    assert.equal(await fetchName(pen.port), 'A');
+    assert.equal(pen.stderr.match(/data path: /g)?.length, 1, pen.stderr);
+    assert.match(pen.stderr, /data path: an epoll loop on libc \(FFI\)\n/);
+  });
+
+  for (const [what, args, reason] of [
+    ['a health check', ['-o', 'server 0 check tcp inter 2'], /the FFI path does not serve health checks/],
+    ['a PROXY header to a server', ['-o', 'server 1 address 127.0.0.1 port 9 proxy v1'], /the FFI path does not serve the PROXY protocol to servers/],
+    // Headers only from 10.0.0.1: this test's client is balanced as usual.
+    ['accept_proxy', ['-o', 'acl 1 permit 10.0.0.1', '-o', 'accept_proxy 1'], /the FFI path does not serve accept_proxy/],
+  ] as const) {
+    it(`${what} in the configuration starts pen on the handles, with the reason logged and in status_json`, async () => {
+      const pen = await startPen([...args]);
+      const status = await statusOf(pen);
+      assert.equal(status.data_path, 'handles');
+      assert.match(status.data_path_reason ?? '', reason);
+      assert.match(pen.stderr, new RegExp(`data path: libuv stream handles \\(${reason.source}`));
+      assert.equal(await fetchName(pen.port), 'A');
+    });
+  }
+
+  it('FLAVORKIT_PEN_DATA_PATH=handles and =net force those paths; an unknown value stops the start, naming the three', async () => {
+    for (const forced of ['handles', 'net']) {
+      const pen = await startPen([], { FLAVORKIT_PEN_DATA_PATH: forced });
+      assert.equal((await statusOf(pen)).data_path, forced);
+      assert.equal(await fetchName(pen.port), 'A');
+    }
+    const bad = await run(process.execPath, [...TSX_LOADER, path.join(PROJECT_ROOT, 'src/pen/bin/pen.ts'), '-f', `127.0.0.1:${await freePort()}`, `127.0.0.1:${backend.port}`], {
+      env: { ...process.env, FLAVOR: 'abc', FLAVORKIT_PEN_DATA_PATH: 'epoll' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    assert.equal(bad.code, 1);
+    assert.equal(bad.stderr, 'pen: FLAVORKIT_PEN_DATA_PATH=epoll names no data path; use ffi, handles or net, or leave it unset\n');
+  });
+});
+
+describe('a pen on the FFI loop at run time', () => {
+  let pen: PenInstance;
+  let config: string;
+  before(async () => {
+    pen = new PenInstance('ours');
+    instances.push(pen);
+    config = path.join(pen.root, 'pen.cfg');
+    fs.writeFileSync(config, 'timeout 4\n', { mode: 0o644 });
+    await pen.start(['-F', config], [`127.0.0.1:${backend.port}`]);
+    assert.equal((await statusOf(pen)).data_path, 'ffi');
+  });
+
+  it('refuses every command that needs the handle path, naming the fix, and changes nothing', async () => {
+    for (const command of ['server 0 check tcp', 'server 0 check http GET /health 200', 'server 0 port 80 check tcp inter 2', 'server 0 proxy v2', 'server 0 drain proxy v1', 'accept_proxy 0', 'metrics_port 127.0.0.1:9', 'metrics_port on']) {
+      assert.match(await pen.ctl(command), REFUSED, command);
+    }
+    assert.match(await pen.ctl('health'), /^0 addr .* check off\n$/);
+    assert.equal(await pen.ctl('accept_proxy'), 'accept_proxy off\n');
+    assert.doesNotMatch(await pen.ctl('servers'), /port 80 /);
+    assert.equal(await fetchName(pen.port), 'A');
+  });
+
+  it('takes what it serves: check off, drain and no drain, no proxy, drain_timeout', async () => {
+    for (const command of ['server 0 check off', 'server 0 drain', 'server 0 no drain', 'server 0 no proxy', 'no accept_proxy']) assert.equal(await pen.ctl(command), '', command);
+    assert.equal(await pen.ctl('drain_timeout 3'), '3\n');
+    assert.equal(await pen.ctl('drain_timeout 0'), '0\n');
+    assert.equal(await fetchName(pen.port), 'A');
+  });
+
+  it('refuses the same commands in a file it includes, and in its config file re-read on SIGHUP', async () => {
+    const included = path.join(pen.root, 'checks.cfg');
+    fs.writeFileSync(included, 'timeout 5\nserver 0 check tcp\n', { mode: 0o644 });
+    const reply = await pen.ctl(`include ${included}`);
+    assert.match(reply, new RegExp(`^5\ndo_cmd: ${included} line 2: server 0 check: only pen's handle data path serves this`));
+    assert.equal(await pen.ctl('timeout'), '5\n', 'the other line was applied');
+    fs.writeFileSync(config, 'timeout 6\naccept_proxy 0\n');
+    process.kill(pen.pid, 'SIGHUP');
+    await waitFor('the config file re-read', async () => (await pen.ctl('timeout')) === '6\n');
+    await waitFor('the refusal logged', () => /pen\.cfg line 2: accept_proxy: only pen's handle data path serves this/.test(pen.stderr));
+    assert.equal(await pen.ctl('accept_proxy'), 'accept_proxy off\n');
+    assert.equal(await fetchName(pen.port), 'A');
+  });
+});
