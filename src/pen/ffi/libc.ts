@@ -17,8 +17,11 @@ export interface Libc {
   accept4(fd: number, address: Buffer, length: Buffer, flags: number): number;
   connect(fd: number, address: Buffer, length: number): number;
   getsockname(fd: number, address: Buffer, length: Buffer): number;
-  recv(fd: number, buffer: Buffer, length: number, flags: number): number;
-  send(fd: number, buffer: Buffer, length: number, flags: number): number;
+  /** `buffer` may also be a pointer from `address`, which crosses into koffi more cheaply. */
+  recv(fd: number, buffer: Buffer | bigint, length: number, flags: number): number;
+  send(fd: number, buffer: Buffer | bigint, length: number, flags: number): number;
+  /** Where a buffer's bytes lie: valid while the buffer is referenced. */
+  address(buffer: Buffer): bigint;
   shutdown(fd: number, how: number): number;
   close(fd: number): number;
   epoll_create1(flags: number): number;
@@ -109,6 +112,7 @@ export function loadLibc(): Libc | string {
       getrlimit: f('int getrlimit(int, void *)'),
       // Declared with its one int argument: on Linux's x86-64 and arm64 ABIs a variadic int travels as a fixed one.
       fcntl: f('int fcntl(int, int, int)'),
+      address: (buffer: Buffer) => koffi.address(buffer),
       errno: () => koffi.errno(),
     } as Libc;
   } catch (err) {

@@ -93,7 +93,10 @@ export class FfiSide implements Side {
       this.pending = Buffer.concat([this.pending, chunk]);
       return false;
     }
-    const sent = this.loop.libc.send(this.fd, chunk, chunk.length, MSG_NOSIGNAL);
+    const loop = this.loop;
+    // The bytes just read (a view of the read buffer from its start) go by the buffer's address.
+    const bytes = chunk === loop.lastRead ? loop.readPointer : chunk;
+    const sent = loop.libc.send(this.fd, bytes, chunk.length, MSG_NOSIGNAL);
     if (sent === chunk.length) return true;
     if (sent < 0 && this.loop.libc.errno() !== EAGAIN) {
       this.owner?.failed(this);
@@ -147,7 +150,7 @@ export class FfiSide implements Side {
   /** One recv, passed on; what more there may be is read in the next round. */
   readable(): void {
     const loop = this.loop;
-    const n = loop.libc.recv(this.fd, loop.readBuffer, READ_SIZE, 0);
+    const n = loop.libc.recv(this.fd, loop.readPointer, READ_SIZE, 0);
     if (n > 0) {
       const emptied = n < READ_SIZE;
       // After the peer's FIN or an error the socket stays readable (the EOF, the error) until a read says so.
@@ -199,7 +202,15 @@ export class FfiSide implements Side {
 }
 
 export class FfiLoop {
+  /** Where every recv reads to; held by the loop for its whole life, so its address stays valid. */
   readonly readBuffer = Buffer.alloc(READ_SIZE);
+  /**
+   * The read buffer's address, made once: a BigInt passes into koffi without the look into a
+   * Buffer, and unlike a number above 2^31 it is not boxed anew at every call.
+   */
+  readonly readPointer: bigint;
+  /** The view readView gave last: what a side writes on is known to be the read buffer's by this. */
+  lastRead: Buffer | null = null;
   /**
    * Views of the read buffer's first n bytes, by n. What a side passes on is read at once or
    * copied (the next recv overwrites it), so the same view object can serve every read of a length.
@@ -246,6 +257,7 @@ export class FfiLoop {
   readonly tableSize: number;
 
   constructor(readonly libc: Libc) {
+    this.readPointer = libc.address(this.readBuffer);
     const limits = Buffer.alloc(16);
     const soft = libc.getrlimit(RLIMIT_NOFILE, limits) === 0 ? Number(limits.readBigUInt64LE(0)) : 1024;
     this.tableSize = Math.min(Math.max(soft, 1024), FD_TABLE_MAX);
@@ -294,10 +306,12 @@ export class FfiLoop {
 
   /** The first `n` bytes of the read buffer. */
   readView(n: number): Buffer {
-    if (n > KEPT_VIEWS) return this.readBuffer.subarray(0, n);
-    let view = this.views[n];
-    if (view === undefined) this.views[n] = view = this.readBuffer.subarray(0, n);
-    return view;
+    let view = n > KEPT_VIEWS ? undefined : this.views[n];
+    if (view === undefined) {
+      view = this.readBuffer.subarray(0, n);
+      if (n <= KEPT_VIEWS) this.views[n] = view;
+    }
+    return (this.lastRead = view);
   }
 
   /** Reads `side` after this round's events (at once if the loop is between rounds). */

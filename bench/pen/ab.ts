@@ -1,0 +1,99 @@
+// Our pen before and after a change, side by side with Debian pen: the bundle of a git revision
+// (BENCH_BASE, HEAD by default) and the bundle of the working tree, each on its data path
+// (BENCH_DATA_PATH, ffi by default), in front of the same two nginx backends, rounds alternated
+// so that both meet the same spells of load. On a shared machine only what is measured in the
+// same rounds compares, and CPU time per request more reliably than req/s.
+//
+//   BENCH_MODE=keepalive BENCH_ROUNDS=6 BENCH_SECONDS=4 npx tsx bench/pen/ab.ts
+//   BENCH_BASE=HEAD~2 npx tsx bench/pen/ab.ts
+//
+// Prints, per proxy, the median req/s, p99 and CPU µs per request (user + sys), and per round the
+// after ÷ before ratios; writes no file.
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { referenceFile } from '../../tools/reference';
+import { freePort, waitForTcp } from '../../tools/ports';
+import { BenchProcesses, cpuTimes, fmt, loadAverage } from '../support/processes';
+import { bundleOurs, nginx, ROOT, wrk, type Mode } from './setup';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
+const MODE: Mode = process.env.BENCH_MODE === 'close' ? 'close' : 'keepalive';
+const BASE = process.env.BENCH_BASE ?? 'HEAD';
+const DATA_PATH = process.env.BENCH_DATA_PATH ?? 'ffi';
+const bench = new BenchProcesses('pen-ab');
+
+interface Measured {
+  rps: number;
+  p99: number;
+  user: number;
+  sys: number;
+}
+
+/** The tree of `revision` next to the working tree's node_modules, bundled. */
+function bundleRevision(revision: string): string {
+  const tree = path.join(bench.work, 'base');
+  fs.mkdirSync(tree);
+  const archive = execFileSync('git', ['archive', revision], { cwd: ROOT, maxBuffer: 1 << 30 });
+  execFileSync('tar', ['-x', '-C', tree], { input: archive });
+  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(tree, 'node_modules'));
+  const out = path.join(bench.work, 'before');
+  fs.mkdirSync(out);
+  execFileSync(process.execPath, ['--import', 'tsx', '-e', `require(${JSON.stringify(path.join(tree, 'bench/pen/setup.ts'))}).bundleOurs(${JSON.stringify(out)})`], { cwd: tree, stdio: 'inherit' });
+  return path.join(out, 'pen.js');
+}
+
+function measure(child: ChildProcess, port: number): Measured {
+  const before = cpuTimes(child.pid!);
+  const r = wrk(port, MODE, SECONDS, CONNECTIONS);
+  const after = cpuTimes(child.pid!);
+  return { rps: r.rps, p99: r.p99, user: (after.user - before.user) / r.requests, sys: (after.sys - before.sys) / r.requests };
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+async function main(): Promise<void> {
+  const load = loadAverage();
+  const backends = [await freePort(), await freePort()];
+  for (const b of backends) await nginx(bench, b);
+  const servers = backends.map((b) => `127.0.0.1:${b}`);
+  const geoip = path.dirname(referenceFile('libgeoip1', 'usr/lib/x86_64-linux-gnu/libGeoIP.so.1'));
+  const proxies: Array<{ name: string; port: number; child: ChildProcess }> = [];
+  const penPort = await freePort();
+  proxies.push({ name: 'Debian pen', port: penPort, child: bench.start(referenceFile('pen', 'usr/bin/pen'), ['-f', '-r', '-x', '10000', `127.0.0.1:${penPort}`, ...servers], { ...process.env, LD_LIBRARY_PATH: geoip }) });
+  await waitForTcp(penPort, 'Debian pen');
+  const after = bundleOurs(bench.work)!;
+  for (const [name, bundle] of [[`before (${BASE})`, bundleRevision(BASE)], ['after (working tree)', after]] as const) {
+    const port = await freePort();
+    const env = { ...process.env, FLAVORKIT_PEN_DATA_PATH: DATA_PATH, NODE_PATH: path.join(ROOT, 'node_modules'), FLAVORKIT_ROOT: path.join(bench.work, `root-${proxies.length}`) };
+    proxies.push({ name, port, child: bench.start(process.execPath, [bundle, '-f', '-r', '-x', '10000', `127.0.0.1:${port}`, ...servers], env) });
+    await waitForTcp(port, name);
+  }
+  for (const p of proxies) wrk(p.port, MODE, 2, CONNECTIONS);
+  const rounds: Measured[][] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    // Rotated: each proxy goes first, second and last as often as the others.
+    const order = proxies.map((_, i) => (i + round) % proxies.length);
+    const results: Measured[] = [];
+    for (const i of order) results[i] = measure(proxies[i]!.child, proxies[i]!.port);
+    rounds.push(results);
+  }
+  const lines = [`mode ${MODE}, data path ${DATA_PATH}, ${ROUNDS} rounds of ${SECONDS} s, wrk -c${CONNECTIONS}; load average ${load} before, ${loadAverage()} after`, '', '| proxy | req/s | p99 ms | CPU µs/req user + sys |', '|---|---:|---:|---:|'];
+  proxies.forEach((p, i) => {
+    const m = (f: (r: Measured) => number) => median(rounds.map((r) => f(r[i]!)));
+    lines.push(`| ${p.name} | ${fmt(m((r) => r.rps))} | ${fmt(m((r) => r.p99), 2)} | ${fmt(m((r) => r.user), 2)} + ${fmt(m((r) => r.sys), 2)} |`);
+  });
+  const byRound = (f: (r: Measured) => number, a: number, b: number) => rounds.map((r) => (f(r[a]!) / f(r[b]!)).toFixed(2)).join(' ');
+  lines.push('', 'by round, after ÷ before: req/s ' + byRound((r) => r.rps, 2, 1) + '; user ' + byRound((r) => r.user, 2, 1) + '; user + sys ' + byRound((r) => r.user + r.sys, 2, 1));
+  lines.push('by round, ÷ Debian pen: req/s before ' + byRound((r) => r.rps, 1, 0) + ', after ' + byRound((r) => r.rps, 2, 0) + '; p99 before ' + byRound((r) => r.p99, 1, 0) + ', after ' + byRound((r) => r.p99, 2, 0));
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+main()
+  .catch((err: Error) => {
+    process.stderr.write(`${err.stack ?? err.message}\n`);
+    process.exitCode = 1;
+  })
+  .finally(() => bench.cleanup());
