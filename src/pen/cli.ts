@@ -314,11 +314,14 @@ async function configure(p: Parsed, layout: Layout<'pen'>): Promise<Configured |
     const listenPort = listen.kind === 'inet' ? listen.port : 0;
     const fromCli = await Promise.all(serverSpecs.map((spec, i) => serverFrom(spec, i, listenPort)));
     if (fromCli.length) {
-      // As pen does: the command line gives its slots their address and limits; a slot's acl and
-      // the slots beyond, from -o or the config file, stay as they were.
+      // As pen does: the command line gives its slots their address and limits; what -o or the
+      // config file set on a slot beyond them (acl, check, PROXY header, drain), and the slots
+      // beyond, stay as they were.
       const configured = state.balancer.servers;
+      const keptSettings = (slot: Server | undefined) =>
+        slot ? { acl: slot.acl, check: slot.check, proxyProtocol: slot.proxyProtocol, draining: slot.draining } : { check: null };
       state.balancer.servers = [
-        ...fromCli.map((server, i) => ({ ...server, acl: configured[i]?.acl ?? server.acl, check: configured[i]?.check ?? null })),
+        ...fromCli.map((server, i) => ({ ...server, ...keptSettings(configured[i]) })),
         ...configured.slice(fromCli.length),
       ];
     }

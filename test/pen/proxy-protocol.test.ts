@@ -150,6 +150,16 @@ describe('server N proxy v1|v2: backends see the real client address', () => {
     });
   }
 
+  it('a PROXY header set with -o on a slot the command line fills is kept (and keeps pen on the handles)', async () => {
+    const started = await new PenInstance('ours').start(['-r', '-o', 'server 0 proxy v1'], [`127.0.0.1:${nginxPort}`]);
+    try {
+      assert.equal(JSON.parse(await started.ctl('status_json')).data_path, 'handles');
+      assert.equal(await getFrom(started.port, '127.0.0.9'), '127.0.0.9');
+    } finally {
+      await started.stop();
+    }
+  });
+
   it('no proxy: the backend gets the client bytes alone, as pen 0.34 sends them (haproxy refuses them)', async () => {
     assert.equal(await pen.ctl(`server 0 address 127.0.0.1 port ${haproxyPort} no proxy`), '');
     assert.equal(await getFrom(pen.port, '127.0.0.6'), '');
