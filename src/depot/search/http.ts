@@ -1,9 +1,8 @@
-import fs from 'node:fs';
 import { cacheHeaders, HttpError, safeDecode, searchUnavailable, sendBody } from '../http';
-import { pkgQuote } from '../fmri';
 import { attr, parseAction } from '../manifest';
 import type { Request } from '../request';
 import type { AnswerCache } from './answer-cache';
+import { AnswerText, quoteValue } from './answer-text';
 import { runQuery, type SearchResult } from './engine';
 import type { PublisherIndex } from './publisher-index';
 import { parseQuery, parseSearchRequest, QueryHeaderError, QueryParseError, RETURN_ACTIONS, toPackages, type QueryNode, type SearchRequest } from './query';
@@ -20,11 +19,6 @@ const KEY_ATTRIBUTE: Record<string, string> = {
   set: 'name', file: 'path', dir: 'path', link: 'path', hardlink: 'path', depend: 'fmri', license: 'license',
   user: 'username', group: 'groupname', driver: 'name', legacy: 'pkg', signature: 'value',
 };
-
-/** Python's quote() with its default safe "/": how search/1 shows the matched value. */
-function quoteValue(text: string): string {
-  return pkgQuote(text).replace(/%2F/g, '/');
-}
 
 async function readForm(r: Request): Promise<string[]> {
   // Refused before any of it is read: a client announcing too much would otherwise hold the request.
@@ -57,32 +51,19 @@ function parsed(request: SearchRequest): ParsedRequest {
   }
 }
 
-function run(r: Request, index: PublisherIndex, pub: string, { request, query }: ParsedRequest): Promise<SearchResult> {
-  return runQuery(index, query, request, async (fmri) => {
-    const at = fmri.indexOf('@');
-    const file = r.mount.repo.manifestPath(pub, { publisher: null, stem: fmri.slice(0, at), version: fmri.slice(at + 1), complete: true });
-    // Manifests never change under their FMRI: the depot's file cache serves them.
-    const entry = await r.files.get(file, true);
-    if (!entry) return null;
-    return entry.body ?? fs.promises.readFile(file).catch(() => null);
-  });
+function v0Lines(result: SearchResult, out: AnswerText): void {
+  if (result.kind !== 'actions') return;
+  for (const hit of result.hits) {
+    const action = parseAction(hit.line.trim());
+    const name = action ? (attr(action, KEY_ATTRIBUTE[action.type] ?? '') ?? 'None') : 'None';
+    const type = action?.type ?? hit.actionType;
+    out.add(type === 'set' ? `${name} pkg:/${hit.fmri} ${type} ${hit.value}\n` : `${hit.value} pkg:/${hit.fmri} ${type} ${name}\n`);
+  }
 }
 
-function v0Lines(result: SearchResult): string {
-  if (result.kind !== 'actions') return '';
-  return result.hits
-    .map((hit) => {
-      const action = parseAction(hit.line.trim());
-      const name = action ? (attr(action, KEY_ATTRIBUTE[action.type] ?? '') ?? 'None') : 'None';
-      const type = action?.type ?? hit.actionType;
-      return type === 'set' ? `${name} pkg:/${hit.fmri} ${type} ${hit.value}\n` : `${hit.value} pkg:/${hit.fmri} ${type} ${name}\n`;
-    })
-    .join('');
-}
-
-function v1Lines(qnum: number, result: SearchResult): string {
-  if (result.kind === 'packages') return result.fmris.map((f) => `${qnum} 1 pkg:/${f}\n`).join('');
-  return result.hits.map((h) => `${qnum} 2 pkg:/${h.fmri} ${quoteValue(h.value)} ${h.line.trimEnd()}\n`).join('');
+function v1Lines(qnum: number, result: SearchResult, out: AnswerText): void {
+  if (result.kind === 'packages') for (const f of result.fmris) out.add(`${qnum} 1 pkg:/${f}\n`);
+  else for (const h of result.hits) out.add(`${qnum} 2 pkg:/${h.fmri} ${quoteValue(h.value)} ${h.line.trimEnd()}\n`);
 }
 
 /** The requests of a search: search/0 takes one token, search/1 one or more queries in the v1 header form. */
@@ -96,14 +77,20 @@ function requestsOf(version: number, texts: string[]): ParsedRequest[] {
   }
 }
 
-/** What an answer is: its body, or null for 204 (one search/1 query, no hits). */
-async function answerOf(r: Request, index: PublisherIndex, pub: string, requests: ParsedRequest[]): Promise<string | null> {
+/** What an answer is: its body, empty for 204 (one search/1 query, no hits: a v1 body always begins with its header line). */
+async function answerOf(r: Request, index: PublisherIndex, requests: ParsedRequest[]): Promise<Buffer> {
   const results: SearchResult[] = [];
-  for (const request of requests) results.push(await run(r, index, pub, request));
-  if (r.version === 0) return v0Lines(results[0]!);
-  const empty = (res: SearchResult) => (res.kind === 'actions' ? res.hits.length : res.fmris.length) === 0;
-  if (results.length === 1 && empty(results[0]!)) return null;
-  return V1_HEADER + results.map((res, i) => v1Lines(i, res)).join('');
+  for (const { request, query } of requests) results.push(await runQuery(index, query, request));
+  const out = new AnswerText();
+  if (r.version === 0) v0Lines(results[0]!, out);
+  else {
+    const empty = (res: SearchResult) => (res.kind === 'actions' ? res.hits.length : res.fmris.length) === 0;
+    if (results.length > 1 || !empty(results[0]!)) {
+      out.add(V1_HEADER);
+      results.forEach((res, i) => v1Lines(i, res, out));
+    }
+  }
+  return out.toBuffer();
 }
 
 /**
@@ -131,9 +118,7 @@ export async function searchOperation(r: Request, indexes: SearchIndexes, cache:
     const key = `${index.id} ${r.version} ${JSON.stringify(texts)}`;
     let body = cache.get(key);
     if (body === undefined) {
-      const text = await answerOf(r, index, pub, requests);
-      // An empty body stands for "no hits" (a v1 body always begins with its header line).
-      body = Buffer.from(text ?? '');
+      body = await answerOf(r, index, requests);
       cache.set(key, body);
     }
     if (r.version === 1 && body.length === 0) {

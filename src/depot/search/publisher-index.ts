@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { readCached } from '../cached-read';
 import { charMask } from '../glob';
 import type { Repository } from '../repository';
 
@@ -10,23 +11,89 @@ export interface Posting {
   actionType: string;
   key: string;
   value: string;
-  /** Byte offsets of the matching lines in the package's manifest. */
-  offsets: number[];
+  /** The manifest lines the token comes from, as they are in the manifest. */
+  lines: string[];
 }
 
 /** Bumped whenever the stored form changes, so an old file is rebuilt, never misread. */
-const FORMAT = 3;
+export const FORMAT = 4;
 
-/** Separates a token from its posting on a line of the token table: below every printable byte. */
+/** Separates the fields of a line of the token table: below every printable byte. */
 export const SEPARATOR = '\x01';
+/** Begins an escaped byte in a field: the separator, itself or a newline follow as 1, 2 or n. */
+const ESCAPE = '\x02';
+const ESCAPED: Record<string, string> = { '\x01': '\x021', '\x02': '\x022', '\n': '\x02n' };
+const UNESCAPED: Record<string, string> = { '1': '\x01', '2': '\x02', n: '\n' };
+
+/** A field as the table keeps it: no separator or newline left in it (a manifest may hold any byte). */
+export const escapeField = (field: string) => (/[\x01\x02\n]/.test(field) ? field.replace(/[\x01\x02\n]/g, (c) => ESCAPED[c]!) : field);
+const unescapeField = (field: string) => field.replace(/\x02([12n])/g, (_, c: string) => UNESCAPED[c]!);
+
+/**
+ * A line of the token table: `token SEP package SEP action type SEP key SEP value SEP line
+ * [SEP line...]`, the package by its number. The manifest lines themselves are kept, so an
+ * answer needs no manifest read.
+ */
+export function tableLine(token: string, fmri: number, actionType: string, key: string, value: string, lines: string[]): string {
+  let out = `${token}${SEPARATOR}${fmri}${SEPARATOR}${escapeField(actionType)}${SEPARATOR}${escapeField(key)}${SEPARATOR}${escapeField(value)}`;
+  for (const line of lines) out += `${SEPARATOR}${escapeField(line)}`;
+  return `${out}\n`;
+}
+
+const NO_LINES: string[] = [];
+
+/** Reads the lines of a block of the table into `out`, by token; without `withLines`, value and lines stay empty. */
+function decodeBlock(text: string, out: Map<string, Posting[]>, withLines: boolean): void {
+  const escaped = text.includes(ESCAPE);
+  const field = (from: number, to: number) => (escaped ? unescapeField(text.slice(from, to)) : text.slice(from, to));
+  let list: Posting[] | undefined;
+  let listToken = '';
+  for (let start = 0; start < text.length; ) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    const cut = text.indexOf(SEPARATOR, start);
+    if (cut > start && cut < end) {
+      const token = text.slice(start, cut);
+      let fmri = 0;
+      let at = cut + 1;
+      for (let c = text.charCodeAt(at); c >= 48 && c <= 57; c = text.charCodeAt(++at)) fmri = fmri * 10 + c - 48;
+      const typeEnd = text.indexOf(SEPARATOR, at + 1);
+      const keyEnd = text.indexOf(SEPARATOR, typeEnd + 1);
+      let value = '';
+      let lines = NO_LINES;
+      if (withLines) {
+        let valueEnd = text.indexOf(SEPARATOR, keyEnd + 1);
+        if (valueEnd < 0 || valueEnd > end) valueEnd = end;
+        value = field(keyEnd + 1, valueEnd);
+        lines = [];
+        for (let from = valueEnd + 1; from < end; ) {
+          let to = text.indexOf(SEPARATOR, from);
+          if (to < 0 || to > end) to = end;
+          lines.push(field(from, to));
+          from = to + 1;
+        }
+      }
+      if (list === undefined || token !== listToken) {
+        list = out.get(token);
+        if (!list) out.set(token, (list = []));
+        listToken = token;
+      }
+      list.push({ fmri, actionType: field(at + 1, typeEnd), key: field(typeEnd + 1, keyEnd), value, lines });
+    }
+    start = end + 1;
+  }
+}
+
+/** The most of the table turned into one string at a time (see postings). */
+const DECODE_PIECE = 64 << 10;
 
 let indexesMade = 0;
 
 /**
  * The inverted index of one publisher of one repository, kept on disk and read as queries need
- * it. The token table is a file of lines `token SEPARATOR [package, action type, key, value,
- * offsets...]`, sorted by token; in memory are only the packages (`stem@version`, ascending), the
- * distinct tokens in order and where each one's lines begin in the table.
+ * it. The token table is a file of lines (see tableLine) sorted by token; in memory are only the
+ * packages (`stem@version`, ascending), the distinct tokens in order and where each one's lines
+ * begin in the table.
  */
 export class PublisherIndex {
   /** Token numbers ordered by their lower-case form, made at the first case-blind query. */
@@ -35,6 +102,12 @@ export class PublisherIndex {
   private masks: Uint32Array | null = null;
   /** Unique to this index in this process: what was answered from it is told from a newer index's answers. */
   readonly id = ++indexesMade;
+  /** The table, open while the index is in use: a query reads it without opening it. */
+  private fd: number | null = null;
+  /** Reads of the table under way in the thread pool: the file is closed after the last. */
+  private poolReads = 0;
+  /** Replaced by a newer index: the table is closed once no read needs it. */
+  private retired = false;
 
   constructor(
     readonly source: string,
@@ -108,6 +181,40 @@ export class PublisherIndex {
     return order.subarray(lo, end);
   }
 
+  /** Each package's place among the packages in code point order of their names, made at the first package query. */
+  private rankOf: Int32Array | null = null;
+  /** The packages in that order. */
+  private byRank: Int32Array | null = null;
+
+  /** The names of these packages (by number; repeats allowed), each once, in code point order. */
+  names(fmris: Iterable<number>): string[] {
+    const rankOf = this.ranks();
+    const seen = new Uint8Array(this.fmris.length);
+    const ranks: number[] = [];
+    for (const fmri of fmris) {
+      if (seen[fmri]) continue;
+      seen[fmri] = 1;
+      ranks.push(rankOf[fmri]!);
+    }
+    const sorted = Int32Array.from(ranks).sort();
+    return Array.from(sorted, (rank) => this.fmris[this.byRank![rank]!]!);
+  }
+
+  /** A package's place in code point order of the names: hits are sorted by it without comparing names. */
+  rank(fmri: number): number {
+    return this.ranks()[fmri]!;
+  }
+
+  private ranks(): Int32Array {
+    if (!this.rankOf) {
+      const order = Int32Array.from(this.fmris.keys()).sort((x, y) => byCodePoint(this.fmris[x]!, this.fmris[y]!));
+      const rankOf = new Int32Array(order.length);
+      order.forEach((fmri, rank) => (rankOf[fmri] = rank));
+      [this.rankOf, this.byRank] = [rankOf, order];
+    }
+    return this.rankOf;
+  }
+
   /** Tokens equal to `term` ignoring case: the common query, found by a binary search. */
   caseInsensitive(term: string): string[] {
     const wanted = term.toLowerCase();
@@ -123,40 +230,77 @@ export class PublisherIndex {
   /**
    * The postings of these tokens, read from the table; tokens next to each other in the table
    * are read in one go. A table that vanished (replaced by a newer index) yields nothing.
+   * `withLines` false leaves out what only actions need: the shown value and the lines.
    */
-  async postings(tokens: string[]): Promise<Map<string, Posting[]>> {
+  async postings(tokens: string[], withLines = true): Promise<Map<string, Posting[]>> {
     const numbers = tokens.map((t) => this.find(t)).filter((n) => n >= 0).sort((x, y) => x - y);
     const out = new Map<string, Posting[]>();
-    if (numbers.length === 0) return out;
-    let handle: fs.promises.FileHandle;
-    try {
-      handle = await fs.promises.open(this.table, 'r');
-    } catch {
-      return out;
-    }
-    try {
-      for (let i = 0; i < numbers.length; ) {
-        let j = i;
-        while (j + 1 < numbers.length && numbers[j + 1] === numbers[j]! + 1) j++;
-        const from = this.starts[numbers[i]!]!;
-        const length = this.starts[numbers[j]! + 1]! - from;
-        const block = Buffer.allocUnsafe(length);
-        await handle.read(block, 0, length, from);
-        for (const line of block.toString('utf8').split('\n')) {
-          const cut = line.indexOf(SEPARATOR);
-          if (cut < 0) continue;
-          const token = line.slice(0, cut);
-          const [fmri, actionType, key, value, ...offsets] = JSON.parse(line.slice(cut + 1)) as [number, string, string, string, ...number[]];
-          let list = out.get(token);
-          if (!list) out.set(token, (list = []));
-          list.push({ fmri, actionType, key, value, offsets });
-        }
-        i = j + 1;
+    for (let i = 0; i < numbers.length; ) {
+      let j = i;
+      while (j + 1 < numbers.length && numbers[j + 1] === numbers[j]! + 1) j++;
+      const from = this.starts[numbers[i]!]!;
+      const block = await this.read(from, this.starts[numbers[j]! + 1]! - from);
+      if (!block) return new Map();
+      // Decoded in pieces of whole lines: V8 makes a string past about 128 KiB tens of times slower.
+      for (let at = 0; at < block.length; ) {
+        let end = at + DECODE_PIECE >= block.length ? block.length : block.lastIndexOf(10, at + DECODE_PIECE) + 1;
+        if (end <= at) end = block.indexOf(10, at + DECODE_PIECE) + 1 || block.length;
+        decodeBlock(block.toString('utf8', at, end), out, withLines);
+        at = end;
       }
-    } finally {
-      await handle.close();
+      i = j + 1;
     }
     return out;
+  }
+
+  /**
+   * `length` bytes of the table at `from`: on the serving thread when the page cache holds them
+   * (as file answers are read), else through the thread pool; null when the table is gone.
+   */
+  private async read(from: number, length: number): Promise<Buffer | null> {
+    if (this.fd === null) {
+      try {
+        this.fd = fs.openSync(this.table, 'r');
+      } catch {
+        return null;
+      }
+    }
+    const fd = this.fd;
+    const block = Buffer.allocUnsafe(length);
+    let got = 0;
+    while (got < length) {
+      const part = got === 0 ? block : block.subarray(got);
+      const read = readCached(fd, part, length - got, from + got);
+      if (read === null) break;
+      if (read === 0) return null;
+      got += read;
+    }
+    if (got < length) {
+      this.poolReads++;
+      try {
+        while (got < length) {
+          const bytesRead = await new Promise<number>((resolve) => fs.read(fd, block, got, length - got, from + got, (err, n) => resolve(err ? 0 : n)));
+          if (bytesRead === 0) return null;
+          got += bytesRead;
+        }
+      } finally {
+        this.poolReads--;
+        this.closeIfRetired();
+      }
+    } else if (this.retired) this.closeIfRetired();
+    return block;
+  }
+
+  /** Called when a newer index took this one's place: its table is closed once no read needs it. */
+  retire(): void {
+    this.retired = true;
+    this.closeIfRetired();
+  }
+
+  private closeIfRetired(): void {
+    if (!this.retired || this.poolReads > 0 || this.fd === null) return;
+    fs.closeSync(this.fd);
+    this.fd = null;
   }
 
   /** The dictionary: everything but the table, which stays where it is. */
