@@ -22,21 +22,23 @@ export function quoteValue(text: string): string {
   return from === 0 ? text : out + text.slice(from);
 }
 
-/** The size of the buffers an answer is written into. */
-const CHUNK = 64 << 10;
 /** Characters gathered into one string before they are written: one write per line costs more. */
 const PIECE = 4 << 10;
+/** The most the buffer answers are written into may keep between answers. */
+const SCRATCH_KEPT = 1 << 20;
+
+/** Where answers are written before they are copied out: one for the process, as answers are written synchronously. */
+let scratch = Buffer.allocUnsafe(64 << 10);
 
 /**
- * An answer's text, gathered in strings of some KiB and written into buffers of 64 KiB, joined
- * once at the end: a search answer can be hundreds of KiB, and V8 builds such a string (one
- * `join` of every line) several times slower, with a collection to follow.
+ * An answer's text, gathered in strings of some KiB and written into one reused buffer: a search
+ * answer can be hundreds of KiB, and V8 builds such a string (one `join` of every line) several
+ * times slower, with a collection to follow; a buffer of its own per answer would leave the
+ * collector as much again to free.
  */
-export class AnswerText {
-  private readonly chunks: Buffer[] = [];
-  private chunk = Buffer.allocUnsafe(0);
+class AnswerText {
+  private buffer = scratch;
   private at = 0;
-  private total = 0;
   private piece = '';
 
   add(text: string): void {
@@ -48,22 +50,28 @@ export class AnswerText {
     const text = this.piece;
     this.piece = '';
     // A UTF-16 code unit is at most 3 bytes of UTF-8.
-    if (this.at + text.length * 3 > this.chunk.length) {
-      this.close();
-      this.chunk = Buffer.allocUnsafe(Math.max(CHUNK, Buffer.byteLength(text)));
+    const most = this.at + text.length * 3;
+    if (most > this.buffer.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(2 * this.buffer.length, most));
+      this.buffer.copy(bigger, 0, 0, this.at);
+      this.buffer = bigger;
+      if (bigger.length <= SCRATCH_KEPT) scratch = bigger;
     }
-    this.at += this.chunk.write(text, this.at);
+    this.at += this.buffer.write(text, this.at);
   }
 
-  private close(): void {
-    if (this.at > 0) this.chunks.push(this.chunk.subarray(0, this.at));
-    this.total += this.at;
-    this.at = 0;
-  }
-
-  toBuffer(): Buffer {
+  /** The text in a buffer of its own size (the cache keeps it). */
+  finish(): Buffer {
     if (this.piece !== '') this.write();
-    this.close();
-    return this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.total);
+    const out = Buffer.allocUnsafe(this.at);
+    this.buffer.copy(out, 0, 0, this.at);
+    return out;
   }
+}
+
+/** An answer's bytes, as `fill` adds them: synchronously, as the buffer they go through is shared. */
+export function answerBytes(fill: (out: Pick<AnswerText, 'add'>) => void): Buffer {
+  const out = new AnswerText();
+  fill(out);
+  return out.finish();
 }

@@ -2,7 +2,7 @@ import { cacheHeaders, HttpError, safeDecode, searchUnavailable, sendBody } from
 import { attr, parseAction } from '../manifest';
 import type { Request } from '../request';
 import type { AnswerCache } from './answer-cache';
-import { AnswerText, quoteValue } from './answer-text';
+import { answerBytes, quoteValue } from './answer-text';
 import { runQuery, type SearchResult } from './engine';
 import type { PublisherIndex } from './publisher-index';
 import { parseQuery, parseSearchRequest, QueryHeaderError, QueryParseError, RETURN_ACTIONS, toPackages, type QueryNode, type SearchRequest } from './query';
@@ -51,7 +51,10 @@ function parsed(request: SearchRequest): ParsedRequest {
   }
 }
 
-function v0Lines(result: SearchResult, out: AnswerText): void {
+/** Where answer lines go. */
+type Lines = { add(text: string): void };
+
+function v0Lines(result: SearchResult, out: Lines): void {
   if (result.kind !== 'actions') return;
   for (const hit of result.hits) {
     const action = parseAction(hit.line.trim());
@@ -61,7 +64,7 @@ function v0Lines(result: SearchResult, out: AnswerText): void {
   }
 }
 
-function v1Lines(qnum: number, result: SearchResult, out: AnswerText): void {
+function v1Lines(qnum: number, result: SearchResult, out: Lines): void {
   if (result.kind === 'packages') for (const f of result.fmris) out.add(`${qnum} 1 pkg:/${f}\n`);
   else for (const h of result.hits) out.add(`${qnum} 2 pkg:/${h.fmri} ${quoteValue(h.value)} ${h.line.trimEnd()}\n`);
 }
@@ -81,16 +84,14 @@ function requestsOf(version: number, texts: string[]): ParsedRequest[] {
 async function answerOf(r: Request, index: PublisherIndex, requests: ParsedRequest[]): Promise<Buffer> {
   const results: SearchResult[] = [];
   for (const { request, query } of requests) results.push(await runQuery(index, query, request));
-  const out = new AnswerText();
-  if (r.version === 0) v0Lines(results[0]!, out);
-  else {
-    const empty = (res: SearchResult) => (res.kind === 'actions' ? res.hits.length : res.fmris.length) === 0;
-    if (results.length > 1 || !empty(results[0]!)) {
+  const empty = (res: SearchResult) => (res.kind === 'actions' ? res.hits.length : res.fmris.length) === 0;
+  return answerBytes((out) => {
+    if (r.version === 0) v0Lines(results[0]!, out);
+    else if (results.length > 1 || !empty(results[0]!)) {
       out.add(V1_HEADER);
       results.forEach((res, i) => v1Lines(i, res, out));
     }
-  }
-  return out.toBuffer();
+  });
 }
 
 /**

@@ -84,8 +84,24 @@ function decodeBlock(text: string, out: Map<string, Posting[]>, withLines: boole
   }
 }
 
-/** The most of the table turned into one string at a time (see postings). */
+/** The most of the table turned into one string at a time (see decodeInPieces). */
 const DECODE_PIECE = 64 << 10;
+
+/** Decodes a block of whole lines in pieces of whole lines: V8 makes a string past about 128 KiB tens of times slower. */
+function decodeInPieces(block: Buffer, out: Map<string, Posting[]>, withLines: boolean): void {
+  for (let at = 0; at < block.length; ) {
+    let end = at + DECODE_PIECE >= block.length ? block.length : block.lastIndexOf(10, at + DECODE_PIECE) + 1;
+    if (end <= at) end = block.indexOf(10, at + DECODE_PIECE) + 1 || block.length;
+    decodeBlock(block.toString('utf8', at, end), out, withLines);
+    at = end;
+  }
+}
+
+/** A table that is no longer there. */
+const GONE = Symbol('gone');
+/** The most the buffer that table reads share may keep between reads; longer reads have their own. */
+const TABLE_SCRATCH_KEPT = 1 << 20;
+let tableScratch = Buffer.allocUnsafe(64 << 10);
 
 let indexesMade = 0;
 
@@ -239,25 +255,20 @@ export class PublisherIndex {
       let j = i;
       while (j + 1 < numbers.length && numbers[j + 1] === numbers[j]! + 1) j++;
       const from = this.starts[numbers[i]!]!;
-      const block = await this.read(from, this.starts[numbers[j]! + 1]! - from);
+      const length = this.starts[numbers[j]! + 1]! - from;
+      // Decoded right after the read, with no wait between: the buffer is shared.
+      const cached = this.readCached(from, length);
+      if (cached === GONE) return new Map();
+      const block = cached ?? (await this.readThroughPool(from, length));
       if (!block) return new Map();
-      // Decoded in pieces of whole lines: V8 makes a string past about 128 KiB tens of times slower.
-      for (let at = 0; at < block.length; ) {
-        let end = at + DECODE_PIECE >= block.length ? block.length : block.lastIndexOf(10, at + DECODE_PIECE) + 1;
-        if (end <= at) end = block.indexOf(10, at + DECODE_PIECE) + 1 || block.length;
-        decodeBlock(block.toString('utf8', at, end), out, withLines);
-        at = end;
-      }
+      decodeInPieces(block, out, withLines);
       i = j + 1;
     }
     return out;
   }
 
-  /**
-   * `length` bytes of the table at `from`: on the serving thread when the page cache holds them
-   * (as file answers are read), else through the thread pool; null when the table is gone.
-   */
-  private async read(from: number, length: number): Promise<Buffer | null> {
+  /** The table, opened at its first read; null when it is gone (replaced by a newer index). */
+  private open(): number | null {
     if (this.fd === null) {
       try {
         this.fd = fs.openSync(this.table, 'r');
@@ -265,30 +276,43 @@ export class PublisherIndex {
         return null;
       }
     }
-    const fd = this.fd;
+    return this.fd;
+  }
+
+  /**
+   * `length` bytes of the table at `from` when the page cache holds them, read on the serving
+   * thread as file answers are, into a buffer shared by every index (to be used before anything
+   * else runs); null when the disk would have to be read; GONE when the table is.
+   */
+  private readCached(from: number, length: number): Buffer | null | typeof GONE {
+    const fd = this.open();
+    if (fd === null) return GONE;
+    if (length > tableScratch.length && length <= TABLE_SCRATCH_KEPT) tableScratch = Buffer.allocUnsafe(Math.min(Math.max(length, 2 * tableScratch.length), TABLE_SCRATCH_KEPT));
+    // The whole shared buffer is passed, not a view of it: readCached keeps what it needs per buffer.
+    const target = length <= tableScratch.length ? tableScratch : Buffer.allocUnsafe(length);
+    const read = readCached(fd, target, length, from);
+    const answer = read === length ? target.subarray(0, length) : read === 0 ? GONE : null;
+    this.closeIfRetired();
+    return answer;
+  }
+
+  /** The same bytes through the thread pool, into a buffer of their own; null when the table is gone. */
+  private async readThroughPool(from: number, length: number): Promise<Buffer | null> {
+    const fd = this.open();
+    if (fd === null) return null;
     const block = Buffer.allocUnsafe(length);
-    let got = 0;
-    while (got < length) {
-      const part = got === 0 ? block : block.subarray(got);
-      const read = readCached(fd, part, length - got, from + got);
-      if (read === null) break;
-      if (read === 0) return null;
-      got += read;
-    }
-    if (got < length) {
-      this.poolReads++;
-      try {
-        while (got < length) {
-          const bytesRead = await new Promise<number>((resolve) => fs.read(fd, block, got, length - got, from + got, (err, n) => resolve(err ? 0 : n)));
-          if (bytesRead === 0) return null;
-          got += bytesRead;
-        }
-      } finally {
-        this.poolReads--;
-        this.closeIfRetired();
+    this.poolReads++;
+    try {
+      for (let got = 0; got < length; ) {
+        const read = await new Promise<number>((resolve) => fs.read(fd, block, got, length - got, from + got, (err, n) => resolve(err ? 0 : n)));
+        if (read === 0) return null;
+        got += read;
       }
-    } else if (this.retired) this.closeIfRetired();
-    return block;
+      return block;
+    } finally {
+      this.poolReads--;
+      this.closeIfRetired();
+    }
   }
 
   /** Called when a newer index took this one's place: its table is closed once no read needs it. */
