@@ -46,14 +46,22 @@ const NO_LINES: string[] = [];
 function decodeBlock(text: string, out: Map<string, Posting[]>, withLines: boolean): void {
   const escaped = text.includes(ESCAPE);
   const field = (from: number, to: number) => (escaped ? unescapeField(text.slice(from, to)) : text.slice(from, to));
+  // The token, type and key of a line are mostly those of the line before: taken from it, not sliced anew.
+  const again = (previous: string, from: number, to: number) => !escaped && to - from === previous.length && text.startsWith(previous, from);
   let list: Posting[] | undefined;
   let listToken = '';
+  let actionType = '';
+  let key = '';
   for (let start = 0; start < text.length; ) {
     let end = text.indexOf('\n', start);
     if (end < 0) end = text.length;
     const cut = text.indexOf(SEPARATOR, start);
     if (cut > start && cut < end) {
-      const token = text.slice(start, cut);
+      if (list === undefined || !again(listToken, start, cut)) {
+        listToken = text.slice(start, cut);
+        list = out.get(listToken);
+        if (!list) out.set(listToken, (list = []));
+      }
       let fmri = 0;
       let at = cut + 1;
       for (let c = text.charCodeAt(at); c >= 48 && c <= 57; c = text.charCodeAt(++at)) fmri = fmri * 10 + c - 48;
@@ -73,12 +81,9 @@ function decodeBlock(text: string, out: Map<string, Posting[]>, withLines: boole
           from = to + 1;
         }
       }
-      if (list === undefined || token !== listToken) {
-        list = out.get(token);
-        if (!list) out.set(token, (list = []));
-        listToken = token;
-      }
-      list.push({ fmri, actionType: field(at + 1, typeEnd), key: field(typeEnd + 1, keyEnd), value, lines });
+      if (!again(actionType, at + 1, typeEnd)) actionType = field(at + 1, typeEnd);
+      if (!again(key, typeEnd + 1, keyEnd)) key = field(typeEnd + 1, keyEnd);
+      list.push({ fmri, actionType, key, value, lines });
     }
     start = end + 1;
   }
