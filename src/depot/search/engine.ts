@@ -129,7 +129,7 @@ async function packages(ctx: Context, node: QueryNode): Promise<string[]> {
   switch (node.kind) {
     case 'packages': {
       if (returnTypeOf(node.query) !== RETURN_ACTIONS) return packages(ctx, node.query);
-      // A lone term needs no manifest line: its postings name the packages.
+      // A lone term needs no action line: its postings name the packages.
       if (node.query.kind === 'term') {
         return ctx.index.names((await termPostings(ctx, node.query.term, node.query.fields, false)).map((p) => p.fmri));
       }

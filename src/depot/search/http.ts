@@ -98,7 +98,7 @@ async function answerOf(r: Request, index: PublisherIndex, requests: ParsedReque
  * search/0 (one token, plain lines) and search/1 (queries in the v1 header form, by GET or a
  * POSTed form of several). 204 when one query finds nothing, 503 while search is off or before
  * the first index is built, 404 for a malformed header, 400 for query text that does not parse.
- * Answers come from `cache` when the same queries were answered from the same index before.
+ * Answers come from `cache` when the same queries were answered from the same index before (twice: see AnswerCache).
  */
 export async function searchOperation(r: Request, indexes: SearchIndexes, cache: AnswerCache, pub: string, maxAge: number): Promise<void> {
   try {
@@ -120,7 +120,7 @@ export async function searchOperation(r: Request, indexes: SearchIndexes, cache:
     let body = cache.get(key);
     if (body === undefined) {
       body = await answerOf(r, index, requests);
-      cache.set(key, body);
+      cache.offer(key, body);
     }
     if (r.version === 1 && body.length === 0) {
       r.res.writeHead(204);
