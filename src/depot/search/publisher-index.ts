@@ -46,12 +46,13 @@ const NO_LINES: string[] = [];
 function decodeBlock(text: string, out: Map<string, Posting[]>, withLines: boolean): void {
   const escaped = text.includes(ESCAPE);
   const field = (from: number, to: number) => (escaped ? unescapeField(text.slice(from, to)) : text.slice(from, to));
-  // The token, type and key of a line are mostly those of the line before: taken from it, not sliced anew.
+  // The token, type, key and value of a line are often those of the line before: taken from it, not sliced anew.
   const again = (previous: string, from: number, to: number) => !escaped && to - from === previous.length && text.startsWith(previous, from);
   let list: Posting[] | undefined;
   let listToken = '';
   let actionType = '';
   let key = '';
+  let previousValue = '';
   for (let start = 0; start < text.length; ) {
     let end = text.indexOf('\n', start);
     if (end < 0) end = text.length;
@@ -72,7 +73,7 @@ function decodeBlock(text: string, out: Map<string, Posting[]>, withLines: boole
       if (withLines) {
         let valueEnd = text.indexOf(SEPARATOR, keyEnd + 1);
         if (valueEnd < 0 || valueEnd > end) valueEnd = end;
-        value = field(keyEnd + 1, valueEnd);
+        value = again(previousValue, keyEnd + 1, valueEnd) ? previousValue : (previousValue = field(keyEnd + 1, valueEnd));
         lines = [];
         for (let from = valueEnd + 1; from < end; ) {
           let to = text.indexOf(SEPARATOR, from);
