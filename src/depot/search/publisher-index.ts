@@ -103,6 +103,9 @@ function decodeInPieces(block: Buffer, out: Map<string, Posting[]>, withLines: b
   }
 }
 
+/** The most of the table one read takes (unless one token's lines are longer): tokens next to each other are read in slices of it. */
+const READ_SLICE = 256 << 10;
+
 /** A table that is no longer there. */
 const GONE = Symbol('gone');
 /** The most the buffer that table reads share may keep between reads; longer reads have their own. */
@@ -257,10 +260,16 @@ export class PublisherIndex {
   async postings(tokens: string[], withLines = true): Promise<Map<string, Posting[]>> {
     const numbers = tokens.map((t) => this.find(t)).filter((n) => n >= 0).sort((x, y) => x - y);
     const out = new Map<string, Posting[]>();
+    let sinceTurn = 0;
     for (let i = 0; i < numbers.length; ) {
-      let j = i;
-      while (j + 1 < numbers.length && numbers[j + 1] === numbers[j]! + 1) j++;
+      // Other requests get a turn between slices: reads and decoding take no turns of their own.
+      if (sinceTurn >= READ_SLICE) {
+        await new Promise((resolve) => setImmediate(resolve));
+        sinceTurn = 0;
+      }
       const from = this.starts[numbers[i]!]!;
+      let j = i;
+      while (j + 1 < numbers.length && numbers[j + 1] === numbers[j]! + 1 && this.starts[numbers[j + 1]! + 1]! - from <= READ_SLICE) j++;
       const length = this.starts[numbers[j]! + 1]! - from;
       // Decoded right after the read, with no wait between: the buffer is shared.
       const cached = this.readCached(from, length);
@@ -268,6 +277,7 @@ export class PublisherIndex {
       const block = cached ?? (await this.readThroughPool(from, length));
       if (!block) return new Map();
       decodeInPieces(block, out, withLines);
+      sinceTurn += length;
       i = j + 1;
     }
     return out;
