@@ -254,7 +254,8 @@ export class PublisherIndex {
 
   /**
    * The postings of these tokens, read from the table; tokens next to each other in the table
-   * are read in one go. A table that vanished (replaced by a newer index) yields nothing.
+   * are read together, READ_SLICE at a time. A table that vanished (replaced by a newer index)
+   * yields nothing.
    * `withLines` false leaves out what only actions need: the shown value and the lines.
    */
   async postings(tokens: string[], withLines = true): Promise<Map<string, Posting[]>> {
