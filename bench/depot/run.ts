@@ -45,6 +45,7 @@ const PARTS = new Set((process.env.BENCH_CASES ?? ALL_PARTS.join(',')).split(','
 for (const part of PARTS) {
   if (!(ALL_PARTS as readonly string[]).includes(part)) {
     process.stderr.write(`bench/depot: BENCH_CASES names "${part}"; the parts are ${ALL_PARTS.join(', ')} (comma-separated)\n`);
+    bench.cleanup();
     process.exit(2);
   }
 }
