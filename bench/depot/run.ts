@@ -6,9 +6,10 @@
 //
 //   npx tsx bench/depot/run.ts                       # 10 s per measurement
 //   BENCH_SECONDS=5 BENCH_ROUNDS=3 BENCH_SEARCH_PACKAGES=10000 npx tsx bench/depot/run.ts
+//   BENCH_CASES=search npx tsx bench/depot/run.ts    # only some parts: files, sample, search
 //
 // Needs the Debian packages wrk and nginx-light. Prints the tables; writes docs/benchmarks/depot.md
-// unless BENCH_NO_WRITE=1.
+// when every part ran, unless BENCH_NO_WRITE=1.
 import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -38,6 +39,16 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
  */
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SEARCH_PACKAGES = Number(process.env.BENCH_SEARCH_PACKAGES ?? 10000);
+/** The parts of the benchmark, each run unless BENCH_CASES names others. */
+const ALL_PARTS = ['files', 'sample', 'search'] as const;
+const PARTS = new Set((process.env.BENCH_CASES ?? ALL_PARTS.join(',')).split(',').map((p) => p.trim()));
+for (const part of PARTS) {
+  if (!(ALL_PARTS as readonly string[]).includes(part)) {
+    process.stderr.write(`bench/depot: BENCH_CASES names "${part}"; the parts are ${ALL_PARTS.join(', ')} (comma-separated)\n`);
+    bench.cleanup();
+    process.exit(2);
+  }
+}
 const PUB = 'bench';
 const VERSION = '1.0,5.11-0:20250101T000000Z';
 /** The servers measured side by side, ours first. */
@@ -256,7 +267,8 @@ async function ourDepot(build: OurBuild, repo: string, name: string, extra: stri
   return { port, child };
 }
 
-async function main(): Promise<void> {
+/** Ours against nginx and a bare Node server on files and metadata, and file/1 under wrong-password loops: the report's lines. */
+async function filesPart(build: OurBuild): Promise<string[]> {
   const repo = path.join(work, 'files');
   const payloads = fileRepository(repo);
 
@@ -272,7 +284,6 @@ async function main(): Promise<void> {
   // master_process off: the nginx process is its one worker, whose CPU time is measured.
   const servers: Array<{ name: Server; port: number; child: ChildProcess }> = [];
   for (const [name, variant] of NGINX_VARIANTS) servers.push({ name, ...(await startNginx(name.replace(/\W+/g, '-'), variant)) });
-  const build = await buildOurDepot();
   const ours = await ourDepot(build, repo, 'files');
   servers.unshift({ name: 'ours', ...ours });
 
@@ -388,6 +399,47 @@ async function main(): Promise<void> {
   const rss = { ours: peakRssMiB(ours.child.pid!), nginx: peakRssMiB(nginxServer.child.pid!) };
   for (const server of servers) await bench.stop(server.child);
 
+  const lines: string[] = [];
+  const others = SERVERS.filter((s) => s !== 'ours');
+  lines.push(
+    `Ours and nginx: the middle one of ${ROUNDS} alternated rounds by their ratio (all rounds' ratios in "ours/nginx by round"); the other servers: one run each, against that round of ours.`,
+    '',
+  );
+  lines.push(`| request | stored bytes | ours req/s | ${others.map((s) => `${s} req/s | ours/${s}`).join(' | ')} | ours/nginx by round | ours MB/s | nginx MB/s | errors |`);
+  lines.push(`|---|---:|---:|${others.map(() => '---:|---:|').join('')}---|---:|---:|---|`);
+  for (const { label, bytes, by, roundRatios } of rows) {
+    const errors = SERVERS.filter((s) => by[s].errors).map((s) => `${s}: ${by[s].errors}`);
+    lines.push(
+      `| ${label} | ${bytes} | ${fmt(by.ours.rps)} | ${others.map((s) => `${fmt(by[s].rps)} | ${ratio(by.ours.rps, by[s].rps)}`).join(' | ')} | ${roundRatios.map((r) => r.toFixed(2)).join(', ')} | ${fmt(by.ours.mbps, 1)} | ${fmt(by.nginx.mbps, 1)} | ${errors.join('; ') || '–'} |`,
+    );
+  }
+  lines.push('', 'Latency and the CPU time each server spent per request (user + system, µs):', '');
+  lines.push(`| request | ours p50 ms | nginx p50 ms | ours p99 ms | nginx p99 ms | ${SERVERS.map((s) => `${s} CPU µs/req`).join(' | ')} |`);
+  lines.push(`|---|---:|---:|---:|---:|${SERVERS.map(() => '---:|').join('')}`);
+  for (const { label, by } of rows) {
+    lines.push(
+      `| ${label} | ${fmt(by.ours.p50, 2)} | ${fmt(by.nginx.p50, 2)} | ${fmt(by.ours.p99, 2)} | ${fmt(by.nginx.p99, 2)} | ${SERVERS.map((s) => `${fmt(by[s].userUs, 1)} + ${fmt(by[s].sysUs, 1)}`).join(' | ')} |`,
+    );
+  }
+  lines.push(
+    '',
+    `${revisit.label}, ours measured again after every other case: ${fmt(revisit.after.rps)} req/s, ${ratio(revisit.after.rps, rows[0]!.by.nginx.rps)} nginx's (first: ${fmt(revisit.before.rps)}, ${ratio(revisit.before.rps, rows[0]!.by.nginx.rps)}); CPU ${fmt(revisit.after.userUs, 1)} + ${fmt(revisit.after.sysUs, 1)} µs/req (first: ${fmt(revisit.before.userUs, 1)} + ${fmt(revisit.before.sysUs, 1)}).`,
+  );
+  if (attackRounds.length > 0) {
+    const under = median(attackRounds.map((x) => x.under.ours.rps / x.under.nginx.rps));
+    const quiet = median(attackRounds.map((x) => x.quiet.ours.rps / x.quiet.nginx.rps));
+    const cpu = (m: Measure) => `${fmt(m.userUs, 1)} + ${fmt(m.sysUs, 1)}`;
+    lines.push(
+      '',
+      `${first.label} while 16 loops log in to admin/0 with a wrong password (each from its own loopback address, one request at a time, pam_unix's ~2 s delay; \`bench/depot/pester.ts admin\`), measured in ${ROUNDS} rounds each right after the same pair without the loops, once ours has served file requests beside the loops for 3 s: ours/nginx ${under.toFixed(2)}× under the loops against ${quiet.toFixed(2)}× without (medians; by round ${attackRounds.map((x) => `${(x.under.ours.rps / x.under.nginx.rps).toFixed(2)} vs ${(x.quiet.ours.rps / x.quiet.nginx.rps).toFixed(2)}`).join(', ')}); ours' CPU per file request ${attackRounds.map((x) => `${cpu(x.under.ours)} vs ${cpu(x.quiet.ours)}`).join(', ')} µs; its PAM process used ${attackRounds.map((x) => fmt(x.pamMs)).join(', ')} ms of CPU over each ${SECONDS} s run of ours under the loops.`,
+    );
+  }
+  lines.push('', `Peak RSS: ours ${fmt(rss.ours, 1)} MiB, nginx ${fmt(rss.nginx, 1)} MiB.`, '');
+  return lines;
+}
+
+/** The peak memory of ours serving the sample repository without search: the report's lines. */
+async function samplePart(build: OurBuild): Promise<string[]> {
   // The sample repository without search: every kind of request it serves, 2 s each with 50
   // clients, and the peak memory that took.
   const sample = await ourDepot(build, path.join(FIXTURES_DIR, 'pkg5/sample-repo'), 'sample', ['-S']);
@@ -397,7 +449,11 @@ async function main(): Promise<void> {
   }
   const sampleRss = peakRssMiB(sample.child.pid!);
   await bench.stop(sample.child);
+  return [`Ours serving the sample repository without search (versions, catalog.attrs, a manifest, a file, publisher, status and p5i, 2 s each at -c${CONNECTIONS}): peak RSS ${fmt(sampleRss, 1)} MiB.`, ''];
+}
 
+/** Search on a generated repository: each query repeated and never repeated, and beside pathological globs; the report's lines. */
+async function searchPart(build: OurBuild): Promise<string[]> {
   // Search: a generated repository of SEARCH_PACKAGES packages, indexed at start.
   const big = path.join(work, 'search');
   const generated = Date.now();
@@ -455,49 +511,22 @@ async function main(): Promise<void> {
   const beside = await pestered(again.port, 'glob', () => wrk(again.port, normal[1], 10));
   process.stderr.write(`search ${normal[0]} beside pathological globs: ${fmt(beside.rps)} req/s p50 ${fmt(beside.p50, 2)} ms p99 ${fmt(beside.p99, 2)} ms\n`);
   const searchRss = peakRssMiB(again.child.pid!);
-  bench.stopping = true;
-
   const lines: string[] = [];
-  const others = SERVERS.filter((s) => s !== 'ours');
-  lines.push(
-    `Ours and nginx: the middle one of ${ROUNDS} alternated rounds by their ratio (all rounds' ratios in "ours/nginx by round"); the other servers: one run each, against that round of ours.`,
-    '',
-  );
-  lines.push(`| request | stored bytes | ours req/s | ${others.map((s) => `${s} req/s | ours/${s}`).join(' | ')} | ours/nginx by round | ours MB/s | nginx MB/s | errors |`);
-  lines.push(`|---|---:|---:|${others.map(() => '---:|---:|').join('')}---|---:|---:|---|`);
-  for (const { label, bytes, by, roundRatios } of rows) {
-    const errors = SERVERS.filter((s) => by[s].errors).map((s) => `${s}: ${by[s].errors}`);
-    lines.push(
-      `| ${label} | ${bytes} | ${fmt(by.ours.rps)} | ${others.map((s) => `${fmt(by[s].rps)} | ${ratio(by.ours.rps, by[s].rps)}`).join(' | ')} | ${roundRatios.map((r) => r.toFixed(2)).join(', ')} | ${fmt(by.ours.mbps, 1)} | ${fmt(by.nginx.mbps, 1)} | ${errors.join('; ') || '–'} |`,
-    );
-  }
-  lines.push('', 'Latency and the CPU time each server spent per request (user + system, µs):', '');
-  lines.push(`| request | ours p50 ms | nginx p50 ms | ours p99 ms | nginx p99 ms | ${SERVERS.map((s) => `${s} CPU µs/req`).join(' | ')} |`);
-  lines.push(`|---|---:|---:|---:|---:|${SERVERS.map(() => '---:|').join('')}`);
-  for (const { label, by } of rows) {
-    lines.push(
-      `| ${label} | ${fmt(by.ours.p50, 2)} | ${fmt(by.nginx.p50, 2)} | ${fmt(by.ours.p99, 2)} | ${fmt(by.nginx.p99, 2)} | ${SERVERS.map((s) => `${fmt(by[s].userUs, 1)} + ${fmt(by[s].sysUs, 1)}`).join(' | ')} |`,
-    );
-  }
-  lines.push(
-    '',
-    `${revisit.label}, ours measured again after every other case: ${fmt(revisit.after.rps)} req/s, ${ratio(revisit.after.rps, rows[0]!.by.nginx.rps)} nginx's (first: ${fmt(revisit.before.rps)}, ${ratio(revisit.before.rps, rows[0]!.by.nginx.rps)}); CPU ${fmt(revisit.after.userUs, 1)} + ${fmt(revisit.after.sysUs, 1)} µs/req (first: ${fmt(revisit.before.userUs, 1)} + ${fmt(revisit.before.sysUs, 1)}).`,
-  );
-  if (attackRounds.length > 0) {
-    const under = median(attackRounds.map((x) => x.under.ours.rps / x.under.nginx.rps));
-    const quiet = median(attackRounds.map((x) => x.quiet.ours.rps / x.quiet.nginx.rps));
-    const cpu = (m: Measure) => `${fmt(m.userUs, 1)} + ${fmt(m.sysUs, 1)}`;
-    lines.push(
-      '',
-      `${first.label} while 16 loops log in to admin/0 with a wrong password (each from its own loopback address, one request at a time, pam_unix's ~2 s delay; \`bench/depot/pester.ts admin\`), measured in ${ROUNDS} rounds each right after the same pair without the loops, once ours has served file requests beside the loops for 3 s: ours/nginx ${under.toFixed(2)}× under the loops against ${quiet.toFixed(2)}× without (medians; by round ${attackRounds.map((x) => `${(x.under.ours.rps / x.under.nginx.rps).toFixed(2)} vs ${(x.quiet.ours.rps / x.quiet.nginx.rps).toFixed(2)}`).join(', ')}); ours' CPU per file request ${attackRounds.map((x) => `${cpu(x.under.ours)} vs ${cpu(x.quiet.ours)}`).join(', ')} µs; its PAM process used ${attackRounds.map((x) => fmt(x.pamMs)).join(', ')} ms of CPU over each ${SECONDS} s run of ours under the loops.`,
-    );
-  }
-  lines.push('', `Peak RSS: ours ${fmt(rss.ours, 1)} MiB, nginx ${fmt(rss.nginx, 1)} MiB. Ours serving the sample repository without search (versions, catalog.attrs, a manifest, a file, publisher, status and p5i, 2 s each at -c${CONNECTIONS}): ${fmt(sampleRss, 1)} MiB.`, '');
   lines.push(`search/1 on ${SEARCH_PACKAGES} packages (generated in ${generateMs} ms; first answer ${indexMs} ms after start, index built; ${warmMs} ms after a restart, index loaded from disk; peak RSS ${fmt(searchRss, 1)} MiB), wrk -c10:`, '');
   lines.push('| query | hits | req/s | p50 ms | p99 ms | CPU µs/query (user + system) |');
   lines.push('|---|---:|---:|---:|---:|---:|');
   for (const s of searchRows) lines.push(`| ${s.label} | ${s.hits} | ${fmt(s.m.rps)} | ${fmt(s.m.p50, 2)} | ${fmt(s.m.p99, 2)} | ${s.cpuUs} |`);
   lines.push(`| ${normal[0]}, beside 4 loops of a 60-star glob (\`pester.ts glob\`) | ${searchRows[0]!.hits} | ${fmt(beside.rps)} | ${fmt(beside.p50, 2)} | ${fmt(beside.p99, 2)} | – |`);
+  return lines;
+}
+
+async function main(): Promise<void> {
+  const build = await buildOurDepot();
+  const lines: string[] = [];
+  if (PARTS.has('files')) lines.push(...(await filesPart(build)));
+  if (PARTS.has('sample')) lines.push(...(await samplePart(build)));
+  if (PARTS.has('search')) lines.push(...(await searchPart(build)));
+  bench.stopping = true;
   const machine = [
     `nproc: ${os.cpus().length}, memory: ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, kernel ${os.release()}, node ${process.version}`,
     `nginx: ${spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr.trim().replace('nginx version: ', '')} (1 worker, sendfile on; access log off, and on in the combined format with a 64 KiB buffer for "nginx + log"; "nginx, no sendfile" reads and writes each file as a Node server must); ours (access log on): the depot bundle of a flavor abc build, one process`,
@@ -505,7 +534,8 @@ async function main(): Promise<void> {
   ];
   const report = `${lines.join('\n')}\n`;
   process.stdout.write(`${report}\n${machine.join('\n')}\n`);
-  if (!process.env.BENCH_NO_WRITE) {
+  // The table of record is written only by a run of every part.
+  if (!process.env.BENCH_NO_WRITE && ALL_PARTS.every((part) => PARTS.has(part))) {
     const when = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
     fs.mkdirSync(path.join(ROOT, 'docs/benchmarks'), { recursive: true });
     fs.writeFileSync(

@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import zlib from 'node:zlib';
+import { pkgQuote } from '../../src/depot/fmri';
 import { layout, loadFlavor, underRoot, type Layout } from '../../src/flavor';
 import { freePort, killAndWait, runTs, tempDir, waitFor, type Ran } from '../support/process';
 
@@ -59,4 +61,29 @@ export function copyFixture(dir: string, into: string): string {
   const target = path.join(into, path.basename(dir));
   fs.cpSync(dir, target, { recursive: true });
   return target;
+}
+
+let catalogUpdates = 0;
+
+/** A minimal v4 repository: what search reads is the base catalog part and the manifests. */
+export function writeRepository(root: string, pub: string, manifests: Array<{ stem: string; version: string; text: string }>): void {
+  const catalog = path.join(root, 'publisher', pub, 'catalog');
+  fs.mkdirSync(catalog, { recursive: true });
+  fs.writeFileSync(path.join(root, 'pkg5.repository'), `[publisher]\nprefix = ${pub}\n\n[repository]\nversion = 4\n\n[CONFIGURATION]\nversion = 4\n`);
+  const base: Record<string, Array<{ version: string }>> = {};
+  for (const m of manifests) {
+    const dir = path.join(root, 'publisher', pub, 'pkg', pkgQuote(m.stem));
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, pkgQuote(m.version)), m.text);
+    (base[m.stem] ??= []).push({ version: m.version });
+  }
+  fs.writeFileSync(path.join(catalog, 'catalog.base.C'), JSON.stringify({ [pub]: base }));
+  const stems = Object.keys(base).length;
+  fs.writeFileSync(
+    path.join(catalog, 'catalog.attrs'),
+    JSON.stringify({ created: '20250101T000000Z', 'last-modified': `20250101T${String(++catalogUpdates).padStart(6, '0')}Z`, 'package-count': stems, 'package-version-count': manifests.length, parts: {}, updates: {}, version: 1 }),
+  );
+  const payload = path.join(root, 'publisher', pub, 'file', 'b4');
+  fs.mkdirSync(payload, { recursive: true });
+  fs.writeFileSync(path.join(payload, 'b40981aab75932c5b2f555f50769d878e44913d7'), zlib.gzipSync('magic'));
 }

@@ -37,6 +37,30 @@ describe('search answer cache: its bound', () => {
     assert.equal(none.heldBytes, 0);
   });
 
+  it('keeps an offered answer when its query comes again, and lets queries asked once push out nothing', () => {
+    const cache = new AnswerCache(10_000);
+    cache.offer('repeated', Buffer.alloc(3000, 1));
+    assert.equal(cache.get('repeated'), undefined, 'kept at its first offer');
+    cache.offer('repeated', Buffer.alloc(3000, 1));
+    assert.deepEqual(cache.get('repeated'), Buffer.alloc(3000, 1));
+    for (let i = 0; i < 2000; i++) {
+      cache.offer(`once ${i}`, Buffer.alloc(3000, 2));
+      assert.ok(cache.heldBytes <= 10_000, `${cache.heldBytes} bytes held after ${i + 1} offers`);
+    }
+    assert.equal(cache.count, 1, 'only the repeated answer is kept');
+    assert.ok(cache.get('repeated'));
+    // The queries remembered are the latest, within an eighth of the bound.
+    cache.offer('once 1999', Buffer.alloc(100, 3));
+    assert.deepEqual(cache.get('once 1999'), Buffer.alloc(100, 3));
+    cache.offer('once 0', Buffer.alloc(100, 4));
+    assert.equal(cache.get('once 0'), undefined, 'a query long forgotten is remembered anew, not kept');
+    const none = new AnswerCache(0);
+    none.offer('x', Buffer.alloc(1));
+    none.offer('x', Buffer.alloc(1));
+    assert.equal(none.count, 0);
+    assert.equal(none.heldBytes, 0);
+  });
+
   it('counts an answer replaced under the same query once', () => {
     const cache = new AnswerCache(1000);
     cache.set('q', Buffer.alloc(400));

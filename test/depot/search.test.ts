@@ -4,14 +4,12 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import zlib from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { attr, parseAction } from '../../src/depot/manifest';
-import { pkgQuote } from '../../src/depot/fmri';
 import { generateRepository } from '../../tools/repogen/generate';
 import { syntheticRepository } from '../../tools/repogen/synthetic';
 import { killAndWait, tempDir, waitFor } from '../support/process';
-import { DepotHarness, type Reply } from './harness';
+import { DepotHarness, writeRepository, type Reply } from './harness';
 
 const VERSION = '1.0,5.11-0:20250101T000000Z';
 const FMRI = `example_pkg@${VERSION}`;
@@ -30,31 +28,6 @@ set name=com.sun.service.info_url value=http://service.opensolaris.com/xml/pkg/S
 set name=description value="FOOO bAr O OO OOO"
 set name=weirdness value="] [ * ?"
 `;
-
-let catalogUpdates = 0;
-
-/** A minimal v4 repository: what search reads is the base catalog part and the manifests. */
-function writeRepository(root: string, pub: string, manifests: Array<{ stem: string; version: string; text: string }>): void {
-  const catalog = path.join(root, 'publisher', pub, 'catalog');
-  fs.mkdirSync(catalog, { recursive: true });
-  fs.writeFileSync(path.join(root, 'pkg5.repository'), `[publisher]\nprefix = ${pub}\n\n[repository]\nversion = 4\n\n[CONFIGURATION]\nversion = 4\n`);
-  const base: Record<string, Array<{ version: string }>> = {};
-  for (const m of manifests) {
-    const dir = path.join(root, 'publisher', pub, 'pkg', pkgQuote(m.stem));
-    fs.mkdirSync(dir, { recursive: true });
-    fs.writeFileSync(path.join(dir, pkgQuote(m.version)), m.text);
-    (base[m.stem] ??= []).push({ version: m.version });
-  }
-  fs.writeFileSync(path.join(catalog, 'catalog.base.C'), JSON.stringify({ [pub]: base }));
-  const stems = Object.keys(base).length;
-  fs.writeFileSync(
-    path.join(catalog, 'catalog.attrs'),
-    JSON.stringify({ created: '20250101T000000Z', 'last-modified': `20250101T${String(++catalogUpdates).padStart(6, '0')}Z`, 'package-count': stems, 'package-version-count': manifests.length, parts: {}, updates: {}, version: 1 }),
-  );
-  const payload = path.join(root, 'publisher', pub, 'file', 'b4');
-  fs.mkdirSync(payload, { recursive: true });
-  fs.writeFileSync(path.join(payload, 'b40981aab75932c5b2f555f50769d878e44913d7'), zlib.gzipSync('magic'));
-}
 
 const KEY_ATTRIBUTE: Record<string, string> = { file: 'path', dir: 'path', link: 'path', depend: 'fmri', license: 'license' };
 

@@ -4,8 +4,8 @@ import path from 'node:path';
 import type { Logger } from '../../runtime';
 import { parseAction } from '../manifest';
 import type { Repository } from '../repository';
-import { byCodePoint, PublisherIndex, SEPARATOR } from './publisher-index';
-import { indexEntries } from './tokens';
+import { byCodePoint, PublisherIndex, SEPARATOR, tableLine } from './publisher-index';
+import { indexEntries, type IndexEntry } from './tokens';
 
 /** Memory `sort` may use before it spills to temporary files. */
 const SORT_MEMORY = '16M';
@@ -66,24 +66,24 @@ export async function buildIndex(repo: Repository, pub: string, source: string, 
           }
           const fmri = fmris.push(`${stem}@${version}`) - 1;
           // The postings of this package: one per (token, action type, key, value), with its lines.
-          const found = new Map<string, { token: string; fields: [number, string, string, string]; offsets: number[] }>();
-          let offset = 0;
-          for (const line of manifest.toString('utf8').split('\n')) {
+          const found = new Map<string, { token: string; entry: IndexEntry; lines: string[]; lastLine: number }>();
+          const lines = manifest.toString('utf8').split('\n');
+          lines.forEach((line, n) => {
             const action = parseAction(line);
-            if (action) {
-              for (const e of indexEntries(action)) {
-                // A token that would break the table's lines cannot come from a manifest line; skipped if it did.
-                if (e.token.includes('\n') || e.token.includes(SEPARATOR)) continue;
-                const id = `${e.token}\0${e.actionType}\0${e.key}\0${e.value}`;
-                const posting = found.get(id);
-                if (posting) {
-                  if (posting.offsets[posting.offsets.length - 1] !== offset) posting.offsets.push(offset);
-                } else found.set(id, { token: e.token, fields: [fmri, e.actionType, e.key, e.value], offsets: [offset] });
+            if (!action) return;
+            for (const e of indexEntries(action)) {
+              // A token that would break the table's lines cannot come from a manifest line; skipped if it did.
+              if (e.token.includes('\n') || e.token.includes(SEPARATOR)) continue;
+              const id = `${e.token}\0${e.actionType}\0${e.key}\0${e.value}`;
+              const posting = found.get(id);
+              if (!posting) found.set(id, { token: e.token, entry: e, lines: [line], lastLine: n });
+              else if (posting.lastLine !== n) {
+                posting.lines.push(line);
+                posting.lastLine = n;
               }
             }
-            offset += Buffer.byteLength(line) + 1;
-          }
-          for (const p of found.values()) await writer.add(`${p.token}${SEPARATOR}${JSON.stringify([...p.fields, ...p.offsets])}\n`);
+          });
+          for (const { token, entry, lines } of found.values()) await writer.add(tableLine(token, fmri, entry.actionType, entry.key, entry.value, lines));
         }
       }
       await writer.flush();

@@ -10,19 +10,17 @@ export interface ActionHit {
   key: string;
   /** `stem@version`, without scheme or publisher. */
   fmri: string;
+  /** The package's place in code point order of the names (PublisherIndex.rank). */
+  rank: number;
   value: string;
   line: string;
 }
 
 export type SearchResult = { kind: 'actions'; hits: ActionHit[] } | { kind: 'packages'; fmris: string[] };
 
-/** Reads manifest lines at byte offsets; each manifest is read once per query. */
-export type ManifestReader = (fmri: string) => Promise<Buffer | null>;
-
 interface Context {
   index: PublisherIndex;
   caseSensitive: boolean;
-  read: ManifestReader;
 }
 
 const isWildcardField = (v: string) => v === '' || v === '*';
@@ -66,46 +64,23 @@ async function matchingTokens(index: PublisherIndex, term: string, caseSensitive
   return out;
 }
 
-function lineAt(manifest: Buffer, offset: number): string {
-  const end = manifest.indexOf(10, offset);
-  return manifest.toString('utf8', offset, end < 0 ? manifest.length : end);
-}
-
 /** The postings of a term over the whole index, field restrictions applied. */
-async function termPostings(ctx: Context, term: string, fields: Fields): Promise<Posting[]> {
+async function termPostings(ctx: Context, term: string, fields: Fields, withLines = true): Promise<Posting[]> {
   const keep = fieldFilter(fields);
   const postings: Posting[] = [];
-  for (const list of (await ctx.index.postings(await matchingTokens(ctx.index, term, ctx.caseSensitive))).values()) {
+  for (const list of (await ctx.index.postings(await matchingTokens(ctx.index, term, ctx.caseSensitive), withLines)).values()) {
     for (const p of list) if (keep(p.actionType, p.key, ctx.index.fmris[p.fmri]!)) postings.push(p);
   }
   return postings;
 }
 
-/** Manifests read many at a time: a common word can name thousands of packages. */
-const PARALLEL_READS = 64;
-
-async function readManifests(ctx: Context, ids: number[]): Promise<Map<number, Buffer | null>> {
-  const out = new Map<number, Buffer | null>();
-  for (let i = 0; i < ids.length; i += PARALLEL_READS) {
-    const batch = ids.slice(i, i + PARALLEL_READS);
-    const read = await Promise.all(batch.map((id) => ctx.read(ctx.index.fmris[id]!)));
-    batch.forEach((id, j) => out.set(id, read[j]!));
-  }
-  return out;
-}
-
-/** A term searched over the whole index. */
+/** A term searched over the whole index: the postings hold the lines they come from. */
 async function searchIndex(ctx: Context, term: string, fields: Fields): Promise<ActionHit[]> {
-  const postings = await termPostings(ctx, term, fields);
-  const manifests = await readManifests(ctx, [...new Set(postings.map((p) => p.fmri))]);
   const hits: ActionHit[] = [];
-  for (const p of postings) {
-    const manifest = manifests.get(p.fmri);
-    // A manifest that vanished since indexing yields nothing rather than a wrong line.
-    if (!manifest) continue;
-    for (const offset of p.offsets) {
-      hits.push({ actionType: p.actionType, key: p.key, fmri: ctx.index.fmris[p.fmri]!, value: p.value, line: lineAt(manifest, offset) });
-    }
+  for (const p of await termPostings(ctx, term, fields)) {
+    const fmri = ctx.index.fmris[p.fmri]!;
+    const rank = ctx.index.rank(p.fmri);
+    for (const line of p.lines) hits.push({ actionType: p.actionType, key: p.key, fmri, rank, value: p.value, line });
   }
   return hits;
 }
@@ -154,9 +129,9 @@ async function packages(ctx: Context, node: QueryNode): Promise<string[]> {
   switch (node.kind) {
     case 'packages': {
       if (returnTypeOf(node.query) !== RETURN_ACTIONS) return packages(ctx, node.query);
-      // A lone term needs no manifest line: its postings name the packages.
+      // A lone term needs no action line: its postings name the packages.
       if (node.query.kind === 'term') {
-        return [...new Set((await termPostings(ctx, node.query.term, node.query.fields)).map((p) => ctx.index.fmris[p.fmri]!))].sort(byCodePoint);
+        return ctx.index.names((await termPostings(ctx, node.query.term, node.query.fields, false)).map((p) => p.fmri));
       }
       return [...new Set((await actions(ctx, node.query, null)).map((h) => h.fmri))].sort(byCodePoint);
     }
@@ -177,12 +152,12 @@ async function packages(ctx: Context, node: QueryNode): Promise<string[]> {
  * alike must come together, in the same order for every request.
  */
 function byShownFields(a: ActionHit, b: ActionHit): number {
-  return byCodePoint(a.fmri, b.fmri) || byCodePoint(a.key, b.key) || byCodePoint(a.actionType, b.actionType) || byCodePoint(a.value, b.value) || byCodePoint(a.line, b.line);
+  return a.rank - b.rank || byCodePoint(a.key, b.key) || byCodePoint(a.actionType, b.actionType) || byCodePoint(a.value, b.value) || byCodePoint(a.line, b.line);
 }
 
 /** Runs a parsed query and applies the request's start point and count. */
-export async function runQuery(index: PublisherIndex, query: QueryNode, request: SearchRequest, read: ManifestReader): Promise<SearchResult> {
-  const ctx: Context = { index, caseSensitive: request.caseSensitive, read };
+export async function runQuery(index: PublisherIndex, query: QueryNode, request: SearchRequest): Promise<SearchResult> {
+  const ctx: Context = { index, caseSensitive: request.caseSensitive };
   const start = request.startPoint && request.startPoint > 0 ? request.startPoint : 0;
   const end = request.numToReturn === null ? undefined : start + Math.max(request.numToReturn, 0);
   if (returnTypeOf(query) === RETURN_ACTIONS) return { kind: 'actions', hits: (await actions(ctx, query, null)).sort(byShownFields).slice(start, end) };

@@ -1,9 +1,8 @@
-import fs from 'node:fs';
 import { cacheHeaders, HttpError, safeDecode, searchUnavailable, sendBody } from '../http';
-import { pkgQuote } from '../fmri';
 import { attr, parseAction } from '../manifest';
 import type { Request } from '../request';
 import type { AnswerCache } from './answer-cache';
+import { answerBytes, quoteValue } from './answer-text';
 import { runQuery, type SearchResult } from './engine';
 import type { PublisherIndex } from './publisher-index';
 import { parseQuery, parseSearchRequest, QueryHeaderError, QueryParseError, RETURN_ACTIONS, toPackages, type QueryNode, type SearchRequest } from './query';
@@ -20,11 +19,6 @@ const KEY_ATTRIBUTE: Record<string, string> = {
   set: 'name', file: 'path', dir: 'path', link: 'path', hardlink: 'path', depend: 'fmri', license: 'license',
   user: 'username', group: 'groupname', driver: 'name', legacy: 'pkg', signature: 'value',
 };
-
-/** Python's quote() with its default safe "/": how search/1 shows the matched value. */
-function quoteValue(text: string): string {
-  return pkgQuote(text).replace(/%2F/g, '/');
-}
 
 async function readForm(r: Request): Promise<string[]> {
   // Refused before any of it is read: a client announcing too much would otherwise hold the request.
@@ -57,32 +51,22 @@ function parsed(request: SearchRequest): ParsedRequest {
   }
 }
 
-function run(r: Request, index: PublisherIndex, pub: string, { request, query }: ParsedRequest): Promise<SearchResult> {
-  return runQuery(index, query, request, async (fmri) => {
-    const at = fmri.indexOf('@');
-    const file = r.mount.repo.manifestPath(pub, { publisher: null, stem: fmri.slice(0, at), version: fmri.slice(at + 1), complete: true });
-    // Manifests never change under their FMRI: the depot's file cache serves them.
-    const entry = await r.files.get(file, true);
-    if (!entry) return null;
-    return entry.body ?? fs.promises.readFile(file).catch(() => null);
-  });
+/** Where answer lines go. */
+type Lines = { add(text: string): void };
+
+function v0Lines(result: SearchResult, out: Lines): void {
+  if (result.kind !== 'actions') return;
+  for (const hit of result.hits) {
+    const action = parseAction(hit.line.trim());
+    const name = action ? (attr(action, KEY_ATTRIBUTE[action.type] ?? '') ?? 'None') : 'None';
+    const type = action?.type ?? hit.actionType;
+    out.add(type === 'set' ? `${name} pkg:/${hit.fmri} ${type} ${hit.value}\n` : `${hit.value} pkg:/${hit.fmri} ${type} ${name}\n`);
+  }
 }
 
-function v0Lines(result: SearchResult): string {
-  if (result.kind !== 'actions') return '';
-  return result.hits
-    .map((hit) => {
-      const action = parseAction(hit.line.trim());
-      const name = action ? (attr(action, KEY_ATTRIBUTE[action.type] ?? '') ?? 'None') : 'None';
-      const type = action?.type ?? hit.actionType;
-      return type === 'set' ? `${name} pkg:/${hit.fmri} ${type} ${hit.value}\n` : `${hit.value} pkg:/${hit.fmri} ${type} ${name}\n`;
-    })
-    .join('');
-}
-
-function v1Lines(qnum: number, result: SearchResult): string {
-  if (result.kind === 'packages') return result.fmris.map((f) => `${qnum} 1 pkg:/${f}\n`).join('');
-  return result.hits.map((h) => `${qnum} 2 pkg:/${h.fmri} ${quoteValue(h.value)} ${h.line.trimEnd()}\n`).join('');
+function v1Lines(qnum: number, result: SearchResult, out: Lines): void {
+  if (result.kind === 'packages') for (const f of result.fmris) out.add(`${qnum} 1 pkg:/${f}\n`);
+  else for (const h of result.hits) out.add(`${qnum} 2 pkg:/${h.fmri} ${quoteValue(h.value)} ${h.line.trimEnd()}\n`);
 }
 
 /** The requests of a search: search/0 takes one token, search/1 one or more queries in the v1 header form. */
@@ -96,21 +80,25 @@ function requestsOf(version: number, texts: string[]): ParsedRequest[] {
   }
 }
 
-/** What an answer is: its body, or null for 204 (one search/1 query, no hits). */
-async function answerOf(r: Request, index: PublisherIndex, pub: string, requests: ParsedRequest[]): Promise<string | null> {
+/** What an answer is: its body, empty for 204 (one search/1 query, no hits: a v1 body always begins with its header line). */
+async function answerOf(r: Request, index: PublisherIndex, requests: ParsedRequest[]): Promise<Buffer> {
   const results: SearchResult[] = [];
-  for (const request of requests) results.push(await run(r, index, pub, request));
-  if (r.version === 0) return v0Lines(results[0]!);
+  for (const { request, query } of requests) results.push(await runQuery(index, query, request));
   const empty = (res: SearchResult) => (res.kind === 'actions' ? res.hits.length : res.fmris.length) === 0;
-  if (results.length === 1 && empty(results[0]!)) return null;
-  return V1_HEADER + results.map((res, i) => v1Lines(i, res)).join('');
+  return answerBytes((out) => {
+    if (r.version === 0) v0Lines(results[0]!, out);
+    else if (results.length > 1 || !empty(results[0]!)) {
+      out.add(V1_HEADER);
+      results.forEach((res, i) => v1Lines(i, res, out));
+    }
+  });
 }
 
 /**
  * search/0 (one token, plain lines) and search/1 (queries in the v1 header form, by GET or a
  * POSTed form of several). 204 when one query finds nothing, 503 while search is off or before
  * the first index is built, 404 for a malformed header, 400 for query text that does not parse.
- * Answers come from `cache` when the same queries were answered from the same index before.
+ * Answers come from `cache` when the same queries were answered from the same index before (twice: see AnswerCache).
  */
 export async function searchOperation(r: Request, indexes: SearchIndexes, cache: AnswerCache, pub: string, maxAge: number): Promise<void> {
   try {
@@ -131,10 +119,8 @@ export async function searchOperation(r: Request, indexes: SearchIndexes, cache:
     const key = `${index.id} ${r.version} ${JSON.stringify(texts)}`;
     let body = cache.get(key);
     if (body === undefined) {
-      const text = await answerOf(r, index, pub, requests);
-      // An empty body stands for "no hits" (a v1 body always begins with its header line).
-      body = Buffer.from(text ?? '');
-      cache.set(key, body);
+      body = await answerOf(r, index, requests);
+      cache.offer(key, body);
     }
     if (r.version === 1 && body.length === 0) {
       r.res.writeHead(204);

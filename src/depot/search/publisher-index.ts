@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { readCached } from '../cached-read';
 import { charMask } from '../glob';
 import type { Repository } from '../repository';
 
@@ -10,23 +11,114 @@ export interface Posting {
   actionType: string;
   key: string;
   value: string;
-  /** Byte offsets of the matching lines in the package's manifest. */
-  offsets: number[];
+  /** The manifest lines the token comes from, as they are in the manifest. */
+  lines: string[];
 }
 
 /** Bumped whenever the stored form changes, so an old file is rebuilt, never misread. */
-const FORMAT = 3;
+export const FORMAT = 4;
 
-/** Separates a token from its posting on a line of the token table: below every printable byte. */
+/** Separates the fields of a line of the token table: below every printable byte. */
 export const SEPARATOR = '\x01';
+/** Begins an escaped byte in a field: the separator, itself or a newline follow as 1, 2 or n. */
+const ESCAPE = '\x02';
+const ESCAPED: Record<string, string> = { '\x01': '\x021', '\x02': '\x022', '\n': '\x02n' };
+const UNESCAPED: Record<string, string> = { '1': '\x01', '2': '\x02', n: '\n' };
+
+/** A field as the table keeps it: no separator or newline left in it (a manifest may hold any byte). */
+export const escapeField = (field: string) => (/[\x01\x02\n]/.test(field) ? field.replace(/[\x01\x02\n]/g, (c) => ESCAPED[c]!) : field);
+const unescapeField = (field: string) => field.replace(/\x02([12n])/g, (_, c: string) => UNESCAPED[c]!);
+
+/**
+ * A line of the token table: `token SEP package SEP action type SEP key SEP value SEP line
+ * [SEP line...]`, the package by its number. The manifest lines themselves are kept, so an
+ * answer needs no manifest read.
+ */
+export function tableLine(token: string, fmri: number, actionType: string, key: string, value: string, lines: string[]): string {
+  let out = `${token}${SEPARATOR}${fmri}${SEPARATOR}${escapeField(actionType)}${SEPARATOR}${escapeField(key)}${SEPARATOR}${escapeField(value)}`;
+  for (const line of lines) out += `${SEPARATOR}${escapeField(line)}`;
+  return `${out}\n`;
+}
+
+const NO_LINES: string[] = [];
+
+/** Reads the lines of a block of the table into `out`, by token; without `withLines`, value and lines stay empty. */
+function decodeBlock(text: string, out: Map<string, Posting[]>, withLines: boolean): void {
+  const escaped = text.includes(ESCAPE);
+  const field = (from: number, to: number) => (escaped ? unescapeField(text.slice(from, to)) : text.slice(from, to));
+  // The token, type, key and value of a line are often those of the line before: taken from it, not sliced anew.
+  const again = (previous: string, from: number, to: number) => !escaped && to - from === previous.length && text.startsWith(previous, from);
+  let list: Posting[] | undefined;
+  let listToken = '';
+  let actionType = '';
+  let key = '';
+  let previousValue = '';
+  for (let start = 0; start < text.length; ) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    const cut = text.indexOf(SEPARATOR, start);
+    if (cut > start && cut < end) {
+      if (list === undefined || !again(listToken, start, cut)) {
+        listToken = text.slice(start, cut);
+        list = out.get(listToken);
+        if (!list) out.set(listToken, (list = []));
+      }
+      let fmri = 0;
+      let at = cut + 1;
+      for (let c = text.charCodeAt(at); c >= 48 && c <= 57; c = text.charCodeAt(++at)) fmri = fmri * 10 + c - 48;
+      const typeEnd = text.indexOf(SEPARATOR, at + 1);
+      const keyEnd = text.indexOf(SEPARATOR, typeEnd + 1);
+      let value = '';
+      let lines = NO_LINES;
+      if (withLines) {
+        let valueEnd = text.indexOf(SEPARATOR, keyEnd + 1);
+        if (valueEnd < 0 || valueEnd > end) valueEnd = end;
+        value = again(previousValue, keyEnd + 1, valueEnd) ? previousValue : (previousValue = field(keyEnd + 1, valueEnd));
+        lines = [];
+        for (let from = valueEnd + 1; from < end; ) {
+          let to = text.indexOf(SEPARATOR, from);
+          if (to < 0 || to > end) to = end;
+          lines.push(field(from, to));
+          from = to + 1;
+        }
+      }
+      if (!again(actionType, at + 1, typeEnd)) actionType = field(at + 1, typeEnd);
+      if (!again(key, typeEnd + 1, keyEnd)) key = field(typeEnd + 1, keyEnd);
+      list.push({ fmri, actionType, key, value, lines });
+    }
+    start = end + 1;
+  }
+}
+
+/** The most of the table turned into one string at a time (see decodeInPieces). */
+const DECODE_PIECE = 64 << 10;
+
+/** Decodes a block of whole lines in pieces of whole lines: V8 makes a string past about 128 KiB tens of times slower. */
+function decodeInPieces(block: Buffer, out: Map<string, Posting[]>, withLines: boolean): void {
+  for (let at = 0; at < block.length; ) {
+    let end = at + DECODE_PIECE >= block.length ? block.length : block.lastIndexOf(10, at + DECODE_PIECE) + 1;
+    if (end <= at) end = block.indexOf(10, at + DECODE_PIECE) + 1 || block.length;
+    decodeBlock(block.toString('utf8', at, end), out, withLines);
+    at = end;
+  }
+}
+
+/** The most of the table one read takes (unless one token's lines are longer): tokens next to each other are read in slices of it. */
+const READ_SLICE = 256 << 10;
+
+/** A table that is no longer there. */
+const GONE = Symbol('gone');
+/** The most the buffer that table reads share may keep between reads; longer reads have their own. */
+const TABLE_SCRATCH_KEPT = 1 << 20;
+let tableScratch = Buffer.allocUnsafe(64 << 10);
 
 let indexesMade = 0;
 
 /**
  * The inverted index of one publisher of one repository, kept on disk and read as queries need
- * it. The token table is a file of lines `token SEPARATOR [package, action type, key, value,
- * offsets...]`, sorted by token; in memory are only the packages (`stem@version`, ascending), the
- * distinct tokens in order and where each one's lines begin in the table.
+ * it. The token table is a file of lines (see tableLine) sorted by token; in memory are only the
+ * packages (`stem@version`, ascending), the distinct tokens in order and where each one's lines
+ * begin in the table.
  */
 export class PublisherIndex {
   /** Token numbers ordered by their lower-case form, made at the first case-blind query. */
@@ -35,6 +127,12 @@ export class PublisherIndex {
   private masks: Uint32Array | null = null;
   /** Unique to this index in this process: what was answered from it is told from a newer index's answers. */
   readonly id = ++indexesMade;
+  /** The table, open while the index is in use: a query reads it without opening it. */
+  private fd: number | null = null;
+  /** Reads of the table under way in the thread pool: the file is closed after the last. */
+  private poolReads = 0;
+  /** Replaced by a newer index: the table is closed once no read needs it. */
+  private retired = false;
 
   constructor(
     readonly source: string,
@@ -108,6 +206,40 @@ export class PublisherIndex {
     return order.subarray(lo, end);
   }
 
+  /** Each package's place among the packages in code point order of their names, made at the first package query. */
+  private rankOf: Int32Array | null = null;
+  /** The packages in that order. */
+  private byRank: Int32Array | null = null;
+
+  /** The names of these packages (by number; repeats allowed), each once, in code point order. */
+  names(fmris: Iterable<number>): string[] {
+    const rankOf = this.ranks();
+    const seen = new Uint8Array(this.fmris.length);
+    const ranks: number[] = [];
+    for (const fmri of fmris) {
+      if (seen[fmri]) continue;
+      seen[fmri] = 1;
+      ranks.push(rankOf[fmri]!);
+    }
+    const sorted = Int32Array.from(ranks).sort();
+    return Array.from(sorted, (rank) => this.fmris[this.byRank![rank]!]!);
+  }
+
+  /** A package's place in code point order of the names: hits are sorted by it without comparing names. */
+  rank(fmri: number): number {
+    return this.ranks()[fmri]!;
+  }
+
+  private ranks(): Int32Array {
+    if (!this.rankOf) {
+      const order = Int32Array.from(this.fmris.keys()).sort((x, y) => byCodePoint(this.fmris[x]!, this.fmris[y]!));
+      const rankOf = new Int32Array(order.length);
+      order.forEach((fmri, rank) => (rankOf[fmri] = rank));
+      [this.rankOf, this.byRank] = [rankOf, order];
+    }
+    return this.rankOf;
+  }
+
   /** Tokens equal to `term` ignoring case: the common query, found by a binary search. */
   caseInsensitive(term: string): string[] {
     const wanted = term.toLowerCase();
@@ -122,41 +254,94 @@ export class PublisherIndex {
 
   /**
    * The postings of these tokens, read from the table; tokens next to each other in the table
-   * are read in one go. A table that vanished (replaced by a newer index) yields nothing.
+   * are read together, READ_SLICE at a time. A table that vanished (replaced by a newer index)
+   * yields nothing.
+   * `withLines` false leaves out what only actions need: the shown value and the lines.
    */
-  async postings(tokens: string[]): Promise<Map<string, Posting[]>> {
+  async postings(tokens: string[], withLines = true): Promise<Map<string, Posting[]>> {
     const numbers = tokens.map((t) => this.find(t)).filter((n) => n >= 0).sort((x, y) => x - y);
     const out = new Map<string, Posting[]>();
-    if (numbers.length === 0) return out;
-    let handle: fs.promises.FileHandle;
-    try {
-      handle = await fs.promises.open(this.table, 'r');
-    } catch {
-      return out;
-    }
-    try {
-      for (let i = 0; i < numbers.length; ) {
-        let j = i;
-        while (j + 1 < numbers.length && numbers[j + 1] === numbers[j]! + 1) j++;
-        const from = this.starts[numbers[i]!]!;
-        const length = this.starts[numbers[j]! + 1]! - from;
-        const block = Buffer.allocUnsafe(length);
-        await handle.read(block, 0, length, from);
-        for (const line of block.toString('utf8').split('\n')) {
-          const cut = line.indexOf(SEPARATOR);
-          if (cut < 0) continue;
-          const token = line.slice(0, cut);
-          const [fmri, actionType, key, value, ...offsets] = JSON.parse(line.slice(cut + 1)) as [number, string, string, string, ...number[]];
-          let list = out.get(token);
-          if (!list) out.set(token, (list = []));
-          list.push({ fmri, actionType, key, value, offsets });
-        }
-        i = j + 1;
+    let sinceTurn = 0;
+    for (let i = 0; i < numbers.length; ) {
+      // Other requests get a turn between slices: reads and decoding take no turns of their own.
+      if (sinceTurn >= READ_SLICE) {
+        await new Promise((resolve) => setImmediate(resolve));
+        sinceTurn = 0;
       }
-    } finally {
-      await handle.close();
+      const from = this.starts[numbers[i]!]!;
+      let j = i;
+      while (j + 1 < numbers.length && numbers[j + 1] === numbers[j]! + 1 && this.starts[numbers[j + 1]! + 1]! - from <= READ_SLICE) j++;
+      const length = this.starts[numbers[j]! + 1]! - from;
+      // Decoded right after the read, with no wait between: the buffer is shared.
+      const cached = this.readCached(from, length);
+      if (cached === GONE) return new Map();
+      const block = cached ?? (await this.readThroughPool(from, length));
+      if (!block) return new Map();
+      decodeInPieces(block, out, withLines);
+      sinceTurn += length;
+      i = j + 1;
     }
     return out;
+  }
+
+  /** The table, opened at its first read; null when it is gone (replaced by a newer index). */
+  private open(): number | null {
+    if (this.fd === null) {
+      try {
+        this.fd = fs.openSync(this.table, 'r');
+      } catch {
+        return null;
+      }
+    }
+    return this.fd;
+  }
+
+  /**
+   * `length` bytes of the table at `from` when the page cache holds them, read on the serving
+   * thread as file answers are, into a buffer shared by every index (to be used before anything
+   * else runs); null when the disk would have to be read; GONE when the table is.
+   */
+  private readCached(from: number, length: number): Buffer | null | typeof GONE {
+    const fd = this.open();
+    if (fd === null) return GONE;
+    if (length > tableScratch.length && length <= TABLE_SCRATCH_KEPT) tableScratch = Buffer.allocUnsafe(Math.min(Math.max(length, 2 * tableScratch.length), TABLE_SCRATCH_KEPT));
+    // The whole shared buffer is passed, not a view of it: readCached keeps what it needs per buffer.
+    const target = length <= tableScratch.length ? tableScratch : Buffer.allocUnsafe(length);
+    const read = readCached(fd, target, length, from);
+    const answer = read === length ? target.subarray(0, length) : read === 0 ? GONE : null;
+    this.closeIfRetired();
+    return answer;
+  }
+
+  /** The same bytes through the thread pool, into a buffer of their own; null when the table is gone. */
+  private async readThroughPool(from: number, length: number): Promise<Buffer | null> {
+    const fd = this.open();
+    if (fd === null) return null;
+    const block = Buffer.allocUnsafe(length);
+    this.poolReads++;
+    try {
+      for (let got = 0; got < length; ) {
+        const read = await new Promise<number>((resolve) => fs.read(fd, block, got, length - got, from + got, (err, n) => resolve(err ? 0 : n)));
+        if (read === 0) return null;
+        got += read;
+      }
+      return block;
+    } finally {
+      this.poolReads--;
+      this.closeIfRetired();
+    }
+  }
+
+  /** Called when a newer index took this one's place: its table is closed once no read needs it. */
+  retire(): void {
+    this.retired = true;
+    this.closeIfRetired();
+  }
+
+  private closeIfRetired(): void {
+    if (!this.retired || this.poolReads > 0 || this.fd === null) return;
+    fs.closeSync(this.fd);
+    this.fd = null;
   }
 
   /** The dictionary: everything but the table, which stays where it is. */

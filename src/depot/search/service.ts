@@ -9,12 +9,12 @@ import { SearchIndexes } from './store';
 
 /**
  * Memory for search answers kept by query, by default: a repeated search costs a lookup instead
- * of its postings, manifests and sort (10,000 packages: `archive` 32 ms of CPU per query); small
+ * of its postings, sort and answer lines (10,000 packages: `archive` several ms of CPU per query); small
  * enough that a depot with 10,000 packages indexed stays within its memory budget.
  */
 export const DEFAULT_SEARCH_CACHE_MIB = 2;
 
-/** Searches run at once: a search holds its hits and the manifests they come from. */
+/** Searches run at once: a search holds its postings and hits. */
 const SEARCHES_AT_ONCE = 2;
 /** Pattern searches run at once, apart from the others: one may touch every token. */
 const PATTERN_SEARCHES_AT_ONCE = 1;

@@ -92,7 +92,11 @@ export class SearchIndexes {
   async prepare(repos: Repository[], force = false): Promise<void> {
     // A repository no longer served (the list was reloaded) gives its indexes' memory back.
     const served = new Set(repos.flatMap((repo) => repo.publishers.map((pub) => this.key(repo, pub))));
-    for (const key of this.slots.keys()) if (!served.has(key)) this.slots.delete(key);
+    for (const [key, slot] of this.slots) {
+      if (served.has(key)) continue;
+      slot.index?.retire();
+      this.slots.delete(key);
+    }
     await Promise.all(repos.flatMap((repo) => repo.publishers.map((pub) => this.refreshIfChanged(repo, pub, this.slot(repo, pub), force))));
     await Promise.all(repos.flatMap((repo) => repo.publishers.map((pub) => this.slot(repo, pub).building)));
   }
@@ -119,6 +123,7 @@ export class SearchIndexes {
     if (!force) {
       const stored = await this.load(file);
       if (stored?.source === source) {
+        slot.index?.retire();
         slot.index = stored;
         return;
       }
@@ -136,6 +141,7 @@ export class SearchIndexes {
       if (!index) throw new Error(`${file} was written but cannot be read back`);
       const previous = slot.index;
       slot.index = index;
+      previous?.retire();
       this.log.info(`search index of ${pub} in ${repo.root}: ${index.fmris.length} packages, ${index.sortedTokens.length} tokens, built in ${Date.now() - started} ms`);
       await this.removeTablesBut(file, pub, index.table, previous);
     } catch (err) {
