@@ -77,13 +77,11 @@ interface ServerHandle {
 interface WriteRequest {
   handle: StreamHandle;
   buffer: Buffer | null;
-  async: boolean;
   oncomplete: (this: WriteRequest, status: number) => void;
 }
 interface ShutdownRequest {
   handle: StreamHandle;
   oncomplete: (this: ShutdownRequest, status: number) => void;
-  callback: () => void;
 }
 interface ConnectRequest {
   oncomplete: (status: number) => void;
@@ -245,17 +243,23 @@ class HandleSide implements Side {
   write(chunk: Buffer): boolean {
     if (this.closed) return true;
     const b = bindings!;
-    const req = new b.WriteWrap();
-    req.handle = this.handle;
-    req.oncomplete = onWriteDone;
-    req.async = false;
-    // The kernel reads the buffer after this call returns when the write is queued: keep it alive.
-    req.buffer = chunk;
+    // A write that completes at once leaves its request object untouched (libuv's try-write ran
+    // before any request was made), so one object serves every such write.
+    const req = spareWrite ?? new b.WriteWrap();
+    spareWrite = null;
     const err = this.handle.writeBuffer(req, chunk);
     if (err < 0) {
       this.owner?.failed(this);
       return true;
     }
+    if (b.streamBaseState[b.kLastWriteWasAsync] === 0) {
+      spareWrite = req;
+      return true;
+    }
+    // Queued: the request completes later, and the kernel reads the buffer until then.
+    req.handle = this.handle;
+    req.oncomplete = onWriteDone;
+    req.buffer = chunk;
     if (this.handle.writeQueueSize < WRITE_QUEUE_BOUND) return true;
     this.waitingForDrain = true;
     return false;
@@ -264,12 +268,16 @@ class HandleSide implements Side {
   shutdown(): void {
     if (this.closed) return;
     const req = new bindings!.ShutdownWrap();
-    req.handle = this.handle;
-    req.oncomplete = onShutdownDone;
-    req.callback = noop;
+    // With nothing queued the FIN goes out at the loop's next turn, and closing the socket before
+    // then sends it as well: the pair goes on at once, with no completion called back.
+    const waits = this.handle.writeQueueSize > 0;
+    if (waits) {
+      req.handle = this.handle;
+      req.oncomplete = onShutdownDone;
+    }
     const err = this.handle.shutdown(req);
     // 1: done at once (no request is left to complete); ENOTCONN: the peer is gone, nothing to end.
-    if (err === 1 || err === bindings!.UV_ENOTCONN) this.owner?.shutdownDone(this);
+    if ((err === 0 && !waits) || err === 1 || err === bindings!.UV_ENOTCONN) this.owner?.shutdownDone(this);
     else if (err < 0) this.owner?.failed(this);
   }
 
@@ -295,6 +303,12 @@ class HandleSide implements Side {
 }
 
 const noop = () => undefined;
+
+/** What getpeername fills in, one object for every accept (its properties keep their shape). */
+const peerName: { address?: string; port?: number; family?: string } = {};
+
+/** A write request no write has used (the last one completed at once), or null. */
+let spareWrite: WriteRequest | null = null;
 
 // ---------------------------------------------------------------------------------------------
 // net.Socket, where the handles cannot be used, and for TLS clients
@@ -583,12 +597,9 @@ export async function listenHandles(endpoint: Endpoint, backlog: number, accept:
     if (status < 0 || !handle) return;
     let address: string | null = null;
     let port = 0;
-    if (inet) {
-      const peer: { address?: string; port?: number } = {};
-      if (handle.getpeername?.(peer) === 0) {
-        address = peer.address ?? null;
-        port = peer.port ?? 0;
-      }
+    if (inet && handle.getpeername?.(peerName) === 0) {
+      address = peerName.address ?? null;
+      port = peerName.port ?? 0;
     }
     accept(new HandleSide(handle, address, port));
   };
@@ -622,39 +633,72 @@ export interface ConnectTarget {
  */
 export function connect(path: DataPath, target: ConnectTarget, done: (side: Side | null) => void): void {
   if (path === 'ffi' && ffiConnect) ffiConnect(target, done);
-  else if (path === 'handles' && (target.unixPath || net.isIP(target.host))) connectHandle(target, done);
+  else if (path === 'handles' && (target.unixPath || ipFamily(target.host) !== 0)) connectHandle(target, done);
   else connectNet(target, done);
 }
 
+/** A backend connection under way on a handle. */
+interface PendingConnect {
+  handle: StreamHandle;
+  done: (side: Side | null) => void;
+  timer: NodeJS.Timeout | null;
+}
+
+interface ConnectRequestOf extends ConnectRequest {
+  [PENDING]?: PendingConnect;
+}
+
+const PENDING = Symbol('pending connect');
+
+/** net.isIP of each backend host seen (bounded), so that a connect runs no address pattern. */
+const familyOf = new Map<string, number>();
+
+function ipFamily(host: string): number {
+  let family = familyOf.get(host);
+  if (family === undefined) {
+    family = net.isIP(host);
+    if (familyOf.size < 4096) familyOf.set(host, family);
+  }
+  return family;
+}
+
+function finishConnect(pending: PendingConnect, ok: boolean): void {
+  if (pending.timer === null) return;
+  clearTimeout(pending.timer);
+  pending.timer = null;
+  if (ok) pending.done(new HandleSide(pending.handle));
+  else {
+    pending.handle.close();
+    pending.done(null);
+  }
+}
+
+function onConnectDone(this: ConnectRequestOf, status: number): void {
+  const pending = this[PENDING]!;
+  this[PENDING] = undefined;
+  finishConnect(pending, status === 0);
+}
+
+const connectTimedOut = (pending: PendingConnect) => finishConnect(pending, false);
+
 function connectHandle(target: ConnectTarget, done: (side: Side | null) => void): void {
   const b = bindings!;
-  let finished = false;
   const handle = target.unixPath ? new b.Pipe(b.pipeSocket) : new b.TCP(b.tcpSocket);
-  const finish = (ok: boolean) => {
-    if (finished) return;
-    finished = true;
-    clearTimeout(timer);
-    if (ok) done(new HandleSide(handle));
-    else {
-      handle.close();
-      done(null);
-    }
-  };
-  const timer = setTimeout(() => finish(false), target.timeoutMs);
-  const req = target.unixPath ? new b.PipeConnectWrap() : new b.TCPConnectWrap();
-  req.oncomplete = (status: number) => finish(status === 0);
+  const pending: PendingConnect = { handle, done, timer: null };
+  pending.timer = setTimeout(connectTimedOut, target.timeoutMs, pending);
+  const req: ConnectRequestOf = target.unixPath ? new b.PipeConnectWrap() : new b.TCPConnectWrap();
+  req.oncomplete = onConnectDone;
+  req[PENDING] = pending;
   let err: number;
   if (target.unixPath) err = (handle as InstanceType<Bindings['Pipe']>).connect(req, target.unixPath);
   else {
     const tcp = handle as InstanceType<Bindings['TCP']>;
-    const v6 = net.isIPv6(target.host);
+    const v6 = ipFamily(target.host) === 6;
     err = target.source ? (v6 ? tcp.bind6(target.source, 0, 0) : tcp.bind(target.source, 0)) : 0;
-    req.address = target.host;
-    req.port = target.port;
     if (err === 0) err = v6 ? tcp.connect6(req, target.host, target.port) : tcp.connect(req, target.host, target.port);
   }
   // A connect that fails at once still answers asynchronously, as net does.
-  if (err < 0) setImmediate(() => finish(false));
+  if (err < 0) setImmediate(connectTimedOut, pending);
 }
 
 function connectNet(target: ConnectTarget, done: (side: Side | null) => void): void {
