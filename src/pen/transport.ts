@@ -18,6 +18,7 @@ export const WRITE_QUEUE_BOUND = 64 * 1024;
 
 /** What a side reports to the pair (or, while the backend connects, the connection) it belongs to. */
 export interface SideOwner {
+  /** `chunk` may be a view of a buffer the next read reuses: valid during this call, copied if kept. */
   data(from: Side, chunk: Buffer): void;
   end(from: Side): void;
   drained(side: Side): void;
@@ -63,6 +64,8 @@ interface StreamHandle {
   getsockname?(out: { address?: string; port?: number }): number;
   setNoDelay?(on: boolean): number;
   setKeepAlive?(on: boolean, delaySeconds: number): number;
+  /** Reads go into this buffer from now on, and onread gets no buffer (Node's `onread: {buffer}`). */
+  useUserBuffer?(buffer: Buffer): number;
   [SIDE]?: HandleSide;
 }
 interface ServerHandle {
@@ -77,6 +80,8 @@ interface ServerHandle {
 interface WriteRequest {
   handle: StreamHandle;
   buffer: Buffer | null;
+  /** The bytes of the shared read buffer this write still reads, when it does. */
+  pin?: Pin | null;
   oncomplete: (this: WriteRequest, status: number) => void;
 }
 interface ShutdownRequest {
@@ -99,6 +104,8 @@ interface Bindings {
   WriteWrap: Ctor<WriteRequest>;
   ShutdownWrap: Ctor<ShutdownRequest>;
   streamBaseState: Int32Array;
+  /** Whether handles read into a buffer of ours (useUserBuffer); where not, Node allocates one per read. */
+  userBuffer: boolean;
   kReadBytesOrError: number;
   kArrayBufferOffset: number;
   kLastWriteWasAsync: number;
@@ -159,6 +166,7 @@ function loadBindings(): Bindings | string {
     WriteWrap: stream.WriteWrap as Bindings['WriteWrap'],
     ShutdownWrap: stream.ShutdownWrap as Bindings['ShutdownWrap'],
     streamBaseState: state as Int32Array,
+    userBuffer: typeof proto.useUserBuffer === 'function' && typeof (pipe.Pipe as { prototype: Record<string, unknown> }).prototype.useUserBuffer === 'function',
     kReadBytesOrError: num(stream, 'kReadBytesOrError'),
     kArrayBufferOffset: num(stream, 'kArrayBufferOffset'),
     kLastWriteWasAsync: num(stream, 'kLastWriteWasAsync'),
@@ -173,22 +181,88 @@ function loadBindings(): Bindings | string {
   return b;
 }
 
-/** `handle.onread`: `this` is the handle; the byte count or error is in streamBaseState. */
+/** `handle.onread` where Node allocates each read: `this` is the handle; the byte count or error is in streamBaseState. */
 function onHandleRead(this: StreamHandle, buffer?: ArrayBuffer): void {
-  const side = this[SIDE];
   const b = bindings!;
   const nread = b.streamBaseState[b.kReadBytesOrError]!;
+  passOn(this[SIDE], nread, nread > 0 ? Buffer.from(buffer!, b.streamBaseState[b.kArrayBufferOffset]!, nread) : null);
+}
+
+/*
+ * Where the handles can read into a buffer of ours, every handle reads into one shared buffer and
+ * its bytes are passed on as a view of it, valid while the owner's `data` runs: no allocation per
+ * read. A write of such a view that the kernel does not take at once leaves libuv pointing into the
+ * shared buffer until it completes; those bytes are kept aside as a pin, and while a pin lasts
+ * each read is copied out of the shared buffer and the pinned bytes are put back, so the queued
+ * write sends what was read. Pins are rare (a peer slower than its sender) and end with the write.
+ */
+const READ_BUFFER_SIZE = 64 * 1024;
+let readBuffer: Buffer | null = null;
+let readArrayBuffer: ArrayBufferLike | null = null;
+/** Views of the read buffer by length, for the short reads that are most of them. */
+const readViews: Array<Buffer | undefined> = [];
+const CACHED_VIEWS = 4096;
+
+interface Pin {
+  offset: number;
+  bytes: Buffer;
+}
+const pins: Pin[] = [];
+
+function sharedReadBuffer(): Buffer {
+  if (!readBuffer) {
+    readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_SIZE);
+    readArrayBuffer = readBuffer.buffer;
+  }
+  return readBuffer;
+}
+
+function readView(nread: number): Buffer {
+  if (nread > CACHED_VIEWS) return readBuffer!.subarray(0, nread);
+  return (readViews[nread] ??= readBuffer!.subarray(0, nread));
+}
+
+/** `handle.onread` with the shared read buffer (nothing is returned: the handle keeps reading into it). */
+function onUserBufferRead(this: StreamHandle): void {
+  const b = bindings!;
+  const nread = b.streamBaseState[b.kReadBytesOrError]!;
+  let chunk: Buffer | null = null;
+  if (nread > 0) {
+    if (pins.length === 0) chunk = readView(nread);
+    else {
+      chunk = Buffer.allocUnsafe(nread);
+      readBuffer!.copy(chunk, 0, 0, nread);
+      for (const pin of pins) if (pin.offset < nread) pin.bytes.copy(readBuffer!, pin.offset, 0, Math.min(pin.bytes.length, nread - pin.offset));
+    }
+  }
+  passOn(this[SIDE], nread, chunk);
+}
+
+function passOn(side: HandleSide | undefined, nread: number, chunk: Buffer | null): void {
   if (!side?.owner || side.closed) return;
-  if (nread > 0) side.owner.data(side, Buffer.from(buffer!, b.streamBaseState[b.kArrayBufferOffset]!, nread));
-  else if (nread === b.UV_EOF) {
+  if (chunk) side.owner.data(side, chunk);
+  else if (nread === bindings!.UV_EOF) {
     side.reading = false;
     side.owner.end(side);
   } else if (nread < 0) side.owner.failed(side);
 }
 
+/** A copy of `chunk` where it is a view of the shared read buffer (for a writer that keeps it). */
+function owned(chunk: Buffer): Buffer {
+  return chunk.buffer === readArrayBuffer ? Buffer.from(chunk) : chunk;
+}
+
+function unpin(req: WriteRequest): void {
+  const pin = req.pin;
+  if (!pin) return;
+  req.pin = null;
+  pins.splice(pins.indexOf(pin), 1);
+}
+
 function onWriteDone(this: WriteRequest, status: number): void {
   const side = this.handle[SIDE];
   this.buffer = null;
+  unpin(this);
   if (!side || side.closed) return;
   if (status < 0) side.owner?.failed(side);
   else if (side.waitingForDrain && this.handle.writeQueueSize < WRITE_QUEUE_BOUND) {
@@ -216,7 +290,10 @@ class HandleSide implements Side {
     readonly remotePort = 0,
   ) {
     handle[SIDE] = this;
-    handle.onread = onHandleRead;
+    if (bindings!.userBuffer) {
+      handle.useUserBuffer!(sharedReadBuffer());
+      handle.onread = onUserBufferRead;
+    } else handle.onread = onHandleRead;
   }
 
   get fd(): number {
@@ -243,6 +320,10 @@ class HandleSide implements Side {
   write(chunk: Buffer): boolean {
     if (this.closed) return true;
     const b = bindings!;
+    // A view of the shared read buffer goes as it is when nothing waits before it (then the kernel
+    // usually takes it whole); behind a queue, a copy goes.
+    const shared = chunk.buffer === readArrayBuffer;
+    if (shared && this.handle.writeQueueSize > 0) chunk = Buffer.from(chunk);
     // A write that completes at once leaves its request object untouched (libuv's try-write ran
     // before any request was made), so one object serves every such write.
     const req = spareWrite ?? new b.WriteWrap();
@@ -260,7 +341,14 @@ class HandleSide implements Side {
     req.handle = this.handle;
     req.oncomplete = onWriteDone;
     req.buffer = chunk;
-    if (this.handle.writeQueueSize < WRITE_QUEUE_BOUND) return true;
+    const queued = this.handle.writeQueueSize;
+    if (shared && chunk.buffer === readArrayBuffer) {
+      // What is queued is the end of the chunk, still in the shared buffer.
+      const offset = chunk.byteOffset + chunk.length - Math.min(queued, chunk.length);
+      req.pin = { offset, bytes: Buffer.from(readBuffer!.subarray(offset, chunk.byteOffset + chunk.length)) };
+      pins.push(req.pin);
+    }
+    if (queued < WRITE_QUEUE_BOUND) return true;
     this.waitingForDrain = true;
     return false;
   }
@@ -357,7 +445,8 @@ class NetSide implements Side {
   }
 
   write(chunk: Buffer): boolean {
-    if (this.socket.write(chunk)) return true;
+    // net may keep the chunk queued past this call.
+    if (this.socket.write(owned(chunk))) return true;
     this.waitingForDrain = true;
     return false;
   }
