@@ -730,7 +730,10 @@ export function connect(path: DataPath, target: ConnectTarget, done: (side: Side
 interface PendingConnect {
   handle: StreamHandle;
   done: (side: Side | null) => void;
-  timer: NodeJS.Timeout | null;
+  /** When it gives up, in performance.now() milliseconds. */
+  deadline: number;
+  /** Its place in `connecting`; -1 once it has an outcome. */
+  index: number;
 }
 
 interface ConnectRequestOf extends ConnectRequest {
@@ -751,10 +754,43 @@ function ipFamily(host: string): number {
   return family;
 }
 
+/*
+ * Connect timeouts: one timer for every connect under way, due at the earliest deadline, rather
+ * than a timer set and cleared per connection.
+ */
+const connecting: PendingConnect[] = [];
+let connectTimer: NodeJS.Timeout | null = null;
+
+function watchConnect(pending: PendingConnect): void {
+  pending.index = connecting.length;
+  connecting.push(pending);
+  if (!connectTimer) armConnectTimer(pending.deadline);
+}
+
+function armConnectTimer(deadline: number): void {
+  // The handles being connected keep the process alive, not this timer.
+  connectTimer = setTimeout(expireConnects, Math.max(1, Math.ceil(deadline - performance.now()))).unref();
+}
+
+function expireConnects(): void {
+  connectTimer = null;
+  const now = performance.now();
+  const expired = connecting.filter((p) => p.deadline <= now);
+  for (const p of expired) finishConnect(p, false);
+  let next = Infinity;
+  for (const p of connecting) next = Math.min(next, p.deadline);
+  if (next < Infinity) armConnectTimer(next);
+}
+
 function finishConnect(pending: PendingConnect, ok: boolean): void {
-  if (pending.timer === null) return;
-  clearTimeout(pending.timer);
-  pending.timer = null;
+  const at = pending.index;
+  if (at < 0) return;
+  pending.index = -1;
+  const last = connecting.pop()!;
+  if (last !== pending) {
+    connecting[at] = last;
+    last.index = at;
+  }
   if (ok) pending.done(new HandleSide(pending.handle));
   else {
     pending.handle.close();
@@ -768,13 +804,13 @@ function onConnectDone(this: ConnectRequestOf, status: number): void {
   finishConnect(pending, status === 0);
 }
 
-const connectTimedOut = (pending: PendingConnect) => finishConnect(pending, false);
+const connectFailed = (pending: PendingConnect) => finishConnect(pending, false);
 
 function connectHandle(target: ConnectTarget, done: (side: Side | null) => void): void {
   const b = bindings!;
   const handle = target.unixPath ? new b.Pipe(b.pipeSocket) : new b.TCP(b.tcpSocket);
-  const pending: PendingConnect = { handle, done, timer: null };
-  pending.timer = setTimeout(connectTimedOut, target.timeoutMs, pending);
+  const pending: PendingConnect = { handle, done, deadline: performance.now() + target.timeoutMs, index: -1 };
+  watchConnect(pending);
   const req: ConnectRequestOf = target.unixPath ? new b.PipeConnectWrap() : new b.TCPConnectWrap();
   req.oncomplete = onConnectDone;
   req[PENDING] = pending;
@@ -787,7 +823,7 @@ function connectHandle(target: ConnectTarget, done: (side: Side | null) => void)
     if (err === 0) err = v6 ? tcp.connect6(req, target.host, target.port) : tcp.connect(req, target.host, target.port);
   }
   // A connect that fails at once still answers asynchronously, as net does.
-  if (err < 0) setImmediate(connectTimedOut, pending);
+  if (err < 0) setImmediate(connectFailed, pending);
 }
 
 function connectNet(target: ConnectTarget, done: (side: Side | null) => void): void {
