@@ -263,7 +263,9 @@ function onWriteDone(this: WriteRequest, status: number): void {
   const side = this.handle[SIDE];
   this.buffer = null;
   unpin(this);
-  if (!side || side.closed) return;
+  if (!side) return;
+  side.writesQueued--;
+  if (side.closed) return;
   if (status < 0) side.owner?.failed(side);
   else if (side.waitingForDrain && this.handle.writeQueueSize < WRITE_QUEUE_BOUND) {
     side.waitingForDrain = false;
@@ -283,6 +285,8 @@ class HandleSide implements Side {
   reading = false;
   closed = false;
   waitingForDrain = false;
+  /** Writes handed to libuv and not completed yet: while none is, nothing is queued. */
+  writesQueued = 0;
 
   constructor(
     readonly handle: StreamHandle,
@@ -301,7 +305,7 @@ class HandleSide implements Side {
   }
 
   get queued(): number {
-    return this.closed ? 0 : this.handle.writeQueueSize;
+    return this.closed || this.writesQueued === 0 ? 0 : this.handle.writeQueueSize;
   }
 
   startReading(): void {
@@ -323,7 +327,7 @@ class HandleSide implements Side {
     // A view of the shared read buffer goes as it is when nothing waits before it (then the kernel
     // usually takes it whole); behind a queue, a copy goes.
     const shared = chunk.buffer === readArrayBuffer;
-    if (shared && this.handle.writeQueueSize > 0) chunk = Buffer.from(chunk);
+    if (shared && this.writesQueued > 0) chunk = Buffer.from(chunk);
     // A write that completes at once leaves its request object untouched (libuv's try-write ran
     // before any request was made), so one object serves every such write.
     const req = spareWrite ?? new b.WriteWrap();
@@ -338,6 +342,7 @@ class HandleSide implements Side {
       return true;
     }
     // Queued: the request completes later, and the kernel reads the buffer until then.
+    this.writesQueued++;
     req.handle = this.handle;
     req.oncomplete = onWriteDone;
     req.buffer = chunk;
@@ -358,7 +363,7 @@ class HandleSide implements Side {
     const req = new bindings!.ShutdownWrap();
     // With nothing queued the FIN goes out at the loop's next turn, and closing the socket before
     // then sends it as well: the pair goes on at once, with no completion called back.
-    const waits = this.handle.writeQueueSize > 0;
+    const waits = this.queued > 0;
     if (waits) {
       req.handle = this.handle;
       req.oncomplete = onShutdownDone;
