@@ -722,7 +722,8 @@ export interface ConnectTarget {
 }
 
 /**
- * Connects to a backend; `done` gets the side, or null on refusal, error or timeout.
+ * Connects to a backend; `done` gets the side (which may be reading already: `done` gives it its
+ * owner before it returns), or null on refusal, error or timeout.
  * A host that is a name rather than an address is connected through net, which resolves it.
  */
 export function connect(path: DataPath, target: ConnectTarget, done: (side: Side | null) => void): void {
@@ -733,7 +734,7 @@ export function connect(path: DataPath, target: ConnectTarget, done: (side: Side
 
 /** A backend connection under way on a handle. */
 interface PendingConnect {
-  handle: StreamHandle;
+  side: HandleSide;
   done: (side: Side | null) => void;
   /** When it gives up, in performance.now() milliseconds. */
   deadline: number;
@@ -796,9 +797,9 @@ function finishConnect(pending: PendingConnect, ok: boolean): void {
     connecting[at] = last;
     last.index = at;
   }
-  if (ok) pending.done(new HandleSide(pending.handle));
+  if (ok) pending.done(pending.side);
   else {
-    pending.handle.close();
+    pending.side.close();
     pending.done(null);
   }
 }
@@ -814,7 +815,7 @@ const connectFailed = (pending: PendingConnect) => finishConnect(pending, false)
 function connectHandle(target: ConnectTarget, done: (side: Side | null) => void): void {
   const b = bindings!;
   const handle = target.unixPath ? new b.Pipe(b.pipeSocket) : new b.TCP(b.tcpSocket);
-  const pending: PendingConnect = { handle, done, deadline: performance.now() + target.timeoutMs, index: -1 };
+  const pending: PendingConnect = { side: new HandleSide(handle), done, deadline: performance.now() + target.timeoutMs, index: -1 };
   watchConnect(pending);
   const req: ConnectRequestOf = target.unixPath ? new b.PipeConnectWrap() : new b.TCPConnectWrap();
   req.oncomplete = onConnectDone;
@@ -829,6 +830,10 @@ function connectHandle(target: ConnectTarget, done: (side: Side | null) => void)
   }
   // A connect that fails at once still answers asynchronously, as net does.
   if (err < 0) setImmediate(connectFailed, pending);
+  // Reading starts with the connect, so that libuv registers the socket for input and output in
+  // one epoll_ctl (and later only drops output) instead of adding it a second time once connected.
+  // Nothing is read before the connect completes, and `done`, which runs then, sets the owner.
+  else if (handle.readStart() === 0) pending.side.reading = true;
 }
 
 function connectNet(target: ConnectTarget, done: (side: Side | null) => void): void {
