@@ -5,7 +5,7 @@
 //   npx tsx bench/pen/run.ts                 # 10 s per measurement
 //   BENCH_SECONDS=5 BENCH_ROUNDS=3 BENCH_CONNECTIONS=50 npx tsx bench/pen/run.ts
 //   BENCH_CPU_PROF=/tmp/prof npx tsx bench/pen/run.ts   # also profile our pen
-//   BENCH_PROXIES=pen,ours-ffi,ours npx tsx bench/pen/run.ts   # only these (Debian pen always runs)
+//   BENCH_PROXIES=ours,handles npx tsx bench/pen/run.ts   # only these (Debian pen always runs; names in PROXY_NAMES)
 //
 // Writes the table to stdout and to docs/benchmarks/pen.md (BENCH_NO_WRITE=1 to skip the file).
 import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
@@ -17,22 +17,42 @@ import { BenchProcesses, cpuTimes, fmt, loadAverage, peakRssMiB, ratio } from '.
 import { freePort, waitForTcp } from '../../tools/ports';
 import { bundleOurs, nginx, ROOT, wrk, type Mode } from './setup';
 
-const loadBefore = loadAverage();
-const bench = new BenchProcesses('pen');
-const { work } = bench;
-const start = bench.start.bind(bench);
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 3);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const MODES: readonly Mode[] = ['keepalive', 'close'];
-/** The proxies to measure (names as in the tables' first column of Proxy['name']); all when unset. */
-const ONLY = process.env.BENCH_PROXIES ? new Set(['pen', ...process.env.BENCH_PROXIES.split(',').map((n) => n.trim())]) : null;
+/** What BENCH_PROXIES may name, and what each is. */
+const PROXY_NAMES = {
+  pen: 'Debian pen (always measured)',
+  haproxy: 'haproxy',
+  baseline: 'bare net proxy with pipe()',
+  lean: 'bare net proxy with data events',
+  handles: 'bare proxy on the libuv handles',
+  ffi: 'bare proxy on the FFI epoll loop',
+  'ours-ffi': 'our pen on its FFI path',
+  ours: 'our pen on its handle path',
+  'ours-checks': 'our pen on its handle path with HTTP health checks',
+  'ours-net': 'our pen on net',
+} as const;
+
+/** The proxies to measure; all when unset. A name not in PROXY_NAMES stops the run before it starts. */
+const ONLY = process.env.BENCH_PROXIES ? new Set(['pen', ...process.env.BENCH_PROXIES.split(',').map((n) => n.trim()).filter(Boolean)]) : null;
+const unknown = [...(ONLY ?? [])].filter((n) => !(n in PROXY_NAMES));
+if (unknown.length > 0) {
+  process.stderr.write(`BENCH_PROXIES names no proxy ${unknown.map((n) => `"${n}"`).join(', ')}; give some of:\n${Object.entries(PROXY_NAMES).map(([n, what]) => `  ${n.padEnd(12)} ${what}`).join('\n')}\n`);
+  process.exit(2);
+}
 const wanted = (name: string) => !ONLY || ONLY.has(name);
 
+const loadBefore = loadAverage();
+const bench = new BenchProcesses('pen');
+const { work } = bench;
+const start = bench.start.bind(bench);
+
 interface Proxy {
-  name: 'pen' | 'haproxy' | 'ours' | 'ours-ffi' | 'ours-net' | 'ours-checks' | 'baseline' | 'lean' | 'handles' | 'ffi';
+  name: keyof typeof PROXY_NAMES;
   label: string;
   port: number;
   child: ChildProcess;

@@ -18,6 +18,7 @@ export const WRITE_QUEUE_BOUND = 64 * 1024;
 
 /** What a side reports to the pair (or, while the backend connects, the connection) it belongs to. */
 export interface SideOwner {
+  /** `chunk` may be a view of a buffer the next read reuses: valid during this call, copied if kept. */
   data(from: Side, chunk: Buffer): void;
   end(from: Side): void;
   drained(side: Side): void;
@@ -63,6 +64,8 @@ interface StreamHandle {
   getsockname?(out: { address?: string; port?: number }): number;
   setNoDelay?(on: boolean): number;
   setKeepAlive?(on: boolean, delaySeconds: number): number;
+  /** Reads go into this buffer from now on, and onread gets no buffer (Node's `onread: {buffer}`). */
+  useUserBuffer?(buffer: Buffer): number;
   [SIDE]?: HandleSide;
 }
 interface ServerHandle {
@@ -77,13 +80,13 @@ interface ServerHandle {
 interface WriteRequest {
   handle: StreamHandle;
   buffer: Buffer | null;
-  async: boolean;
+  /** The bytes of the shared read buffer this write still reads, when it does. */
+  pin?: Pin | null;
   oncomplete: (this: WriteRequest, status: number) => void;
 }
 interface ShutdownRequest {
   handle: StreamHandle;
   oncomplete: (this: ShutdownRequest, status: number) => void;
-  callback: () => void;
 }
 interface ConnectRequest {
   oncomplete: (status: number) => void;
@@ -101,6 +104,8 @@ interface Bindings {
   WriteWrap: Ctor<WriteRequest>;
   ShutdownWrap: Ctor<ShutdownRequest>;
   streamBaseState: Int32Array;
+  /** Whether handles read into a buffer of ours (useUserBuffer); where not, Node allocates one per read. */
+  userBuffer: boolean;
   kReadBytesOrError: number;
   kArrayBufferOffset: number;
   kLastWriteWasAsync: number;
@@ -161,6 +166,7 @@ function loadBindings(): Bindings | string {
     WriteWrap: stream.WriteWrap as Bindings['WriteWrap'],
     ShutdownWrap: stream.ShutdownWrap as Bindings['ShutdownWrap'],
     streamBaseState: state as Int32Array,
+    userBuffer: typeof proto.useUserBuffer === 'function' && typeof (pipe.Pipe as { prototype: Record<string, unknown> }).prototype.useUserBuffer === 'function',
     kReadBytesOrError: num(stream, 'kReadBytesOrError'),
     kArrayBufferOffset: num(stream, 'kArrayBufferOffset'),
     kLastWriteWasAsync: num(stream, 'kLastWriteWasAsync'),
@@ -175,23 +181,91 @@ function loadBindings(): Bindings | string {
   return b;
 }
 
-/** `handle.onread`: `this` is the handle; the byte count or error is in streamBaseState. */
+/** `handle.onread` where Node allocates each read: `this` is the handle; the byte count or error is in streamBaseState. */
 function onHandleRead(this: StreamHandle, buffer?: ArrayBuffer): void {
-  const side = this[SIDE];
   const b = bindings!;
   const nread = b.streamBaseState[b.kReadBytesOrError]!;
+  passOn(this[SIDE], nread, nread > 0 ? Buffer.from(buffer!, b.streamBaseState[b.kArrayBufferOffset]!, nread) : null);
+}
+
+/*
+ * Where the handles can read into a buffer of ours, every handle reads into one shared buffer and
+ * its bytes are passed on as a view of it, valid while the owner's `data` runs: no allocation per
+ * read. A write of such a view that the kernel does not take at once leaves libuv pointing into the
+ * shared buffer until it completes; those bytes are kept aside as a pin, and while a pin lasts
+ * each read is copied out of the shared buffer and the pinned bytes are put back, so the queued
+ * write sends what was read. Pins are rare (a peer slower than its sender) and end with the write.
+ */
+const READ_BUFFER_SIZE = 64 * 1024;
+let readBuffer: Buffer | null = null;
+let readArrayBuffer: ArrayBufferLike | null = null;
+/** Views of the read buffer by length, for the short reads that are most of them. */
+const readViews: Array<Buffer | undefined> = [];
+const CACHED_VIEWS = 4096;
+
+interface Pin {
+  offset: number;
+  bytes: Buffer;
+}
+const pins: Pin[] = [];
+
+function sharedReadBuffer(): Buffer {
+  if (!readBuffer) {
+    readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_SIZE);
+    readArrayBuffer = readBuffer.buffer;
+  }
+  return readBuffer;
+}
+
+function readView(nread: number): Buffer {
+  if (nread > CACHED_VIEWS) return readBuffer!.subarray(0, nread);
+  return (readViews[nread] ??= readBuffer!.subarray(0, nread));
+}
+
+/** `handle.onread` with the shared read buffer (nothing is returned: the handle keeps reading into it). */
+function onUserBufferRead(this: StreamHandle): void {
+  const b = bindings!;
+  const nread = b.streamBaseState[b.kReadBytesOrError]!;
+  let chunk: Buffer | null = null;
+  if (nread > 0) {
+    if (pins.length === 0) chunk = readView(nread);
+    else {
+      chunk = Buffer.allocUnsafe(nread);
+      readBuffer!.copy(chunk, 0, 0, nread);
+      for (const pin of pins) if (pin.offset < nread) pin.bytes.copy(readBuffer!, pin.offset, 0, Math.min(pin.bytes.length, nread - pin.offset));
+    }
+  }
+  passOn(this[SIDE], nread, chunk);
+}
+
+function passOn(side: HandleSide | undefined, nread: number, chunk: Buffer | null): void {
   if (!side?.owner || side.closed) return;
-  if (nread > 0) side.owner.data(side, Buffer.from(buffer!, b.streamBaseState[b.kArrayBufferOffset]!, nread));
-  else if (nread === b.UV_EOF) {
+  if (chunk) side.owner.data(side, chunk);
+  else if (nread === bindings!.UV_EOF) {
     side.reading = false;
     side.owner.end(side);
   } else if (nread < 0) side.owner.failed(side);
 }
 
+/** A copy of `chunk` where it is a view of the shared read buffer (for a writer that keeps it). */
+function owned(chunk: Buffer): Buffer {
+  return chunk.buffer === readArrayBuffer ? Buffer.from(chunk) : chunk;
+}
+
+function unpin(req: WriteRequest): void {
+  const pin = req.pin;
+  if (!pin) return;
+  req.pin = null;
+  pins.splice(pins.indexOf(pin), 1);
+}
+
 function onWriteDone(this: WriteRequest, status: number): void {
   const side = this.handle[SIDE];
   this.buffer = null;
-  if (!side || side.closed) return;
+  unpin(this);
+  if (!side) return;
+  side.writesQueued--;
+  if (side.closed) return;
   if (status < 0) side.owner?.failed(side);
   else if (side.waitingForDrain && this.handle.writeQueueSize < WRITE_QUEUE_BOUND) {
     side.waitingForDrain = false;
@@ -211,6 +285,8 @@ class HandleSide implements Side {
   reading = false;
   closed = false;
   waitingForDrain = false;
+  /** Writes handed to libuv and not completed yet: while none is, nothing is queued. */
+  writesQueued = 0;
 
   constructor(
     readonly handle: StreamHandle,
@@ -218,7 +294,10 @@ class HandleSide implements Side {
     readonly remotePort = 0,
   ) {
     handle[SIDE] = this;
-    handle.onread = onHandleRead;
+    if (bindings!.userBuffer) {
+      handle.useUserBuffer!(sharedReadBuffer());
+      handle.onread = onUserBufferRead;
+    } else handle.onread = onHandleRead;
   }
 
   get fd(): number {
@@ -226,7 +305,7 @@ class HandleSide implements Side {
   }
 
   get queued(): number {
-    return this.closed ? 0 : this.handle.writeQueueSize;
+    return this.closed || this.writesQueued === 0 ? 0 : this.handle.writeQueueSize;
   }
 
   startReading(): void {
@@ -245,18 +324,36 @@ class HandleSide implements Side {
   write(chunk: Buffer): boolean {
     if (this.closed) return true;
     const b = bindings!;
-    const req = new b.WriteWrap();
-    req.handle = this.handle;
-    req.oncomplete = onWriteDone;
-    req.async = false;
-    // The kernel reads the buffer after this call returns when the write is queued: keep it alive.
-    req.buffer = chunk;
+    // A view of the shared read buffer goes as it is when nothing waits before it (then the kernel
+    // usually takes it whole); behind a queue, a copy goes.
+    const shared = chunk.buffer === readArrayBuffer;
+    if (shared && this.writesQueued > 0) chunk = Buffer.from(chunk);
+    // A write that completes at once leaves its request object untouched (libuv's try-write ran
+    // before any request was made), so one object serves every such write.
+    const req = spareWrite ?? new b.WriteWrap();
+    spareWrite = null;
     const err = this.handle.writeBuffer(req, chunk);
     if (err < 0) {
       this.owner?.failed(this);
       return true;
     }
-    if (this.handle.writeQueueSize < WRITE_QUEUE_BOUND) return true;
+    if (b.streamBaseState[b.kLastWriteWasAsync] === 0) {
+      spareWrite = req;
+      return true;
+    }
+    // Queued: the request completes later, and the kernel reads the buffer until then.
+    this.writesQueued++;
+    req.handle = this.handle;
+    req.oncomplete = onWriteDone;
+    req.buffer = chunk;
+    const queued = this.handle.writeQueueSize;
+    if (shared && chunk.buffer === readArrayBuffer) {
+      // What is queued is the end of the chunk, still in the shared buffer.
+      const offset = chunk.byteOffset + chunk.length - Math.min(queued, chunk.length);
+      req.pin = { offset, bytes: Buffer.from(readBuffer!.subarray(offset, chunk.byteOffset + chunk.length)) };
+      pins.push(req.pin);
+    }
+    if (queued < WRITE_QUEUE_BOUND) return true;
     this.waitingForDrain = true;
     return false;
   }
@@ -264,12 +361,16 @@ class HandleSide implements Side {
   shutdown(): void {
     if (this.closed) return;
     const req = new bindings!.ShutdownWrap();
-    req.handle = this.handle;
-    req.oncomplete = onShutdownDone;
-    req.callback = noop;
+    // With nothing queued the FIN goes out at the loop's next turn, and closing the socket before
+    // then sends it as well: the pair goes on at once, with no completion called back.
+    const waits = this.queued > 0;
+    if (waits) {
+      req.handle = this.handle;
+      req.oncomplete = onShutdownDone;
+    }
     const err = this.handle.shutdown(req);
     // 1: done at once (no request is left to complete); ENOTCONN: the peer is gone, nothing to end.
-    if (err === 1 || err === bindings!.UV_ENOTCONN) this.owner?.shutdownDone(this);
+    if ((err === 0 && !waits) || err === 1 || err === bindings!.UV_ENOTCONN) this.owner?.shutdownDone(this);
     else if (err < 0) this.owner?.failed(this);
   }
 
@@ -295,6 +396,12 @@ class HandleSide implements Side {
 }
 
 const noop = () => undefined;
+
+/** What getpeername fills in, one object for every accept (its properties keep their shape). */
+const peerName: { address?: string; port?: number; family?: string } = {};
+
+/** A write request no write has used (the last one completed at once), or null. */
+let spareWrite: WriteRequest | null = null;
 
 // ---------------------------------------------------------------------------------------------
 // net.Socket, where the handles cannot be used, and for TLS clients
@@ -343,7 +450,8 @@ class NetSide implements Side {
   }
 
   write(chunk: Buffer): boolean {
-    if (this.socket.write(chunk)) return true;
+    // net may keep the chunk queued past this call.
+    if (this.socket.write(owned(chunk))) return true;
     this.waitingForDrain = true;
     return false;
   }
@@ -591,12 +699,9 @@ export async function listenHandles(endpoint: Endpoint, backlog: number, accept:
     if (status < 0 || !handle) return;
     let address: string | null = null;
     let port = 0;
-    if (inet) {
-      const peer: { address?: string; port?: number } = {};
-      if (handle.getpeername?.(peer) === 0) {
-        address = peer.address ?? null;
-        port = peer.port ?? 0;
-      }
+    if (inet && handle.getpeername?.(peerName) === 0) {
+      address = peerName.address ?? null;
+      port = peerName.port ?? 0;
     }
     accept(new HandleSide(handle, address, port));
   };
@@ -625,44 +730,118 @@ export interface ConnectTarget {
 }
 
 /**
- * Connects to a backend; `done` gets the side, or null on refusal, error or timeout.
+ * Connects to a backend; `done` gets the side (which may be reading already: `done` gives it its
+ * owner before it returns), or null on refusal, error or timeout.
  * A host that is a name rather than an address is connected through net, which resolves it.
  */
 export function connect(path: DataPath, target: ConnectTarget, done: (side: Side | null) => void): void {
   if (path === 'ffi' && ffiConnect) ffiConnect(target, done);
-  else if (path === 'handles' && (target.unixPath || net.isIP(target.host))) connectHandle(target, done);
+  else if (path === 'handles' && (target.unixPath || ipFamily(target.host) !== 0)) connectHandle(target, done);
   else connectNet(target, done);
 }
 
+/** A backend connection under way on a handle. */
+interface PendingConnect {
+  side: HandleSide;
+  done: (side: Side | null) => void;
+  /** When it gives up, in performance.now() milliseconds. */
+  deadline: number;
+  /** Its place in `connecting`; -1 once it has an outcome. */
+  index: number;
+}
+
+interface ConnectRequestOf extends ConnectRequest {
+  [PENDING]?: PendingConnect;
+}
+
+const PENDING = Symbol('pending connect');
+
+/** net.isIP of each backend host seen (bounded), so that a connect runs no address pattern. */
+const familyOf = new Map<string, number>();
+
+function ipFamily(host: string): number {
+  let family = familyOf.get(host);
+  if (family === undefined) {
+    family = net.isIP(host);
+    if (familyOf.size < 4096) familyOf.set(host, family);
+  }
+  return family;
+}
+
+/*
+ * Connect timeouts: one timer for every connect under way, due at the earliest deadline, rather
+ * than a timer set and cleared per connection.
+ */
+const connecting: PendingConnect[] = [];
+let connectTimer: NodeJS.Timeout | null = null;
+
+function watchConnect(pending: PendingConnect): void {
+  pending.index = connecting.length;
+  connecting.push(pending);
+  if (!connectTimer) armConnectTimer(pending.deadline);
+}
+
+function armConnectTimer(deadline: number): void {
+  // The handles being connected keep the process alive, not this timer.
+  connectTimer = setTimeout(expireConnects, Math.max(1, Math.ceil(deadline - performance.now()))).unref();
+}
+
+function expireConnects(): void {
+  connectTimer = null;
+  const now = performance.now();
+  const expired = connecting.filter((p) => p.deadline <= now);
+  for (const p of expired) finishConnect(p, false);
+  let next = Infinity;
+  for (const p of connecting) next = Math.min(next, p.deadline);
+  if (next < Infinity) armConnectTimer(next);
+}
+
+function finishConnect(pending: PendingConnect, ok: boolean): void {
+  const at = pending.index;
+  if (at < 0) return;
+  pending.index = -1;
+  const last = connecting.pop()!;
+  if (last !== pending) {
+    connecting[at] = last;
+    last.index = at;
+  }
+  if (ok) pending.done(pending.side);
+  else {
+    pending.side.close();
+    pending.done(null);
+  }
+}
+
+function onConnectDone(this: ConnectRequestOf, status: number): void {
+  const pending = this[PENDING]!;
+  this[PENDING] = undefined;
+  finishConnect(pending, status === 0);
+}
+
+const connectFailed = (pending: PendingConnect) => finishConnect(pending, false);
+
 function connectHandle(target: ConnectTarget, done: (side: Side | null) => void): void {
   const b = bindings!;
-  let finished = false;
   const handle = target.unixPath ? new b.Pipe(b.pipeSocket) : new b.TCP(b.tcpSocket);
-  const finish = (ok: boolean) => {
-    if (finished) return;
-    finished = true;
-    clearTimeout(timer);
-    if (ok) done(new HandleSide(handle));
-    else {
-      handle.close();
-      done(null);
-    }
-  };
-  const timer = setTimeout(() => finish(false), target.timeoutMs);
-  const req = target.unixPath ? new b.PipeConnectWrap() : new b.TCPConnectWrap();
-  req.oncomplete = (status: number) => finish(status === 0);
+  const pending: PendingConnect = { side: new HandleSide(handle), done, deadline: performance.now() + target.timeoutMs, index: -1 };
+  watchConnect(pending);
+  const req: ConnectRequestOf = target.unixPath ? new b.PipeConnectWrap() : new b.TCPConnectWrap();
+  req.oncomplete = onConnectDone;
+  req[PENDING] = pending;
   let err: number;
   if (target.unixPath) err = (handle as InstanceType<Bindings['Pipe']>).connect(req, target.unixPath);
   else {
     const tcp = handle as InstanceType<Bindings['TCP']>;
-    const v6 = net.isIPv6(target.host);
+    const v6 = ipFamily(target.host) === 6;
     err = target.source ? (v6 ? tcp.bind6(target.source, 0, 0) : tcp.bind(target.source, 0)) : 0;
-    req.address = target.host;
-    req.port = target.port;
     if (err === 0) err = v6 ? tcp.connect6(req, target.host, target.port) : tcp.connect(req, target.host, target.port);
   }
   // A connect that fails at once still answers asynchronously, as net does.
-  if (err < 0) setImmediate(() => finish(false));
+  if (err < 0) setImmediate(connectFailed, pending);
+  // Reading starts with the connect, so that libuv registers the socket for input and output in
+  // one epoll_ctl (and later only drops output) instead of adding it a second time once connected.
+  // Nothing is read before the connect completes, and `done`, which runs then, sets the owner.
+  else if (handle.readStart() === 0) pending.side.reading = true;
 }
 
 function connectNet(target: ConnectTarget, done: (side: Side | null) => void): void {

@@ -112,6 +112,24 @@ const closedSoon = (s: net.Socket, ms = 5000) =>
     s.once('close', seen);
   });
 
+const sha256 = (data: Buffer) => crypto.createHash('sha256').update(data).digest('hex');
+
+/** How many bytes `s` read up to its end, and their hash; `slow` pauses 1 ms after each read. */
+function readAll(s: net.Socket, slow: boolean): Promise<{ bytes: number; sha256: string }> {
+  const hash = crypto.createHash('sha256');
+  let bytes = 0;
+  return new Promise((resolve) => {
+    s.on('data', (chunk: Buffer) => {
+      hash.update(chunk);
+      bytes += chunk.length;
+      if (!slow) return;
+      s.pause();
+      setTimeout(() => s.resume(), 1);
+    });
+    s.on('end', () => resolve({ bytes, sha256: hash.digest('hex') }));
+  });
+}
+
 const openFds = () => fs.readdirSync('/proc/self/fd').length;
 
 const dir = tempDir('transport');
@@ -148,25 +166,31 @@ for (const dataPath of ['handles', 'net'] as const) {
       const { relay } = await relayTo((s) => s.pipe(s));
       const payload = crypto.randomBytes(32 * 1024 * 1024);
       const client = relay.client();
-      const got = crypto.createHash('sha256');
-      let received = 0;
-      const done = new Promise<void>((resolve) => {
-        client.on('data', (chunk: Buffer) => {
-          got.update(chunk);
-          received += chunk.length;
-          client.pause();
-          setTimeout(() => client.resume(), 1);
-        });
-        client.on('end', () => resolve());
-      });
+      const echoed = readAll(client, true);
       client.end(payload);
-      await done;
-      assert.equal(received, payload.length);
-      assert.equal(got.digest('hex'), crypto.createHash('sha256').update(payload).digest('hex'));
+      assert.deepEqual(await echoed, { bytes: payload.length, sha256: sha256(payload) });
       // The bound, plus what one read and one write can add beyond it.
       assert.ok(relay.maxQueued <= WRITE_QUEUE_BOUND + 2 * 65536 + 1024 * 1024, `the client's write queue reached ${relay.maxQueued} bytes`);
       assert.equal(relay.pairs[0]!.clientBytes, payload.length);
       assert.equal(relay.pairs[0]!.serverBytes, payload.length);
+    });
+
+    it('keeps 8 pairs apart, each way intact, while half their clients read slowly', async () => {
+      // The handles read every socket into one shared buffer; a write the kernel does not take at
+      // once must still send what was read, though other sockets read into that buffer meanwhile.
+      const { relay } = await relayTo((s) => s.pipe(s));
+      const one = async (slow: boolean) => {
+        const payload = crypto.randomBytes(8 * 1024 * 1024);
+        const client = relay.client();
+        const echoed = readAll(client, slow);
+        // Written in pieces, so that reads from this client interleave with the other pairs' writes.
+        for (let at = 0; at < payload.length; at += 256 * 1024) {
+          if (!client.write(payload.subarray(at, at + 256 * 1024))) await new Promise((r) => client.once('drain', r));
+        }
+        client.end();
+        assert.deepEqual(await echoed, { bytes: payload.length, sha256: sha256(payload) });
+      };
+      await Promise.all(Array.from({ length: 8 }, (_, i) => one(i % 2 === 0)));
     });
 
     it('passes a half-close on: the client ends, the backend still answers, then both close', async () => {
