@@ -1,11 +1,16 @@
 // Our pen before and after a change, side by side with Debian pen: the bundle of a git revision
-// (BENCH_BASE, HEAD by default) and the bundle of the working tree, each on its data path
-// (BENCH_DATA_PATH, ffi by default), in front of the same two nginx backends, rounds alternated
-// so that both meet the same spells of load. On a shared machine only what is measured in the
-// same rounds compares, and CPU time per request more reliably than req/s.
+// (BENCH_BASE, HEAD by default) and the bundle of the working tree, both on the data path
+// BENCH_DATA_PATH names (ffi by default; handles or net), in front of the same two nginx backends,
+// rounds alternated so that all meet the same spells of load. On a shared machine only what is
+// measured in the same rounds compares, and CPU time per request more reliably than req/s.
+// BENCH_BARE=1 adds the working tree's bare proxy on that path (node-handles.ts or node-ffi.ts),
+// pen's byte path without pen: what pen's own code costs on top of it.
 //
 //   BENCH_MODE=keepalive BENCH_ROUNDS=6 BENCH_SECONDS=4 npx tsx bench/pen/ab.ts
 //   BENCH_BASE=HEAD~2 npx tsx bench/pen/ab.ts
+//   BENCH_DATA_PATH=handles BENCH_BARE=1 BENCH_MODE=close npx tsx bench/pen/ab.ts
+//
+// Each pen's start-up line names the data path it runs; a pen on another one stops the run.
 //
 // Prints, per proxy, the median req/s, p99 and CPU µs per request (user + sys), and per round the
 // after ÷ before ratios; writes no file.
@@ -15,7 +20,7 @@ import path from 'node:path';
 import { referenceFile } from '../../tools/reference';
 import { freePort, waitForTcp } from '../../tools/ports';
 import { BenchProcesses, cpuTimes, fmt, loadAverage } from '../support/processes';
-import { bundleOurs, nginx, ROOT, wrk, type Mode } from './setup';
+import { bundleBare, bundleOurs, nginx, ROOT, wrk, type Mode } from './setup';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);
@@ -23,6 +28,18 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const MODE: Mode = process.env.BENCH_MODE === 'close' ? 'close' : 'keepalive';
 const BASE = process.env.BENCH_BASE ?? 'HEAD';
 const DATA_PATH = process.env.BENCH_DATA_PATH ?? 'ffi';
+/** What pen logs at start for each data path. */
+const PATH_LINES: Record<string, string> = { ffi: 'data path: an epoll loop on libc (FFI)', handles: 'data path: libuv stream handles', net: 'data path: net' };
+/** The bare proxy on each data path that has one. */
+const BARE: Record<string, string> = { ffi: 'node-ffi', handles: 'node-handles' };
+if (!(DATA_PATH in PATH_LINES)) {
+  process.stderr.write(`BENCH_DATA_PATH=${DATA_PATH} names no data path; use ffi, handles or net\n`);
+  process.exit(2);
+}
+if (process.env.BENCH_BARE && !(DATA_PATH in BARE)) {
+  process.stderr.write(`BENCH_BARE: there is no bare proxy on ${DATA_PATH}; use BENCH_DATA_PATH=ffi or handles\n`);
+  process.exit(2);
+}
 const bench = new BenchProcesses('pen-ab');
 
 interface Measured {
@@ -52,6 +69,22 @@ function measure(child: ChildProcess, port: number): Measured {
   return { rps: r.rps, p99: r.p99, user: (after.user - before.user) / r.requests, sys: (after.sys - before.sys) / r.requests };
 }
 
+/** Resolves once `child` has logged which data path it runs, and fails when that is not DATA_PATH's. */
+function checkDataPath(child: ChildProcess, name: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => reject(new Error(`${name} logged no data path within 10 s: ${seen}`)), 10_000);
+    child.stderr!.on('data', (d: Buffer) => {
+      seen += d.toString();
+      const line = /data path: [^\n]*/.exec(seen)?.[0];
+      if (!line) return;
+      clearTimeout(timer);
+      if (line.startsWith(PATH_LINES[DATA_PATH]!)) resolve();
+      else reject(new Error(`${name} runs "${line}", not ${DATA_PATH}`));
+    });
+  });
+}
+
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 async function main(): Promise<void> {
@@ -68,7 +101,16 @@ async function main(): Promise<void> {
   for (const [name, bundle] of [[`before (${BASE})`, bundleRevision(BASE)], ['after (working tree)', after]] as const) {
     const port = await freePort();
     const env = { ...process.env, FLAVORKIT_PEN_DATA_PATH: DATA_PATH, NODE_PATH: path.join(ROOT, 'node_modules'), FLAVORKIT_ROOT: path.join(bench.work, `root-${proxies.length}`) };
-    proxies.push({ name, port, child: bench.start(process.execPath, [bundle, '-f', '-r', '-x', '10000', `127.0.0.1:${port}`, ...servers], env) });
+    const child = bench.start(process.execPath, [bundle, '-f', '-r', '-x', '10000', `127.0.0.1:${port}`, ...servers], env);
+    proxies.push({ name, port, child });
+    await Promise.all([checkDataPath(child, name), waitForTcp(port, name)]);
+  }
+  if (process.env.BENCH_BARE) {
+    const file = BARE[DATA_PATH]!;
+    const out = bundleBare(bench.work, file);
+    const port = await freePort();
+    const name = `bare on ${DATA_PATH} (${file}.ts, working tree)`;
+    proxies.push({ name, port, child: bench.start(process.execPath, [out, `127.0.0.1:${port}`, ...servers], { ...process.env, NODE_PATH: path.join(ROOT, 'node_modules') }) });
     await waitForTcp(port, name);
   }
   for (const p of proxies) wrk(p.port, MODE, 2, CONNECTIONS);
@@ -88,6 +130,7 @@ async function main(): Promise<void> {
   const byRound = (f: (r: Measured) => number, a: number, b: number) => rounds.map((r) => (f(r[a]!) / f(r[b]!)).toFixed(2)).join(' ');
   lines.push('', 'by round, after ÷ before: req/s ' + byRound((r) => r.rps, 2, 1) + '; user ' + byRound((r) => r.user, 2, 1) + '; user + sys ' + byRound((r) => r.user + r.sys, 2, 1));
   lines.push('by round, ÷ Debian pen: req/s before ' + byRound((r) => r.rps, 1, 0) + ', after ' + byRound((r) => r.rps, 2, 0) + '; p99 before ' + byRound((r) => r.p99, 1, 0) + ', after ' + byRound((r) => r.p99, 2, 0));
+  if (proxies.length > 3) lines.push('by round, ÷ the bare proxy: req/s after ' + byRound((r) => r.rps, 2, 3) + '; user + sys before ' + byRound((r) => r.user + r.sys, 1, 3) + ', after ' + byRound((r) => r.user + r.sys, 2, 3));
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { referenceFile } from '../../tools/reference';
 import { BenchProcesses, cpuTimes, fmt, loadAverage, peakRssMiB, ratio } from '../support/processes';
 import { freePort, waitForTcp } from '../../tools/ports';
-import { bundleOurs, nginx, ROOT, wrk, type Mode } from './setup';
+import { bundleBare, bundleOurs, nginx, ROOT, wrk, type Mode } from './setup';
 
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -120,8 +120,7 @@ async function main(): Promise<void> {
   ] as const) {
     if (!wanted(name)) continue;
     const port = await freePort();
-    const out = path.join(work, `${file}.js`);
-    execFileSync(path.join(ROOT, 'node_modules/.bin/esbuild'), [path.join(__dirname, `${file}.ts`), '--bundle', '--platform=node', '--format=cjs', '--external:koffi', `--outfile=${out}`, '--log-level=warning'], { cwd: ROOT });
+    const out = bundleBare(work, file);
     const child = start(process.execPath, [...profile, out, `127.0.0.1:${port}`, ...backends.map((b) => `127.0.0.1:${b}`)], { ...process.env, NODE_PATH: path.join(ROOT, 'node_modules') });
     await waitForTcp(port, label);
     proxies.push({ name, label, port, child });

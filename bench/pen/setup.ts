@@ -41,6 +41,13 @@ export function bundleOurs(work: string): string | null {
   return out;
 }
 
+/** A bare benchmark proxy of bench/pen (`node-handles`, say), bundled into `work`. */
+export function bundleBare(work: string, file: string): string {
+  const out = path.join(work, `${file}.js`);
+  execFileSync(path.join(ROOT, 'node_modules/.bin/esbuild'), [path.join(__dirname, `${file}.ts`), '--bundle', '--platform=node', '--format=cjs', '--external:koffi', `--outfile=${out}`, '--log-level=warning'], { cwd: ROOT });
+  return out;
+}
+
 export function wrk(port: number, mode: Mode, seconds: number, connections: number): { rps: number; p50: number; p99: number; requests: number; errors: string } {
   const args = ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '--timeout', '5s'];
   if (mode === 'close') args.push('-H', 'Connection: close');

@@ -10,13 +10,13 @@
 //
 // Prints a markdown table: calls per request, by system call. strace slows every proxy down, so
 // only the counts mean anything, not the rates.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { referenceFile } from '../../tools/reference';
 import { freePort, waitForTcp } from '../../tools/ports';
 import { BenchProcesses, fmt } from '../support/processes';
-import { bundleOurs, nginx, ROOT, wrk, type Mode } from './setup';
+import { bundleBare, bundleOurs, nginx, ROOT, wrk, type Mode } from './setup';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const MODE: Mode = process.env.BENCH_MODE === 'keepalive' ? 'keepalive' : 'close';
@@ -53,12 +53,7 @@ async function main(): Promise<void> {
   const targets = backends.map((b) => `127.0.0.1:${b}`);
   const bundle = bundleOurs(bench.work);
   if (!bundle) throw new Error('src/pen/bin/pen.ts is missing');
-  const lean = path.join(bench.work, 'node-lean.js');
-  const handles = path.join(bench.work, 'node-handles.js');
-  const ffi = path.join(bench.work, 'node-ffi.js');
-  for (const [file, out] of [['node-lean', lean], ['node-handles', handles], ['node-ffi', ffi]] as const) {
-    execFileSync(path.join(ROOT, 'node_modules/.bin/esbuild'), [path.join(__dirname, `${file}.ts`), '--bundle', '--platform=node', '--format=cjs', '--external:koffi', `--outfile=${out}`, '--log-level=warning'], { cwd: ROOT });
-  }
+  const [lean, handles, ffi] = ['node-lean', 'node-handles', 'node-ffi'].map((file) => bundleBare(bench.work, file));
   const geoip = path.dirname(referenceFile('libgeoip1', 'usr/lib/x86_64-linux-gnu/libGeoIP.so.1'));
   const proxies: Array<[string, (port: number) => ChildProcess]> = [
     ['Debian pen', (port) => bench.start(referenceFile('pen', 'usr/bin/pen'), ['-f', '-r', '-x', '10000', `127.0.0.1:${port}`, ...targets], { ...process.env, LD_LIBRARY_PATH: geoip })],
