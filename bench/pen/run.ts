@@ -163,6 +163,8 @@ async function main(): Promise<void> {
   // table shows the round whose ours/pen ratio is the median, so a slow spell of a shared machine
   // weighs on every proxy of a round rather than on one.
   const results: Result[] = [];
+  /** Every measurement of every round: CPU per request is also given as its median over the rounds. */
+  const everyRound: Result[] = [];
   const roundRatios = new Map<string, number[]>();
   // Our pen with health checks over our pen without, round by round: their cost in req/s.
   const checkRatios = new Map<Mode, number[]>();
@@ -190,6 +192,7 @@ async function main(): Promise<void> {
         );
       }
       rounds.push(round);
+      everyRound.push(...round);
     }
     const overPen = (name: Proxy['name']) => (round: Result[]) => ratioIn(round, name, 'pen');
     // The median round by our pen on the FFI path (the path with targets against pen), else on the handles.
@@ -227,6 +230,20 @@ async function main(): Promise<void> {
     for (const x of proxies.filter((q) => q.name !== 'pen')) {
       const r = get(x.name, mode);
       ratios.push(`| ${mode} | ${x.label} | ${ratio(r?.rps, p?.rps)} | ${ratio(r?.p99, p?.p99)} | ${ratio(r && r.userUs + r.sysUs, p && p.userUs + p.sysUs)} | ${ratio(rss.get(x.name), rss.get('pen'))} |`);
+    }
+  }
+  // One round's figures are one sample per proxy; CPU per request over all rounds holds better.
+  const median = (values: number[]) => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)]!;
+  ratios.push('', `| mode | proxy | CPU µs/req user + sys, median of ${ROUNDS} rounds | ÷ pen |`, '|---|---|---:|---:|');
+  for (const mode of MODES) {
+    const cpu = (name: Proxy['name']) => {
+      const mine = everyRound.filter((r) => r.mode === mode && r.proxy === name);
+      return { user: median(mine.map((r) => r.userUs)), sys: median(mine.map((r) => r.sysUs)), total: median(mine.map((r) => r.userUs + r.sysUs)) };
+    };
+    const pen = cpu('pen');
+    for (const x of proxies) {
+      const c = cpu(x.name);
+      ratios.push(`| ${mode} | ${x.label} | ${fmt(c.user, 1)} + ${fmt(c.sys, 1)} | ${ratio(c.total, pen.total)} |`);
     }
   }
   if (bundle) {
