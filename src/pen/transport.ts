@@ -181,6 +181,14 @@ function loadBindings(): Bindings | string {
   return b;
 }
 
+/** The handle bindings, loaded now if detection has not loaded them; a clear error where they cannot load. */
+function handleBindings(): Bindings {
+  if (bindings) return bindings;
+  const loaded = loadBindings();
+  if (typeof loaded === 'string') throw new Error(`pen's handle data path cannot run on Node ${process.version}: ${loaded}; run it with ${DATA_PATH_ENV}=net`);
+  return (bindings = loaded);
+}
+
 /** `handle.onread` where Node allocates each read: `this` is the handle; the byte count or error is in streamBaseState. */
 function onHandleRead(this: StreamHandle, buffer?: ArrayBuffer): void {
   const b = bindings!;
@@ -421,8 +429,12 @@ class NetSide implements Side {
     });
     socket.on('error', () => this.owner?.failed(this));
     // Not every error destroys a socket (a TLS renegotiation attack does not), and a peer may
-    // close without an error: either way the pair goes.
-    socket.on('close', () => this.owner?.failed(this));
+    // close without an error: either way the pair goes. A socket that has read its EOF and
+    // finished its own half-close closes by itself, which is no failure: the pair has heard both
+    // ends already and may still be writing the other side's queue.
+    socket.on('close', () => {
+      if (!(socket.readableEnded && socket.writableFinished)) this.owner?.failed(this);
+    });
   }
 
   get fd(): number {
@@ -672,7 +684,7 @@ interface HandleListener extends Listener {
  * listening, in the daemon this one succeeds); each client goes to `accept` with its address.
  */
 export async function listenHandles(endpoint: Endpoint, backlog: number, accept: (client: Side) => void, inheritedFd: number | null = null): Promise<Listener> {
-  const b = bindings!;
+  const b = handleBindings();
   let server: ServerHandle;
   let err: number;
   if (inheritedFd !== null) {
@@ -821,7 +833,7 @@ function onConnectDone(this: ConnectRequestOf, status: number): void {
 const connectFailed = (pending: PendingConnect) => finishConnect(pending, false);
 
 function connectHandle(target: ConnectTarget, done: (side: Side | null) => void): void {
-  const b = bindings!;
+  const b = handleBindings();
   const handle = target.unixPath ? new b.Pipe(b.pipeSocket) : new b.TCP(b.tcpSocket);
   const pending: PendingConnect = { side: new HandleSide(handle), done, deadline: performance.now() + target.timeoutMs, index: -1 };
   watchConnect(pending);

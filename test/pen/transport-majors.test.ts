@@ -25,6 +25,31 @@ function nodeOf(major: number): string {
   return bin;
 }
 
+/**
+ * Each failed case of a TAP report with the YAML block under it (its error, expected and actual
+ * values, location), and the pass/fail counts: what the parent shows when a child run fails.
+ */
+function tapFailures(tap: string): string {
+  const out: string[] = [];
+  let inFailure = false;
+  let indent = '';
+  for (const line of tap.split('\n')) {
+    const failed = /^(\s*)not ok /.exec(line);
+    if (failed) {
+      inFailure = true;
+      indent = failed[1]!;
+      out.push(line);
+    } else if (inFailure && line.startsWith(`${indent}  `)) {
+      out.push(line);
+      if (line.trim() === '...') inFailure = false;
+    } else {
+      inFailure = false;
+      if (/^# (pass|fail)/.test(line)) out.push(line);
+    }
+  }
+  return out.join('\n');
+}
+
 describe('the byte path on every supported Node major', () => {
   for (const major of MAJORS) {
     it(`Node ${major}`, async () => {
@@ -34,8 +59,7 @@ describe('the byte path on every supported Node major', () => {
       // Its own run, reporting in TAP, not as a child of this runner (NODE_TEST_CONTEXT).
       const { NODE_TEST_CONTEXT: _, ...env } = process.env;
       const ran = await run(node, [...TSX_LOADER, '--test', '--test-reporter=tap', 'test/pen/transport.test.ts', 'test/pen/transport-ffi.test.ts'], { cwd: PROJECT_ROOT, env: { ...env, FLAVORKIT_PEN_DATA_PATH: '' }, timeoutMs: 480000 });
-      const summary = ran.stdout.split('\n').filter((l) => /^# (pass|fail)|^\s*not ok/.test(l)).join('\n');
-      assert.equal(ran.code, 0, `${version}:\n${summary}\n${ran.stderr.slice(-2000)}`);
+      assert.equal(ran.code, 0, `${version}:\n${tapFailures(ran.stdout)}\n${ran.stderr.slice(-2000)}`);
       assert.match(ran.stdout, new RegExp(`ok \\d+ - Node ${major} offers the handle path`), `${version} runs pen on the handles`);
       assert.match(ran.stdout, new RegExp(`ok \\d+ - Node ${major} loads koffi and libc`), `${version} runs pen's FFI path`);
     });
