@@ -11,7 +11,7 @@ import { after, describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { newServer } from '../../src/pen/balancer';
 import { runCommand } from '../../src/pen/commands';
-import { ffiProblem, peerOf, sockaddr } from '../../src/pen/ffi/libc';
+import { FFI_ROUND_ENV, ffiProblem, peerOf, sockaddr } from '../../src/pen/ffi/libc';
 import { ffiRefusal, ffiUnservable } from '../../src/pen/ffi/scope';
 import { initialState, type FastClose } from '../../src/pen/state';
 import { chooseDataPath, DATA_PATH_ENV, WRITE_QUEUE_BOUND } from '../../src/pen/transport';
@@ -22,6 +22,8 @@ import { HungBackend } from './harness';
 
 const MAJOR = Number(process.versions.node.split('.')[0]);
 const THREAD = path.join(__dirname, 'ffi-relay-thread.ts');
+
+type Rounds = 'c' | 'ts';
 
 describe('FFI data path detection', () => {
   it(`Node ${MAJOR} loads koffi and libc, and pen runs the FFI path by default`, async () => {
@@ -83,15 +85,19 @@ class Relay {
   private worker: Worker | null = null;
   private waiters: Array<() => void> = [];
 
-  async start(backend: RelayStart['backend'], fastClose: FastClose = 'off', listenHost = '127.0.0.1'): Promise<this> {
+  async start(backend: RelayStart['backend'], rounds: Rounds, fastClose: FastClose = 'off', listenHost = '127.0.0.1'): Promise<this> {
     const data: RelayStart = { listenHost, backend, fastClose };
-    this.worker = new Worker(`require('tsx/cjs/api').register(); require(${JSON.stringify(THREAD)});`, { eval: true, workerData: data });
+    const env = { ...process.env, [FFI_ROUND_ENV]: rounds };
+    this.worker = new Worker(`require('tsx/cjs/api').register(); require(${JSON.stringify(THREAD)});`, { eval: true, workerData: data, env });
     this.worker.on('message', (e: RelayEvent) => {
       this.events.push(e);
       for (const w of this.waiters.splice(0)) w();
     });
     await this.next((e) => e.kind === 'listening');
-    this.port = (this.events.find((e) => e.kind === 'listening') as { port: number }).port;
+    const listening = this.events.find((e) => e.kind === 'listening') as Extract<RelayEvent, { kind: 'listening' }>;
+    this.port = listening.port;
+    // The rounds asked for are the ones that run: the C round's library is built here (scripts/setup.sh).
+    assert.match(listening.rounds, rounds === 'c' ? /^C relay rounds$/ : /^TypeScript rounds/);
     return this;
   }
 
@@ -169,10 +175,12 @@ after(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-describe('relay on the FFI loop', () => {
+// Every case on both kinds of round: in C (./src/pen/ffi/relay.c, the default) and in TypeScript.
+for (const rounds of ['c', 'ts'] as const)
+describe(`relay on the FFI loop, ${rounds === 'c' ? 'C' : 'TypeScript'} rounds`, () => {
   const relayTo = async (serve: (s: net.Socket) => void, options: { fastClose?: FastClose; unix?: boolean; listenHost?: string } = {}) => {
     const b = await backend(serve, options.unix ? path.join(dir, `backend-${crypto.randomUUID()}.sock`) : undefined);
-    const relay = await new Relay().start(b.address, options.fastClose, options.listenHost);
+    const relay = await new Relay().start(b.address, rounds, options.fastClose, options.listenHost);
     cleanups.push(async () => {
       await relay.stop();
       for (const s of b.sockets) s.destroy();

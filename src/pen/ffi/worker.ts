@@ -122,6 +122,8 @@ export function runFfiThread(): void {
         loop.closeListener(listenerFd);
         continue;
       }
+      // The counters penctl, the status and the status page read include what the C round relayed.
+      proxy.settle();
       const reply = runCommand(host, message.line, message.depth, message.fromControl);
       const answer: CommandAnswer = { id: message.id, reply, mirror: mirrorOf(state) };
       start.commands.postMessage(answer);
