@@ -97,7 +97,7 @@ class Relay {
     const listening = this.events.find((e) => e.kind === 'listening') as Extract<RelayEvent, { kind: 'listening' }>;
     this.port = listening.port;
     // The rounds asked for are the ones that run: the C round's library is built here (scripts/setup.sh).
-    assert.match(listening.rounds, rounds === 'c' ? /^C relay rounds$/ : /^TypeScript rounds/);
+    assert.match(listening.rounds, rounds === 'c' ? /^c$/ : /^ts: FLAVORKIT_PEN_FFI_ROUND=ts$/);
     return this;
   }
 

@@ -40,8 +40,8 @@ export interface Libc {
   errno(): number;
   /** One round of the loop in C (./relay.c), or null where that library is not here (the loop runs its rounds itself). */
   relayRound: RelayRound | null;
-  /** Which rounds the loop runs, and why not the C one when it does not. */
-  relayNote: string;
+  /** Why the loop runs its rounds in TypeScript, when relayRound is null. */
+  relayNote: string | null;
 }
 
 /** pen_relay_round of ./relay.c: pointers as addresses from `address`. */
@@ -76,8 +76,8 @@ function tsRoundsWanted(): boolean {
   return wanted === 'ts';
 }
 
-function loadRelay(koffi: typeof import('koffi'), tsRounds: boolean): { round: RelayRound | null; note: string } {
-  if (tsRounds) return { round: null, note: `TypeScript rounds (${FFI_ROUND_ENV}=ts)` };
+function loadRelay(koffi: typeof import('koffi'), tsRounds: boolean): { round: RelayRound | null; note: string | null } {
+  if (tsRounds) return { round: null, note: `${FFI_ROUND_ENV}=ts` };
   let entry: string;
   try {
     entry = createRequire(__filename).resolve('koffi');
@@ -85,15 +85,15 @@ function loadRelay(koffi: typeof import('koffi'), tsRounds: boolean): { round: R
     entry = path.join(currentLayout('pen').libDir, 'node_modules', 'koffi', 'index.cjs');
   }
   const file = relayLibraryPaths(entry).find((p) => fs.existsSync(p));
-  if (!file) return { round: null, note: `TypeScript rounds (${RELAY_LIBRARY} was not built here)` };
+  if (!file) return { round: null, note: `${RELAY_LIBRARY} was not built (no C compiler at build time)` };
   try {
     const lib = koffi.load(file);
     const version = (lib.func('int pen_relay_version(void)') as () => number)();
-    if (version !== RELAY_VERSION) return { round: null, note: `TypeScript rounds (${file} is version ${version}, not ${RELAY_VERSION}; rebuild it)` };
+    if (version !== RELAY_VERSION) return { round: null, note: `${file} is version ${version}, not ${RELAY_VERSION}; rebuild it` };
     const round = lib.func('int pen_relay_round(int, void *, int, int, int, int, void *, void *, void *, void *, void *, int, void *)') as RelayRound;
-    return { round, note: 'C relay rounds' };
+    return { round, note: null };
   } catch (err) {
-    return { round: null, note: `TypeScript rounds (${file} does not load: ${(err as Error).message.split('\n')[0]})` };
+    return { round: null, note: `${file} does not load: ${(err as Error).message.split('\n')[0]}` };
   }
 }
 
