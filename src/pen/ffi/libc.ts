@@ -70,7 +70,7 @@ function relayLibraryPaths(koffiEntry: string): string[] {
 }
 
 /** Whether the environment asks for the TypeScript rounds; an unknown value is refused. */
-function tsRoundsWanted(): boolean {
+export function tsRoundsWanted(): boolean {
   const wanted = process.env[FFI_ROUND_ENV];
   if (wanted !== undefined && wanted !== '' && wanted !== 'c' && wanted !== 'ts') throw new Error(`${FFI_ROUND_ENV}=${wanted} names no round; use c or ts, or leave it unset`);
   return wanted === 'ts';
