@@ -47,7 +47,7 @@ async function stripAddon(file: string): Promise<void> {
 export const RELAY = {
   source: 'src/pen/ffi/relay.c',
   library: 'pen-relay.so',
-  flags: ['-O2', '-fPIC', '-shared', '-Wall', '-Wextra', '-Werror', '-Wformat', '-Werror=format-security', '-D_FORTIFY_SOURCE=2', '-fstack-protector-strong', '-Wl,-z,relro,-z,now'],
+  flags: ['-O2', '-fPIC', '-shared', '-Wall', '-Wextra', '-Wformat', '-Werror=format-security', '-D_FORTIFY_SOURCE=2', '-fstack-protector-strong', '-Wl,-z,relro,-z,now'],
 };
 
 /**
