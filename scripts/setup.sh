@@ -11,7 +11,8 @@ cd "$(dirname "$0")/.."
 # apt-utils: the .deb packages, units and repositories; systemd-container, jq, curl: the live
 # systemd test (scripts/systemd-live.sh). nginx: pen's health-check backends; prometheus (its
 # promtool) and python3-prometheus-client: parsers of pen's metrics in Prometheus and OpenMetrics form.
-APT_PACKAGES=(rpm rpmlint gnupg python3 openssl libpam0g-dev rsyslog pamtester etcd-server util-linux mount passwd procps psmisc iproute2 busybox-static dpkg-dev lintian systemd createrepo-c dnf apt-utils systemd-container jq curl nginx haproxy prometheus python3-prometheus-client)
+# gcc, libc6-dev: pen's C relay round (src/pen/ffi/relay.c), compiled by the build and below.
+APT_PACKAGES=(gcc libc6-dev rpm rpmlint gnupg python3 openssl libpam0g-dev rsyslog pamtester etcd-server util-linux mount passwd procps psmisc iproute2 busybox-static dpkg-dev lintian systemd createrepo-c dnf apt-utils systemd-container jq curl nginx haproxy prometheus python3-prometheus-client)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -41,4 +42,11 @@ want=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   npm ci --no-audit --no-fund
   echo "$want" > "$stamp"
+fi
+
+# pen's C relay round for the sources (tests, benchmarks): where the FFI loop looks for it outside
+# a package. Rebuilt when its source changes.
+relay=node_modules/.cache/flavorkit/pen-relay.so
+if [ ! -f "$relay" ] || [ src/pen/ffi/relay.c -nt "$relay" ]; then
+  node --import tsx -e "require('./src/builder/natives').compileRelay(process.cwd(), '$relay').then((note) => note && console.error('setup: ' + note))"
 fi

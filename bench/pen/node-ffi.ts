@@ -9,7 +9,7 @@ import { bareArgs } from './bare-args';
 
 const { listen, servers } = bareArgs();
 let next = 0;
-const hooks = { fromClient: (chunk: Buffer) => chunk, fromServer: () => undefined, closed: () => undefined };
+const hooks = { fromClient: (chunk: Buffer) => chunk, fromServer: () => undefined, relayed: () => undefined, plainRelay: true, closed: () => undefined };
 
 const libc = loadLibc();
 if (typeof libc === 'string') throw new Error(libc);

@@ -7,7 +7,7 @@ import { bareArgs } from './bare-args';
 
 const { listen, servers } = bareArgs();
 let next = 0;
-const hooks = { fromClient: (chunk: Buffer) => chunk, fromServer: () => undefined, closed: () => undefined };
+const hooks = { fromClient: (chunk: Buffer) => chunk, fromServer: () => undefined, relayed: () => undefined, plainRelay: true, closed: () => undefined };
 
 if (detectDataPath({ FLAVORKIT_PEN_DATA_PATH: 'handles' }).path !== 'handles') throw new Error('this Node offers no handle path');
 void listenHandles({ kind: 'inet', host: listen.host, port: listen.port }, 4096, (client) => {

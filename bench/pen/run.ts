@@ -31,7 +31,8 @@ const PROXY_NAMES = {
   lean: 'bare net proxy with data events',
   handles: 'bare proxy on the libuv handles',
   ffi: 'bare proxy on the FFI epoll loop',
-  'ours-ffi': 'our pen on its FFI path',
+  'ours-ffi': 'our pen on its FFI path (C rounds, the default)',
+  'ours-ffi-ts': 'our pen on its FFI path with the TypeScript rounds (FLAVORKIT_PEN_FFI_ROUND=ts)',
   ours: 'our pen on its handle path',
   'ours-checks': 'our pen on its handle path with HTTP health checks',
   'ours-net': 'our pen on net',
@@ -133,6 +134,7 @@ async function main(): Promise<void> {
     const checks = backends.flatMap((_, i) => ['-o', `server ${i} check http GET / 200 inter 100ms rise 2 fall 3`]);
     for (const [name, label, env, extra] of [
       ['ours-ffi', 'our pen (bundled, FFI epoll loop)', { FLAVORKIT_PEN_DATA_PATH: 'ffi' }, []],
+      ['ours-ffi-ts', 'our pen (bundled, FFI loop, TypeScript rounds)', { FLAVORKIT_PEN_DATA_PATH: 'ffi', FLAVORKIT_PEN_FFI_ROUND: 'ts' }, []],
       // With and without checks next to each other, so that both meet the same spell of load.
       ['ours', 'our pen (bundled, handles)', { FLAVORKIT_PEN_DATA_PATH: 'handles' }, []],
       ['ours-checks', 'our pen (handles, HTTP checks every 100 ms)', { FLAVORKIT_PEN_DATA_PATH: 'handles' }, checks],

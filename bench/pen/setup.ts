@@ -28,10 +28,22 @@ server {
   return child;
 }
 
-/** Our pen, bundled as the build would, if the daemon exists in this tree. */
+/**
+ * Our pen, bundled as the build would, if the daemon exists in this tree; with its C relay round
+ * built where the FFI loop looks for it outside a package (node_modules/.cache), as scripts/setup.sh
+ * builds it, so that the default measured is the one that ships.
+ */
 export function bundleOurs(work: string): string | null {
   const entry = path.join(ROOT, 'src/pen/bin/pen.ts');
   if (!fs.existsSync(entry)) return null;
+  const relay = path.join(__dirname, '../../src/builder/natives.ts');
+  const source = path.join(ROOT, 'src/pen/ffi/relay.c');
+  const library = path.join(ROOT, 'node_modules/.cache/flavorkit/pen-relay.so');
+  // Rebuilt when its source is newer (an older revision's tree, as bench/pen/ab.ts bundles it, leaves it).
+  if (fs.existsSync(relay) && fs.existsSync(source) && (!fs.existsSync(library) || fs.statSync(source).mtimeMs > fs.statSync(library).mtimeMs)) {
+    const note = execFileSync(process.execPath, ['--import', 'tsx', '-e', `require(${JSON.stringify(relay)}).compileRelay(${JSON.stringify(ROOT)}, ${JSON.stringify(library)}).then((n) => n && console.log(n))`], { cwd: ROOT, encoding: 'utf8' });
+    if (note.trim()) process.stderr.write(`${note.trim()}\n`);
+  }
   const out = path.join(work, 'pen.js');
   execFileSync(
     path.join(ROOT, 'node_modules/.bin/esbuild'),

@@ -1,5 +1,5 @@
 // System calls per request, counted with strace -c -f on the proxy process (all its threads) while
-// wrk drives it: Debian's pen, our pen on its FFI epoll loop, on its handle path and on net, and
+// wrk drives it: Debian's pen, our pen on its FFI epoll loop (C rounds, and TypeScript rounds), on its handle path and on net, and
 // the bare Node proxies on the FFI loop, on handles and on net. In close mode (`Connection:
 // close`: a new client and backend connection each) wrk keeps one connection (-c1); with
 // keep-alive it keeps 50, as the throughput benchmark does, so that each epoll_wait reports what
@@ -94,6 +94,7 @@ async function main(): Promise<void> {
   const proxies: Array<[string, (port: number) => ChildProcess]> = [
     ['Debian pen', (port) => bench.start(referenceFile('pen', 'usr/bin/pen'), ['-f', '-r', '-x', '10000', `127.0.0.1:${port}`, ...targets], { ...process.env, LD_LIBRARY_PATH: geoip })],
     ['ours, FFI', (port) => bench.start(process.execPath, [bundle, '-f', '-r', '-x', '10000', `127.0.0.1:${port}`, ...targets], { ...process.env, NODE_PATH: path.join(ROOT, 'node_modules'), FLAVORKIT_ROOT: path.join(bench.work, 'root-f'), FLAVORKIT_PEN_DATA_PATH: 'ffi' })],
+    ['ours, FFI, TypeScript rounds', (port) => bench.start(process.execPath, [bundle, '-f', '-r', '-x', '10000', `127.0.0.1:${port}`, ...targets], { ...process.env, NODE_PATH: path.join(ROOT, 'node_modules'), FLAVORKIT_ROOT: path.join(bench.work, 'root-t'), FLAVORKIT_PEN_DATA_PATH: 'ffi', FLAVORKIT_PEN_FFI_ROUND: 'ts' })],
     ['ours, handles', (port) => bench.start(process.execPath, [bundle, '-f', '-r', '-x', '10000', `127.0.0.1:${port}`, ...targets], { ...process.env, FLAVORKIT_ROOT: path.join(bench.work, 'root-h'), FLAVORKIT_PEN_DATA_PATH: 'handles' })],
     ['ours, net', (port) => bench.start(process.execPath, [bundle, '-f', '-r', '-x', '10000', `127.0.0.1:${port}`, ...targets], { ...process.env, FLAVORKIT_ROOT: path.join(bench.work, 'root-n'), FLAVORKIT_PEN_DATA_PATH: 'net' })],
     ['bare, FFI', (port) => bench.start(process.execPath, [ffi, `127.0.0.1:${port}`, ...targets], { ...process.env, NODE_PATH: path.join(ROOT, 'node_modules') })],

@@ -39,7 +39,38 @@ async function stripAddon(file: string): Promise<void> {
   }
 }
 
-/** Copies the addons into <libDir>/node_modules of a staging tree. */
+/**
+ * pen's FFI loop relays in C where this library loads (src/pen/ffi/relay.c; without it the loop
+ * runs its rounds in TypeScript): compiled per build, hardened as Debian's dpkg-buildflags
+ * harden a shared object, and shipped in the lib dir beside koffi.
+ */
+export const RELAY = {
+  source: 'src/pen/ffi/relay.c',
+  library: 'pen-relay.so',
+  flags: ['-O2', '-fPIC', '-shared', '-Wall', '-Wextra', '-Wformat', '-Werror=format-security', '-D_FORTIFY_SOURCE=2', '-fstack-protector-strong', '-Wl,-z,relro,-z,now'],
+};
+
+/**
+ * Compiles the relay library into `outFile`, stripped; where no C compiler is installed, says so
+ * (the returned note) and leaves the file out: pen then runs its FFI loop's rounds in TypeScript.
+ */
+export async function compileRelay(projectRoot: string, outFile: string): Promise<string | null> {
+  const compiler = process.env.CC || 'cc';
+  await fs.ensureDir(path.dirname(outFile));
+  try {
+    await run(compiler, [...RELAY.flags, '-o', outFile, path.join(projectRoot, RELAY.source)]);
+  } catch (err) {
+    const e = err as { code?: string; stderr?: string; message: string };
+    if (e.code === 'ENOENT') return `${compiler} is missing: pen's FFI loop ships without ${RELAY.library} and relays in TypeScript rounds (apt-get install gcc libc6-dev for the C ones)`;
+    throw new BuildError(`${compiler} could not compile ${RELAY.source}: ${(e.stderr || e.message).trim()}`);
+  }
+  // Read as a shared object only (dlopen needs no execute bit), without the compiler's symbols.
+  await fs.chmod(outFile, 0o644);
+  await stripAddon(outFile);
+  return null;
+}
+
+/** Copies the addons into <libDir>/node_modules of a staging tree, and compiles pen's relay library into <libDir>. */
 export async function copyNatives(projectRoot: string, targetLibDir: string): Promise<void> {
   const copies = Object.entries(NATIVE_PACKAGES).flatMap(([pkg, files]) => files.map((file) => ({ from: `${pkg}/${file}`, to: `${pkg}/${file}` })));
   for (const { from: source, to: target } of [...copies, KOFFI_ADDON]) {
@@ -55,7 +86,13 @@ export async function copyNatives(projectRoot: string, targetLibDir: string): Pr
     await fs.chmod(to, addon ? 0o755 : 0o644);
     if (addon) await stripAddon(to);
   }
+  const missing = await compileRelay(projectRoot, path.join(targetLibDir, RELAY.library));
+  if (missing && !warnedNoCompiler) process.stderr.write(`flavor: warning: ${missing}\n`);
+  warnedNoCompiler ||= missing !== null;
 }
+
+/** The missing compiler is told once per build, not once per daemon. */
+let warnedNoCompiler = false;
 
 /**
  * Bundled packages that read data files by path at run time, as etcd3 reads its gRPC

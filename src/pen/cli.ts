@@ -14,6 +14,7 @@ import { ffiUnservable } from './ffi/scope';
 import { acceptingProxyHeaders } from './proxyproto';
 import { Proxy } from './proxy';
 import { chooseDataPath, listenHandles, netSide, wantedDataPath, type Listener } from './transport';
+import { tsRoundsWanted } from './ffi/libc';
 import { isLogFile, openRequestLog, type OpenLog } from './requestlog';
 import { initialState, type PenState } from './state';
 import { statusSnapshot } from './status';
@@ -489,6 +490,7 @@ export async function main(argv: string[]): Promise<number> {
   const layout = currentLayout('pen');
   try {
     wantedDataPath();
+    tsRoundsWanted();
   } catch (err) {
     process.stderr.write(`pen: ${(err as Error).message}\n`);
     return 1;

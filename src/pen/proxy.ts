@@ -21,6 +21,8 @@ export class Conn implements SideOwner, PairHooks {
   private rewrite = false;
   /** The first bytes must not be a PROXY header (accept_proxy's ACL does not permit one). */
   private screen = false;
+  /** Nothing to do per chunk (no log, no rewrite, no screen): the data path may relay below the pair. */
+  plainRelay = false;
 
   constructor(
     readonly slot: number,
@@ -53,6 +55,7 @@ export class Conn implements SideOwner, PairHooks {
     this.log = log;
     this.rewrite = rewrite;
     this.screen = this.origin?.screen === true;
+    this.plainRelay = !log && !rewrite && !this.screen;
     this.pair = new Pair(this.client, this.upstream!, this.proxy.settings.fastClose, this);
   }
 
@@ -77,6 +80,14 @@ export class Conn implements SideOwner, PairHooks {
   fromServer(chunk: Buffer): void {
     this.server!.rx += chunk.length;
     this.entry.sx += chunk.length;
+  }
+
+  relayed(fromClient: number, fromServer: number): void {
+    const s = this.server!;
+    s.sx += fromClient;
+    this.entry.rx += fromClient;
+    s.rx += fromServer;
+    this.entry.sx += fromServer;
   }
 
   closed(): void {
@@ -173,6 +184,11 @@ export class Proxy {
         conn!.close();
       }
     }
+  }
+
+  /** Brings every counter up to date with what the data path relayed below the pairs (before anyone reads them). */
+  settle(): void {
+    for (const conn of this.conns) conn?.pair?.settle();
   }
 
   /** Grows the connection table (`conn_max N`); it never shrinks. */

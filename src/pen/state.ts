@@ -84,7 +84,8 @@ export interface PenState {
   /** `metrics_port`: where the metrics endpoint listens ([address:]port; null: off). */
   metricsListen: string | null;
   /** The byte path running, and why not the FFI loop when another (null before the start). */
-  dataPath: { path: 'ffi' | 'handles' | 'net'; reason: string | null } | null;
+  /** On the FFI path, `rounds` says whether the loop's rounds run in C or TypeScript (and why not C). */
+  dataPath: { path: 'ffi' | 'handles' | 'net'; reason: string | null; rounds?: 'c' | 'ts'; roundsReason?: string } | null;
 }
 
 export function initialState(): PenState {

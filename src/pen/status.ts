@@ -15,6 +15,9 @@ export interface StatusSnapshot {
   /** The byte path running (absent before the start), and why not the FFI loop when another. */
   data_path?: 'ffi' | 'handles' | 'net';
   data_path_reason?: string;
+  /** On the FFI path: whether its loop relays in C rounds or TypeScript ones, and why not C. */
+  ffi_rounds?: 'c' | 'ts';
+  ffi_rounds_reason?: string;
   counters: {
     connections: number;
     connections_max: number;
@@ -113,6 +116,8 @@ export function statusSnapshot(state: PenState, proxy: Proxy | null): StatusSnap
     listen: state.listen,
     ...(state.dataPath && { data_path: state.dataPath.path }),
     ...(state.dataPath?.reason && { data_path_reason: state.dataPath.reason }),
+    ...(state.dataPath?.rounds && { ffi_rounds: state.dataPath.rounds }),
+    ...(state.dataPath?.roundsReason && { ffi_rounds_reason: state.dataPath.roundsReason }),
     counters: {
       connections: proxy?.used ?? 0,
       connections_max: state.proxy.connMax,

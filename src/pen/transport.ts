@@ -46,6 +46,8 @@ export interface Side {
   setKeepAlive(on: boolean): void;
   /** The address and port this socket's peer connected to (TCP), for a PROXY header. */
   localEndpoint?(): { address: string; port: number } | null;
+  /** Bytes read from this socket and relayed below the owner (its `data` not called), since the last call. */
+  takeRelayed?(): number;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -503,6 +505,10 @@ export interface PairHooks {
   /** Bytes from the client; returns what goes to the server (pen's X-Forwarded-For may add some). */
   fromClient(chunk: Buffer): Buffer;
   fromServer(chunk: Buffer): void;
+  /** Bytes the data path relayed without `fromClient`/`fromServer`, counted in batches. */
+  relayed(fromClient: number, fromServer: number): void;
+  /** The bytes need none of the hooks' per-chunk work (logging, rewriting): the data path may relay them below the pair. */
+  readonly plainRelay: boolean;
   closed(): void;
 }
 
@@ -589,10 +595,27 @@ export class Pair implements SideOwner {
     this.close();
   }
 
+  /** Whether the data path may relay this pair's bytes without calling `data` (then counted by `settle`). */
+  get plain(): boolean {
+    return this.hooks.plainRelay;
+  }
+
+  /** Adds what the data path relayed below the pair to its counters and its connection's. */
+  settle(): void {
+    const fromClient = this.client.takeRelayed?.() ?? 0;
+    const fromServer = this.upstream.takeRelayed?.() ?? 0;
+    if (fromClient === 0 && fromServer === 0) return;
+    this.activity++;
+    this.clientBytes += fromClient;
+    this.serverBytes += fromServer;
+    this.hooks.relayed(fromClient, fromServer);
+  }
+
   /** Closes both sides at once. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.settle();
     this.client.close();
     this.upstream.close();
     this.hooks.closed();
@@ -600,6 +623,7 @@ export class Pair implements SideOwner {
 
   /** Called once a second: how long no byte and no EOF has moved, in seconds. */
   idleTick(): number {
+    this.settle();
     if (this.activity !== this.seenActivity) {
       this.seenActivity = this.activity;
       this.idleSeconds = 0;

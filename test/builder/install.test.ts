@@ -258,12 +258,17 @@ function inNamespace(work: string): void {
       req.on('error', reject);
     });
     assert.equal(l.daemon === 'depot' ? body.split('\n')[0] : body, l.daemon === 'depot' ? 'pkg-server unknown' : `backend of ${l.flavor}`);
-    // The package's lib dir ships koffi: an installed pen moves its bytes on the FFI loop.
-    if (l.daemon === 'pen') assert.deepEqual(dataPathOf(JSON.parse(await askSocket(l.controlSocket, 'status_json'))), { data_path: 'ffi' }, `${l.packageName}'s data path`);
+    // The package's lib dir ships koffi and the C relay round: an installed pen moves its bytes on the FFI loop, in C.
+    if (l.daemon === 'pen') assert.deepEqual(dataPathOf(JSON.parse(await askSocket(l.controlSocket, 'status_json'))), { data_path: 'ffi', ffi_rounds: 'c' }, `${l.packageName}'s data path`);
     return body;
   }
 
-  const dataPathOf = (status: { data_path?: string; data_path_reason?: string }) => ({ data_path: status.data_path, ...(status.data_path_reason && { data_path_reason: status.data_path_reason }) });
+  const dataPathOf = (status: { data_path?: string; data_path_reason?: string; ffi_rounds?: string; ffi_rounds_reason?: string }) => ({
+    data_path: status.data_path,
+    ...(status.data_path_reason && { data_path_reason: status.data_path_reason }),
+    ...(status.ffi_rounds && { ffi_rounds: status.ffi_rounds }),
+    ...(status.ffi_rounds_reason && { ffi_rounds_reason: status.ffi_rounds_reason }),
+  });
 
   describe('tog and abc side by side', () => {
     it('their packages share no path', async () => {

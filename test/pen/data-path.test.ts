@@ -3,6 +3,7 @@
 // refuses at run time: real pens as child processes, real backends, penctl's protocol.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { freePort } from '../../tools/ports';
@@ -12,6 +13,9 @@ import { Backend, fetchName, PenInstance } from './harness';
 interface Status {
   data_path?: string;
   data_path_reason?: string;
+  ffi_rounds?: string;
+  ffi_rounds_reason?: string;
+  counters: { bytes_to_servers: number; bytes_from_servers: number };
 }
 
 const instances: PenInstance[] = [];
@@ -40,7 +44,63 @@ describe('the data path a pen runs', () => {
     assert.equal(await fetchName(pen.port), 'A');
     assert.equal(pen.stderr.match(/data path: /g)?.length, 1, pen.stderr);
     assert.match(pen.stderr, /data path: an epoll loop on libc \(FFI\)\n/);
+    // Its rounds in C: the library scripts/setup.sh builds for the sources.
+    assert.deepEqual(await statusOf(pen).then((s) => [s.ffi_rounds, s.ffi_rounds_reason]), ['c', undefined]);
+    assert.equal(pen.stderr.match(/FFI loop: relaying in /g)?.length, 1, pen.stderr);
+    assert.match(pen.stderr, /FFI loop: relaying in C rounds\n/);
   });
+
+  it("FLAVORKIT_PEN_FFI_ROUND=ts runs the FFI loop's rounds in TypeScript and says so; an unknown value stops the start", async () => {
+    const pen = await startPen([], { FLAVORKIT_PEN_FFI_ROUND: 'ts' });
+    assert.deepEqual(await statusOf(pen).then((s) => [s.data_path, s.ffi_rounds, s.ffi_rounds_reason]), ['ffi', 'ts', 'FLAVORKIT_PEN_FFI_ROUND=ts']);
+    assert.match(pen.stderr, /FFI loop: relaying in TypeScript rounds \(FLAVORKIT_PEN_FFI_ROUND=ts\)\n/);
+    assert.equal(await fetchName(pen.port), 'A');
+    const bad = await run(process.execPath, [...TSX_LOADER, path.join(PROJECT_ROOT, 'src/pen/bin/pen.ts'), '-f', `127.0.0.1:${await freePort()}`, `127.0.0.1:${backend.port}`], {
+      env: { ...process.env, FLAVOR: 'abc', FLAVORKIT_PEN_FFI_ROUND: 'asm' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    assert.equal(bad.code, 1);
+    assert.equal(bad.stderr, 'pen: FLAVORKIT_PEN_FFI_ROUND=asm names no round; use c or ts, or leave it unset\n');
+  });
+
+  // Bytes the C round relays are counted per descriptor and added to pen's counters when a command
+  // reads them and when the pair closes: the figures are exact either way, as on the TypeScript rounds.
+  for (const rounds of ['c', 'ts']) {
+    it(`counters are exact on the ${rounds} rounds: servers, recent and status_json, while a connection is open and after it closes`, async () => {
+      const echo = net.createServer((s) => {
+        s.on('error', () => undefined);
+        s.pipe(s);
+      });
+      await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
+      try {
+        const pen = new PenInstance('ours', { FLAVORKIT_PEN_FFI_ROUND: rounds });
+        instances.push(pen);
+        await pen.start([], [`127.0.0.1:${(echo.address() as net.AddressInfo).port}`]);
+        assert.equal((await statusOf(pen)).ffi_rounds, rounds);
+        const client = net.connect(pen.port, '127.0.0.1');
+        client.on('error', () => undefined);
+        let echoed = 0;
+        client.on('data', (d: Buffer) => (echoed += d.length));
+        const counted = async (n: number) => {
+          await waitFor(`${n} bytes echoed`, () => echoed === n);
+          assert.match(await pen.ctl('servers'), new RegExp(`^0 addr 127\\.0\\.0\\.1 .* sx ${n} rx ${n}\n$`));
+          assert.match(await pen.ctl('recent'), new RegExp(`^127\\.0\\.0\\.1 connects \\d+ sx ${n} rx ${n}\n$`));
+          const { counters } = await statusOf(pen);
+          assert.deepEqual([counters.bytes_to_servers, counters.bytes_from_servers], [n, n]);
+        };
+        client.write(Buffer.alloc(1000, 'a'));
+        await counted(1000);
+        client.write(Buffer.alloc(300_000, 'b'));
+        await counted(301_000);
+        client.end();
+        await new Promise((r) => client.on('close', r));
+        await waitFor('the connection closed in pen', async () => JSON.parse(await pen.ctl('status_json')).counters.connections === 0);
+        await counted(301_000);
+      } finally {
+        echo.close();
+      }
+    });
+  }
 
   for (const [what, args, reason] of [
     ['a health check', ['-o', 'server 0 check tcp inter 2'], /the FFI path does not serve health checks/],

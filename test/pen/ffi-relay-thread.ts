@@ -13,14 +13,15 @@ export interface RelayStart {
 }
 
 export type RelayEvent =
-  | { kind: 'listening'; port: number }
+  | { kind: 'listening'; port: number; rounds: string }
   | { kind: 'client'; address: string | null; port: number }
   | { kind: 'closed'; clientBytes: number; serverBytes: number; maxQueued: number }
   | { kind: 'connected'; ok: boolean; ms: number };
 
 const start = workerData as RelayStart;
 const post = (e: RelayEvent) => parentPort!.postMessage(e);
-const loop = new FfiLoop(loadLibc() as Libc);
+const libc = loadLibc() as Libc;
+const loop = new FfiLoop(libc);
 const target: ConnectTarget =
   'path' in start.backend
     ? { host: '', port: 0, unixPath: start.backend.path, source: null, timeoutMs: 2000 }
@@ -35,10 +36,16 @@ const { port } = loop.listen(start.listenHost, 0, 128, (client) => {
       return;
     }
     let maxQueued = 0;
+    const watchQueue = () => void (maxQueued = Math.max(maxQueued, client.queued));
+    // What the C round relays passes no hook: the queue is also looked at between the loop's slices.
+    const watching = setInterval(watchQueue, 1);
     const pair: Pair = new Pair(client, upstream, start.fastClose, {
       fromClient: (chunk) => chunk,
-      fromServer: () => void (maxQueued = Math.max(maxQueued, client.queued)),
+      fromServer: watchQueue,
+      relayed: () => undefined,
+      plainRelay: true,
       closed: () => {
+        clearInterval(watching);
         pairs.delete(pair);
         post({ kind: 'closed', clientBytes: pair.clientBytes, serverBytes: pair.serverBytes, maxQueued });
       },
@@ -46,7 +53,7 @@ const { port } = loop.listen(start.listenHost, 0, 128, (client) => {
     pairs.add(pair);
   });
 });
-post({ kind: 'listening', port });
+post({ kind: 'listening', port, rounds: libc.relayRound ? 'c' : `ts: ${libc.relayNote}` });
 
 // Connect attempts the test asks for, answered with their outcome and duration.
 parentPort!.on('message', (m: { connect: ConnectTarget } | { stop: true }) => {

@@ -56,6 +56,8 @@ class Relay {
           fromServer: () => {
             this.maxQueued = Math.max(this.maxQueued, client.queued);
           },
+          relayed: () => undefined,
+          plainRelay: false,
           closed: () => this.closed.push(pair),
         });
         this.pairs.push(pair);

@@ -1,6 +1,10 @@
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import net from 'node:net';
+import path from 'node:path';
 import { currentLayout } from '../../runtime';
 import { loadNative } from '../../runtime/native';
+import { STAMP_ORIGIN } from '../../runtime/stamp-source';
 
 /*
  * The libc calls pen's FFI byte path makes, through koffi (loaded lazily: where it cannot load,
@@ -34,6 +38,63 @@ export interface Libc {
   fcntl(fd: number, cmd: number, arg: number): number;
   /** errno of the last call on this thread. */
   errno(): number;
+  /** One round of the loop in C (./relay.c), or null where that library is not here (the loop runs its rounds itself). */
+  relayRound: RelayRound | null;
+  /** Why the loop runs its rounds in TypeScript, when relayRound is null. */
+  relayNote: string | null;
+}
+
+/** pen_relay_round of ./relay.c: pointers as addresses from `address`. */
+export type RelayRound = (
+  epfd: number, events: bigint, max: number, timeoutMs: number, start: number, table: number, peer: bigint,
+  generation: bigint, peerGeneration: bigint, relayed: bigint, buffer: bigint, size: number, result: bigint,
+) => number;
+
+/** The version of ./relay.c this loop speaks (PEN_RELAY_VERSION there). */
+const RELAY_VERSION = 1;
+/** `ts` makes the FFI loop run its rounds in TypeScript even where the C round loads. */
+export const FFI_ROUND_ENV = 'FLAVORKIT_PEN_FFI_ROUND';
+/** The C round's library, as the build names it beside koffi. */
+export const RELAY_LIBRARY = 'pen-relay.so';
+/** Set on an event whose recv failed in the C round (PEN_RELAY_RECV_FAILED there). */
+export const RELAY_RECV_FAILED = 0x40000000;
+
+/**
+ * Where the C round's library lies: in a package, in the libDir beside koffi's addon; from the
+ * sources (and bundles run against them), in node_modules/.cache, where scripts/setup.sh builds it.
+ */
+function relayLibraryPaths(koffiEntry: string): string[] {
+  const paths = [path.join(path.dirname(koffiEntry), '..', '.cache', 'flavorkit', RELAY_LIBRARY)];
+  if (STAMP_ORIGIN === 'stamped') paths.unshift(path.join(currentLayout('pen').libDir, RELAY_LIBRARY));
+  return paths;
+}
+
+/** Whether the environment asks for the TypeScript rounds; an unknown value is refused. */
+export function tsRoundsWanted(): boolean {
+  const wanted = process.env[FFI_ROUND_ENV];
+  if (wanted !== undefined && wanted !== '' && wanted !== 'c' && wanted !== 'ts') throw new Error(`${FFI_ROUND_ENV}=${wanted} names no round; use c or ts, or leave it unset`);
+  return wanted === 'ts';
+}
+
+function loadRelay(koffi: typeof import('koffi'), tsRounds: boolean): { round: RelayRound | null; note: string | null } {
+  if (tsRounds) return { round: null, note: `${FFI_ROUND_ENV}=ts` };
+  let entry: string;
+  try {
+    entry = createRequire(__filename).resolve('koffi');
+  } catch {
+    entry = path.join(currentLayout('pen').libDir, 'node_modules', 'koffi', 'index.cjs');
+  }
+  const file = relayLibraryPaths(entry).find((p) => fs.existsSync(p));
+  if (!file) return { round: null, note: `${RELAY_LIBRARY} was not built (no C compiler at build time)` };
+  try {
+    const lib = koffi.load(file);
+    const version = (lib.func('int pen_relay_version(void)') as () => number)();
+    if (version !== RELAY_VERSION) return { round: null, note: `${file} is version ${version}, not ${RELAY_VERSION}; rebuild it` };
+    const round = lib.func('int pen_relay_round(int, void *, int, int, int, int, void *, void *, void *, void *, void *, int, void *)') as RelayRound;
+    return { round, note: null };
+  } catch (err) {
+    return { round: null, note: `${file} does not load: ${(err as Error).message.split('\n')[0]}` };
+  }
 }
 
 // Linux values, the same on x86-64 and arm64.
@@ -84,6 +145,7 @@ let loaded: Libc | string | null = null;
 export function loadLibc(): Libc | string {
   if (loaded !== null) return loaded;
   if (process.platform !== 'linux') return (loaded = 'the FFI data path needs Linux (epoll)');
+  const tsRounds = tsRoundsWanted();
   try {
     // Loaded here, not imported: the addon loads only where this path runs, from the package's libDir.
     const koffi = loadNative<typeof import('koffi')>('koffi', currentLayout('pen').libDir);
@@ -114,6 +176,7 @@ export function loadLibc(): Libc | string {
       fcntl: f('int fcntl(int, int, int)'),
       address: (buffer: Buffer) => koffi.address(buffer),
       errno: () => koffi.errno(),
+      ...(({ round, note }) => ({ relayRound: round, relayNote: note }))(loadRelay(koffi, tsRounds)),
     } as Libc;
   } catch (err) {
     loaded = `koffi cannot load libc here (${(err as Error).message.split('\n')[0]})`;

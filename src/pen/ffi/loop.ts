@@ -1,11 +1,11 @@
 import dns from 'node:dns';
 import net from 'node:net';
-import type { ConnectTarget, Side, SideOwner } from '../transport';
+import { Pair, type ConnectTarget, type Side, type SideOwner } from '../transport';
 import {
   AF_INET, EAGAIN, EINPROGRESS, EINTR, EMFILE, ENFILE, ENOTCONN, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD,
   EPOLL_DATA_OFFSET, EPOLL_EVENT_SIZE, EPOLLERR, EPOLLET, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP, EFD_CLOEXEC,
   EFD_NONBLOCK, F_GETFL, F_SETFL, IPPROTO_TCP, MSG_NOSIGNAL, O_NONBLOCK, peerOf, RLIMIT_NOFILE, SHUT_WR, SO_KEEPALIVE, SO_REUSEADDR, SOCK_CLOEXEC,
-  SOCK_NONBLOCK, SOCK_STREAM, sockaddr, SOL_SOCKET, TCP_NODELAY, type Libc,
+  RELAY_RECV_FAILED, SOCK_NONBLOCK, SOCK_STREAM, sockaddr, SOL_SOCKET, TCP_NODELAY, type Libc, type RelayRound,
 } from './libc';
 
 /*
@@ -21,6 +21,13 @@ import {
  * that resumes reads without waiting for another event. A recv that fills less than the buffer
  * has emptied the socket; if the peer's FIN had already been announced (EPOLLRDHUP), that read
  * was the last one and the EOF is passed on without a recv that returns 0.
+ *
+ * Where the C round (./relay.c) loads, each round is one call into it: it waits, and relays the
+ * input of every pair that needs nothing but relaying (both sides open and reading, nothing
+ * waiting to be written, no EOF or error seen, no per-chunk hooks), counting the bytes per
+ * descriptor; the loop handles the events it leaves. The loop keeps its table of which
+ * descriptors those are (`updateRelay`) current at every change of a side's state, and clears a
+ * descriptor's entry before closing it.
  */
 
 /** Events taken per epoll_wait. */
@@ -64,6 +71,8 @@ export class FfiSide implements Side {
   /** Bytes send could not take yet; the only copy the loop makes of relayed data. */
   pending: Buffer | null = null;
   shutdownWanted = false;
+  /** Bytes the C round relayed from this socket before it closed, not yet taken by the pair. */
+  private unsettled = 0;
 
   constructor(
     private readonly loop: FfiLoop,
@@ -79,12 +88,48 @@ export class FfiSide implements Side {
   startReading(): void {
     if (this.reading || this.closed) return;
     this.reading = true;
+    this.loop.updateRelay(this);
     // Called from an owner's callbacks: what waits is read after this round's events, not here.
     if (this.canRead) this.loop.readSoon(this);
   }
 
   stopReading(): void {
+    if (!this.reading) return;
     this.reading = false;
+    this.loop.updateRelay(this);
+  }
+
+  /** The other side of this side's pair, when that pair may be relayed below it. */
+  peer(): FfiSide | null {
+    const pair = this.owner;
+    if (!(pair instanceof Pair) || !pair.plain) return null;
+    const other = pair.client === this ? pair.upstream : pair.client;
+    return other instanceof FfiSide ? other : null;
+  }
+
+  takeRelayed(): number {
+    const n = this.unsettled + (this.closed ? 0 : this.loop.takeRelayed(this.fd));
+    this.unsettled = 0;
+    return n;
+  }
+
+  /**
+   * The C round read `n` bytes from this socket, and send on the other side took `sent` of them
+   * (-1: none, with `errno`): what Pair.data and write do with a read whose write waits.
+   */
+  relayStopped(n: number, sent: number, errno: number): void {
+    // After a full buffer more may wait: read when reading resumes.
+    this.canRead = n === READ_SIZE;
+    const to = this.peer();
+    if (!to) return;
+    if (sent < 0 && errno !== EAGAIN) {
+      to.owner?.failed(to);
+      return;
+    }
+    to.pending = Buffer.from(this.loop.readBuffer.subarray(Math.max(0, sent), n));
+    this.loop.watchOutput(to);
+    this.loop.updateRelay(to);
+    this.stopReading();
   }
 
   write(chunk: Buffer): boolean {
@@ -105,6 +150,7 @@ export class FfiSide implements Side {
     // A copy: the chunk may be a view of the loop's read buffer, which the next recv overwrites.
     this.pending = Buffer.from(chunk.subarray(Math.max(0, sent)));
     this.loop.watchOutput(this);
+    this.loop.updateRelay(this);
     return false;
   }
 
@@ -112,6 +158,7 @@ export class FfiSide implements Side {
     if (this.closed) return;
     if (this.pending) {
       this.shutdownWanted = true;
+      this.loop.updateRelay(this);
       return;
     }
     const err = this.loop.libc.shutdown(this.fd, SHUT_WR);
@@ -124,6 +171,9 @@ export class FfiSide implements Side {
     this.closed = true;
     this.reading = false;
     this.pending = null;
+    // Out of the C round's table before the descriptor closes (and may be reused).
+    this.loop.updateRelay(this);
+    this.unsettled += this.loop.takeRelayed(this.fd);
     this.loop.release(this);
   }
 
@@ -139,8 +189,11 @@ export class FfiSide implements Side {
   event(ev: number): void {
     if (ev & READABLE) {
       this.canRead = true;
-      if (ev & (EPOLLRDHUP | EPOLLHUP)) this.peerDone = true;
-      if (ev & EPOLLERR) this.errored = true;
+      if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+        if (ev & (EPOLLRDHUP | EPOLLHUP)) this.peerDone = true;
+        if (ev & EPOLLERR) this.errored = true;
+        this.loop.updateRelay(this);
+      }
       if (this.reading) this.readable();
       if (this.closed) return;
     }
@@ -166,7 +219,10 @@ export class FfiSide implements Side {
       if (errno === EAGAIN) {
         // Nothing to read after all: whatever error was announced is not the socket's.
         this.canRead = false;
-        this.errored = false;
+        if (this.errored) {
+          this.errored = false;
+          loop.updateRelay(this);
+        }
       } else if (errno === EINTR) loop.readSoon(this);
       else this.owner?.failed(this);
     }
@@ -175,6 +231,7 @@ export class FfiSide implements Side {
   private ended(): void {
     this.reading = false;
     this.canRead = false;
+    this.loop.updateRelay(this);
     this.owner?.end(this);
   }
 
@@ -193,6 +250,7 @@ export class FfiSide implements Side {
       return;
     }
     this.pending = null;
+    this.loop.updateRelay(this);
     if (this.shutdownWanted) {
       this.shutdownWanted = false;
       this.shutdown();
@@ -232,6 +290,17 @@ export class FfiLoop {
    * that tells an event for a closed descriptor from one for its reuse in the same round. */
   private readonly interest: Int32Array;
   private readonly generation: Uint32Array;
+  /** The C round, and what it shares with the loop (./relay.c says what each array means). */
+  private readonly relayRound: RelayRound | null;
+  /** Per descriptor: its peer's descriptor + 1 while the C round may relay its input, else 0. */
+  private readonly relayPeer: Int32Array;
+  /** The peer's generation when marked: a peer closed since is never written to. */
+  private readonly relayPeerGeneration: Uint32Array;
+  /** Bytes the C round read from each descriptor, until the pair takes them. */
+  private readonly relayed: Float64Array;
+  private readonly relayResult = new Int32Array(new ArrayBuffer(16));
+  /** Addresses of the arrays and buffers the C round reads and writes, taken once. */
+  private readonly relayPointers: readonly bigint[];
   private readonly sides: Array<FfiSide | null>;
   /** Backend connects under way, by descriptor: who hears the outcome, and by when. */
   private readonly connectDone: Array<((side: Side | null) => void) | null>;
@@ -262,7 +331,16 @@ export class FfiLoop {
     const soft = libc.getrlimit(RLIMIT_NOFILE, limits) === 0 ? Number(limits.readBigUInt64LE(0)) : 1024;
     this.tableSize = Math.min(Math.max(soft, 1024), FD_TABLE_MAX);
     this.interest = new Int32Array(this.tableSize);
-    this.generation = new Uint32Array(this.tableSize);
+    // Off the JavaScript heap (an ArrayBuffer's memory never moves), as the C round reads them by address.
+    this.generation = new Uint32Array(new ArrayBuffer(this.tableSize * 4));
+    this.relayRound = libc.relayRound;
+    this.relayPeer = new Int32Array(new ArrayBuffer(this.relayRound ? this.tableSize * 4 : 0));
+    this.relayPeerGeneration = new Uint32Array(new ArrayBuffer(this.relayRound ? this.tableSize * 4 : 0));
+    this.relayed = new Float64Array(new ArrayBuffer(this.relayRound ? this.tableSize * 8 : 0));
+    const at = (array: ArrayBufferView) => libc.address(Buffer.from(array.buffer, array.byteOffset, array.byteLength));
+    this.relayPointers = this.relayRound
+      ? [at(this.events), at(this.relayPeer), at(this.generation), at(this.relayPeerGeneration), at(this.relayed), this.readPointer, at(this.relayResult)]
+      : [];
     this.sides = new Array<FfiSide | null>(this.tableSize).fill(null);
     this.connectDone = new Array<((side: Side | null) => void) | null>(this.tableSize).fill(null);
     this.connectDeadline = new Float64Array(this.tableSize);
@@ -328,7 +406,37 @@ export class FfiLoop {
     this.forget(fd);
   }
 
+  /** Marks whether the C round may relay `side`'s input and its peer's, from their state now. */
+  updateRelay(side: FfiSide): void {
+    if (!this.relayRound) return;
+    const other = side.peer();
+    this.markRelay(side, other);
+    if (other) this.markRelay(other, side);
+  }
+
+  private markRelay(from: FfiSide, to: FfiSide | null): void {
+    const plain = to !== null && from.reading && !from.closed && !from.peerDone && !from.errored && !to.closed && to.pending === null && !to.shutdownWanted;
+    if (!plain) {
+      this.relayPeer[from.fd] = 0;
+      return;
+    }
+    this.relayPeer[from.fd] = to.fd + 1;
+    this.relayPeerGeneration[from.fd] = this.generation[to.fd]!;
+  }
+
+  /** Bytes the C round read from `fd` since the last call. */
+  takeRelayed(fd: number): number {
+    if (!this.relayRound) return 0;
+    const n = this.relayed[fd]!;
+    if (n !== 0) this.relayed[fd] = 0;
+    return n;
+  }
+
   private forget(fd: number): void {
+    if (this.relayRound) {
+      this.relayPeer[fd] = 0;
+      this.relayed[fd] = 0;
+    }
     this.interest[fd] = 0;
     this.generation[fd] = (this.generation[fd]! + 1) >>> 0;
     this.libc.close(fd);
@@ -520,19 +628,52 @@ export class FfiLoop {
 
   /** One epoll_wait and what it reported, then the sides whose reading was put off to now. */
   private round(timeoutMs: number): void {
+    const timeout = this.readQueueNext.length > 0 ? 0 : timeoutMs;
+    if (this.relayRound) this.relayedRound(this.relayRound, timeout);
+    else this.dispatch(0, this.libc.epoll_wait(this.epfd, this.events, MAX_EVENTS, timeout));
+    this.readPutOff();
+  }
+
+  /**
+   * A round in C: what it leaves is dispatched here. Where it stops (a send that took less than
+   * it read), the rest is kept before anything reads into the buffer again, and it goes on after.
+   */
+  private relayedRound(relayRound: RelayRound, timeout: number): void {
+    const [events, peer, generation, peerGeneration, relayed, buffer, result] = this.relayPointers as [bigint, bigint, bigint, bigint, bigint, bigint, bigint];
+    const r = this.relayResult;
+    let start = -1;
+    for (;;) {
+      const stop = relayRound(this.epfd, events, MAX_EVENTS, timeout, start, this.tableSize, peer, generation, peerGeneration, relayed, buffer, READ_SIZE, result);
+      const n = r[0]!;
+      const from = start < 0 ? 0 : start;
+      if (stop >= n) {
+        this.dispatch(from, n);
+        return;
+      }
+      const fd = this.eventWords[stop * (EPOLL_EVENT_SIZE >> 2) + (EPOLL_DATA_OFFSET >> 2)]!;
+      this.sides[fd]?.relayStopped(r[1]!, r[2]!, r[3]!);
+      // With what the C round left of the event it stopped at (EPOLLOUT, if that came too).
+      this.dispatch(from, stop + 1);
+      start = stop + 1;
+    }
+  }
+
+  /** Events from..to-1 of the last epoll_wait; those with no flags left were handled by the C round. */
+  private dispatch(from: number, to: number): void {
     const libc = this.libc;
     const words = this.eventWords;
     const stride = EPOLL_EVENT_SIZE >> 2;
     const fdAt = EPOLL_DATA_OFFSET >> 2;
-    const n = libc.epoll_wait(this.epfd, this.events, MAX_EVENTS, this.readQueueNext.length > 0 ? 0 : timeoutMs);
-    for (let i = 0; i < n; i++) {
+    for (let i = from; i < to; i++) {
       const at = i * stride;
       const ev = words[at]!;
+      if (ev === 0) continue;
       const fd = words[at + fdAt]!;
       if (words[at + fdAt + 1]! >>> 0 !== this.generation[fd]) continue;
       const side = this.sides[fd];
       if (side) {
-        side.event(ev);
+        if (ev & RELAY_RECV_FAILED) side.owner?.failed(side);
+        else side.event(ev);
         continue;
       }
       if (this.connectDone[fd]) {
@@ -547,7 +688,6 @@ export class FfiLoop {
       const listening = this.listeners.get(fd);
       if (listening) this.acceptFrom(listening);
     }
-    this.readPutOff();
   }
 
   private readPutOff(): void {

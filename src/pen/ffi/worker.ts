@@ -34,8 +34,11 @@ export function runFfiThread(): void {
     return;
   }
   const loop = new FfiLoop(libc);
-  useFfiConnect((target, done) => loop.connect(target, done));
   const state = reviveState(start.state);
+  // Said once, and in status_json: which rounds this loop runs.
+  if (state.dataPath) Object.assign(state.dataPath, libc.relayRound ? { rounds: 'c' } : { rounds: 'ts', roundsReason: libc.relayNote ?? undefined });
+  post({ kind: 'log', level: 'info', message: libc.relayRound ? 'FFI loop: relaying in C rounds' : `FFI loop: relaying in TypeScript rounds (${libc.relayNote})` });
+  useFfiConnect((target, done) => loop.connect(target, done));
   let requestLog: OpenLog | null = null;
   const debug = (message: () => string) => {
     if (state.debug > 0) post({ kind: 'log', level: 'debug', message: message() });
@@ -122,6 +125,8 @@ export function runFfiThread(): void {
         loop.closeListener(listenerFd);
         continue;
       }
+      // The counters penctl, the status and the status page read include what the C round relayed.
+      proxy.settle();
       const reply = runCommand(host, message.line, message.depth, message.fromControl);
       const answer: CommandAnswer = { id: message.id, reply, mirror: mirrorOf(state) };
       start.commands.postMessage(answer);
