@@ -92,7 +92,7 @@ export async function buildFlavor(name: string, options: BuildOptions = {}): Pro
       const root = path.join(staging, daemon, 'root');
       const bundles = await timed('bundle', () => bundleDaemon(flavor, daemon, path.join(root, l.binDir)));
       await timed('natives', async () => {
-        await copyNatives(PROJECT_ROOT, path.join(root, l.libDir));
+        await copyNatives(PROJECT_ROOT, path.join(root, l.libDir), bundles.some((b) => b.loadsRelay));
         await copyPackageData(PROJECT_ROOT, path.join(root, l.libDir), new Set(bundles.flatMap((b) => b.packageData)));
       });
       await fs.outputJson(path.join(staging, daemon, 'layout.json'), l, { spaces: 2 });

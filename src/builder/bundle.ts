@@ -2,7 +2,7 @@ import esbuild from 'esbuild';
 import fs from 'fs-extra';
 import path from 'node:path';
 import { DAEMON_SPECS, daemonProgram, extraFiles, type DaemonName, type Flavor, type Layout, layout, PATH_KEYS } from '../flavor';
-import { NATIVE_EXTERNALS, PACKAGE_DATA } from './natives';
+import { NATIVE_EXTERNALS, PACKAGE_DATA, RELAY } from './natives';
 import { BuildError, PROJECT_ROOT } from './project';
 
 const STAMP_SOURCE = path.join(PROJECT_ROOT, 'src/runtime/stamp-source.ts');
@@ -69,6 +69,8 @@ export interface BundleResult {
   bytes: number;
   /** Packages whose data files the bundle reads from <libDir>/node_modules. */
   packageData: string[];
+  /** The bundle loads pen's relay library (RELAY), which then ships in <libDir>. */
+  loadsRelay: boolean;
 }
 
 /** The entry file of a program: src/<daemon>/bin/<program>.ts. */
@@ -116,6 +118,7 @@ export async function bundleDaemon(flavor: Flavor, daemon: DaemonName, outDir: s
       plugins: [stampPlugin(l, stamped), packageDataPlugin(packageData)],
       logLevel: 'silent',
       write: false,
+      metafile: true,
     };
     const result = await esbuild.build(options).catch((err: esbuild.BuildFailure) => {
       const errors = (err.errors ?? []).map((e) => `  ${e.location?.file ?? entry}:${e.location?.line ?? 0}: ${e.text}`);
@@ -129,7 +132,8 @@ export async function bundleDaemon(flavor: Flavor, daemon: DaemonName, outDir: s
     }
     await fs.outputFile(file, text, { mode: 0o755 });
     await fs.chmod(file, 0o755);
-    results.push({ program, file, bytes: Buffer.byteLength(text), packageData: [...packageData] });
+    const loadsRelay = Object.keys(result.metafile!.inputs).some((input) => path.resolve(PROJECT_ROOT, input) === path.join(PROJECT_ROOT, RELAY.loadedBy));
+    results.push({ program, file, bytes: Buffer.byteLength(text), packageData: [...packageData], loadsRelay });
   }
   return results;
 }

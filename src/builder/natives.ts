@@ -47,6 +47,8 @@ async function stripAddon(file: string): Promise<void> {
 export const RELAY = {
   source: 'src/pen/ffi/relay.c',
   library: 'pen-relay.so',
+  /** The module that loads it: a bundle that holds this one ships the library. */
+  loadedBy: 'src/pen/ffi/libc.ts',
   flags: ['-O2', '-fPIC', '-shared', '-Wall', '-Wextra', '-Wformat', '-Werror=format-security', '-D_FORTIFY_SOURCE=2', '-fstack-protector-strong', '-Wl,-z,relro,-z,now'],
 };
 
@@ -70,8 +72,8 @@ export async function compileRelay(projectRoot: string, outFile: string): Promis
   return null;
 }
 
-/** Copies the addons into <libDir>/node_modules of a staging tree, and compiles pen's relay library into <libDir>. */
-export async function copyNatives(projectRoot: string, targetLibDir: string): Promise<void> {
+/** Copies the addons into <libDir>/node_modules of a staging tree, and compiles pen's relay library into <libDir> where a bundle loads it. */
+export async function copyNatives(projectRoot: string, targetLibDir: string, withRelay: boolean): Promise<void> {
   const copies = Object.entries(NATIVE_PACKAGES).flatMap(([pkg, files]) => files.map((file) => ({ from: `${pkg}/${file}`, to: `${pkg}/${file}` })));
   for (const { from: source, to: target } of [...copies, KOFFI_ADDON]) {
     const from = path.join(projectRoot, 'node_modules', source);
@@ -86,6 +88,7 @@ export async function copyNatives(projectRoot: string, targetLibDir: string): Pr
     await fs.chmod(to, addon ? 0o755 : 0o644);
     if (addon) await stripAddon(to);
   }
+  if (!withRelay) return;
   const missing = await compileRelay(projectRoot, path.join(targetLibDir, RELAY.library));
   if (missing && !warnedNoCompiler) process.stderr.write(`flavor: warning: ${missing}\n`);
   warnedNoCompiler ||= missing !== null;

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { layout, loadFlavor, relocate, type Layout } from '../../src/flavor';
 import { FIXTURES_DIR, killAndWait, PROJECT_ROOT, run, tempDir, waitFor } from '../support/process';
+import { RELAY } from '../../src/builder/natives';
 
 const FLAVOR_CLI = path.join(PROJECT_ROOT, 'bin/flavor');
 
@@ -58,6 +59,15 @@ describe('stamped bundles', () => {
     }
   });
   after(() => fs.rmSync(dist, { recursive: true, force: true }));
+
+  it('pen\'s relay library ships in pen\'s lib dir alone, the one daemon whose bundle loads it', () => {
+    for (const daemon of ['pen', 'depot', 'init'] as const) {
+      const l = layout(loadFlavor('abc'), daemon);
+      const lib = path.join(dist, l.flavor, l.daemon, 'root', l.libDir);
+      assert.ok(fs.existsSync(path.join(lib, 'node_modules', 'koffi')), `${lib} ships koffi`);
+      assert.equal(fs.existsSync(path.join(lib, RELAY.library)), daemon === 'pen', `${daemon}: ${RELAY.library} in ${lib}`);
+    }
+  });
 
   it('the tog bundles print tog\'s layout, stamped', async () => {
     for (const daemon of ['pen', 'depot', 'init'] as const) {

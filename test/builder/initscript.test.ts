@@ -42,8 +42,8 @@ describe('LSB init script', () => {
     const flavor = loadFlavor(FLAVOR);
     const stamped = layout(flavor, 'pen');
     l = relocate(stamped, prefix);
-    await bundleDaemon(flavor, 'pen', l.binDir);
-    await copyNatives(PROJECT_ROOT, l.libDir);
+    const bundles = await bundleDaemon(flavor, 'pen', l.binDir);
+    await copyNatives(PROJECT_ROOT, l.libDir, bundles.some((b) => b.loadsRelay));
     fs.mkdirSync(l.configDir, { recursive: true });
     fs.writeFileSync(l.configFile, 'server 0 address 127.0.0.1 port 9\n');
     installScript(stamped, prefix, script);
