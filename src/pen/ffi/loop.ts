@@ -40,6 +40,8 @@ const FD_TABLE_MAX = 1 << 20;
 const SLICE_MS = 20;
 /** After running out of descriptors, the listener rests this long before accepting again, ms. */
 const ACCEPT_PAUSE_MS = 100;
+/** Clients taken from the listener per report of it. */
+const ACCEPT_BATCH = 16;
 /** How often connect deadlines are checked, ms. */
 const DEADLINE_SCAN_MS = 50;
 /** Reads up to this many bytes are passed on as views made once per length (requests, short answers). */
@@ -498,10 +500,18 @@ export class FfiLoop {
   }
 
   /**
-   * One client per report of the listener: it stays reported while clients are queued, so this
-   * costs no accept4 that ends in EAGAIN, and relaying goes on between accepts under a storm.
+   * Clients queued on the listener, up to ACCEPT_BATCH per report, as pen takes them (until
+   * EAGAIN): one epoll_wait then serves several connections. The bound keeps relaying going
+   * between accepts under a storm; the listener stays reported while clients remain queued.
    */
   private acceptFrom(listening: Listening): void {
+    for (let taken = 0; taken < ACCEPT_BATCH; taken++) {
+      if (!this.acceptOne(listening) || this.stopped || !this.listeners.has(listening.fd)) return;
+    }
+  }
+
+  /** Takes one client; false when none was waiting or the listener must rest. */
+  private acceptOne(listening: Listening): boolean {
     const libc = this.libc;
     this.lengthBuffer.writeUInt32LE(this.addressBuffer.length, 0);
     const fd = libc.accept4(listening.fd, this.addressBuffer, this.lengthBuffer, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -512,17 +522,18 @@ export class FfiLoop {
         this.ctl(EPOLL_CTL_DEL, listening.fd, 0);
         this.acceptPausedUntil = Date.now() + ACCEPT_PAUSE_MS;
       }
-      return;
+      return false;
     }
     if (fd >= this.tableSize) {
       libc.close(fd);
-      return;
+      return true;
     }
     const side = new FfiSide(this, fd, this.peerAddress(this.addressBuffer), this.addressBuffer.readUInt16BE(2));
     this.sides[fd] = side;
     // Registered now, read once the owner starts reading: what arrives meanwhile is remembered.
     this.register(fd, SOCKET_EVENTS);
     listening.accept(side);
+    return true;
   }
 
   /** The sockaddr for a backend; null when the host is not an address. */
