@@ -5,7 +5,7 @@ import { sendBody } from '../http';
 const CHUNK = 64 << 10;
 /** Bytes the response may queue for a slow client before the table is read on: the bound on what a streamed answer holds. */
 const QUEUE_BYTES = 256 << 10;
-/** A client that takes none of the queued bytes for this long is cut off: it holds a slot for large answers. */
+/** A client that takes none of the queued bytes for this long is cut off, by default: it holds a slot for large answers. */
 export const SEND_TIMEOUT_MS = 30_000;
 /** The most a streamed answer may take from its first byte to its last, however steadily the client reads. */
 export const ANSWER_TIME_LIMIT_MS = 10 * 60_000;
@@ -29,9 +29,7 @@ export class AnswerStream {
   constructor(
     private readonly res: http.ServerResponse,
     private readonly head: boolean,
-    private readonly contentType: string,
-    private readonly headers: Record<string, string>,
-    private readonly keepAtMost: number,
+    private readonly options: { contentType: string; headers: Record<string, string>; keepAtMost: number; sendTimeoutMs: number },
   ) {
     // A client may have gone while the answer waited for its slot.
     this.gone = !res.socket || res.socket.destroyed;
@@ -63,7 +61,7 @@ export class AnswerStream {
       if (last.length === 0 && emptyStatus === 204) {
         this.res.writeHead(204);
         this.res.end();
-      } else sendBody(this.res, this.head, this.contentType, answer ?? last, this.headers);
+      } else sendBody(this.res, this.head, this.options.contentType, answer ?? last, this.options.headers);
       return answer;
     }
     this.res.end(this.head ? undefined : last);
@@ -75,7 +73,7 @@ export class AnswerStream {
     const bytes = Buffer.from(this.text);
     this.text = '';
     this.bytes += bytes.length;
-    if (this.kept && this.bytes <= this.keepAtMost) this.kept.push(bytes);
+    if (this.kept && this.bytes <= this.options.keepAtMost) this.kept.push(bytes);
     else this.kept = null;
     return bytes;
   }
@@ -83,7 +81,7 @@ export class AnswerStream {
   private write(bytes: Buffer): void {
     if (!this.started) {
       // No length: the answer's end is not known yet (chunked, or the end of the connection for HTTP/1.0).
-      this.res.writeHead(200, { 'Content-Type': this.contentType, ...this.headers });
+      this.res.writeHead(200, { 'Content-Type': this.options.contentType, ...this.options.headers });
       this.started = true;
     }
     if (!this.head) this.res.write(bytes);
@@ -91,13 +89,14 @@ export class AnswerStream {
 
   /** Waits for the client to take the queue; a client that stalls or outlasts the answer's time limit is cut off. */
   private drained(): Promise<boolean> {
-    const wait = Math.min(SEND_TIMEOUT_MS, this.deadline - Date.now());
+    const wait = Math.min(this.options.sendTimeoutMs, this.deadline - Date.now());
     return new Promise((resolve) => {
       const done = (ok: boolean) => {
         clearTimeout(timer);
         this.res.off('drain', onDrain);
         this.res.off('close', onClose);
-        if (!ok && !this.gone) this.res.destroy();
+        // Reset, not closed: a close would wait behind the bytes the kernel still holds for the client.
+        if (!ok && !this.gone) this.res.socket?.resetAndDestroy();
         resolve(ok);
       };
       const onDrain = () => done(true);

@@ -175,7 +175,7 @@ function limits(request: SearchRequest): { start: number; end: number | undefine
   return { start, end: request.numToReturn === null ? undefined : start + Math.max(request.numToReturn, 0) };
 }
 
-/** A query ready to run: streamed when answering it at once would hold more of the table than STREAM_FROM_BYTES. */
+/** A query ready to run: streamed when answering it at once would hold too much of the table. */
 export interface QueryPlan {
   ctx: Context;
   query: QueryNode;
@@ -184,9 +184,9 @@ export interface QueryPlan {
 }
 
 /**
- * Table bytes of the postings a query reads at once: every term looked up in the whole index
- * (the terms of an AND after the first only filter its hits). Past this, the answer is streamed:
- * a `*` reads the whole table, which held in memory costs several times its size.
+ * Table bytes of the postings a query reads at once, by default: every term looked up in the
+ * whole index (the terms of an AND after the first only filter its hits). Past this, the answer
+ * is streamed: a `*` reads the whole table, which held in memory costs several times its size.
  */
 export const STREAM_FROM_BYTES = 4 << 20;
 
@@ -214,12 +214,12 @@ function lookups(node: QueryNode, within: boolean, out: string[]): string[] {
   return out;
 }
 
-/** How a parsed query is to be answered: at once, or streamed a package at a time. */
-export async function planQuery(index: PublisherIndex, query: QueryNode, request: SearchRequest): Promise<QueryPlan> {
+/** How a parsed query is to be answered: at once, or streamed a package at a time when it reads more than `streamFrom` bytes of the table. */
+export async function planQuery(index: PublisherIndex, query: QueryNode, request: SearchRequest, streamFrom = STREAM_FROM_BYTES): Promise<QueryPlan> {
   const ctx: Context = { index, caseSensitive: request.caseSensitive, tokens: new Map(), find: (term, fields) => searchIndex(ctx, term, fields) };
   let bytes = 0;
   for (const term of lookups(query, false, [])) bytes += onlyWildcards(term) ? index.tableBytes('all') : index.tableBytes(await tokensOf(ctx, term));
-  return { ctx, query, request, streamed: bytes > STREAM_FROM_BYTES };
+  return { ctx, query, request, streamed: bytes > streamFrom };
 }
 
 /** Runs a planned query at once and applies the request's start point and count. */

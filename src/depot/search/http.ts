@@ -99,8 +99,8 @@ async function answerOf(r: Request, plans: QueryPlan[]): Promise<Buffer> {
  * The same answer written as it is formed: a query planned as streamed is answered a slice of the
  * package table at a time, the others at once. Offered to the cache when it fits it.
  */
-async function streamAnswer(r: Request, plans: QueryPlan[], cache: AnswerCache, key: string, maxAge: number): Promise<void> {
-  const out = new AnswerStream(r.res, r.head, SEARCH_TEXT, cacheHeaders(maxAge), cache.maxBytes);
+async function streamAnswer(r: Request, plans: QueryPlan[], cache: AnswerCache, key: string, maxAge: number, sendTimeoutMs: number): Promise<void> {
+  const out = new AnswerStream(r.res, r.head, { contentType: SEARCH_TEXT, headers: cacheHeaders(maxAge), keepAtMost: cache.maxBytes, sendTimeoutMs });
   // One query's v1 answer begins with the header line only when it has a hit.
   let headed = r.version === 1 && plans.length > 1;
   if (headed) out.add(V1_HEADER);
@@ -125,17 +125,24 @@ async function streamAnswer(r: Request, plans: QueryPlan[], cache: AnswerCache, 
   if (answer) cache.offer(key, answer);
 }
 
-/** Runs the writing of a streamed answer when a slot for one is free (or refuses it: see SearchService). */
-export type StreamGate = (answer: () => Promise<void>) => Promise<void>;
+/** What makes an answer large, and how large answers are written. */
+export interface Streaming {
+  /** Table bytes a query may read at once; an answer with a query reading more is streamed. */
+  from: number;
+  /** Runs the writing of a streamed answer when a slot for one is free (or refuses it: see SearchService). */
+  gate(answer: () => Promise<void>): Promise<void>;
+  /** How long a client may take none of a streamed answer's queued bytes before it is cut off. */
+  sendTimeoutMs: number;
+}
 
 /**
  * search/0 (one token, plain lines) and search/1 (queries in the v1 header form, by GET or a
  * POSTed form of several). 204 when one query finds nothing, 503 while search is off or before
  * the first index is built, 404 for a malformed header, 400 for query text that does not parse.
  * Answers come from `cache` when the same queries were answered from the same index before (twice: see AnswerCache).
- * An answer that would hold much of the index at once is streamed, through `gate`.
+ * An answer that would read much of the token table at once is streamed (see Streaming).
  */
-export async function searchOperation(r: Request, indexes: SearchIndexes, cache: AnswerCache, pub: string, maxAge: number, gate: StreamGate): Promise<void> {
+export async function searchOperation(r: Request, indexes: SearchIndexes, cache: AnswerCache, pub: string, maxAge: number, streaming: Streaming): Promise<void> {
   try {
     let texts: string[];
     if (r.version === 0) {
@@ -155,8 +162,8 @@ export async function searchOperation(r: Request, indexes: SearchIndexes, cache:
     let body = cache.get(key);
     if (body === undefined) {
       const plans: QueryPlan[] = [];
-      for (const { request, query } of requests) plans.push(await planQuery(index, query, request));
-      if (plans.some((plan) => plan.streamed)) return await gate(() => streamAnswer(r, plans, cache, key, maxAge));
+      for (const { request, query } of requests) plans.push(await planQuery(index, query, request, streaming.from));
+      if (plans.some((plan) => plan.streamed)) return await streaming.gate(() => streamAnswer(r, plans, cache, key, maxAge, streaming.sendTimeoutMs));
       body = await answerOf(r, plans);
       cache.offer(key, body);
     }

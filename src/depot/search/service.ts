@@ -4,6 +4,8 @@ import { safeDecode, searchUnavailable } from '../http';
 import type { Repository } from '../repository';
 import type { Request } from '../request';
 import { AnswerCache } from './answer-cache';
+import { SEND_TIMEOUT_MS } from './answer-stream';
+import { STREAM_FROM_BYTES } from './engine';
 import { searchOperation } from './http';
 import { SearchIndexes } from './store';
 
@@ -19,7 +21,7 @@ const SEARCHES_AT_ONCE = 2;
 /** Pattern searches run at once, apart from the others: one may touch every token. */
 const PATTERN_SEARCHES_AT_ONCE = 1;
 
-/** Large search answers (see STREAM_FROM_BYTES) written at once, by default: each holds a slice of the table and of its answer. */
+/** Large search answers written at once, by default: each holds a slice of the table and of its answer. */
 export const DEFAULT_SEARCH_STREAMS = 2;
 /** Large answers waiting for a slot, per slot: more are refused at once. */
 const STREAM_WAITERS_PER_SLOT = 2;
@@ -27,6 +29,14 @@ const STREAM_WAITERS_PER_SLOT = 2;
 const STREAM_WAIT_MS = 30_000;
 /** What a refused large answer tells the client to wait, in seconds. */
 const STREAM_RETRY_AFTER = '10';
+
+/** What depot.conf sets of search (see the depot's usage). */
+export interface SearchOptions {
+  cacheMiB?: number;
+  streams?: number;
+  streamFromKiB?: number;
+  sendTimeoutSeconds?: number;
+}
 
 /** At most `limit` tasks at a time, the rest in order of arrival. */
 class Lane {
@@ -106,10 +116,15 @@ export class SearchService {
   /** Large answers: written a slice at a time, apart from the lanes, which they leave once planned. */
   private readonly streams: StreamSlots;
 
-  constructor(indexDir: string, log: Logger, cacheMiB = DEFAULT_SEARCH_CACHE_MIB, streams = DEFAULT_SEARCH_STREAMS) {
+  private readonly streamFrom: number;
+  private readonly sendTimeoutMs: number;
+
+  constructor(indexDir: string, log: Logger, options: SearchOptions = {}) {
     this.indexes = new SearchIndexes(indexDir, log);
-    this.answers = new AnswerCache(cacheMiB * 1024 * 1024);
-    this.streams = new StreamSlots(streams);
+    this.answers = new AnswerCache((options.cacheMiB ?? DEFAULT_SEARCH_CACHE_MIB) * 1024 * 1024);
+    this.streams = new StreamSlots(options.streams ?? DEFAULT_SEARCH_STREAMS);
+    this.streamFrom = options.streamFromKiB === undefined ? STREAM_FROM_BYTES : options.streamFromKiB * 1024;
+    this.sendTimeoutMs = options.sendTimeoutSeconds === undefined ? SEND_TIMEOUT_MS : options.sendTimeoutSeconds * 1000;
   }
 
   async answer(r: Request, pub: string, maxAge: number): Promise<void> {
@@ -117,10 +132,11 @@ export class SearchService {
     const leave = await lane.enter();
     try {
       // A large answer gives its lane back: a slow client of one must not hold up other searches.
-      await searchOperation(r, this.indexes, this.answers, pub, maxAge, (answer) => {
+      const gate = (answer: () => Promise<void>) => {
         leave();
         return this.streams.run(r.version, answer);
-      });
+      };
+      await searchOperation(r, this.indexes, this.answers, pub, maxAge, { from: this.streamFrom, gate, sendTimeoutMs: this.sendTimeoutMs });
     } finally {
       leave();
     }
