@@ -44,6 +44,7 @@ export class AnswerStream {
   async flush(): Promise<boolean> {
     if (this.gone) return false;
     if (this.text.length < CHUNK) return true;
+    if (Date.now() > this.deadline) return this.cutOff();
     this.write(this.take());
     if (this.res.writableLength <= QUEUE_BYTES) return true;
     return this.drained();
@@ -87,6 +88,14 @@ export class AnswerStream {
     if (!this.head) this.res.write(bytes);
   }
 
+  /** Ends the connection of a client that is too slow; false, for flush to answer. */
+  private cutOff(): false {
+    // Reset, not closed: a close would wait behind the bytes the kernel still holds for the client.
+    if (!this.gone) this.res.socket?.resetAndDestroy();
+    this.gone = true;
+    return false;
+  }
+
   /** Waits for the client to take the queue; a client that stalls or outlasts the answer's time limit is cut off. */
   private drained(): Promise<boolean> {
     const wait = Math.min(this.options.sendTimeoutMs, this.deadline - Date.now());
@@ -95,9 +104,7 @@ export class AnswerStream {
         clearTimeout(timer);
         this.res.off('drain', onDrain);
         this.res.off('close', onClose);
-        // Reset, not closed: a close would wait behind the bytes the kernel still holds for the client.
-        if (!ok && !this.gone) this.res.socket?.resetAndDestroy();
-        resolve(ok);
+        resolve(ok || this.cutOff());
       };
       const onDrain = () => done(true);
       const onClose = () => done(false);
