@@ -2,6 +2,7 @@ import { parseAction } from '../manifest';
 import { Glob, hasWildcard, onlyWildcards } from '../glob';
 import { byCodePoint, type Posting, type PublisherIndex } from './publisher-index';
 import { RETURN_ACTIONS, returnTypeOf, type Fields, type QueryNode, type SearchRequest } from './query';
+import { SearchUnavailable } from './store';
 import { indexEntries } from './tokens';
 
 /** An action a query found: which package, which action line, and the value to show. */
@@ -286,7 +287,7 @@ export async function streamQuery(plan: QueryPlan, emit: (part: SearchResult) =>
     }
   }
   const wantActions = returnTypeOf(query) === RETURN_ACTIONS;
-  await ctx.index.eachPackage(async (slice) => {
+  const read = await ctx.index.eachPackage(async (slice) => {
     const hits: ActionHit[] = [];
     const fmris: string[] = [];
     for (const { fmri, postings } of slice) {
@@ -310,4 +311,6 @@ export async function streamQuery(plan: QueryPlan, emit: (part: SearchResult) =>
     const more = await emit(wantActions ? { kind: 'actions', hits } : { kind: 'packages', fmris });
     return more && left > 0;
   });
+  // An answer cut short is never sent as if whole: the connection is reset instead.
+  if (!read) throw new SearchUnavailable('The search index was replaced while this answer was read; ask again.');
 }

@@ -120,8 +120,9 @@ export const packageTableOf = (table: string) => table.replace(/\.tokens$/, '.pa
 /** One table file of an index, open while the index is in use, closed after its last read once the index is retired. */
 class TableFile {
   private fd: number | null = null;
-  /** Reads under way in the thread pool: the file is closed after the last. */
+  /** Reads under way in the thread pool, and readers holding the file open (see hold): the file is closed after the last. */
   private poolReads = 0;
+  private holds = 0;
   private retired = false;
 
   constructor(readonly file: string) {}
@@ -187,8 +188,23 @@ class TableFile {
     this.closeIfRetired();
   }
 
+  /**
+   * Keeps the file open until `release`, retired or not: a reader of many slices goes on reading the
+   * table it began with when a newer index replaces it and its file is removed. False when the table is gone.
+   */
+  hold(): boolean {
+    if (this.open() === null) return false;
+    this.holds++;
+    return true;
+  }
+
+  release(): void {
+    this.holds--;
+    this.closeIfRetired();
+  }
+
   private closeIfRetired(): void {
-    if (!this.retired || this.poolReads > 0 || this.fd === null) return;
+    if (!this.retired || this.poolReads > 0 || this.holds > 0 || this.fd === null) return;
     fs.closeSync(this.fd);
     this.fd = null;
   }
@@ -382,9 +398,19 @@ export class PublisherIndex {
    * Every package's postings, a package at a time in rank order (code point order of the names)
    * from rank `fromRank` on, read from the package table a slice at a time: `visit` gets the
    * packages of one slice, decoded, and says whether to go on. Only a slice is held at once (or
-   * one package, when it alone is larger). Resolves false when the table is gone.
+   * one package, when it alone is larger). Resolves false when the table is gone; the table is
+   * held open meanwhile, so an index replaced during the reading is read to its end.
    */
   async eachPackage(visit: (slice: Array<{ fmri: number; postings: Map<string, Posting[]> }>) => Promise<boolean>): Promise<boolean> {
+    if (!this.packageFile.hold()) return false;
+    try {
+      return await this.eachPackageHeld(visit);
+    } finally {
+      this.packageFile.release();
+    }
+  }
+
+  private async eachPackageHeld(visit: (slice: Array<{ fmri: number; postings: Map<string, Posting[]> }>) => Promise<boolean>): Promise<boolean> {
     this.ranks();
     const byRank = this.byRank!;
     const starts = this.packageStarts;
