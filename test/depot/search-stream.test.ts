@@ -205,3 +205,24 @@ describe(`streamed search answers: the depot's memory with ${PACKAGES} packages`
     }
   });
 });
+
+describe('streamed search answers: their settings in depot.conf', () => {
+  const depot = new DepotHarness();
+  after(() => depot.stop());
+
+  it('a setting out of its range is refused, naming the key and what it takes', async () => {
+    const config = path.join(depot.root, 'depot.conf');
+    const cases: Array<[string, number, RegExp]> = [
+      ['searchStreams', 0, /"searchStreams" must be a whole number of large search answers sent at once, from 1 to 64, not 0/],
+      ['searchStreams', 2.5, /"searchStreams" must be .* not 2\.5/],
+      ['searchStreamFromKiB', -1, /"searchStreamFromKiB" must be a whole number of KiB from 0 \(every search streamed\) to 1048576, not -1/],
+      ['searchSendTimeout', 0, /"searchSendTimeout" must be a whole number of seconds from 1 to 3600, not 0/],
+    ];
+    for (const [key, value, message] of cases) {
+      fs.writeFileSync(config, JSON.stringify({ [key]: value }));
+      const ran = await depot.run(['-f', '-c', config, '-d', depot.root]);
+      assert.notEqual(ran.code, 0, `${key}: ${value}`);
+      assert.match(ran.stderr, message);
+    }
+  });
+});
