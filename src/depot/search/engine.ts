@@ -25,7 +25,7 @@ interface Context {
   /** Where a term's hits come from: the whole index, or one package's postings when an answer is streamed. */
   find(term: string, fields: Fields): Promise<ActionHit[]>;
   /** The tokens of each term looked up, found once per query. */
-  tokens: Map<string, Promise<string[]>>;
+  tokens: Map<string, Promise<number[]>>;
 }
 
 const isWildcardField = (v: string) => v === '' || v === '*';
@@ -42,15 +42,16 @@ function fieldFilter(fields: Fields): (actionType: string, key: string, fmri: st
 const GLOB_SLICE = 10_000;
 
 /**
- * The tokens of the index a term names. A pattern is tried only on the tokens that begin with its
+ * The tokens of the index a term names, by number. A pattern is tried only on the tokens that begin with its
  * literal prefix (a range found by binary search) and hold every character it names (a mask
  * compared per token), in slices between which other requests are served.
  */
-async function matchingTokens(index: PublisherIndex, term: string, caseSensitive: boolean): Promise<string[]> {
-  if (onlyWildcards(term)) return index.sortedTokens;
+async function matchingTokens(index: PublisherIndex, term: string, caseSensitive: boolean): Promise<number[]> {
+  if (onlyWildcards(term)) return Array.from(index.sortedTokens.keys());
   if (!hasWildcard(term)) {
     if (!caseSensitive) return index.caseInsensitive(term);
-    return index.has(term) ? [term] : [];
+    const n = index.find(term);
+    return n >= 0 ? [n] : [];
   }
   const glob = new Glob(term, caseSensitive);
   const tokens = index.sortedTokens;
@@ -58,19 +59,19 @@ async function matchingTokens(index: PublisherIndex, term: string, caseSensitive
   const need = glob.requiredMask;
   const candidates = glob.literalPrefix ? index.withPrefix(glob.literalPrefix, caseSensitive) : null;
   const count = candidates ? candidates.length : tokens.length;
-  const out: string[] = [];
+  const out: number[] = [];
   for (let i = 0; i < count; i += GLOB_SLICE) {
     if (i > 0) await new Promise((resolve) => setImmediate(resolve));
     for (let j = i; j < Math.min(i + GLOB_SLICE, count); j++) {
       const t = candidates ? candidates[j]! : j;
-      if ((masks[t]! & need) === need && glob.test(tokens[t]!)) out.push(tokens[t]!);
+      if ((masks[t]! & need) === need && glob.test(tokens[t]!)) out.push(t);
     }
   }
   return out;
 }
 
 /** matchingTokens, once per term and query. */
-function tokensOf(ctx: Context, term: string): Promise<string[]> {
+function tokensOf(ctx: Context, term: string): Promise<number[]> {
   let found = ctx.tokens.get(term);
   if (!found) ctx.tokens.set(term, (found = matchingTokens(ctx.index, term, ctx.caseSensitive)));
   return found;
@@ -282,7 +283,7 @@ export async function streamQuery(plan: QueryPlan, emit: (part: SearchResult) =>
     if (members.has(term)) continue;
     if (onlyWildcards(term)) members.set(term, () => true);
     else {
-      const set = new Set(await tokensOf(ctx, term));
+      const set = new Set(Array.from(await tokensOf(ctx, term), (n) => ctx.index.sortedTokens[n]!));
       members.set(term, (token) => set.has(token));
     }
   }

@@ -245,7 +245,7 @@ export class PublisherIndex {
   }
 
   /** The number of a token in sortedTokens, or -1. */
-  private find(token: string): number {
+  find(token: string): number {
     let lo = 0;
     let hi = this.sortedTokens.length - 1;
     while (lo <= hi) {
@@ -256,10 +256,6 @@ export class PublisherIndex {
       else hi = mid - 1;
     }
     return -1;
-  }
-
-  has(token: string): boolean {
-    return this.find(token) >= 0;
   }
 
   private lowerCaseOrder(): Int32Array {
@@ -339,10 +335,10 @@ export class PublisherIndex {
     return this.rankOf;
   }
 
-  /** Tokens equal to `term` ignoring case: the common query, found by a binary search. */
-  caseInsensitive(term: string): string[] {
+  /** The numbers of the tokens equal to `term` ignoring case: the common query, found by a binary search. */
+  caseInsensitive(term: string): number[] {
     const wanted = term.toLowerCase();
-    return [...this.withPrefix(term, false)].map((i) => this.sortedTokens[i]!).filter((t) => t.toLowerCase() === wanted);
+    return [...this.withPrefix(term, false)].filter((i) => this.sortedTokens[i]!.toLowerCase() === wanted);
   }
 
   /** The character mask of every token, in token order: a pattern skips most tokens on it alone. */
@@ -352,13 +348,13 @@ export class PublisherIndex {
   }
 
   /**
-   * The postings of these tokens, read from the table; tokens next to each other in the table
+   * The postings of these tokens (by number), read from the table; tokens next to each other in the table
    * are read together, READ_SLICE at a time. A table that vanished (replaced by a newer index)
    * yields nothing.
    * `withLines` false leaves out what only actions need: the shown value and the lines.
    */
-  async postings(tokens: string[], withLines = true): Promise<Map<string, Posting[]>> {
-    const numbers = tokens.map((t) => this.find(t)).filter((n) => n >= 0).sort((x, y) => x - y);
+  async postings(tokens: number[], withLines = true): Promise<Map<string, Posting[]>> {
+    const numbers = [...tokens].sort((x, y) => x - y);
     const out = new Map<string, Posting[]>();
     let sinceTurn = 0;
     for (let i = 0; i < numbers.length; ) {
@@ -383,14 +379,11 @@ export class PublisherIndex {
     return out;
   }
 
-  /** Bytes of the token table these tokens' lines take: what a query on them would read. */
-  tableBytes(tokens: string[] | 'all'): number {
+  /** Bytes of the token table these tokens' lines take (by number): what a query on them would read. */
+  tableBytes(tokens: number[] | 'all'): number {
     if (tokens === 'all') return this.starts[this.starts.length - 1]!;
     let bytes = 0;
-    for (const token of tokens) {
-      const n = this.find(token);
-      if (n >= 0) bytes += this.starts[n + 1]! - this.starts[n]!;
-    }
+    for (const n of tokens) bytes += this.starts[n + 1]! - this.starts[n]!;
     return bytes;
   }
 
