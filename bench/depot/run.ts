@@ -20,6 +20,7 @@ import { buildFlavor } from '../../src/builder/build';
 import { layout, loadFlavor } from '../../src/flavor';
 import { FIXTURES_DIR } from '../../tools/places';
 import { pkgQuote } from '../../src/depot/fmri';
+import { DEFAULT_SEARCH_STREAMS } from '../../src/depot/search/service';
 import { generateRepository, type PackageSpec } from '../../tools/repogen/generate';
 import { syntheticRepository } from '../../tools/repogen/synthetic';
 import { BenchProcesses, cpuTimes, fmt, loadAverage, peakRssMiB, ratio, wrkMs } from '../support/processes';
@@ -39,6 +40,10 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
  */
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SEARCH_PACKAGES = Number(process.env.BENCH_SEARCH_PACKAGES ?? 10000);
+/** Clients asking the match-all search at once: as many as the depot streams large answers to by default. */
+const MATCH_ALL_CLIENTS = DEFAULT_SEARCH_STREAMS;
+/** Answers each of those clients asks for, one after the other. */
+const MATCH_ALL_ROUNDS = 3;
 /** The parts of the benchmark, each run unless BENCH_CASES names others. */
 const ALL_PARTS = ['files', 'sample', 'search'] as const;
 const PARTS = new Set((process.env.BENCH_CASES ?? ALL_PARTS.join(',')).split(',').map((p) => p.trim()));
@@ -117,6 +122,41 @@ function status(port: number, urlPath: string): Promise<number> {
 }
 
 /** The body of an answer ('' on error). */
+/** One answer read through and dropped: its size in bytes and how long it took (ms). */
+function drain(port: number, urlPath: string): Promise<{ bytes: number; ms: number }> {
+  const started = process.hrtime.bigint();
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path: urlPath, agent: false }, (res) => {
+      let bytes = 0;
+      res.on('data', (d: Buffer) => (bytes += d.length));
+      res.on('end', () => (res.statusCode === 200 ? resolve({ bytes, ms: Number(process.hrtime.bigint() - started) / 1e6 }) : reject(new Error(`${urlPath}: ${res.statusCode}`))));
+    });
+    req.on('error', reject);
+    req.setTimeout(120000, () => req.destroy(new Error(`${urlPath}: no answer in 120 s`)));
+  });
+}
+
+/**
+ * `clients` loops each asking `rounds` times for an answer too long for wrk's runs (a match-all
+ * search takes seconds): the rate over the whole, and the median time per answer.
+ */
+async function answersInLoops(port: number, urlPath: string, clients: number, rounds: number): Promise<{ rps: number; p50: number; bytes: number; requests: number }> {
+  const started = Date.now();
+  const times: number[] = [];
+  let bytes = 0;
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      for (let i = 0; i < rounds; i++) {
+        const one = await drain(port, urlPath);
+        times.push(one.ms);
+        bytes = one.bytes;
+      }
+    }),
+  );
+  times.sort((a, b) => a - b);
+  return { rps: times.length / ((Date.now() - started) / 1000), p50: times[Math.floor(times.length / 2)]!, bytes, requests: times.length };
+}
+
 function body(port: number, urlPath: string): Promise<string> {
   return new Promise((resolve) => {
     const req = http.get({ host: '127.0.0.1', port, path: urlPath, agent: false }, (res) => {
@@ -510,13 +550,26 @@ async function searchPart(build: OurBuild): Promise<string[]> {
   const normal = searches[0]!;
   const beside = await pestered(again.port, 'glob', () => wrk(again.port, normal[1], 10));
   process.stderr.write(`search ${normal[0]} beside pathological globs: ${fmt(beside.rps)} req/s p50 ${fmt(beside.p50, 2)} ms p99 ${fmt(beside.p99, 2)} ms\n`);
-  const searchRss = peakRssMiB(again.child.pid!);
+  const searchRss = peakRssMiB(searchPid);
+  // A query matching every posting, its answer streamed, by as many clients as the depot streams
+  // answers to at once (searchStreams): its own peak RSS, apart from the target above.
+  const before = cpuTimes(searchPid);
+  const all = await answersInLoops(again.port, query('*'), MATCH_ALL_CLIENTS, MATCH_ALL_ROUNDS);
+  const after = cpuTimes(searchPid);
+  const allCpu = `${fmt((after.user - before.user) / 1000 / all.requests)} + ${fmt((after.sys - before.sys) / 1000 / all.requests)}`;
+  const matchAllRss = peakRssMiB(searchPid);
+  process.stderr.write(`search match-all: ${all.bytes} bytes, ${fmt(all.rps, 2)} req/s p50 ${fmt(all.p50, 0)} ms, CPU ${allCpu} ms/query, peak RSS ${fmt(matchAllRss, 1)} MiB\n`);
   const lines: string[] = [];
   lines.push(`search/1 on ${SEARCH_PACKAGES} packages (generated in ${generateMs} ms; first answer ${indexMs} ms after start, index built; ${warmMs} ms after a restart, index loaded from disk; peak RSS ${fmt(searchRss, 1)} MiB), wrk -c10:`, '');
   lines.push('| query | hits | req/s | p50 ms | p99 ms | CPU µs/query (user + system) |');
   lines.push('|---|---:|---:|---:|---:|---:|');
   for (const s of searchRows) lines.push(`| ${s.label} | ${s.hits} | ${fmt(s.m.rps)} | ${fmt(s.m.p50, 2)} | ${fmt(s.m.p99, 2)} | ${s.cpuUs} |`);
   lines.push(`| ${normal[0]}, beside 4 loops of a 60-star glob (\`pester.ts glob\`) | ${searchRows[0]!.hits} | ${fmt(beside.rps)} | ${fmt(beside.p50, 2)} | ${fmt(beside.p99, 2)} | – |`);
+  lines.push('');
+  lines.push(
+    `Match-all (\`*\`, actions; an answer of ${fmt(all.bytes / 2 ** 20, 1)} MiB, streamed), ${MATCH_ALL_CLIENTS} clients asking ${MATCH_ALL_ROUNDS} times each: ` +
+      `${fmt(all.rps, 2)} req/s, p50 ${fmt(all.p50, 0)} ms, CPU ${allCpu} ms/query (user + system); peak RSS after it ${fmt(matchAllRss, 1)} MiB.`,
+  );
   return lines;
 }
 

@@ -33,8 +33,13 @@ const USAGE = `usage: depot [-f] [-S] [-E] [-a ADDRESS] [-p PORT] [-c CONFIG] [-
               {"address": "127.0.0.1", "port": 10080, "search": true,
                "repositories": [{"path": "/srv/repo", "prefix": "main"}],
                "tls": false, "tlsCert": FILE, "tlsKey": FILE, "adminOverHttp": false,
-               "cacheMiB": 32, "searchCacheMiB": 2}  (memory for repository files and
-              for search answers kept to answer from; searchCacheMiB 0 keeps none)
+               "cacheMiB": 32, "searchCacheMiB": 2, "searchStreams": 2,
+               "searchStreamFromKiB": 4096, "searchSendTimeout": 30}  (memory for repository
+              files and for search answers kept to answer from, searchCacheMiB 0 keeping
+              none; large search answers, such as '*', sent at once: more wait briefly,
+              then get 503 with Retry-After; a search reading more of the index than
+              searchStreamFromKiB is a large answer, streamed; seconds a client of one may
+              take no bytes before it is cut off)
   -d DIR[=PREFIX]  serve the repository DIR (repeatable; replaces the file's list)
 Long forms: --foreground, --no-search, --tls, --address, --port, --config, --repository, --help.
 SIGHUP re-reads the repository list and the certificate without dropping connections.`;
@@ -63,10 +68,16 @@ interface ConfigFile {
   adminOverHttp?: boolean;
   cacheMiB?: number;
   searchCacheMiB?: number;
+  searchStreams?: number;
+  searchStreamFromKiB?: number;
+  searchSendTimeout?: number;
 }
 
 const CONFIG_KEYS: Record<keyof ConfigFile, 'string' | 'number' | 'boolean' | 'list'> = {
   address: 'string', port: 'number', search: 'boolean', repositories: 'list', tls: 'boolean', tlsCert: 'string', tlsKey: 'string', adminOverHttp: 'boolean', cacheMiB: 'number', searchCacheMiB: 'number',
+  searchStreams: 'number',
+  searchStreamFromKiB: 'number',
+  searchSendTimeout: 'number',
 };
 
 function parseOptions(argv: string[], layout: Layout): Options {
@@ -130,6 +141,15 @@ function readConfig(file: string, required: boolean): ConfigFile {
   }
   if (c.searchCacheMiB !== undefined && !(Number.isInteger(c.searchCacheMiB) && c.searchCacheMiB >= 0 && c.searchCacheMiB <= 65536)) {
     throw new Error(`${file}: "searchCacheMiB" must be a whole number of MiB from 0 (no cache) to 65536, not ${c.searchCacheMiB}`);
+  }
+  if (c.searchStreams !== undefined && !(Number.isInteger(c.searchStreams) && c.searchStreams >= 1 && c.searchStreams <= 64)) {
+    throw new Error(`${file}: "searchStreams" must be a whole number of large search answers sent at once, from 1 to 64, not ${c.searchStreams}`);
+  }
+  if (c.searchStreamFromKiB !== undefined && !(Number.isInteger(c.searchStreamFromKiB) && c.searchStreamFromKiB >= 0 && c.searchStreamFromKiB <= 1048576)) {
+    throw new Error(`${file}: "searchStreamFromKiB" must be a whole number of KiB from 0 (every search streamed) to 1048576, not ${c.searchStreamFromKiB}`);
+  }
+  if (c.searchSendTimeout !== undefined && !(Number.isInteger(c.searchSendTimeout) && c.searchSendTimeout >= 1 && c.searchSendTimeout <= 3600)) {
+    throw new Error(`${file}: "searchSendTimeout" must be a whole number of seconds from 1 to 3600, not ${c.searchSendTimeout}`);
   }
   return c;
 }
@@ -208,7 +228,7 @@ export async function main(argv: string[]): Promise<number> {
       let search: SearchService | null = null;
       if (FLAVORKIT_FEATURES.search && !o.noSearch && config.search !== false) {
         const service: typeof import('./search/service') = require('./search/service');
-        search = new service.SearchService(layout.files.searchIndex, ctx.log, config.searchCacheMiB);
+        search = new service.SearchService(layout.files.searchIndex, ctx.log, { cacheMiB: config.searchCacheMiB, streams: config.searchStreams, streamFromKiB: config.searchStreamFromKiB, sendTimeoutSeconds: config.searchSendTimeout });
       }
       if (!search) limitYoungGeneration();
       depot = new Depot({ mounts: () => mounts, log: ctx.log, accessLog: requestLog.write, admin, adminOverHttp, cacheMiB: config.cacheMiB, search });

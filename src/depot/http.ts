@@ -7,6 +7,8 @@ export class HttpError extends Error {
     readonly status: number,
     message: string,
     readonly contentType = 'text/html',
+    /** Headers the error answer carries besides its type and length (e.g. Retry-After). */
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }
@@ -27,7 +29,7 @@ const escapeHtml = (s: string) => s.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(
 export function sendError(res: http.ServerResponse, err: HttpError, head: boolean): void {
   const title = `${err.status} ${STATUS_TEXT[err.status] ?? ''}`.trim();
   const body = `<!DOCTYPE html>\n<html>\n<head><title>${title}</title></head>\n<body>\n<h2>${title}</h2>\n<p>${escapeHtml(err.message)}</p>\n</body>\n</html>\n`;
-  res.writeHead(err.status, { 'Content-Type': err.contentType, 'Content-Length': Buffer.byteLength(body) });
+  res.writeHead(err.status, { ...err.headers, 'Content-Type': err.contentType, 'Content-Length': Buffer.byteLength(body) });
   res.end(head ? undefined : body);
 }
 
@@ -265,6 +267,6 @@ export function safeDecode(text: string): string {
 }
 
 /** pkg.depotd's 503 for search: search/0 keeps the text type it had set, search/1 gets the HTML page. */
-export function searchUnavailable(version: number, message = 'Search functionality is temporarily unavailable.'): HttpError {
-  return new HttpError(503, message, version === 0 ? 'text/plain; charset=utf-8' : 'text/html');
+export function searchUnavailable(version: number, message = 'Search functionality is temporarily unavailable.', headers: Record<string, string> = {}): HttpError {
+  return new HttpError(503, message, version === 0 ? 'text/plain; charset=utf-8' : 'text/html', headers);
 }

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Logger } from '../../runtime';
 import { parseAction } from '../manifest';
 import type { Repository } from '../repository';
-import { byCodePoint, PublisherIndex, SEPARATOR, tableLine } from './publisher-index';
+import { byCodePoint, packageTableOf, PublisherIndex, SEPARATOR, tableLine } from './publisher-index';
 import { indexEntries, type IndexEntry } from './tokens';
 
 /** Memory `sort` may use before it spills to temporary files. */
@@ -25,10 +25,13 @@ function sortLines(input: string, output: string, tmpDir: string): Promise<void>
 class LineWriter {
   private pending: string[] = [];
   private size = 0;
+  /** Bytes of the lines added so far, written or not. */
+  written = 0;
   constructor(private readonly handle: fs.promises.FileHandle) {}
   async add(line: string): Promise<void> {
     this.pending.push(line);
     this.size += line.length;
+    this.written += Buffer.byteLength(line);
     if (this.size >= 64 << 10) await this.flush();
   }
   async flush(): Promise<void> {
@@ -43,12 +46,14 @@ class LineWriter {
 /**
  * Reads every manifest of the publisher's catalog, writes one line per posting, sorts the lines
  * into the token table `table` (through `sort`, so memory stays bounded whatever the repository)
- * and notes where each token begins. Temporary files go beside the table and are removed.
+ * and notes where each token begins. The lines as written, a package's together, are kept as the
+ * package table, with where each package begins. Temporary files go beside the table and are removed.
  */
 export async function buildIndex(repo: Repository, pub: string, source: string, log: Pick<Logger, 'warn'>, table: string): Promise<PublisherIndex> {
   await fs.promises.mkdir(path.dirname(table), { recursive: true, mode: 0o755 });
   const unsorted = `${table}.unsorted.tmp`;
   const fmris: string[] = [];
+  const packageStarts: number[] = [];
   try {
     const handle = await fs.promises.open(unsorted, 'w', 0o644);
     try {
@@ -65,6 +70,7 @@ export async function buildIndex(repo: Repository, pub: string, source: string, 
             continue;
           }
           const fmri = fmris.push(`${stem}@${version}`) - 1;
+          packageStarts.push(writer.written);
           // The postings of this package: one per (token, action type, key, value), with its lines.
           const found = new Map<string, { token: string; entry: IndexEntry; lines: string[]; lastLine: number }>();
           const lines = manifest.toString('utf8').split('\n');
@@ -87,10 +93,12 @@ export async function buildIndex(repo: Repository, pub: string, source: string, 
         }
       }
       await writer.flush();
+      packageStarts.push(writer.written);
     } finally {
       await handle.close();
     }
     await sortLines(unsorted, table, path.dirname(table));
+    await fs.promises.rename(unsorted, packageTableOf(table));
   } finally {
     await fs.promises.rm(unsorted, { force: true });
   }
@@ -116,5 +124,5 @@ export async function buildIndex(repo: Repository, pub: string, source: string, 
     rest = data.subarray(lineStart);
   }
   starts.push(position + rest.length);
-  return new PublisherIndex(source, fmris, tokens, starts, table);
+  return new PublisherIndex(source, fmris, tokens, starts, table, packageStarts);
 }

@@ -2,9 +2,9 @@ import { cacheHeaders, HttpError, safeDecode, searchUnavailable, sendBody } from
 import { attr, parseAction } from '../manifest';
 import type { Request } from '../request';
 import type { AnswerCache } from './answer-cache';
+import { AnswerStream } from './answer-stream';
 import { answerBytes, quoteValue } from './answer-text';
-import { runQuery, type SearchResult } from './engine';
-import type { PublisherIndex } from './publisher-index';
+import { planQuery, runQuery, streamQuery, type QueryPlan, type SearchResult } from './engine';
 import { parseQuery, parseSearchRequest, QueryHeaderError, QueryParseError, RETURN_ACTIONS, toPackages, type QueryNode, type SearchRequest } from './query';
 import { SearchUnavailable, type SearchIndexes } from './store';
 
@@ -80,14 +80,15 @@ function requestsOf(version: number, texts: string[]): ParsedRequest[] {
   }
 }
 
+const isEmpty = (res: SearchResult) => (res.kind === 'actions' ? res.hits.length : res.fmris.length) === 0;
+
 /** What an answer is: its body, empty for 204 (one search/1 query, no hits: a v1 body always begins with its header line). */
-async function answerOf(r: Request, index: PublisherIndex, requests: ParsedRequest[]): Promise<Buffer> {
+async function answerOf(r: Request, plans: QueryPlan[]): Promise<Buffer> {
   const results: SearchResult[] = [];
-  for (const { request, query } of requests) results.push(await runQuery(index, query, request));
-  const empty = (res: SearchResult) => (res.kind === 'actions' ? res.hits.length : res.fmris.length) === 0;
+  for (const plan of plans) results.push(await runQuery(plan));
   return answerBytes((out) => {
     if (r.version === 0) v0Lines(results[0]!, out);
-    else if (results.length > 1 || !empty(results[0]!)) {
+    else if (results.length > 1 || !isEmpty(results[0]!)) {
       out.add(V1_HEADER);
       results.forEach((res, i) => v1Lines(i, res, out));
     }
@@ -95,12 +96,53 @@ async function answerOf(r: Request, index: PublisherIndex, requests: ParsedReque
 }
 
 /**
+ * The same answer written as it is formed: a query planned as streamed is answered a slice of the
+ * package table at a time, the others at once. Offered to the cache when it fits it.
+ */
+async function streamAnswer(r: Request, plans: QueryPlan[], cache: AnswerCache, key: string, maxAge: number, sendTimeoutMs: number): Promise<void> {
+  const out = new AnswerStream(r.res, r.head, { contentType: SEARCH_TEXT, headers: cacheHeaders(maxAge), keepAtMost: cache.maxBytes, sendTimeoutMs });
+  // One query's v1 answer begins with the header line only when it has a hit.
+  let headed = r.version === 1 && plans.length > 1;
+  if (headed) out.add(V1_HEADER);
+  let going = true;
+  const emit = (qnum: number) => async (part: SearchResult) => {
+    if (r.version === 0) v0Lines(part, out);
+    else {
+      if (!headed && !isEmpty(part)) {
+        out.add(V1_HEADER);
+        headed = true;
+      }
+      v1Lines(qnum, part, out);
+    }
+    return (going = await out.flush());
+  };
+  for (let i = 0; i < plans.length && going; i++) {
+    const plan = plans[i]!;
+    if (plan.streamed) await streamQuery(plan, emit(i));
+    else await emit(i)(await runQuery(plan));
+  }
+  const answer = out.finish(r.version === 1 ? 204 : 200);
+  if (answer) cache.offer(key, answer);
+}
+
+/** What makes an answer large, and how large answers are written. */
+export interface Streaming {
+  /** Table bytes a query may read at once; an answer with a query reading more is streamed. */
+  from: number;
+  /** Runs the writing of a streamed answer when a slot for one is free (or refuses it: see SearchService). */
+  gate(answer: () => Promise<void>): Promise<void>;
+  /** How long a client may take none of a streamed answer's queued bytes before it is cut off. */
+  sendTimeoutMs: number;
+}
+
+/**
  * search/0 (one token, plain lines) and search/1 (queries in the v1 header form, by GET or a
  * POSTed form of several). 204 when one query finds nothing, 503 while search is off or before
  * the first index is built, 404 for a malformed header, 400 for query text that does not parse.
  * Answers come from `cache` when the same queries were answered from the same index before (twice: see AnswerCache).
+ * An answer that would read much of the token table at once is streamed (see Streaming).
  */
-export async function searchOperation(r: Request, indexes: SearchIndexes, cache: AnswerCache, pub: string, maxAge: number): Promise<void> {
+export async function searchOperation(r: Request, indexes: SearchIndexes, cache: AnswerCache, pub: string, maxAge: number, streaming: Streaming): Promise<void> {
   try {
     let texts: string[];
     if (r.version === 0) {
@@ -119,7 +161,10 @@ export async function searchOperation(r: Request, indexes: SearchIndexes, cache:
     const key = `${index.id} ${r.version} ${JSON.stringify(texts)}`;
     let body = cache.get(key);
     if (body === undefined) {
-      body = await answerOf(r, index, requests);
+      const plans: QueryPlan[] = [];
+      for (const { request, query } of requests) plans.push(await planQuery(index, query, request, streaming.from));
+      if (plans.some((plan) => plan.streamed)) return await streaming.gate(() => streamAnswer(r, plans, cache, key, maxAge, streaming.sendTimeoutMs));
+      body = await answerOf(r, plans);
       cache.offer(key, body);
     }
     if (r.version === 1 && body.length === 0) {

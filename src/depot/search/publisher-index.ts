@@ -16,7 +16,7 @@ export interface Posting {
 }
 
 /** Bumped whenever the stored form changes, so an old file is rebuilt, never misread. */
-export const FORMAT = 4;
+export const FORMAT = 5;
 
 /** Separates the fields of a line of the token table: below every printable byte. */
 export const SEPARATOR = '\x01';
@@ -114,6 +114,102 @@ let tableScratch = Buffer.allocUnsafe(64 << 10);
 
 let indexesMade = 0;
 
+/** The package table beside a token table: the same lines, a package's together, in the order the packages were read. */
+export const packageTableOf = (table: string) => table.replace(/\.tokens$/, '.packages');
+
+/** One table file of an index, open while the index is in use, closed after its last read once the index is retired. */
+class TableFile {
+  private fd: number | null = null;
+  /** Reads under way in the thread pool, and readers holding the file open (see hold): the file is closed after the last. */
+  private poolReads = 0;
+  private holds = 0;
+  private retired = false;
+
+  constructor(readonly file: string) {}
+
+  /**
+   * `length` bytes at `from`: from the page cache on the serving thread when it holds them, into a
+   * buffer shared by every table (to be used before anything else runs), else through the thread
+   * pool into a buffer of their own; null when the table is gone (replaced by a newer index).
+   * Bytes from the page cache come back at once, not as a promise: a turn of the microtask queue
+   * in between would let another read overwrite the shared buffer.
+   */
+  read(from: number, length: number): Buffer | null | Promise<Buffer | null> {
+    const cached = this.readCached(from, length);
+    if (cached === GONE) return null;
+    return cached ?? this.readThroughPool(from, length);
+  }
+
+  /** The table, opened at its first read; null when it is gone. */
+  private open(): number | null {
+    if (this.fd === null) {
+      try {
+        this.fd = fs.openSync(this.file, 'r');
+      } catch {
+        return null;
+      }
+    }
+    return this.fd;
+  }
+
+  /** The bytes when the page cache holds them; null when the disk would have to be read; GONE when the table is. */
+  private readCached(from: number, length: number): Buffer | null | typeof GONE {
+    const fd = this.open();
+    if (fd === null) return GONE;
+    if (length > tableScratch.length && length <= TABLE_SCRATCH_KEPT) tableScratch = Buffer.allocUnsafe(Math.min(Math.max(length, 2 * tableScratch.length), TABLE_SCRATCH_KEPT));
+    // The whole shared buffer is passed, not a view of it: readCached keeps what it needs per buffer.
+    const target = length <= tableScratch.length ? tableScratch : Buffer.allocUnsafe(length);
+    const read = readCached(fd, target, length, from);
+    const answer = read === length ? target.subarray(0, length) : read === 0 ? GONE : null;
+    this.closeIfRetired();
+    return answer;
+  }
+
+  private async readThroughPool(from: number, length: number): Promise<Buffer | null> {
+    const fd = this.open();
+    if (fd === null) return null;
+    const block = Buffer.allocUnsafe(length);
+    this.poolReads++;
+    try {
+      for (let got = 0; got < length; ) {
+        const read = await new Promise<number>((resolve) => fs.read(fd, block, got, length - got, from + got, (err, n) => resolve(err ? 0 : n)));
+        if (read === 0) return null;
+        got += read;
+      }
+      return block;
+    } finally {
+      this.poolReads--;
+      this.closeIfRetired();
+    }
+  }
+
+  retire(): void {
+    this.retired = true;
+    this.closeIfRetired();
+  }
+
+  /**
+   * Keeps the file open until `release`, retired or not: a reader of many slices goes on reading the
+   * table it began with when a newer index replaces it and its file is removed. False when the table is gone.
+   */
+  hold(): boolean {
+    if (this.open() === null) return false;
+    this.holds++;
+    return true;
+  }
+
+  release(): void {
+    this.holds--;
+    this.closeIfRetired();
+  }
+
+  private closeIfRetired(): void {
+    if (!this.retired || this.poolReads > 0 || this.holds > 0 || this.fd === null) return;
+    fs.closeSync(this.fd);
+    this.fd = null;
+  }
+}
+
 /**
  * The inverted index of one publisher of one repository, kept on disk and read as queries need
  * it. The token table is a file of lines (see tableLine) sorted by token; in memory are only the
@@ -127,12 +223,10 @@ export class PublisherIndex {
   private masks: Uint32Array | null = null;
   /** Unique to this index in this process: what was answered from it is told from a newer index's answers. */
   readonly id = ++indexesMade;
-  /** The table, open while the index is in use: a query reads it without opening it. */
-  private fd: number | null = null;
-  /** Reads of the table under way in the thread pool: the file is closed after the last. */
-  private poolReads = 0;
-  /** Replaced by a newer index: the table is closed once no read needs it. */
-  private retired = false;
+  /** The token table, open while the index is in use. */
+  private readonly tokenFile: TableFile;
+  /** The package table, open from the first query that reads it. */
+  private readonly packageFile: TableFile;
 
   constructor(
     readonly source: string,
@@ -143,10 +237,15 @@ export class PublisherIndex {
     private readonly starts: number[],
     /** The token table's path. */
     readonly table: string,
-  ) {}
+    /** Byte offset of each package's lines in the package table (by package number); one more entry: its length. */
+    private readonly packageStarts: number[],
+  ) {
+    this.tokenFile = new TableFile(table);
+    this.packageFile = new TableFile(packageTableOf(table));
+  }
 
   /** The number of a token in sortedTokens, or -1. */
-  private find(token: string): number {
+  find(token: string): number {
     let lo = 0;
     let hi = this.sortedTokens.length - 1;
     while (lo <= hi) {
@@ -157,10 +256,6 @@ export class PublisherIndex {
       else hi = mid - 1;
     }
     return -1;
-  }
-
-  has(token: string): boolean {
-    return this.find(token) >= 0;
   }
 
   private lowerCaseOrder(): Int32Array {
@@ -240,10 +335,10 @@ export class PublisherIndex {
     return this.rankOf;
   }
 
-  /** Tokens equal to `term` ignoring case: the common query, found by a binary search. */
-  caseInsensitive(term: string): string[] {
+  /** The numbers of the tokens equal to `term` ignoring case: the common query, found by a binary search. */
+  caseInsensitive(term: string): number[] {
     const wanted = term.toLowerCase();
-    return [...this.withPrefix(term, false)].map((i) => this.sortedTokens[i]!).filter((t) => t.toLowerCase() === wanted);
+    return [...this.withPrefix(term, false)].filter((i) => this.sortedTokens[i]!.toLowerCase() === wanted);
   }
 
   /** The character mask of every token, in token order: a pattern skips most tokens on it alone. */
@@ -253,13 +348,13 @@ export class PublisherIndex {
   }
 
   /**
-   * The postings of these tokens, read from the table; tokens next to each other in the table
+   * The postings of these tokens (by number), read from the table; tokens next to each other in the table
    * are read together, READ_SLICE at a time. A table that vanished (replaced by a newer index)
    * yields nothing.
    * `withLines` false leaves out what only actions need: the shown value and the lines.
    */
-  async postings(tokens: string[], withLines = true): Promise<Map<string, Posting[]>> {
-    const numbers = tokens.map((t) => this.find(t)).filter((n) => n >= 0).sort((x, y) => x - y);
+  async postings(tokens: number[], withLines = true): Promise<Map<string, Posting[]>> {
+    const numbers = [...tokens].sort((x, y) => x - y);
     const out = new Map<string, Posting[]>();
     let sinceTurn = 0;
     for (let i = 0; i < numbers.length; ) {
@@ -273,9 +368,9 @@ export class PublisherIndex {
       while (j + 1 < numbers.length && numbers[j + 1] === numbers[j]! + 1 && this.starts[numbers[j + 1]! + 1]! - from <= READ_SLICE) j++;
       const length = this.starts[numbers[j]! + 1]! - from;
       // Decoded right after the read, with no wait between: the buffer is shared.
-      const cached = this.readCached(from, length);
-      if (cached === GONE) return new Map();
-      const block = cached ?? (await this.readThroughPool(from, length));
+      // Decoded right after the read, with no wait between: the buffer is shared.
+      const read = this.tokenFile.read(from, length);
+      const block = read instanceof Promise ? await read : read;
       if (!block) return new Map();
       decodeInPieces(block, out, withLines);
       sinceTurn += length;
@@ -284,77 +379,77 @@ export class PublisherIndex {
     return out;
   }
 
-  /** The table, opened at its first read; null when it is gone (replaced by a newer index). */
-  private open(): number | null {
-    if (this.fd === null) {
-      try {
-        this.fd = fs.openSync(this.table, 'r');
-      } catch {
-        return null;
-      }
-    }
-    return this.fd;
+  /** Bytes of the token table these tokens' lines take (by number): what a query on them would read. */
+  tableBytes(tokens: number[] | 'all'): number {
+    if (tokens === 'all') return this.starts[this.starts.length - 1]!;
+    let bytes = 0;
+    for (const n of tokens) bytes += this.starts[n + 1]! - this.starts[n]!;
+    return bytes;
   }
 
   /**
-   * `length` bytes of the table at `from` when the page cache holds them, read on the serving
-   * thread as file answers are, into a buffer shared by every index (to be used before anything
-   * else runs); null when the disk would have to be read; GONE when the table is.
+   * Every package's postings, a package at a time in rank order (code point order of the names)
+   * from rank `fromRank` on, read from the package table a slice at a time: `visit` gets the
+   * packages of one slice, decoded, and says whether to go on. Only a slice is held at once (or
+   * one package, when it alone is larger). Resolves false when the table is gone; the table is
+   * held open meanwhile, so an index replaced during the reading is read to its end.
    */
-  private readCached(from: number, length: number): Buffer | null | typeof GONE {
-    const fd = this.open();
-    if (fd === null) return GONE;
-    if (length > tableScratch.length && length <= TABLE_SCRATCH_KEPT) tableScratch = Buffer.allocUnsafe(Math.min(Math.max(length, 2 * tableScratch.length), TABLE_SCRATCH_KEPT));
-    // The whole shared buffer is passed, not a view of it: readCached keeps what it needs per buffer.
-    const target = length <= tableScratch.length ? tableScratch : Buffer.allocUnsafe(length);
-    const read = readCached(fd, target, length, from);
-    const answer = read === length ? target.subarray(0, length) : read === 0 ? GONE : null;
-    this.closeIfRetired();
-    return answer;
-  }
-
-  /** The same bytes through the thread pool, into a buffer of their own; null when the table is gone. */
-  private async readThroughPool(from: number, length: number): Promise<Buffer | null> {
-    const fd = this.open();
-    if (fd === null) return null;
-    const block = Buffer.allocUnsafe(length);
-    this.poolReads++;
+  async eachPackage(visit: (slice: Array<{ fmri: number; postings: Map<string, Posting[]> }>) => Promise<boolean>): Promise<boolean> {
+    if (!this.packageFile.hold()) return false;
     try {
-      for (let got = 0; got < length; ) {
-        const read = await new Promise<number>((resolve) => fs.read(fd, block, got, length - got, from + got, (err, n) => resolve(err ? 0 : n)));
-        if (read === 0) return null;
-        got += read;
-      }
-      return block;
+      return await this.eachPackageHeld(visit);
     } finally {
-      this.poolReads--;
-      this.closeIfRetired();
+      this.packageFile.release();
     }
   }
 
-  /** Called when a newer index took this one's place: its table is closed once no read needs it. */
-  retire(): void {
-    this.retired = true;
-    this.closeIfRetired();
+  private async eachPackageHeld(visit: (slice: Array<{ fmri: number; postings: Map<string, Posting[]> }>) => Promise<boolean>): Promise<boolean> {
+    this.ranks();
+    const byRank = this.byRank!;
+    const starts = this.packageStarts;
+    for (let r = 0; r < byRank.length; ) {
+      const from = starts[byRank[r]!]!;
+      // Packages next to each other in the table as in rank order are read together.
+      let to = r + 1;
+      while (to < byRank.length && byRank[to] === byRank[to - 1]! + 1 && starts[byRank[to]! + 1]! - from <= READ_SLICE) to++;
+      const length = starts[byRank[to - 1]! + 1]! - from;
+      const read = this.packageFile.read(from, length);
+      const block = read instanceof Promise ? await read : read;
+      if (!block) return false;
+      // Decoded at once: the block may be the shared read buffer.
+      const slice = [];
+      for (let k = r; k < to; k++) {
+        const fmri = byRank[k]!;
+        const postings = new Map<string, Posting[]>();
+        decodeInPieces(block.subarray(starts[fmri]! - from, starts[fmri + 1]! - from), postings, true);
+        slice.push({ fmri, postings });
+      }
+      if (!(await visit(slice))) return true;
+      await new Promise((resolve) => setImmediate(resolve));
+      r = to;
+    }
+    return true;
   }
 
-  private closeIfRetired(): void {
-    if (!this.retired || this.poolReads > 0 || this.fd === null) return;
-    fs.closeSync(this.fd);
-    this.fd = null;
+  /** Called when a newer index took this one's place: its tables are closed once no read needs them. */
+  retire(): void {
+    this.tokenFile.retire();
+    this.packageFile.retire();
   }
 
   /** The dictionary: everything but the table, which stays where it is. */
   toJSON(): unknown {
-    return { format: FORMAT, source: this.source, fmris: this.fmris, table: path.basename(this.table), tokens: this.sortedTokens, starts: this.starts };
+    return { format: FORMAT, source: this.source, fmris: this.fmris, table: path.basename(this.table), tokens: this.sortedTokens, starts: this.starts, packageStarts: this.packageStarts };
   }
 
   /** The index a dictionary file describes; its table lies beside it. */
   static fromJSON(data: unknown, dir: string): PublisherIndex | null {
-    const d = data as { format?: number; source?: string; fmris?: string[]; table?: string; tokens?: string[]; starts?: number[] };
+    const d = data as { format?: number; source?: string; fmris?: string[]; table?: string; tokens?: string[]; starts?: number[]; packageStarts?: number[] };
     if (d?.format !== FORMAT || typeof d.source !== 'string' || !Array.isArray(d.fmris) || typeof d.table !== 'string' || !Array.isArray(d.tokens) || !Array.isArray(d.starts)) return null;
-    if (d.starts.length !== d.tokens.length + 1 || !fs.existsSync(path.join(dir, d.table))) return null;
-    return new PublisherIndex(d.source, d.fmris, d.tokens, d.starts, path.join(dir, d.table));
+    if (!Array.isArray(d.packageStarts) || d.packageStarts.length !== d.fmris.length + 1) return null;
+    const table = path.join(dir, d.table);
+    if (d.starts.length !== d.tokens.length + 1 || !fs.existsSync(table) || !fs.existsSync(packageTableOf(table))) return null;
+    return new PublisherIndex(d.source, d.fmris, d.tokens, d.starts, table, d.packageStarts);
   }
 }
 

@@ -1,9 +1,11 @@
 import type { Logger } from '../../runtime';
 import { hasWildcard } from '../glob';
-import { safeDecode } from '../http';
+import { safeDecode, searchUnavailable } from '../http';
 import type { Repository } from '../repository';
 import type { Request } from '../request';
 import { AnswerCache } from './answer-cache';
+import { SEND_TIMEOUT_MS } from './answer-stream';
+import { STREAM_FROM_BYTES } from './engine';
 import { searchOperation } from './http';
 import { SearchIndexes } from './store';
 
@@ -19,6 +21,23 @@ const SEARCHES_AT_ONCE = 2;
 /** Pattern searches run at once, apart from the others: one may touch every token. */
 const PATTERN_SEARCHES_AT_ONCE = 1;
 
+/** Large search answers written at once, by default: each holds a slice of the table and of its answer. */
+export const DEFAULT_SEARCH_STREAMS = 2;
+/** Large answers waiting for a slot, per slot: more are refused at once. */
+const STREAM_WAITERS_PER_SLOT = 2;
+/** The longest a large answer waits for a slot before it is refused. */
+const STREAM_WAIT_MS = 30_000;
+/** What a refused large answer tells the client to wait, in seconds. */
+const STREAM_RETRY_AFTER = '10';
+
+/** What depot.conf sets of search (see the depot's usage). */
+export interface SearchOptions {
+  cacheMiB?: number;
+  streams?: number;
+  streamFromKiB?: number;
+  sendTimeoutSeconds?: number;
+}
+
 /** At most `limit` tasks at a time, the rest in order of arrival. */
 class Lane {
   private running = 0;
@@ -26,17 +45,60 @@ class Lane {
 
   constructor(private readonly limit: number) {}
 
-  async run<T>(task: () => Promise<T>): Promise<T> {
+  /** Waits for a place; resolves with the function that gives it back (once, however often it is called). */
+  async enter(): Promise<() => void> {
     if (this.running >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
     else this.running++;
+    let left = false;
+    return () => {
+      if (left) return;
+      left = true;
+      // The place passes to the next task waiting, or is given back.
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.running--;
+    };
+  }
+}
+
+/**
+ * Slots for large answers: at most `limit` written at once, a few more waiting (each holds only
+ * its socket and parsed query), the rest refused with 503 and Retry-After. Refusing rather than
+ * queueing without end keeps what waiting clients hold bounded, and a client gets a clear answer
+ * instead of a request that may outlast its own timeout; pkg(5) reports a 503 as a temporary failure.
+ */
+class StreamSlots {
+  private running = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(private readonly limit: number) {}
+
+  async run(version: number, answer: () => Promise<void>): Promise<void> {
+    if (this.running >= this.limit) await this.wait(version);
+    else this.running++;
     try {
-      return await task();
+      await answer();
     } finally {
-      // The slot passes to the next task waiting, or is given back.
       const next = this.waiting.shift();
       if (next) next();
       else this.running--;
     }
+  }
+
+  private wait(version: number): Promise<void> {
+    const busy = () => searchUnavailable(version, 'Too many large search answers are being sent at once; try again shortly.', { 'Retry-After': STREAM_RETRY_AFTER });
+    if (this.waiting.length >= this.limit * STREAM_WAITERS_PER_SLOT) return Promise.reject(busy());
+    return new Promise((resolve, reject) => {
+      const granted = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.waiting.splice(this.waiting.indexOf(granted), 1);
+        reject(busy());
+      }, STREAM_WAIT_MS);
+      this.waiting.push(granted);
+    });
   }
 }
 
@@ -51,15 +113,33 @@ export class SearchService {
   private readonly patterns = new Lane(PATTERN_SEARCHES_AT_ONCE);
 
   private readonly answers: AnswerCache;
+  /** Large answers: written a slice at a time, apart from the lanes, which they leave once planned. */
+  private readonly streams: StreamSlots;
 
-  constructor(indexDir: string, log: Logger, cacheMiB = DEFAULT_SEARCH_CACHE_MIB) {
+  private readonly streamFrom: number;
+  private readonly sendTimeoutMs: number;
+
+  constructor(indexDir: string, log: Logger, options: SearchOptions = {}) {
     this.indexes = new SearchIndexes(indexDir, log);
-    this.answers = new AnswerCache(cacheMiB * 1024 * 1024);
+    this.answers = new AnswerCache((options.cacheMiB ?? DEFAULT_SEARCH_CACHE_MIB) * 1024 * 1024);
+    this.streams = new StreamSlots(options.streams ?? DEFAULT_SEARCH_STREAMS);
+    this.streamFrom = options.streamFromKiB === undefined ? STREAM_FROM_BYTES : options.streamFromKiB * 1024;
+    this.sendTimeoutMs = options.sendTimeoutSeconds === undefined ? SEND_TIMEOUT_MS : options.sendTimeoutSeconds * 1000;
   }
 
-  answer(r: Request, pub: string, maxAge: number): Promise<void> {
+  async answer(r: Request, pub: string, maxAge: number): Promise<void> {
     const lane = hasWildcard(safeDecode(r.args.join('/'))) ? this.patterns : this.plain;
-    return lane.run(() => searchOperation(r, this.indexes, this.answers, pub, maxAge));
+    const leave = await lane.enter();
+    try {
+      // A large answer gives its lane back: a slow client of one must not hold up other searches.
+      const gate = (answer: () => Promise<void>) => {
+        leave();
+        return this.streams.run(r.version, answer);
+      };
+      await searchOperation(r, this.indexes, this.answers, pub, maxAge, { from: this.streamFrom, gate, sendTimeoutMs: this.sendTimeoutMs });
+    } finally {
+      leave();
+    }
   }
 
   indexing(repo: Repository, pub: string): boolean {

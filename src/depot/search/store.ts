@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Logger } from '../../runtime';
 import type { Repository } from '../repository';
 import { buildInChild } from './build-process';
-import { catalogSource, PublisherIndex } from './publisher-index';
+import { catalogSource, packageTableOf, PublisherIndex } from './publisher-index';
 
 /** The index of a publisher could not be built: answered 503. */
 export class SearchUnavailable extends Error {}
@@ -146,13 +146,14 @@ export class SearchIndexes {
       await this.removeTablesBut(file, pub, index.table, previous);
     } catch (err) {
       await fs.promises.rm(table, { force: true });
+      await fs.promises.rm(packageTableOf(table), { force: true });
       this.log.error(`search index of ${pub} in ${repo.root} could not be built: ${(err as Error).message}`);
     }
   }
 
   /**
-   * Removes the publisher's older tables once its new dictionary is saved. The one the previous
-   * index read goes a little later, so a query still reading it finishes.
+   * Removes the publisher's older tables once its new dictionary is saved. Those the previous
+   * index read go a little later, so a query still reading it finishes.
    */
   private async removeTablesBut(file: string, pub: string, current: string, previous: PublisherIndex | null): Promise<void> {
     const dir = path.dirname(file);
@@ -160,8 +161,8 @@ export class SearchIndexes {
     const names = await fs.promises.readdir(dir).catch(() => [] as string[]);
     for (const name of names) {
       const table = path.join(dir, name);
-      if (!name.startsWith(prefix) || !/^[0-9a-z]+\.tokens$/.test(name.slice(prefix.length)) || table === current) continue;
-      if (table === previous?.table) setTimeout(() => void fs.promises.rm(table, { force: true }), 10_000).unref();
+      if (!name.startsWith(prefix) || !/^[0-9a-z]+\.(tokens|packages)$/.test(name.slice(prefix.length)) || packageTableOf(table) === packageTableOf(current)) continue;
+      if (previous && packageTableOf(table) === packageTableOf(previous.table)) setTimeout(() => void fs.promises.rm(table, { force: true }), 10_000).unref();
       else await fs.promises.rm(table, { force: true });
     }
   }
