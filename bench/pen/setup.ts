@@ -47,7 +47,7 @@ export function bundleOurs(work: string): string | null {
   const out = path.join(work, 'pen.js');
   execFileSync(
     path.join(ROOT, 'node_modules/.bin/esbuild'),
-    [entry, '--bundle', '--platform=node', '--format=cjs', '--minify-syntax', `--outfile=${out}`, '--define:FLAVORKIT_FEATURES.tls=true', '--define:FLAVORKIT_FEATURES.udp=true', '--external:koffi', '--log-level=warning'],
+    [entry, '--bundle', '--platform=node', '--format=cjs', '--minify-syntax', `--outfile=${out}`, '--define:FLAVORKIT_FEATURES.tls=true', '--define:FLAVORKIT_FEATURES.udp=true', '--external:koffi', '--external:tsx', '--log-level=warning'],
     { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] },
   );
   return out;
@@ -56,7 +56,7 @@ export function bundleOurs(work: string): string | null {
 /** A bare benchmark proxy of bench/pen (`node-handles`, say), bundled into `work`. */
 export function bundleBare(work: string, file: string): string {
   const out = path.join(work, `${file}.js`);
-  execFileSync(path.join(ROOT, 'node_modules/.bin/esbuild'), [path.join(__dirname, `${file}.ts`), '--bundle', '--platform=node', '--format=cjs', '--external:koffi', `--outfile=${out}`, '--log-level=warning'], { cwd: ROOT });
+  execFileSync(path.join(ROOT, 'node_modules/.bin/esbuild'), [path.join(__dirname, `${file}.ts`), '--bundle', '--platform=node', '--format=cjs', '--external:koffi', '--external:tsx', `--outfile=${out}`, '--log-level=warning'], { cwd: ROOT });
   return out;
 }
 
