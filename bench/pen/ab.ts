@@ -49,17 +49,27 @@ interface Measured {
   sys: number;
 }
 
-/** The tree of `revision` next to the working tree's node_modules, bundled. */
-function bundleRevision(revision: string): string {
+/**
+ * The tree of `revision`, bundled, with the working tree's packages but its own copy of koffi:
+ * the FFI loop looks for its C round's library beside koffi (node_modules/.cache), and each
+ * revision must load the library built from its own relay.c.
+ */
+function bundleRevision(revision: string): { bundle: string; nodePath: string } {
   const tree = path.join(bench.work, 'base');
   fs.mkdirSync(tree);
   const archive = execFileSync('git', ['archive', revision], { cwd: ROOT, maxBuffer: 1 << 30 });
   execFileSync('tar', ['-x', '-C', tree], { input: archive });
-  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(tree, 'node_modules'));
+  const modules = path.join(tree, 'node_modules');
+  fs.mkdirSync(modules);
+  for (const entry of fs.readdirSync(path.join(ROOT, 'node_modules'))) {
+    if (entry === '.cache') continue;
+    if (entry === 'koffi') fs.cpSync(path.join(ROOT, 'node_modules', entry), path.join(modules, entry), { recursive: true, dereference: true });
+    else fs.symlinkSync(path.join(ROOT, 'node_modules', entry), path.join(modules, entry));
+  }
   const out = path.join(bench.work, 'before');
   fs.mkdirSync(out);
   execFileSync(process.execPath, ['--import', 'tsx', '-e', `require(${JSON.stringify(path.join(tree, 'bench/pen/setup.ts'))}).bundleOurs(${JSON.stringify(out)})`], { cwd: tree, stdio: 'inherit' });
-  return path.join(out, 'pen.js');
+  return { bundle: path.join(out, 'pen.js'), nodePath: modules };
 }
 
 function measure(child: ChildProcess, port: number): Measured {
@@ -69,18 +79,24 @@ function measure(child: ChildProcess, port: number): Measured {
   return { rps: r.rps, p99: r.p99, user: (after.user - before.user) / r.requests, sys: (after.sys - before.sys) / r.requests };
 }
 
-/** Resolves once `child` has logged which data path it runs, and fails when that is not DATA_PATH's. */
+/**
+ * Resolves once `child` has logged which data path it runs (and on the FFI loop, which rounds),
+ * and fails when that is not DATA_PATH's (or not the C rounds, unless FLAVORKIT_PEN_FFI_ROUND=ts asks otherwise).
+ */
 function checkDataPath(child: ChildProcess, name: string): Promise<void> {
+  const rounds = DATA_PATH === 'ffi' ? (process.env.FLAVORKIT_PEN_FFI_ROUND === 'ts' ? 'TypeScript' : 'C') : null;
   return new Promise((resolve, reject) => {
     let seen = '';
     const timer = setTimeout(() => reject(new Error(`${name} logged no data path within 10 s: ${seen}`)), 10_000);
     child.stderr!.on('data', (d: Buffer) => {
       seen += d.toString();
       const line = /data path: [^\n]*/.exec(seen)?.[0];
-      if (!line) return;
+      const roundsLine = /FFI loop: relaying in [^\n]*/.exec(seen)?.[0];
+      if (!line || (rounds && !roundsLine)) return;
       clearTimeout(timer);
-      if (line.startsWith(PATH_LINES[DATA_PATH]!)) resolve();
-      else reject(new Error(`${name} runs "${line}", not ${DATA_PATH}`));
+      if (!line.startsWith(PATH_LINES[DATA_PATH]!)) reject(new Error(`${name} runs "${line}", not ${DATA_PATH}`));
+      else if (rounds && !roundsLine!.startsWith(`FFI loop: relaying in ${rounds} rounds`)) reject(new Error(`${name}: "${roundsLine}", not the ${rounds} rounds`));
+      else resolve();
     });
   });
 }
@@ -97,10 +113,10 @@ async function main(): Promise<void> {
   const penPort = await freePort();
   proxies.push({ name: 'Debian pen', port: penPort, child: bench.start(referenceFile('pen', 'usr/bin/pen'), ['-f', '-r', '-x', '10000', `127.0.0.1:${penPort}`, ...servers], { ...process.env, LD_LIBRARY_PATH: geoip }) });
   await waitForTcp(penPort, 'Debian pen');
-  const after = bundleOurs(bench.work)!;
-  for (const [name, bundle] of [[`before (${BASE})`, bundleRevision(BASE)], ['after (working tree)', after]] as const) {
+  const after = { bundle: bundleOurs(bench.work)!, nodePath: path.join(ROOT, 'node_modules') };
+  for (const [name, { bundle, nodePath }] of [[`before (${BASE})`, bundleRevision(BASE)], ['after (working tree)', after]] as const) {
     const port = await freePort();
-    const env = { ...process.env, FLAVORKIT_PEN_DATA_PATH: DATA_PATH, NODE_PATH: path.join(ROOT, 'node_modules'), FLAVORKIT_ROOT: path.join(bench.work, `root-${proxies.length}`) };
+    const env = { ...process.env, FLAVORKIT_PEN_DATA_PATH: DATA_PATH, NODE_PATH: nodePath, FLAVORKIT_ROOT: path.join(bench.work, `root-${proxies.length}`) };
     const child = bench.start(process.execPath, [bundle, '-f', '-r', '-x', '10000', `127.0.0.1:${port}`, ...servers], env);
     proxies.push({ name, port, child });
     await Promise.all([checkDataPath(child, name), waitForTcp(port, name)]);

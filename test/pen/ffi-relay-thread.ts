@@ -53,7 +53,7 @@ const { port } = loop.listen(start.listenHost, 0, 128, (client) => {
     pairs.add(pair);
   });
 });
-post({ kind: 'listening', port, rounds: libc.relayRound ? 'c' : `ts: ${libc.relayNote}` });
+post({ kind: 'listening', port, rounds: libc.relay ? 'c' : `ts: ${libc.relayNote}` });
 
 // Connect attempts the test asks for, answered with their outcome and duration.
 parentPort!.on('message', (m: { connect: ConnectTarget } | { stop: true }) => {

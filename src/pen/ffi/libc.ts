@@ -38,26 +38,35 @@ export interface Libc {
   fcntl(fd: number, cmd: number, arg: number): number;
   /** errno of the last call on this thread. */
   errno(): number;
-  /** One round of the loop in C (./relay.c), or null where that library is not here (the loop runs its rounds itself). */
-  relayRound: RelayRound | null;
-  /** Why the loop runs its rounds in TypeScript, when relayRound is null. */
+  /** The loop's hot part in C (./relay.c), or null where that library is not here (the loop runs its rounds itself). */
+  relay: Relay | null;
+  /** Why the loop runs its rounds in TypeScript, when relay is null. */
   relayNote: string | null;
 }
 
-/** pen_relay_round of ./relay.c: pointers as addresses from `address`. */
-export type RelayRound = (
-  epfd: number, events: bigint, max: number, timeoutMs: number, start: number, table: number, peer: bigint,
-  generation: bigint, peerGeneration: bigint, relayed: bigint, buffer: bigint, size: number, result: bigint,
-) => number;
+/** The functions of ./relay.c; `loop` is the address of the loop's `struct pen_loop`. */
+export interface Relay {
+  /** pen_relay_round: one round from event `start` (-1: a new round); the index it stopped at, or the event count. */
+  round(loop: bigint, timeoutMs: number, start: number): number;
+  /** pen_connect: a connecting, registered socket, or -errno. `source` may be null. */
+  connect(loop: bigint, address: Buffer, length: number, source: Buffer | null, sourceLength: number, events: number): number;
+}
 
 /** The version of ./relay.c this loop speaks (PEN_RELAY_VERSION there). */
-const RELAY_VERSION = 1;
+const RELAY_VERSION = 2;
 /** `ts` makes the FFI loop run its rounds in TypeScript even where the C round loads. */
 export const FFI_ROUND_ENV = 'FLAVORKIT_PEN_FFI_ROUND';
 /** The C round's library, as the build names it beside koffi. */
 export const RELAY_LIBRARY = 'pen-relay.so';
 /** Set on an event whose recv failed in the C round (PEN_RELAY_RECV_FAILED there). */
 export const RELAY_RECV_FAILED = 0x40000000;
+/** Set on a listener's event when accept4 ran out of descriptors in the C round (PEN_RELAY_ACCEPT_FULL there). */
+export const RELAY_ACCEPT_FULL = 0x20000000;
+/** peer[] of a listener the C round accepts on (PEN_LISTENER there). */
+export const RELAY_LISTENER = -1;
+/** Words per client in the C round's accepted array, and its result words (PEN_ACCEPT_WORDS, PEN_RESULT_WORDS there). */
+export const RELAY_ACCEPT_WORDS = 8;
+export const RELAY_RESULT_WORDS = 6;
 
 /**
  * Where the C round's library lies: in a package, in the libDir beside koffi's addon; from the
@@ -76,8 +85,8 @@ export function tsRoundsWanted(): boolean {
   return wanted === 'ts';
 }
 
-function loadRelay(koffi: typeof import('koffi'), tsRounds: boolean): { round: RelayRound | null; note: string | null } {
-  if (tsRounds) return { round: null, note: `${FFI_ROUND_ENV}=ts` };
+function loadRelay(koffi: typeof import('koffi'), tsRounds: boolean): { relay: Relay | null; note: string | null } {
+  if (tsRounds) return { relay: null, note: `${FFI_ROUND_ENV}=ts` };
   let entry: string;
   try {
     entry = createRequire(__filename).resolve('koffi');
@@ -85,15 +94,18 @@ function loadRelay(koffi: typeof import('koffi'), tsRounds: boolean): { round: R
     entry = path.join(currentLayout('pen').libDir, 'node_modules', 'koffi', 'index.cjs');
   }
   const file = relayLibraryPaths(entry).find((p) => fs.existsSync(p));
-  if (!file) return { round: null, note: `${RELAY_LIBRARY} was not built (no C compiler at build time)` };
+  if (!file) return { relay: null, note: `${RELAY_LIBRARY} was not built (no C compiler at build time)` };
   try {
     const lib = koffi.load(file);
     const version = (lib.func('int pen_relay_version(void)') as () => number)();
-    if (version !== RELAY_VERSION) return { round: null, note: `${file} is version ${version}, not ${RELAY_VERSION}; rebuild it` };
-    const round = lib.func('int pen_relay_round(int, void *, int, int, int, int, void *, void *, void *, void *, void *, int, void *)') as RelayRound;
-    return { round, note: null };
+    if (version !== RELAY_VERSION) return { relay: null, note: `${file} is version ${version}, not ${RELAY_VERSION}; rebuild it` };
+    const relay: Relay = {
+      round: lib.func('int pen_relay_round(void *, int, int)') as Relay['round'],
+      connect: lib.func('int pen_connect(void *, void *, int, void *, int, int)') as Relay['connect'],
+    };
+    return { relay, note: null };
   } catch (err) {
-    return { round: null, note: `${file} does not load: ${(err as Error).message.split('\n')[0]}` };
+    return { relay: null, note: `${file} does not load: ${(err as Error).message.split('\n')[0]}` };
   }
 }
 
@@ -176,7 +188,7 @@ export function loadLibc(): Libc | string {
       fcntl: f('int fcntl(int, int, int)'),
       address: (buffer: Buffer) => koffi.address(buffer),
       errno: () => koffi.errno(),
-      ...(({ round, note }) => ({ relayRound: round, relayNote: note }))(loadRelay(koffi, tsRounds)),
+      ...(({ relay, note }) => ({ relay, relayNote: note }))(loadRelay(koffi, tsRounds)),
     } as Libc;
   } catch (err) {
     loaded = `koffi cannot load libc here (${(err as Error).message.split('\n')[0]})`;

@@ -5,7 +5,8 @@ import {
   AF_INET, EAGAIN, EINPROGRESS, EINTR, EMFILE, ENFILE, ENOTCONN, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD,
   EPOLL_DATA_OFFSET, EPOLL_EVENT_SIZE, EPOLLERR, EPOLLET, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP, EFD_CLOEXEC,
   EFD_NONBLOCK, F_GETFL, F_SETFL, IPPROTO_TCP, MSG_NOSIGNAL, O_NONBLOCK, peerOf, RLIMIT_NOFILE, SHUT_WR, SO_KEEPALIVE, SO_REUSEADDR, SOCK_CLOEXEC,
-  RELAY_RECV_FAILED, SOCK_NONBLOCK, SOCK_STREAM, sockaddr, SOL_SOCKET, TCP_NODELAY, type Libc, type RelayRound,
+  RELAY_ACCEPT_FULL, RELAY_ACCEPT_WORDS, RELAY_LISTENER, RELAY_RECV_FAILED, RELAY_RESULT_WORDS, SOCK_NONBLOCK, SOCK_STREAM, sockaddr, SOL_SOCKET,
+  TCP_NODELAY, type Libc, type Relay,
 } from './libc';
 
 /*
@@ -22,12 +23,16 @@ import {
  * has emptied the socket; if the peer's FIN had already been announced (EPOLLRDHUP), that read
  * was the last one and the EOF is passed on without a recv that returns 0.
  *
- * Where the C round (./relay.c) loads, each round is one call into it: it waits, and relays the
- * input of every pair that needs nothing but relaying (both sides open and reading, nothing
- * waiting to be written, no EOF or error seen, no per-chunk hooks), counting the bytes per
- * descriptor; the loop handles the events it leaves. The loop keeps its table of which
- * descriptors those are (`updateRelay`) current at every change of a side's state, and clears a
- * descriptor's entry before closing it.
+ * Where the C round (./relay.c) loads, each round is one call into it: it closes the descriptors
+ * the loop has done with since the last round, waits, accepts the clients waiting on each listener
+ * that reports (registering them), and relays the input of every pair that needs nothing but
+ * relaying (both sides open and reading, nothing waiting to be written, no EOF or error seen, no
+ * per-chunk hooks), counting the bytes per descriptor; the loop takes the accepted clients and
+ * handles the events it leaves. The loop keeps its table of which descriptors those are
+ * (`updateRelay`) current at every change of a side's state, and clears a descriptor's entry
+ * before it puts off its close. A backend socket is made, connected and registered by one call
+ * into the library too. So a close-mode connection crosses into C about half as often as with a
+ * call per system call.
  */
 
 /** Events taken per epoll_wait. */
@@ -42,6 +47,12 @@ const SLICE_MS = 20;
 const ACCEPT_PAUSE_MS = 100;
 /** Clients taken from the listener per report of it. */
 const ACCEPT_BATCH = 16;
+/** Clients the C round may accept per round, and descriptors whose close may wait for the next round. */
+const ACCEPTED_MAX = 256;
+const CLOSING_MAX = 1024;
+/** Where the C round's result words say how many clients it accepted and how many closes wait (RESULT_* in ./relay.c). */
+const RESULT_ACCEPTED = 4;
+const RESULT_CLOSING = 5;
 /** How often connect deadlines are checked, ms. */
 const DEADLINE_SCAN_MS = 50;
 /** Reads up to this many bytes are passed on as views made once per length (requests, short answers). */
@@ -293,16 +304,20 @@ export class FfiLoop {
   private readonly interest: Int32Array;
   private readonly generation: Uint32Array;
   /** The C round, and what it shares with the loop (./relay.c says what each array means). */
-  private readonly relayRound: RelayRound | null;
+  private readonly relay: Relay | null;
   /** Per descriptor: its peer's descriptor + 1 while the C round may relay its input, else 0. */
   private readonly relayPeer: Int32Array;
   /** The peer's generation when marked: a peer closed since is never written to. */
   private readonly relayPeerGeneration: Uint32Array;
   /** Bytes the C round read from each descriptor, until the pair takes them. */
   private readonly relayed: Float64Array;
-  private readonly relayResult = new Int32Array(new ArrayBuffer(16));
-  /** Addresses of the arrays and buffers the C round reads and writes, taken once. */
-  private readonly relayPointers: readonly bigint[];
+  private readonly relayResult = new Int32Array(new ArrayBuffer(RELAY_RESULT_WORDS * 4));
+  /** Clients the C round accepted (RELAY_ACCEPT_WORDS each), and descriptors whose close it is to make. */
+  private readonly accepted: Int32Array;
+  private readonly closing: Int32Array;
+  /** The address of the `struct pen_loop` that tells the C round where all of these lie; the struct's memory. */
+  private readonly relayLoop: bigint;
+  private readonly relayLoopMemory: Buffer;
   private readonly sides: Array<FfiSide | null>;
   /** Backend connects under way, by descriptor: who hears the outcome, and by when. */
   private readonly connectDone: Array<((side: Side | null) => void) | null>;
@@ -320,7 +335,7 @@ export class FfiLoop {
   private readonly addresses = new Map<string, Map<number, Buffer>>();
   private addressCount = 0;
   private readonly unixAddresses = new Map<string, Buffer>();
-  /** Client IPv4 addresses as text, by their 32 bits: a returning client costs no string. */
+  /** Client IPv4 addresses as text, by their 32 bits (see ipv4): a returning client costs no string. */
   private readonly ipv4Text = new Map<number, string>();
   private acceptPausedUntil = 0;
   private stopped = false;
@@ -335,14 +350,15 @@ export class FfiLoop {
     this.interest = new Int32Array(this.tableSize);
     // Off the JavaScript heap (an ArrayBuffer's memory never moves), as the C round reads them by address.
     this.generation = new Uint32Array(new ArrayBuffer(this.tableSize * 4));
-    this.relayRound = libc.relayRound;
-    this.relayPeer = new Int32Array(new ArrayBuffer(this.relayRound ? this.tableSize * 4 : 0));
-    this.relayPeerGeneration = new Uint32Array(new ArrayBuffer(this.relayRound ? this.tableSize * 4 : 0));
-    this.relayed = new Float64Array(new ArrayBuffer(this.relayRound ? this.tableSize * 8 : 0));
-    const at = (array: ArrayBufferView) => libc.address(Buffer.from(array.buffer, array.byteOffset, array.byteLength));
-    this.relayPointers = this.relayRound
-      ? [at(this.events), at(this.relayPeer), at(this.generation), at(this.relayPeerGeneration), at(this.relayed), this.readPointer, at(this.relayResult)]
-      : [];
+    this.relay = libc.relay;
+    const c = this.relay !== null;
+    this.relayPeer = new Int32Array(new ArrayBuffer(c ? this.tableSize * 4 : 0));
+    this.relayPeerGeneration = new Uint32Array(new ArrayBuffer(c ? this.tableSize * 4 : 0));
+    this.relayed = new Float64Array(new ArrayBuffer(c ? this.tableSize * 8 : 0));
+    this.accepted = new Int32Array(new ArrayBuffer(c ? ACCEPTED_MAX * RELAY_ACCEPT_WORDS * 4 : 0));
+    this.closing = new Int32Array(new ArrayBuffer(c ? CLOSING_MAX * 4 : 0));
+    this.relayLoopMemory = Buffer.from(new ArrayBuffer(c ? 16 * 8 : 0));
+    this.relayLoop = c ? libc.address(this.relayLoopMemory) : 0n;
     this.sides = new Array<FfiSide | null>(this.tableSize).fill(null);
     this.connectDone = new Array<((side: Side | null) => void) | null>(this.tableSize).fill(null);
     this.connectDeadline = new Float64Array(this.tableSize);
@@ -353,6 +369,15 @@ export class FfiLoop {
     this.wakeFd = libc.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (this.wakeFd < 0) throw new Error(`eventfd failed (errno ${libc.errno()})`);
     this.ctl(EPOLL_CTL_ADD, this.wakeFd, EPOLLIN);
+    if (c) this.describeLoop();
+  }
+
+  /** Fills in the `struct pen_loop` of ./relay.c: the arrays' addresses, then the sizes, 8 bytes each. */
+  private describeLoop(): void {
+    const at = (array: ArrayBufferView) => this.libc.address(Buffer.from(array.buffer, array.byteOffset, array.byteLength));
+    const pointers = [at(this.events), at(this.relayPeer), at(this.generation), at(this.relayPeerGeneration), at(this.relayed), this.readPointer, at(this.accepted), at(this.closing), at(this.relayResult)];
+    const sizes = [this.epfd, MAX_EVENTS, this.tableSize, READ_SIZE, ACCEPTED_MAX, CLOSING_MAX, SOCKET_EVENTS >>> 0];
+    [...pointers, ...sizes.map(BigInt)].forEach((value, i) => this.relayLoopMemory.writeBigInt64LE(value, i * 8));
   }
 
   private ctl(op: number, fd: number, events: number): number {
@@ -410,7 +435,7 @@ export class FfiLoop {
 
   /** Marks whether the C round may relay `side`'s input and its peer's, from their state now. */
   updateRelay(side: FfiSide): void {
-    if (!this.relayRound) return;
+    if (!this.relay) return;
     const other = side.peer();
     this.markRelay(side, other);
     if (other) this.markRelay(other, side);
@@ -428,20 +453,42 @@ export class FfiLoop {
 
   /** Bytes the C round read from `fd` since the last call. */
   takeRelayed(fd: number): number {
-    if (!this.relayRound) return 0;
+    if (!this.relay) return 0;
     const n = this.relayed[fd]!;
     if (n !== 0) this.relayed[fd] = 0;
     return n;
   }
 
+  /**
+   * Done with `fd`: its events from now on are stale. With the C round its close waits for the
+   * start of the next round (before its epoll_wait), one call for all of them; until then the
+   * number cannot be reused, and the bumped generation marks what was reported for it as stale.
+   */
   private forget(fd: number): void {
-    if (this.relayRound) {
-      this.relayPeer[fd] = 0;
-      this.relayed[fd] = 0;
-    }
     this.interest[fd] = 0;
     this.generation[fd] = (this.generation[fd]! + 1) >>> 0;
-    this.libc.close(fd);
+    // Once the loop has stopped, no round will close it.
+    if (!this.relay || this.stopped) {
+      this.libc.close(fd);
+      return;
+    }
+    this.relayPeer[fd] = 0;
+    this.relayed[fd] = 0;
+    const waiting = this.relayResult[RESULT_CLOSING]!;
+    if (waiting >= CLOSING_MAX) {
+      this.libc.close(fd);
+      return;
+    }
+    this.closing[waiting] = fd;
+    this.relayResult[RESULT_CLOSING] = waiting + 1;
+  }
+
+  /** The closes put off, made now (the loop stops). */
+  private closePutOff(): void {
+    if (!this.relay) return;
+    const waiting = this.relayResult[RESULT_CLOSING]!;
+    for (let i = 0; i < waiting; i++) this.libc.close(this.closing[i]!);
+    this.relayResult[RESULT_CLOSING] = 0;
   }
 
   private problem(call: string): Error {
@@ -477,24 +524,33 @@ export class FfiLoop {
     this.lengthBuffer.writeUInt32LE(this.addressBuffer.length, 0);
     if (this.libc.getsockname(fd, this.addressBuffer, this.lengthBuffer) < 0) throw this.problem('getsockname');
     this.listeners.set(fd, { fd, accept });
+    // The C round accepts on it.
+    if (this.relay) this.relayPeer[fd] = RELAY_LISTENER;
     // Level-triggered: a listener with clients still queued is reported again next round.
     this.ctl(EPOLL_CTL_ADD, fd, EPOLLIN);
     return { fd, port: peerOf(this.addressBuffer).port };
   }
 
   closeListener(fd: number): void {
-    if (this.listeners.delete(fd)) this.libc.close(fd);
+    if (!this.listeners.delete(fd)) return;
+    if (this.relay) this.relayPeer[fd] = 0;
+    // What this round still holds for it is stale, should its number come back in the same round.
+    this.generation[fd] = (this.generation[fd]! + 1) >>> 0;
+    this.libc.close(fd);
   }
 
-  /** The client's address as text; IPv4 addresses from a table, built once per address. */
+  /** The address in a sockaddr accept4 filled in, as text. */
   private peerAddress(addr: Buffer): string | null {
-    if (addr.readUInt16LE(0) !== AF_INET) return peerOf(addr).address;
-    const bits = addr.readUInt32BE(4);
-    let text = this.ipv4Text.get(bits);
+    return addr.readUInt16LE(0) === AF_INET ? this.ipv4(addr.readInt32LE(4)) : peerOf(addr).address;
+  }
+
+  /** An IPv4 address as text, from its 4 bytes (network order) read as one little-endian word; built once per address. */
+  private ipv4(word: number): string {
+    let text = this.ipv4Text.get(word);
     if (text === undefined) {
       if (this.ipv4Text.size >= 4096) this.ipv4Text.clear();
-      text = `${addr[4]}.${addr[5]}.${addr[6]}.${addr[7]}`;
-      this.ipv4Text.set(bits, text);
+      text = `${word & 0xff}.${(word >>> 8) & 0xff}.${(word >>> 16) & 0xff}.${word >>> 24}`;
+      this.ipv4Text.set(word, text);
     }
     return text;
   }
@@ -517,23 +573,60 @@ export class FfiLoop {
     const fd = libc.accept4(listening.fd, this.addressBuffer, this.lengthBuffer, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       const errno = libc.errno();
-      if (errno === EMFILE || errno === ENFILE) {
-        // Level-triggered: the listener stays readable; rest it rather than spin.
-        this.ctl(EPOLL_CTL_DEL, listening.fd, 0);
-        this.acceptPausedUntil = Date.now() + ACCEPT_PAUSE_MS;
-      }
+      if (errno === EMFILE || errno === ENFILE) this.rest(listening);
       return false;
     }
     if (fd >= this.tableSize) {
       libc.close(fd);
       return true;
     }
-    const side = new FfiSide(this, fd, this.peerAddress(this.addressBuffer), this.addressBuffer.readUInt16BE(2));
-    this.sides[fd] = side;
     // Registered now, read once the owner starts reading: what arrives meanwhile is remembered.
     this.register(fd, SOCKET_EVENTS);
-    listening.accept(side);
+    this.took(listening, fd, this.peerAddress(this.addressBuffer), this.addressBuffer.readUInt16BE(2));
     return true;
+  }
+
+  /** Out of descriptors: the listener, level-triggered, stays readable; it rests rather than spin. */
+  private rest(listening: Listening): void {
+    this.ctl(EPOLL_CTL_DEL, listening.fd, 0);
+    this.acceptPausedUntil = Date.now() + ACCEPT_PAUSE_MS;
+  }
+
+  /** A client accepted and registered: its side goes to the listener's owner. */
+  private took(listening: Listening, fd: number, address: string | null, port: number): void {
+    const side = new FfiSide(this, fd, address, port);
+    this.sides[fd] = side;
+    listening.accept(side);
+  }
+
+  /** The clients the C round accepted (and registered) in its last call. */
+  private takeAccepted(): void {
+    const count = this.relayResult[RESULT_ACCEPTED]!;
+    if (count === 0) return;
+    this.relayResult[RESULT_ACCEPTED] = 0;
+    const a = this.accepted;
+    for (let i = 0, at = 0; i < count; i++, at += RELAY_ACCEPT_WORDS) {
+      const fd = a[at]!;
+      const listening = this.listeners.get(a[at + 1]!);
+      this.interest[fd] = SOCKET_EVENTS;
+      if (!listening || this.stopped) {
+        this.forget(fd);
+        continue;
+      }
+      this.took(listening, fd, this.acceptedAddress(at), a[at + 3]!);
+    }
+  }
+
+  /** The address of the client at word `at` of the accepted array (family, port, 16 address bytes). */
+  private acceptedAddress(at: number): string | null {
+    const a = this.accepted;
+    if (a[at + 2] === AF_INET) return this.ipv4(a[at + 4]!);
+    // Other families as a sockaddr, as accept4 fills one in.
+    const addr = this.addressBuffer.fill(0);
+    addr.writeUInt16LE(a[at + 2]!, 0);
+    addr.writeUInt16BE(a[at + 3]!, 2);
+    Buffer.from(a.buffer, a.byteOffset + (at + 4) * 4, 16).copy(addr, 8);
+    return peerOf(addr).address;
   }
 
   /** The sockaddr for a backend; null when the host is not an address. */
@@ -578,30 +671,33 @@ export class FfiLoop {
       dns.lookup(target.host, (err, host) => (err ? done(null) : this.connect({ ...target, host }, done)));
       return;
     }
-    const libc = this.libc;
-    const fd = libc.socket(address.readUInt16LE(0), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    const source = target.source && !target.unixPath ? sockaddr(target.source, 0) : null;
+    const events = SOCKET_EVENTS | EPOLLOUT;
+    const fd = this.relay ? this.relay.connect(this.relayLoop, address, address.length, source, source?.length ?? 0, events) : this.connectSocket(address, source, events);
     if (fd < 0) return void setImmediate(done, null);
-    if (fd >= this.tableSize) {
-      libc.close(fd);
-      return void setImmediate(done, null);
-    }
-    if (target.source && !target.unixPath) {
-      const source = sockaddr(target.source, 0);
-      if (libc.bind(fd, source, source.length) < 0) {
-        this.forget(fd);
-        return void setImmediate(done, null);
-      }
-    }
-    if (libc.connect(fd, address, address.length) < 0 && libc.errno() !== EINPROGRESS) {
-      this.forget(fd);
-      return void setImmediate(done, null);
-    }
+    this.interest[fd] = events;
     // Connected at once or in progress: the first event says which, as writability does for pen.
     this.connectDone[fd] = done;
     this.connectDeadline[fd] = Date.now() + target.timeoutMs;
     this.connectIndex[fd] = this.connectCount;
     this.connectList[this.connectCount++] = fd;
-    this.register(fd, SOCKET_EVENTS | EPOLLOUT);
+  }
+
+  /** pen_connect of ./relay.c, a call at a time: a connecting socket registered for `events`, or -1. */
+  private connectSocket(address: Buffer, source: Buffer | null, events: number): number {
+    const libc = this.libc;
+    const fd = libc.socket(address.readUInt16LE(0), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    if (fd >= this.tableSize) {
+      libc.close(fd);
+      return -1;
+    }
+    if ((source && libc.bind(fd, source, source.length) < 0) || (libc.connect(fd, address, address.length) < 0 && libc.errno() !== EINPROGRESS)) {
+      this.forget(fd);
+      return -1;
+    }
+    this.register(fd, events);
+    return fd;
   }
 
   /** The connect on `fd` has an outcome: `ev` is its first event, 0 for a timeout. */
@@ -640,7 +736,7 @@ export class FfiLoop {
   /** One epoll_wait and what it reported, then the sides whose reading was put off to now. */
   private round(timeoutMs: number): void {
     const timeout = this.readQueueNext.length > 0 ? 0 : timeoutMs;
-    if (this.relayRound) this.relayedRound(this.relayRound, timeout);
+    if (this.relay) this.relayedRound(this.relay, timeout);
     else this.dispatch(0, this.libc.epoll_wait(this.epfd, this.events, MAX_EVENTS, timeout));
     this.readPutOff();
   }
@@ -649,20 +745,22 @@ export class FfiLoop {
    * A round in C: what it leaves is dispatched here. Where it stops (a send that took less than
    * it read), the rest is kept before anything reads into the buffer again, and it goes on after.
    */
-  private relayedRound(relayRound: RelayRound, timeout: number): void {
-    const [events, peer, generation, peerGeneration, relayed, buffer, result] = this.relayPointers as [bigint, bigint, bigint, bigint, bigint, bigint, bigint];
+  private relayedRound(relay: Relay, timeout: number): void {
     const r = this.relayResult;
     let start = -1;
     for (;;) {
-      const stop = relayRound(this.epfd, events, MAX_EVENTS, timeout, start, this.tableSize, peer, generation, peerGeneration, relayed, buffer, READ_SIZE, result);
+      const stop = relay.round(this.relayLoop, timeout, start);
       const n = r[0]!;
       const from = start < 0 ? 0 : start;
+      if (stop < n) {
+        const fd = this.eventWords[stop * (EPOLL_EVENT_SIZE >> 2) + (EPOLL_DATA_OFFSET >> 2)]!;
+        this.sides[fd]?.relayStopped(r[1]!, r[2]!, r[3]!);
+      }
+      this.takeAccepted();
       if (stop >= n) {
         this.dispatch(from, n);
         return;
       }
-      const fd = this.eventWords[stop * (EPOLL_EVENT_SIZE >> 2) + (EPOLL_DATA_OFFSET >> 2)]!;
-      this.sides[fd]?.relayStopped(r[1]!, r[2]!, r[3]!);
       // With what the C round left of the event it stopped at (EPOLLOUT, if that came too).
       this.dispatch(from, stop + 1);
       start = stop + 1;
@@ -697,7 +795,10 @@ export class FfiLoop {
         continue;
       }
       const listening = this.listeners.get(fd);
-      if (listening) this.acceptFrom(listening);
+      if (!listening) continue;
+      // The C round accepts itself, and leaves a listener's event only when out of descriptors.
+      if (ev & RELAY_ACCEPT_FULL) this.rest(listening);
+      else this.acceptFrom(listening);
     }
   }
 
@@ -739,6 +840,7 @@ export class FfiLoop {
   stop(closeWake = true): void {
     this.stopped = true;
     for (const fd of [...this.listeners.keys()]) this.closeListener(fd);
+    this.closePutOff();
     if (closeWake) this.libc.close(this.wakeFd);
     this.libc.close(this.epfd);
   }

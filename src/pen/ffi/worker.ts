@@ -36,8 +36,8 @@ export function runFfiThread(): void {
   const loop = new FfiLoop(libc);
   const state = reviveState(start.state);
   // Said once, and in status_json: which rounds this loop runs.
-  if (state.dataPath) Object.assign(state.dataPath, libc.relayRound ? { rounds: 'c' } : { rounds: 'ts', roundsReason: libc.relayNote ?? undefined });
-  post({ kind: 'log', level: 'info', message: libc.relayRound ? 'FFI loop: relaying in C rounds' : `FFI loop: relaying in TypeScript rounds (${libc.relayNote})` });
+  if (state.dataPath) Object.assign(state.dataPath, libc.relay ? { rounds: 'c' } : { rounds: 'ts', roundsReason: libc.relayNote ?? undefined });
+  post({ kind: 'log', level: 'info', message: libc.relay ? 'FFI loop: relaying in C rounds' : `FFI loop: relaying in TypeScript rounds (${libc.relayNote})` });
   useFfiConnect((target, done) => loop.connect(target, done));
   let requestLog: OpenLog | null = null;
   const debug = (message: () => string) => {
