@@ -2,6 +2,7 @@
 // needs them or the environment asks), what it says about it, and what a pen on the FFI loop
 // refuses at run time: real pens as child processes, real backends, penctl's protocol.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -175,4 +176,64 @@ describe('a pen on the FFI loop at run time', () => {
     assert.equal(await pen.ctl('accept_proxy'), 'accept_proxy off\n');
     assert.equal(await fetchName(pen.port), 'A');
   });
+});
+
+/** CPU seconds `pid` has used, user and system, from /proc. */
+function cpuSeconds(pid: number): number {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  // utime and stime, fields 14 and 15 of stat(5), in clock ticks (100 a second on Linux).
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/**
+ * Sets the soft RLIMIT_NOFILE of pen (which runs as nobody): as nobody, whose IDs are pen's, as
+ * root may lack CAP_SYS_RESOURCE for another user's process.
+ */
+function setOpenFiles(pid: number, soft: number): void {
+  execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'prlimit', '--pid', String(pid), `--nofile=${soft}:`]);
+}
+
+/** The lowest descriptor number `pid` has free: the next accept4 takes it. */
+function lowestFreeDescriptor(pid: number): number {
+  const taken = new Set(fs.readdirSync(`/proc/${pid}/fd`).map(Number));
+  let fd = 0;
+  while (taken.has(fd)) fd++;
+  return fd;
+}
+
+describe('a pen on the FFI loop out of descriptors', () => {
+  for (const rounds of ['c', 'ts'] as const) {
+    it(`rests its listener rather than spin, and takes the waiting client once descriptors are free (${rounds} rounds)`, async () => {
+      const pen = await startPen([], rounds === 'ts' ? { FLAVORKIT_PEN_FFI_ROUND: 'ts' } : {});
+      assert.equal((await statusOf(pen)).ffi_rounds, rounds);
+      assert.equal(await fetchName(pen.port), 'A');
+      const limits = fs.readFileSync(`/proc/${pen.pid}/limits`, 'utf8');
+      const soft = Number(/^Max open files\s+(\d+)/m.exec(limits)![1]);
+      // The last client's descriptors closed (the loop may put a close off to its next round).
+      const listed = () => fs.readdirSync(`/proc/${pen.pid}/fd`).join(',');
+      let seen = '';
+      await waitFor('descriptors settled', async () => {
+        const [first] = [listed(), await new Promise((r) => setTimeout(r, 200))];
+        return (seen = listed()) === first;
+      });
+      // Every descriptor from the lowest free one up is out of reach: accept4 fails with EMFILE.
+      setOpenFiles(pen.pid, lowestFreeDescriptor(pen.pid));
+      try {
+        let answered = false;
+        const answer = fetchName(pen.port).then((body) => ((answered = true), body));
+        await new Promise((r) => setTimeout(r, 300));
+        const before = cpuSeconds(pen.pid);
+        await new Promise((r) => setTimeout(r, 1500));
+        const used = cpuSeconds(pen.pid) - before;
+        assert.equal(answered, false, `the client was served with no descriptor free (descriptors: ${seen})`);
+        // A listener retried in every round would keep the loop's thread busy the whole time.
+        assert.ok(used < 0.5, `pen used ${used} s of CPU in 1.5 s with a client it cannot take`);
+        setOpenFiles(pen.pid, soft);
+        assert.equal(await answer, 'A');
+      } finally {
+        setOpenFiles(pen.pid, soft);
+      }
+      assert.equal(await fetchName(pen.port), 'A');
+    });
+  }
 });

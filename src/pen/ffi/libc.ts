@@ -53,7 +53,7 @@ export interface Relay {
 }
 
 /** The version of ./relay.c this loop speaks (PEN_RELAY_VERSION there). */
-const RELAY_VERSION = 2;
+export const RELAY_VERSION = 2;
 /** `ts` makes the FFI loop run its rounds in TypeScript even where the C round loads. */
 export const FFI_ROUND_ENV = 'FLAVORKIT_PEN_FFI_ROUND';
 /** The C round's library, as the build names it beside koffi. */
@@ -64,9 +64,12 @@ export const RELAY_RECV_FAILED = 0x40000000;
 export const RELAY_ACCEPT_FULL = 0x20000000;
 /** peer[] of a listener the C round accepts on (PEN_LISTENER there). */
 export const RELAY_LISTENER = -1;
-/** Words per client in the C round's accepted array, and its result words (PEN_ACCEPT_WORDS, PEN_RESULT_WORDS there). */
+/** Words per client in the C round's accepted array (PEN_ACCEPT_WORDS there). */
 export const RELAY_ACCEPT_WORDS = 8;
+/** The C round's result words, and where in them it counts the clients accepted and the closes put off (its RESULT_* enum). */
 export const RELAY_RESULT_WORDS = 6;
+export const RELAY_RESULT_ACCEPTED = 4;
+export const RELAY_RESULT_CLOSING = 5;
 
 /**
  * Where the C round's library lies: in a package, in the libDir beside koffi's addon; from the

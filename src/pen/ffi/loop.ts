@@ -5,7 +5,7 @@ import {
   AF_INET, EAGAIN, EINPROGRESS, EINTR, EMFILE, ENFILE, ENOTCONN, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD,
   EPOLL_DATA_OFFSET, EPOLL_EVENT_SIZE, EPOLLERR, EPOLLET, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP, EFD_CLOEXEC,
   EFD_NONBLOCK, F_GETFL, F_SETFL, IPPROTO_TCP, MSG_NOSIGNAL, O_NONBLOCK, peerOf, RLIMIT_NOFILE, SHUT_WR, SO_KEEPALIVE, SO_REUSEADDR, SOCK_CLOEXEC,
-  RELAY_ACCEPT_FULL, RELAY_ACCEPT_WORDS, RELAY_LISTENER, RELAY_RECV_FAILED, RELAY_RESULT_WORDS, SOCK_NONBLOCK, SOCK_STREAM, sockaddr, SOL_SOCKET,
+  RELAY_ACCEPT_FULL, RELAY_ACCEPT_WORDS, RELAY_LISTENER, RELAY_RECV_FAILED, RELAY_RESULT_ACCEPTED, RELAY_RESULT_CLOSING, RELAY_RESULT_WORDS, SOCK_NONBLOCK, SOCK_STREAM, sockaddr, SOL_SOCKET,
   TCP_NODELAY, type Libc, type Relay,
 } from './libc';
 
@@ -50,9 +50,6 @@ const ACCEPT_BATCH = 16;
 /** Clients the C round may accept per round, and descriptors whose close may wait for the next round. */
 const ACCEPTED_MAX = 256;
 const CLOSING_MAX = 1024;
-/** Where the C round's result words say how many clients it accepted and how many closes wait (RESULT_* in ./relay.c). */
-const RESULT_ACCEPTED = 4;
-const RESULT_CLOSING = 5;
 /** How often connect deadlines are checked, ms. */
 const DEADLINE_SCAN_MS = 50;
 /** Reads up to this many bytes are passed on as views made once per length (requests, short answers). */
@@ -474,21 +471,21 @@ export class FfiLoop {
     }
     this.relayPeer[fd] = 0;
     this.relayed[fd] = 0;
-    const waiting = this.relayResult[RESULT_CLOSING]!;
+    const waiting = this.relayResult[RELAY_RESULT_CLOSING]!;
     if (waiting >= CLOSING_MAX) {
       this.libc.close(fd);
       return;
     }
     this.closing[waiting] = fd;
-    this.relayResult[RESULT_CLOSING] = waiting + 1;
+    this.relayResult[RELAY_RESULT_CLOSING] = waiting + 1;
   }
 
   /** The closes put off, made now (the loop stops). */
   private closePutOff(): void {
     if (!this.relay) return;
-    const waiting = this.relayResult[RESULT_CLOSING]!;
+    const waiting = this.relayResult[RELAY_RESULT_CLOSING]!;
     for (let i = 0; i < waiting; i++) this.libc.close(this.closing[i]!);
-    this.relayResult[RESULT_CLOSING] = 0;
+    this.relayResult[RELAY_RESULT_CLOSING] = 0;
   }
 
   private problem(call: string): Error {
@@ -601,9 +598,9 @@ export class FfiLoop {
 
   /** The clients the C round accepted (and registered) in its last call. */
   private takeAccepted(): void {
-    const count = this.relayResult[RESULT_ACCEPTED]!;
+    const count = this.relayResult[RELAY_RESULT_ACCEPTED]!;
     if (count === 0) return;
-    this.relayResult[RESULT_ACCEPTED] = 0;
+    this.relayResult[RELAY_RESULT_ACCEPTED] = 0;
     const a = this.accepted;
     for (let i = 0, at = 0; i < count; i++, at += RELAY_ACCEPT_WORDS) {
       const fd = a[at]!;
