@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import {
-  RELAY_ACCEPT_FULL, RELAY_ACCEPT_WORDS, RELAY_LISTENER, RELAY_RECV_FAILED, RELAY_RESULT_ACCEPTED, RELAY_RESULT_CLOSING, RELAY_RESULT_WORDS, RELAY_VERSION,
+  RELAY_ACCEPT_FULL, RELAY_ACCEPT_WORDS, RELAY_EOF, RELAY_LISTENER, RELAY_RECV_FAILED, RELAY_RESULT_ACCEPTED, RELAY_RESULT_CLOSING, RELAY_RESULT_WORDS, RELAY_VERSION,
 } from '../../src/pen/ffi/libc';
 import { PROJECT_ROOT } from '../support/process';
 
@@ -22,6 +22,7 @@ describe("the FFI loop and its C round's shared values", () => {
     assert.equal(defined('PEN_RELAY_VERSION'), RELAY_VERSION);
     assert.equal(defined('PEN_RELAY_RECV_FAILED'), RELAY_RECV_FAILED);
     assert.equal(defined('PEN_RELAY_ACCEPT_FULL'), RELAY_ACCEPT_FULL);
+    assert.equal(defined('PEN_RELAY_EOF'), RELAY_EOF);
     assert.equal(defined('PEN_LISTENER'), RELAY_LISTENER);
     assert.equal(defined('PEN_ACCEPT_WORDS'), RELAY_ACCEPT_WORDS);
   });

@@ -53,13 +53,15 @@ export interface Relay {
 }
 
 /** The version of ./relay.c this loop speaks (PEN_RELAY_VERSION there). */
-export const RELAY_VERSION = 2;
+export const RELAY_VERSION = 3;
 /** `ts` makes the FFI loop run its rounds in TypeScript even where the C round loads. */
 export const FFI_ROUND_ENV = 'FLAVORKIT_PEN_FFI_ROUND';
 /** The C round's library, as the build names it beside koffi. */
 export const RELAY_LIBRARY = 'pen-relay.so';
 /** Set on an event whose recv failed in the C round (PEN_RELAY_RECV_FAILED there). */
 export const RELAY_RECV_FAILED = 0x40000000;
+/** Set on an event whose input the C round relayed up to the peer's FIN (PEN_RELAY_EOF there). */
+export const RELAY_EOF = 0x10000000;
 /** Set on a listener's event when accept4 ran out of descriptors in the C round (PEN_RELAY_ACCEPT_FULL there). */
 export const RELAY_ACCEPT_FULL = 0x20000000;
 /** peer[] of a listener the C round accepts on (PEN_LISTENER there). */

@@ -5,7 +5,7 @@ import {
   AF_INET, EAGAIN, EINPROGRESS, EINTR, EMFILE, ENFILE, ENOTCONN, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD,
   EPOLL_DATA_OFFSET, EPOLL_EVENT_SIZE, EPOLLERR, EPOLLET, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP, EFD_CLOEXEC,
   EFD_NONBLOCK, F_GETFL, F_SETFL, IPPROTO_TCP, MSG_NOSIGNAL, O_NONBLOCK, peerOf, RLIMIT_NOFILE, SHUT_WR, SO_KEEPALIVE, SO_REUSEADDR, SOCK_CLOEXEC,
-  RELAY_ACCEPT_FULL, RELAY_ACCEPT_WORDS, RELAY_LISTENER, RELAY_RECV_FAILED, RELAY_RESULT_ACCEPTED, RELAY_RESULT_CLOSING, RELAY_RESULT_WORDS, SOCK_NONBLOCK, SOCK_STREAM, sockaddr, SOL_SOCKET,
+  RELAY_ACCEPT_FULL, RELAY_ACCEPT_WORDS, RELAY_EOF, RELAY_LISTENER, RELAY_RECV_FAILED, RELAY_RESULT_ACCEPTED, RELAY_RESULT_CLOSING, RELAY_RESULT_WORDS, SOCK_NONBLOCK, SOCK_STREAM, sockaddr, SOL_SOCKET,
   TCP_NODELAY, type Libc, type Relay,
 } from './libc';
 
@@ -140,6 +140,13 @@ export class FfiSide implements Side {
     this.loop.watchOutput(to);
     this.loop.updateRelay(to);
     this.stopReading();
+  }
+
+  /** The C round relayed this socket's input up to the peer's FIN: the EOF is passed on; `ev` may also report output. */
+  relayEnded(ev: number): void {
+    this.peerDone = true;
+    this.ended();
+    if (!this.closed && this.pending && ev & WRITABLE) this.writable();
   }
 
   write(chunk: Buffer): boolean {
@@ -779,6 +786,7 @@ export class FfiLoop {
       const side = this.sides[fd];
       if (side) {
         if (ev & RELAY_RECV_FAILED) side.owner?.failed(side);
+        else if (ev & RELAY_EOF) side.relayEnded(ev);
         else side.event(ev);
         continue;
       }

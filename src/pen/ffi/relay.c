@@ -33,9 +33,12 @@
  * arrays is bounded by `table`, `max`, `accept_max` or `close_max` before use.
  *
  * An event handled here has its flags set to what is left for the loop: EPOLLOUT if it came (the
- * socket may have bytes of its own waiting), else 0; the loop handles those not 0. When a send
- * takes less than was read, the round stops at that event (returning its index) with the bytes
- * still in the buffer, so that the loop keeps the rest before anything reads into the buffer again.
+ * socket may have bytes of its own waiting), else 0, and PEN_RELAY_EOF once the input is relayed
+ * up to the peer's FIN (announced by EPOLLRDHUP or EPOLLHUP, it follows the bytes a read that
+ * did not fill the buffer emptied; or a read returned 0); the loop handles those not 0. When a
+ * send takes less than was read, the round stops at that event (returning its index) with the
+ * bytes still in the buffer, so that the loop keeps the rest before anything reads into the
+ * buffer again; the FIN, if announced, is left on the event.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -48,10 +51,12 @@
 #include <unistd.h>
 
 /* Bumped whenever the arguments or the arrays' meaning change: the loop loads only its own version. */
-#define PEN_RELAY_VERSION 2
+#define PEN_RELAY_VERSION 3
 
 /* Set on an event whose recv failed here: the socket's error is consumed, the loop reports it. */
 #define PEN_RELAY_RECV_FAILED 0x40000000u
+/* Set on an event whose input was relayed up to its end: the loop passes the EOF on, without a read. */
+#define PEN_RELAY_EOF 0x10000000u
 /* Set on a listener's event when accept4 ran out of descriptors: the loop rests the listener. */
 #define PEN_RELAY_ACCEPT_FULL 0x20000000u
 
@@ -167,8 +172,8 @@ int pen_relay_round(const struct pen_loop *loop, int timeout_ms, int start) {
   }
   for (int i = start; i < count; i++) {
     uint32_t flags = events[i].events;
-    /* Only input (and output with nothing waiting, which needs nothing) is relayed here. */
-    if (!(flags & EPOLLIN) || (flags & ~(uint32_t)(EPOLLIN | EPOLLOUT))) continue;
+    /* Only input up to a FIN (and output with nothing waiting, which needs nothing) is relayed here; errors go to the loop. */
+    if (!(flags & EPOLLIN) || (flags & ~(uint32_t)(EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLHUP))) continue;
     uint64_t data = events[i].data.u64;
     uint32_t fd = (uint32_t)data;
     if (fd >= (uint32_t)table || loop->generation[fd] != (uint32_t)(data >> 32)) continue;
@@ -180,29 +185,33 @@ int pen_relay_round(const struct pen_loop *loop, int timeout_ms, int start) {
     if (to_plus_one <= 0 || to_plus_one > table) continue;
     int to = to_plus_one - 1;
     if (loop->generation[to] != loop->peer_gen[fd]) continue;
-    /* What this round leaves of the event once its input is relayed. */
+    /* What this round leaves of the event once its input is relayed, and whether the peer's FIN came. */
     uint32_t left = flags & EPOLLOUT;
+    uint32_t fin = flags & (EPOLLRDHUP | EPOLLHUP);
     int reads = 0;
     for (;;) {
       ssize_t n = recv((int)fd, loop->buffer, (size_t)size, 0);
       if (n <= 0) {
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) events[i].events = left;
+        if (n == 0) events[i].events = left | PEN_RELAY_EOF;
+        /* Nothing to read: without a FIN, all is done; with one, the loop reads it as it came. */
+        else if (errno == EAGAIN || errno == EWOULDBLOCK) events[i].events = fin ? flags : left;
         /* An error is the socket's and consumed by this recv: the loop reports it. */
-        else if (n < 0 && errno != EINTR) events[i].events = EPOLLIN | PEN_RELAY_RECV_FAILED;
-        /* An EOF (0) reads again as one; EINTR reads again. Both go to the loop as they came. */
+        else if (errno != EINTR) events[i].events = EPOLLIN | PEN_RELAY_RECV_FAILED;
+        /* EINTR: the event goes to the loop as it came, which reads again. */
         break;
       }
       loop->relayed[fd] += (double)n;
       ssize_t sent = send(to, loop->buffer, (size_t)n, MSG_NOSIGNAL);
       if (sent != n) {
-        events[i].events = left;
+        events[i].events = left | fin;
         result[RESULT_STOP_READ] = (int32_t)n;
         result[RESULT_STOP_SENT] = (int32_t)sent;
         result[RESULT_STOP_ERRNO] = sent < 0 ? errno : 0;
         return i;
       }
       if (n < size) {
-        events[i].events = left;
+        /* The socket is empty: after a FIN, what follows is the EOF. */
+        events[i].events = left | (fin ? PEN_RELAY_EOF : 0);
         break;
       }
       /* A full buffer: more may wait. After a few, the loop reads the rest (flags left as they came). */
