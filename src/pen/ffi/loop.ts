@@ -26,13 +26,14 @@ import {
  * Where the C round (./relay.c) loads, each round is one call into it: it closes the descriptors
  * the loop has done with since the last round, waits, accepts the clients waiting on each listener
  * that reports (registering them), and relays the input of every pair that needs nothing but
- * relaying (both sides open and reading, nothing waiting to be written, no EOF or error seen, no
- * per-chunk hooks), counting the bytes per descriptor; the loop takes the accepted clients and
- * handles the events it leaves. The loop keeps its table of which descriptors those are
- * (`updateRelay`) current at every change of a side's state, and clears a descriptor's entry
- * before it puts off its close. A backend socket is made, connected and registered by one call
- * into the library too. So a close-mode connection crosses into C about half as often as with a
- * call per system call.
+ * relaying (both sides open and reading, nothing waiting to be written, no EOF or error seen
+ * before, no per-chunk hooks) up to the peer's FIN, counting the bytes per descriptor; the loop
+ * takes the accepted clients, passes on the EOFs it reports and handles the events it leaves. The
+ * loop keeps its table of which descriptors those are (`updateRelay`) current at every change of a
+ * side's state, and clears a descriptor's entry before it puts off its close. A backend socket is
+ * made, connected and registered by one call into the library too. So a close-mode connection
+ * crosses into C twice (its connect and its half-close) besides its share of the rounds, not
+ * once per system call.
  */
 
 /** Events taken per epoll_wait. */
