@@ -4,8 +4,9 @@
 // can reach; node-handles.ts (pen's transport without pen) beside it shows what the transport adds.
 //   node node-handles-min.js 127.0.0.1:PORT 127.0.0.1:B1 127.0.0.1:B2
 //
-// HANDLES_MIN, a comma-separated list, turns on what pen's data path does and this one leaves out:
-//   peer      getpeername at each accept (pen's client table needs the address)
+// HANDLES_MIN, a comma-separated list, turns on the costlier side of a choice a relay on these
+// handles makes (pen's transport does `peer`, for its client table, and none of the others):
+//   peer      getpeername at each accept
 //   alloc     Node allocates a buffer per read, instead of one shared read buffer (useUserBuffer)
 //   shutdown  the second EOF is passed on as a half-close too, the pair closing when both complete,
 //             instead of closing the pair at once

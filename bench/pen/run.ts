@@ -131,7 +131,7 @@ async function main(): Promise<void> {
     ['baseline', 'node-baseline', 'node baseline (net + pipe)'],
     ['lean', 'node-lean', 'node lean (data events, no pipe)'],
     ['handles', 'node-handles', 'node bare on libuv handles (transport.ts)'],
-    // The smallest relay on the same handles, and with each thing pen's transport does that it leaves out (HANDLES_MIN).
+    // The smallest relay on the same handles, and with the costlier side of each of its choices (HANDLES_MIN).
     ['handles-min', 'node-handles-min', 'node smallest relay on libuv handles'],
     ['handles-min-peer', 'node-handles-min', 'smallest relay + getpeername'],
     ['handles-min-alloc', 'node-handles-min', 'smallest relay + buffer per read'],
