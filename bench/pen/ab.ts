@@ -4,11 +4,13 @@
 // rounds alternated so that all meet the same spells of load. On a shared machine only what is
 // measured in the same rounds compares, and CPU time per request more reliably than req/s.
 // BENCH_BARE=1 adds the working tree's bare proxy on that path (node-handles.ts or node-ffi.ts),
-// pen's byte path without pen: what pen's own code costs on top of it.
+// pen's byte path without pen: what pen's own code costs on top of it. BENCH_BARE=min on handles
+// adds the smallest relay on those handles too (node-handles-min.ts): the floor of the handle API.
 //
 //   BENCH_MODE=keepalive BENCH_ROUNDS=6 BENCH_SECONDS=4 npx tsx bench/pen/ab.ts
 //   BENCH_BASE=HEAD~2 npx tsx bench/pen/ab.ts
 //   BENCH_DATA_PATH=handles BENCH_BARE=1 BENCH_MODE=close npx tsx bench/pen/ab.ts
+//   BENCH_DATA_PATH=handles BENCH_BARE=min BENCH_MODE=close npx tsx bench/pen/ab.ts
 //
 // Each pen's start-up line names the data path it runs; a pen on another one stops the run.
 //
@@ -38,6 +40,10 @@ if (!(DATA_PATH in PATH_LINES)) {
 }
 if (process.env.BENCH_BARE && !(DATA_PATH in BARE)) {
   process.stderr.write(`BENCH_BARE: there is no bare proxy on ${DATA_PATH}; use BENCH_DATA_PATH=ffi or handles\n`);
+  process.exit(2);
+}
+if (process.env.BENCH_BARE === 'min' && DATA_PATH !== 'handles') {
+  process.stderr.write('BENCH_BARE=min: the smallest relay runs on the handles; use BENCH_DATA_PATH=handles\n');
   process.exit(2);
 }
 const bench = new BenchProcesses('pen-ab');
@@ -121,8 +127,8 @@ async function main(): Promise<void> {
     proxies.push({ name, port, child });
     await Promise.all([checkDataPath(child, name), waitForTcp(port, name)]);
   }
-  if (process.env.BENCH_BARE) {
-    const file = BARE[DATA_PATH]!;
+  const bareFiles = !process.env.BENCH_BARE ? [] : process.env.BENCH_BARE === 'min' ? [BARE[DATA_PATH]!, 'node-handles-min'] : [BARE[DATA_PATH]!];
+  for (const file of bareFiles) {
     const out = bundleBare(bench.work, file);
     const port = await freePort();
     const name = `bare on ${DATA_PATH} (${file}.ts, working tree)`;
@@ -147,6 +153,10 @@ async function main(): Promise<void> {
   lines.push('', 'by round, after ÷ before: req/s ' + byRound((r) => r.rps, 2, 1) + '; user ' + byRound((r) => r.user, 2, 1) + '; user + sys ' + byRound((r) => r.user + r.sys, 2, 1));
   lines.push('by round, ÷ Debian pen: req/s before ' + byRound((r) => r.rps, 1, 0) + ', after ' + byRound((r) => r.rps, 2, 0) + '; p99 before ' + byRound((r) => r.p99, 1, 0) + ', after ' + byRound((r) => r.p99, 2, 0));
   if (proxies.length > 3) lines.push('by round, ÷ the bare proxy: req/s after ' + byRound((r) => r.rps, 2, 3) + '; user + sys before ' + byRound((r) => r.user + r.sys, 1, 3) + ', after ' + byRound((r) => r.user + r.sys, 2, 3));
+  if (proxies.length > 4) {
+    lines.push('by round, ÷ the smallest relay: req/s after ' + byRound((r) => r.rps, 2, 4) + ', bare ' + byRound((r) => r.rps, 3, 4) + '; user + sys after ' + byRound((r) => r.user + r.sys, 2, 4) + ', bare ' + byRound((r) => r.user + r.sys, 3, 4));
+    lines.push('by round, the smallest relay ÷ Debian pen: req/s ' + byRound((r) => r.rps, 4, 0) + '; user + sys ' + byRound((r) => r.user + r.sys, 4, 0));
+  }
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 

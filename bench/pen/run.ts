@@ -6,6 +6,7 @@
 //   BENCH_SECONDS=5 BENCH_ROUNDS=3 BENCH_CONNECTIONS=50 npx tsx bench/pen/run.ts
 //   BENCH_CPU_PROF=/tmp/prof npx tsx bench/pen/run.ts   # also profile our pen
 //   BENCH_PROXIES=ours,handles npx tsx bench/pen/run.ts   # only these (Debian pen always runs; names in PROXY_NAMES)
+//   BENCH_MODES=close npx tsx bench/pen/run.ts            # one mode only (printed, not written to the file)
 //
 // Writes the table to stdout and to docs/benchmarks/pen.md (BENCH_NO_WRITE=1 to skip the file).
 import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
@@ -22,7 +23,14 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 3);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const MODES: readonly Mode[] = ['keepalive', 'close'];
+/** BENCH_MODES=close (or keepalive) measures one mode only. */
+const MODES: readonly Mode[] = (process.env.BENCH_MODES ?? 'keepalive,close').split(',').map((m) => {
+  if (m !== 'keepalive' && m !== 'close') {
+    process.stderr.write(`BENCH_MODES names no mode "${m}"; use keepalive, close or both, comma-separated\n`);
+    process.exit(2);
+  }
+  return m;
+});
 /** What BENCH_PROXIES may name, and what each is. */
 const PROXY_NAMES = {
   pen: 'Debian pen (always measured)',
@@ -30,6 +38,12 @@ const PROXY_NAMES = {
   baseline: 'bare net proxy with pipe()',
   lean: 'bare net proxy with data events',
   handles: 'bare proxy on the libuv handles',
+  'handles-min': 'the smallest relay on the libuv handles (node-handles-min.ts)',
+  'handles-min-peer': 'the same with getpeername at accept',
+  'handles-min-alloc': 'the same with a buffer allocated per read',
+  'handles-min-shutdown': 'the same passing the second EOF on as a half-close',
+  'handles-min-late': 'the same starting the backend read once connected',
+  'handles-min-all': 'the same with all four of the above',
   ffi: 'bare proxy on the FFI epoll loop',
   'ours-ffi': 'our pen on its FFI path (C rounds, the default)',
   'ours-ffi-ts': 'our pen on its FFI path with the TypeScript rounds (FLAVORKIT_PEN_FFI_ROUND=ts)',
@@ -117,12 +131,20 @@ async function main(): Promise<void> {
     ['baseline', 'node-baseline', 'node baseline (net + pipe)'],
     ['lean', 'node-lean', 'node lean (data events, no pipe)'],
     ['handles', 'node-handles', 'node bare on libuv handles (transport.ts)'],
+    // The smallest relay on the same handles, and with the costlier side of each of its choices (HANDLES_MIN).
+    ['handles-min', 'node-handles-min', 'node smallest relay on libuv handles'],
+    ['handles-min-peer', 'node-handles-min', 'smallest relay + getpeername'],
+    ['handles-min-alloc', 'node-handles-min', 'smallest relay + buffer per read'],
+    ['handles-min-shutdown', 'node-handles-min', 'smallest relay + second shutdown'],
+    ['handles-min-late', 'node-handles-min', 'smallest relay + backend read after connect'],
+    ['handles-min-all', 'node-handles-min', 'smallest relay + all four'],
     ['ffi', 'node-ffi', 'node bare on the FFI epoll loop (ffi/loop.ts)'],
   ] as const) {
     if (!wanted(name)) continue;
     const port = await freePort();
     const out = bundleBare(work, file);
-    const child = start(process.execPath, [...profile, out, `127.0.0.1:${port}`, ...backends.map((b) => `127.0.0.1:${b}`)], { ...process.env, NODE_PATH: path.join(ROOT, 'node_modules') });
+    const variant = name === 'handles-min-all' ? 'peer,alloc,shutdown,late' : name.startsWith('handles-min-') ? name.slice('handles-min-'.length) : '';
+    const child = start(process.execPath, [...profile, out, `127.0.0.1:${port}`, ...backends.map((b) => `127.0.0.1:${b}`)], { ...process.env, HANDLES_MIN: variant, NODE_PATH: path.join(ROOT, 'node_modules') });
     await waitForTcp(port, label);
     proxies.push({ name, label, port, child });
   }
@@ -275,7 +297,9 @@ async function main(): Promise<void> {
   ];
   const report = `${lines.join('\n')}\n\n${ratios.join('\n')}\n`;
   process.stdout.write(`${report}\n${machine.join('\n')}\n`);
-  if (!process.env.BENCH_NO_WRITE) writeDoc(report, machine, Boolean(bundle));
+  // The file's table has both modes; a run of one mode prints only.
+  if (new Set(MODES).size < 2 && !process.env.BENCH_NO_WRITE) process.stderr.write(`BENCH_MODES=${MODES.join(',')}: docs/benchmarks/pen.md is written by runs of both modes only\n`);
+  else if (!process.env.BENCH_NO_WRITE) writeDoc(report, machine, Boolean(bundle));
 }
 
 /** CPU of `ours` and `ours-checks` over 10 idle seconds, as a sentence; null without them. */

@@ -1,6 +1,7 @@
 // System calls per request, counted with strace -c -f on the proxy process (all its threads) while
 // wrk drives it: Debian's pen, our pen on its FFI epoll loop (C rounds, and TypeScript rounds), on its handle path and on net, and
-// the bare Node proxies on the FFI loop, on handles and on net. In close mode (`Connection:
+// the bare Node proxies on the FFI loop, on handles (pen's transport, and the smallest relay on the
+// same handles) and on net. In close mode (`Connection:
 // close`: a new client and backend connection each) wrk keeps one connection (-c1); with
 // keep-alive it keeps 50, as the throughput benchmark does, so that each epoll_wait reports what
 // it would under load.
@@ -89,7 +90,7 @@ async function main(): Promise<void> {
   const targets = backends.map((b) => `127.0.0.1:${b}`);
   const bundle = bundleOurs(bench.work);
   if (!bundle) throw new Error('src/pen/bin/pen.ts is missing');
-  const [lean, handles, ffi] = ['node-lean', 'node-handles', 'node-ffi'].map((file) => bundleBare(bench.work, file));
+  const [lean, handles, handlesMin, ffi] = ['node-lean', 'node-handles', 'node-handles-min', 'node-ffi'].map((file) => bundleBare(bench.work, file));
   const geoip = path.dirname(referenceFile('libgeoip1', 'usr/lib/x86_64-linux-gnu/libGeoIP.so.1'));
   const proxies: Array<[string, (port: number) => ChildProcess]> = [
     ['Debian pen', (port) => bench.start(referenceFile('pen', 'usr/bin/pen'), ['-f', '-r', '-x', '10000', `127.0.0.1:${port}`, ...targets], { ...process.env, LD_LIBRARY_PATH: geoip })],
@@ -99,6 +100,8 @@ async function main(): Promise<void> {
     ['ours, net', (port) => bench.start(process.execPath, [bundle, '-f', '-r', '-x', '10000', `127.0.0.1:${port}`, ...targets], { ...process.env, FLAVORKIT_ROOT: path.join(bench.work, 'root-n'), FLAVORKIT_PEN_DATA_PATH: 'net' })],
     ['bare, FFI', (port) => bench.start(process.execPath, [ffi, `127.0.0.1:${port}`, ...targets], { ...process.env, NODE_PATH: path.join(ROOT, 'node_modules') })],
     ['bare, handles', (port) => bench.start(process.execPath, [handles, `127.0.0.1:${port}`, ...targets])],
+    ['smallest, handles', (port) => bench.start(process.execPath, [handlesMin!, `127.0.0.1:${port}`, ...targets], { ...process.env, HANDLES_MIN: '' })],
+    ['smallest + getpeername', (port) => bench.start(process.execPath, [handlesMin!, `127.0.0.1:${port}`, ...targets], { ...process.env, HANDLES_MIN: 'peer' })],
     ['bare, net', (port) => bench.start(process.execPath, [lean, `127.0.0.1:${port}`, ...targets])],
   ];
   const columns: Array<{ name: string; perRequest: Map<string, number>; requests: number }> = [];
