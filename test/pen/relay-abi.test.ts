@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import {
-  RELAY_ACCEPT_FULL, RELAY_ACCEPT_WORDS, RELAY_EOF, RELAY_LISTENER, RELAY_RECV_FAILED, RELAY_RESULT_ACCEPTED, RELAY_RESULT_CLOSING, RELAY_RESULT_WORDS, RELAY_VERSION,
+  RELAY_ACCEPT_FULL, RELAY_ACCEPT_WORDS, RELAY_EOF, RELAY_LISTENER, RELAY_RECV_FAILED, RELAY_RESULT_ACCEPTED, RELAY_RESULT_CLOSING, RELAY_RESULT_READING, RELAY_RESULT_WORDS, RELAY_VERSION,
 } from '../../src/pen/ffi/libc';
 import { PROJECT_ROOT } from '../support/process';
 
@@ -34,5 +34,6 @@ describe("the FFI loop and its C round's shared values", () => {
     assert.equal(words.length - 1, RELAY_RESULT_WORDS);
     assert.equal(words.indexOf('RESULT_ACCEPTED'), RELAY_RESULT_ACCEPTED);
     assert.equal(words.indexOf('RESULT_CLOSING'), RELAY_RESULT_CLOSING);
+    assert.equal(words.indexOf('RESULT_READING'), RELAY_RESULT_READING);
   });
 });

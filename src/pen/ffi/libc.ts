@@ -53,7 +53,7 @@ export interface Relay {
 }
 
 /** The version of ./relay.c this loop speaks (PEN_RELAY_VERSION there). */
-export const RELAY_VERSION = 3;
+export const RELAY_VERSION = 4;
 /** `ts` makes the FFI loop run its rounds in TypeScript even where the C round loads. */
 export const FFI_ROUND_ENV = 'FLAVORKIT_PEN_FFI_ROUND';
 /** The C round's library, as the build names it beside koffi. */
@@ -68,10 +68,11 @@ export const RELAY_ACCEPT_FULL = 0x20000000;
 export const RELAY_LISTENER = -1;
 /** Words per client in the C round's accepted array (PEN_ACCEPT_WORDS there). */
 export const RELAY_ACCEPT_WORDS = 8;
-/** The C round's result words, and where in them it counts the clients accepted and the closes put off (its RESULT_* enum). */
-export const RELAY_RESULT_WORDS = 6;
+/** The C round's result words, and where in them it counts the clients accepted, the closes put off and the reads asked for (its RESULT_* enum). */
+export const RELAY_RESULT_WORDS = 7;
 export const RELAY_RESULT_ACCEPTED = 4;
 export const RELAY_RESULT_CLOSING = 5;
+export const RELAY_RESULT_READING = 6;
 
 /**
  * Where the C round's library lies: in a package, in the libDir beside koffi's addon; from the

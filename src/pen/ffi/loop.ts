@@ -5,7 +5,7 @@ import {
   AF_INET, EAGAIN, EINPROGRESS, EINTR, EMFILE, ENFILE, ENOTCONN, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD,
   EPOLL_DATA_OFFSET, EPOLL_EVENT_SIZE, EPOLLERR, EPOLLET, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP, EFD_CLOEXEC,
   EFD_NONBLOCK, F_GETFL, F_SETFL, IPPROTO_TCP, MSG_NOSIGNAL, O_NONBLOCK, peerOf, RLIMIT_NOFILE, SHUT_WR, SO_KEEPALIVE, SO_REUSEADDR, SOCK_CLOEXEC,
-  RELAY_ACCEPT_FULL, RELAY_ACCEPT_WORDS, RELAY_EOF, RELAY_LISTENER, RELAY_RECV_FAILED, RELAY_RESULT_ACCEPTED, RELAY_RESULT_CLOSING, RELAY_RESULT_WORDS, SOCK_NONBLOCK, SOCK_STREAM, sockaddr, SOL_SOCKET,
+  RELAY_ACCEPT_FULL, RELAY_ACCEPT_WORDS, RELAY_EOF, RELAY_LISTENER, RELAY_RECV_FAILED, RELAY_RESULT_ACCEPTED, RELAY_RESULT_CLOSING, RELAY_RESULT_READING, RELAY_RESULT_WORDS, SOCK_NONBLOCK, SOCK_STREAM, sockaddr, SOL_SOCKET,
   TCP_NODELAY, type Libc, type Relay,
 } from './libc';
 
@@ -48,9 +48,10 @@ const SLICE_MS = 20;
 const ACCEPT_PAUSE_MS = 100;
 /** Clients taken from the listener per report of it. */
 const ACCEPT_BATCH = 16;
-/** Clients the C round may accept per round, and descriptors whose close may wait for the next round. */
+/** Clients the C round may accept per round, descriptors whose close may wait for the next round, and reads it may be asked for (at most half of MAX_EVENTS: they take the events' room). */
 const ACCEPTED_MAX = 256;
 const CLOSING_MAX = 1024;
+const READING_MAX = 128;
 /** How often connect deadlines are checked, ms. */
 const DEADLINE_SCAN_MS = 50;
 /** Reads up to this many bytes are passed on as views made once per length (requests, short answers). */
@@ -317,9 +318,12 @@ export class FfiLoop {
   /** Bytes the C round read from each descriptor, until the pair takes them. */
   private readonly relayed: Float64Array;
   private readonly relayResult = new Int32Array(new ArrayBuffer(RELAY_RESULT_WORDS * 4));
-  /** Clients the C round accepted (RELAY_ACCEPT_WORDS each), and descriptors whose close it is to make. */
+  /** Clients the C round accepted (RELAY_ACCEPT_WORDS each), descriptors whose close it is to make, and descriptors (with their generations) to read. */
   private readonly accepted: Int32Array;
   private readonly closing: Int32Array;
+  private readonly reading: Int32Array;
+  /** The sides in `reading`, whose queuedRead ends with the next round. */
+  private readonly readingSides: FfiSide[] = [];
   /** The address of the `struct pen_loop` that tells the C round where all of these lie; the struct's memory. */
   private readonly relayLoop: bigint;
   private readonly relayLoopMemory: Buffer;
@@ -362,7 +366,8 @@ export class FfiLoop {
     this.relayed = new Float64Array(new ArrayBuffer(c ? this.tableSize * 8 : 0));
     this.accepted = new Int32Array(new ArrayBuffer(c ? ACCEPTED_MAX * RELAY_ACCEPT_WORDS * 4 : 0));
     this.closing = new Int32Array(new ArrayBuffer(c ? CLOSING_MAX * 4 : 0));
-    this.relayLoopMemory = Buffer.from(new ArrayBuffer(c ? 16 * 8 : 0));
+    this.reading = new Int32Array(new ArrayBuffer(c ? READING_MAX * 2 * 4 : 0));
+    this.relayLoopMemory = Buffer.from(new ArrayBuffer(c ? 18 * 8 : 0));
     this.relayLoop = c ? libc.address(this.relayLoopMemory) : 0n;
     this.sides = new Array<FfiSide | null>(this.tableSize).fill(null);
     this.connectDone = new Array<((side: Side | null) => void) | null>(this.tableSize).fill(null);
@@ -380,8 +385,8 @@ export class FfiLoop {
   /** Fills in the `struct pen_loop` of ./relay.c: the arrays' addresses, then the sizes, 8 bytes each. */
   private describeLoop(): void {
     const at = (array: ArrayBufferView) => this.libc.address(Buffer.from(array.buffer, array.byteOffset, array.byteLength));
-    const pointers = [at(this.events), at(this.relayPeer), at(this.generation), at(this.relayPeerGeneration), at(this.relayed), this.readPointer, at(this.accepted), at(this.closing), at(this.relayResult)];
-    const sizes = [this.epfd, MAX_EVENTS, this.tableSize, READ_SIZE, ACCEPTED_MAX, CLOSING_MAX, SOCKET_EVENTS >>> 0];
+    const pointers = [at(this.events), at(this.relayPeer), at(this.generation), at(this.relayPeerGeneration), at(this.relayed), this.readPointer, at(this.accepted), at(this.closing), at(this.reading), at(this.relayResult)];
+    const sizes = [this.epfd, MAX_EVENTS, this.tableSize, READ_SIZE, ACCEPTED_MAX, CLOSING_MAX, READING_MAX, SOCKET_EVENTS >>> 0];
     [...pointers, ...sizes.map(BigInt)].forEach((value, i) => this.relayLoopMemory.writeBigInt64LE(value, i * 8));
   }
 
@@ -424,11 +429,22 @@ export class FfiLoop {
     return (this.lastRead = view);
   }
 
-  /** Reads `side` after this round's events (at once if the loop is between rounds). */
+  /**
+   * Reads `side` after this round's events: with the C round, as an event of its next call (which
+   * relays it there when its pair is plain), else (or when that list is full) here after this round.
+   */
   readSoon(side: FfiSide): void {
     if (side.queuedRead) return;
     side.queuedRead = true;
-    this.readQueueNext.push(side);
+    const asked = this.relay ? this.relayResult[RELAY_RESULT_READING]! : READING_MAX;
+    if (asked >= READING_MAX) {
+      this.readQueueNext.push(side);
+      return;
+    }
+    this.reading[2 * asked] = side.fd;
+    this.reading[2 * asked + 1] = this.generation[side.fd]! | 0;
+    this.relayResult[RELAY_RESULT_READING] = asked + 1;
+    this.readingSides.push(side);
   }
 
   /** Closes a side's descriptor (which leaves the epoll set with it). */
@@ -740,7 +756,7 @@ export class FfiLoop {
 
   /** One epoll_wait and what it reported, then the sides whose reading was put off to now. */
   private round(timeoutMs: number): void {
-    const timeout = this.readQueueNext.length > 0 ? 0 : timeoutMs;
+    const timeout = this.readQueueNext.length > 0 || this.readingSides.length > 0 ? 0 : timeoutMs;
     if (this.relay) this.relayedRound(this.relay, timeout);
     else this.dispatch(0, this.libc.epoll_wait(this.epfd, this.events, MAX_EVENTS, timeout));
     this.readPutOff();
@@ -755,6 +771,8 @@ export class FfiLoop {
     let start = -1;
     for (;;) {
       const stop = relay.round(this.relayLoop, timeout, start);
+      // The reads asked for are this call's events now: each side may be asked for again.
+      if (start < 0) this.readingStarted();
       const n = r[0]!;
       const from = start < 0 ? 0 : start;
       if (stop < n) {
@@ -806,6 +824,12 @@ export class FfiLoop {
       if (ev & RELAY_ACCEPT_FULL) this.rest(listening);
       else this.acceptFrom(listening);
     }
+  }
+
+  private readingStarted(): void {
+    const sides = this.readingSides;
+    for (let i = 0; i < sides.length; i++) sides[i]!.queuedRead = false;
+    sides.length = 0;
   }
 
   private readPutOff(): void {

@@ -26,9 +26,13 @@
  *                        clients accepted in this round: descriptor, listener, family, port and
  *                        16 bytes of address (an IPv4 address in the first 4)
  *   closing[close_max]   descriptors JS has done with, closed at the start of the next round
+ *   reading[2 * read_max]
+ *                        descriptors (each with its generation) whose input JS wants read in the
+ *                        next round: each becomes an EPOLLIN event after those epoll_wait returns
  *   result[PEN_RESULT_WORDS]
  *                        events returned by epoll_wait; for a stop its recv length, send result
- *                        and errno; clients in `accepted`; descriptors in `closing`
+ *                        and errno; clients in `accepted`; descriptors in `closing`; and in
+ *                        `reading`
  * What this file owns: nothing beyond one call. Every descriptor, count and index read from those
  * arrays is bounded by `table`, `max`, `accept_max` or `close_max` before use.
  *
@@ -51,7 +55,7 @@
 #include <unistd.h>
 
 /* Bumped whenever the arguments or the arrays' meaning change: the loop loads only its own version. */
-#define PEN_RELAY_VERSION 3
+#define PEN_RELAY_VERSION 4
 
 /* Set on an event whose recv failed here: the socket's error is consumed, the loop reports it. */
 #define PEN_RELAY_RECV_FAILED 0x40000000u
@@ -69,7 +73,7 @@
 /* Words per accepted client in `accepted`. */
 #define PEN_ACCEPT_WORDS 8
 
-enum { RESULT_EVENTS, RESULT_STOP_READ, RESULT_STOP_SENT, RESULT_STOP_ERRNO, RESULT_ACCEPTED, RESULT_CLOSING, PEN_RESULT_WORDS };
+enum { RESULT_EVENTS, RESULT_STOP_READ, RESULT_STOP_SENT, RESULT_STOP_ERRNO, RESULT_ACCEPTED, RESULT_CLOSING, RESULT_READING, PEN_RESULT_WORDS };
 
 /* As loop.ts lays it out: the pointers, then the sizes, each 8 bytes apart. */
 struct pen_loop {
@@ -81,6 +85,7 @@ struct pen_loop {
   char *buffer;
   int32_t *accepted;
   int32_t *closing;
+  int32_t *reading;
   int32_t *result;
   int64_t epfd;
   int64_t max;
@@ -88,6 +93,7 @@ struct pen_loop {
   int64_t size;
   int64_t accept_max;
   int64_t close_max;
+  int64_t read_max;
   /* What a connected socket is registered for (loop.ts's SOCKET_EVENTS). */
   int64_t socket_events;
 };
@@ -162,8 +168,19 @@ int pen_relay_round(const struct pen_loop *loop, int timeout_ms, int start) {
   if (start < 0) {
     if (loop->max <= 0 || size <= 0 || table <= 0) return 0;
     close_put_off(loop);
-    count = epoll_wait((int)loop->epfd, events, (int)loop->max, timeout_ms);
+    /* Room is kept for the reads the loop asked for, which follow the kernel's events. */
+    int32_t asked = result[RESULT_READING];
+    if (asked < 0 || asked > loop->read_max || asked >= loop->max) asked = 0;
+    count = epoll_wait((int)loop->epfd, events, (int)(loop->max - asked), timeout_ms);
     if (count < 0) count = 0;
+    for (int32_t j = 0; j < asked; j++) {
+      int32_t fd = loop->reading[2 * j];
+      if (fd < 0 || fd >= table) continue;
+      events[count].events = EPOLLIN;
+      events[count].data.u64 = (uint64_t)(uint32_t)fd | ((uint64_t)(uint32_t)loop->reading[2 * j + 1] << 32);
+      count++;
+    }
+    result[RESULT_READING] = 0;
     result[RESULT_EVENTS] = count;
     start = 0;
   } else {
