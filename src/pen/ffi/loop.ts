@@ -28,12 +28,13 @@ import {
  * that reports (registering them), and relays the input of every pair that needs nothing but
  * relaying (both sides open and reading, nothing waiting to be written, no EOF or error seen
  * before, no per-chunk hooks) up to the peer's FIN, counting the bytes per descriptor; the loop
- * takes the accepted clients, passes on the EOFs it reports and handles the events it leaves. The
- * loop keeps its table of which descriptors those are (`updateRelay`) current at every change of a
- * side's state, and clears a descriptor's entry before it puts off its close. A backend socket is
- * made, connected and registered by one call into the library too. So a close-mode connection
- * crosses into C twice (its connect and its half-close) besides its share of the rounds, not
- * once per system call.
+ * takes the accepted clients, passes on the EOFs it reports and handles the events it leaves;
+ * the reads the loop puts off (a side that resumes with input waiting) become events of the next
+ * call, so that a plain pair's are relayed there too. The loop keeps its table of which
+ * descriptors those are (`updateRelay`) current at every change of a side's state, and clears a
+ * descriptor's entry before it puts off its close. A backend socket is made, connected and
+ * registered by one call into the library too. So a close-mode connection crosses into C twice
+ * (its connect and its half-close) besides its share of the rounds, not once per system call.
  */
 
 /** Events taken per epoll_wait. */
