@@ -37,18 +37,25 @@ async function healthLine(pen: PenInstance, index: number): Promise<string> {
   return line;
 }
 
-/** Clients one after another until stopped; every answer kept, '' for a failed one. */
-function clientLoop(port: number): { answers: string[]; stop: () => Promise<void> } {
+/**
+ * Clients one after another until stopped; every answer kept, '' for a failed one. `between` runs
+ * an action after one client has its answer and before the next connects, so that no client is
+ * in flight while it runs.
+ */
+function clientLoop(port: number): { answers: string[]; between: (action: () => Promise<void>) => Promise<void>; stop: () => Promise<void> } {
   const answers: string[] = [];
   let running = true;
+  const actions: Array<() => Promise<void>> = [];
   const done = (async () => {
     while (running) {
       answers.push(await fetchName(port));
+      for (const action of actions.splice(0)) await action();
       await new Promise((r) => setTimeout(r, 20));
     }
   })();
   return {
     answers,
+    between: (action) => new Promise<void>((resolve, reject) => actions.push(() => action().then(resolve, reject))),
     stop: async () => {
       running = false;
       await done;
@@ -67,8 +74,14 @@ describe('active health checks', () => {
 
     const clients = clientLoop(pen.port);
     await new Promise((r) => setTimeout(r, 300));
-    const killedAt = Date.now();
-    await b.kill();
+    // A client already relayed to B when B dies fails with it, which no balancer can prevent; so B
+    // dies between two clients, and every client after must get its answer: from A when B refuses
+    // it before the checks find B down (pen fails over), and from the rotation after.
+    let killedAt = 0;
+    await clients.between(async () => {
+      killedAt = Date.now();
+      await b.kill();
+    });
     await waitFor('server 1 down', async () => / state down /.test(await healthLine(pen, 1)), 5000);
     const downAfter = Date.now() - killedAt;
     // Each interval may be up to a tenth longer (the checks' spread in time).

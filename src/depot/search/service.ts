@@ -7,6 +7,7 @@ import { AnswerCache } from './answer-cache';
 import { SEND_TIMEOUT_MS } from './answer-stream';
 import { STREAM_FROM_BYTES } from './engine';
 import { searchOperation } from './http';
+import { NoSlot, Slots } from './slots';
 import { SearchIndexes } from './store';
 
 /**
@@ -38,29 +39,6 @@ export interface SearchOptions {
   sendTimeoutSeconds?: number;
 }
 
-/** At most `limit` tasks at a time, the rest in order of arrival. */
-class Lane {
-  private running = 0;
-  private readonly waiting: Array<() => void> = [];
-
-  constructor(private readonly limit: number) {}
-
-  /** Waits for a place; resolves with the function that gives it back (once, however often it is called). */
-  async enter(): Promise<() => void> {
-    if (this.running >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    else this.running++;
-    let left = false;
-    return () => {
-      if (left) return;
-      left = true;
-      // The place passes to the next task waiting, or is given back.
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.running--;
-    };
-  }
-}
-
 /**
  * Slots for large answers: at most `limit` written at once, a few more waiting (each holds only
  * its socket and parsed query), the rest refused with 503 and Retry-After. Refusing rather than
@@ -68,37 +46,22 @@ class Lane {
  * instead of a request that may outlast its own timeout; pkg(5) reports a 503 as a temporary failure.
  */
 class StreamSlots {
-  private running = 0;
-  private readonly waiting: Array<() => void> = [];
+  private readonly slots: Slots;
 
-  constructor(private readonly limit: number) {}
+  constructor(limit: number) {
+    this.slots = new Slots(limit, { maxWaiting: limit * STREAM_WAITERS_PER_SLOT, waitMs: STREAM_WAIT_MS });
+  }
 
   async run(version: number, answer: () => Promise<void>): Promise<void> {
-    if (this.running >= this.limit) await this.wait(version);
-    else this.running++;
+    const release = await this.slots.acquire().catch((err: unknown) => {
+      if (!(err instanceof NoSlot)) throw err;
+      throw searchUnavailable(version, 'Too many large search answers are being sent at once; try again shortly.', { 'Retry-After': STREAM_RETRY_AFTER });
+    });
     try {
       await answer();
     } finally {
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.running--;
+      release();
     }
-  }
-
-  private wait(version: number): Promise<void> {
-    const busy = () => searchUnavailable(version, 'Too many large search answers are being sent at once; try again shortly.', { 'Retry-After': STREAM_RETRY_AFTER });
-    if (this.waiting.length >= this.limit * STREAM_WAITERS_PER_SLOT) return Promise.reject(busy());
-    return new Promise((resolve, reject) => {
-      const granted = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.waiting.splice(this.waiting.indexOf(granted), 1);
-        reject(busy());
-      }, STREAM_WAIT_MS);
-      this.waiting.push(granted);
-    });
   }
 }
 
@@ -108,9 +71,10 @@ class StreamSlots {
  */
 export class SearchService {
   private readonly indexes: SearchIndexes;
-  private readonly plain = new Lane(SEARCHES_AT_ONCE);
+  /** Searches run in order of arrival, at most SEARCHES_AT_ONCE at a time. */
+  private readonly plain = new Slots(SEARCHES_AT_ONCE);
   /** Searches whose path holds a pattern wait here, never in front of a plain one. */
-  private readonly patterns = new Lane(PATTERN_SEARCHES_AT_ONCE);
+  private readonly patterns = new Slots(PATTERN_SEARCHES_AT_ONCE);
 
   private readonly answers: AnswerCache;
   /** Large answers: written a slice at a time, apart from the lanes, which they leave once planned. */
@@ -129,7 +93,7 @@ export class SearchService {
 
   async answer(r: Request, pub: string, maxAge: number): Promise<void> {
     const lane = hasWildcard(safeDecode(r.args.join('/'))) ? this.patterns : this.plain;
-    const leave = await lane.enter();
+    const leave = await lane.acquire();
     try {
       // A large answer gives its lane back: a slow client of one must not hold up other searches.
       const gate = (answer: () => Promise<void>) => {
