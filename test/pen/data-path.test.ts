@@ -217,23 +217,26 @@ describe('a pen on the FFI loop out of descriptors', () => {
         return (seen = listed()) === first;
       });
       // Every descriptor from the lowest free one up is out of reach: accept4 fails with EMFILE.
-      setOpenFiles(pen.pid, lowestFreeDescriptor(pen.pid));
+      const limit = lowestFreeDescriptor(pen.pid);
+      setOpenFiles(pen.pid, limit);
+      // What went wrong, should a step fail: the descriptors before, the limit, pen's log.
+      const context = () => `descriptors before: ${seen}; limit ${limit}; now: ${listed()}; pen's log ends: ${pen.stderr.slice(-400)}`;
       try {
-        let answered = false;
-        const answer = fetchName(pen.port).then((body) => ((answered = true), body));
+        let answered: string | null = null;
+        const answer = fetchName(pen.port).then((body) => (answered = body));
         await new Promise((r) => setTimeout(r, 300));
         const before = cpuSeconds(pen.pid);
         await new Promise((r) => setTimeout(r, 1500));
         const used = cpuSeconds(pen.pid) - before;
-        assert.equal(answered, false, `the client was served with no descriptor free (descriptors: ${seen})`);
+        assert.equal(answered, null, `the client had an answer (${JSON.stringify(answered)}) with no descriptor free; ${context()}`);
         // A listener retried in every round would keep the loop's thread busy the whole time.
         assert.ok(used < 0.5, `pen used ${used} s of CPU in 1.5 s with a client it cannot take`);
         setOpenFiles(pen.pid, soft);
-        assert.equal(await answer, 'A');
+        assert.equal(await answer, 'A', `the waiting client, once descriptors were free; ${context()}`);
       } finally {
         setOpenFiles(pen.pid, soft);
       }
-      assert.equal(await fetchName(pen.port), 'A');
+      assert.equal(await fetchName(pen.port), 'A', `a new client; ${context()}`);
     });
   }
 });

@@ -16,7 +16,9 @@
  *   peer[table]          per descriptor: the other side's descriptor + 1 while this side may be
  *                        relayed here, PEN_LISTENER for a listener this file accepts on, 0 otherwise;
  *                        JS clears it before any change of state that needs its attention (pause,
- *                        pending bytes, EOF, error, close)
+ *                        pending bytes, EOF, error, close); this file clears it when it hands the
+ *                        loop an EOF or an error, so that a second event for the descriptor in the
+ *                        same round (one the loop asked for) is left to the loop, not read again
  *   generation[table]    per descriptor: bumped by JS when the descriptor is closed
  *   peer_gen[table]      the peer's generation when JS marked the pair, so a peer closed since
  *                        (and its number reused) is never written to
@@ -209,11 +211,17 @@ int pen_relay_round(const struct pen_loop *loop, int timeout_ms, int start) {
     for (;;) {
       ssize_t n = recv((int)fd, loop->buffer, (size_t)size, 0);
       if (n <= 0) {
-        if (n == 0) events[i].events = left | PEN_RELAY_EOF;
+        if (n == 0) {
+          events[i].events = left | PEN_RELAY_EOF;
+          loop->peer[fd] = 0;
+        }
         /* Nothing to read: without a FIN, all is done; with one, the loop reads it as it came. */
         else if (errno == EAGAIN || errno == EWOULDBLOCK) events[i].events = fin ? flags : left;
         /* An error is the socket's and consumed by this recv: the loop reports it. */
-        else if (errno != EINTR) events[i].events = EPOLLIN | PEN_RELAY_RECV_FAILED;
+        else if (errno != EINTR) {
+          events[i].events = EPOLLIN | PEN_RELAY_RECV_FAILED;
+          loop->peer[fd] = 0;
+        }
         /* EINTR: the event goes to the loop as it came, which reads again. */
         break;
       }
@@ -229,6 +237,7 @@ int pen_relay_round(const struct pen_loop *loop, int timeout_ms, int start) {
       if (n < size) {
         /* The socket is empty: after a FIN, what follows is the EOF. */
         events[i].events = left | (fin ? PEN_RELAY_EOF : 0);
+        if (fin) loop->peer[fd] = 0;
         break;
       }
       /* A full buffer: more may wait. After a few, the loop reads the rest (flags left as they came). */
